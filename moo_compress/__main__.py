@@ -1,0 +1,3 @@
+from moo_compress.cli import main
+
+raise SystemExit(main())

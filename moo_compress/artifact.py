@@ -1,0 +1,269 @@
+"""The packed model file: what CR measures, what ``export`` writes and ``evaluate`` loads.
+
+Layout (no pickle anywhere; loading never executes code from the file)::
+
+    b"MOOCMPv1" | uint64 little-endian header length | UTF-8 JSON header | payload bytes
+
+The header names the architecture (rebuilt from the registry) and, for every state-dict
+tensor, where its bytes are and how they are encoded:
+
+- ``raw``: plain little-endian array (biases, batch-norm parameters and buffers, and the
+  weights of an uncompressed model);
+- ``packed`` (conv/linear weights of a compressed model): an optional sparsity bitmap (per
+  element, or per output channel for filter pruning) and only the surviving weights, as
+  float32, as cluster indices at ceil(log2 k) bits with a float32 codebook, or as b-bit
+  integers with one float32 scale per output channel.
+
+Reconstruction uses the very functions the fake-quantized forward pass used, so a loaded
+model's outputs equal the search-time model's outputs bit for bit.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import math
+import struct
+import zipfile
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from moo_compress.errors import ArtifactError
+
+MAGIC = b"MOOCMPv1"
+
+
+def pack_bits(values: np.ndarray, bits: int) -> bytes:
+    """Pack non-negative ints < 2**bits into a little-endian bit stream."""
+    values = np.asarray(values, dtype=np.uint64).ravel()
+    if values.size and int(values.max()) >= 2**bits:
+        raise ValueError(f"value {int(values.max())} does not fit in {bits} bits")
+    shifts = np.arange(bits, dtype=np.uint64)
+    bit_matrix = ((values[:, None] >> shifts) & np.uint64(1)).astype(np.uint8)
+    return np.packbits(bit_matrix.ravel(), bitorder="little").tobytes()
+
+
+def unpack_bits(buf: bytes, bits: int, count: int) -> np.ndarray:
+    """Inverse of :func:`pack_bits`."""
+    flat = np.unpackbits(np.frombuffer(buf, dtype=np.uint8), bitorder="little")[: count * bits]
+    if flat.size != count * bits:
+        raise ArtifactError(f"packed stream holds {flat.size} bits, expected {count * bits}")
+    weights = (np.uint64(1) << np.arange(bits, dtype=np.uint64)).astype(np.uint64)
+    return (flat.reshape(count, bits).astype(np.uint64) * weights).sum(axis=1).astype(np.int64)
+
+
+class _Writer:
+    def __init__(self) -> None:
+        self.payload = bytearray()
+
+    def add(self, data: bytes) -> dict[str, int]:
+        ref = {"offset": len(self.payload), "nbytes": len(data)}
+        self.payload += data
+        return ref
+
+
+def _encode_layer(module, writer: _Writer) -> dict[str, Any]:
+    import torch
+
+    from moo_compress.compression.constraints import channel_scale, existing_constraint, quantize_codes, raw_weight
+
+    cw = existing_constraint(module)
+    with torch.no_grad():
+        w_eff = module.weight.detach().float().cpu()
+        entry: dict[str, Any] = {"encoding": "packed", "shape": list(w_eff.shape), "dtype": "float32"}
+        kept = torch.ones(w_eff.numel(), dtype=torch.bool)
+        if cw.mask is not None and not bool(cw.mask.bool().all()):
+            mask = cw.mask.detach().bool().cpu()
+            per_channel = mask.reshape(mask.shape[0], -1)
+            if bool((per_channel == per_channel[:, :1]).all()):
+                bitmap = per_channel[:, 0].numpy()
+                entry["mask"] = {"kind": "channel", **writer.add(np.packbits(bitmap, bitorder="little").tobytes())}
+            else:
+                entry["mask"] = {"kind": "element", **writer.add(np.packbits(mask.flatten().numpy(), bitorder="little").tobytes())}
+            kept = mask.flatten()
+        if cw.indices is not None:
+            k = int(cw.centroids.numel())
+            idx_bits = max(1, math.ceil(math.log2(k)))
+            idx = cw.indices.detach().cpu().flatten()[kept].numpy()
+            entry["values"] = {
+                "kind": "cluster",
+                "k": k,
+                "index_bits": idx_bits,
+                "quant_bits": cw.bits,
+                "codebook": writer.add(cw.centroids.detach().float().cpu().numpy().astype("<f4").tobytes()),
+                "indices": writer.add(pack_bits(idx, idx_bits)),
+            }
+        elif cw.bits is not None:
+            w_pre = raw_weight(module).detach().float().cpu()
+            if cw.mask is not None:
+                w_pre = w_pre * cw.mask.detach().float().cpu()
+            qmax = 2 ** (cw.bits - 1) - 1
+            scale = channel_scale(w_pre, cw.bits)
+            codes = quantize_codes(w_pre, scale, qmax).flatten()[kept].to(torch.int64) + qmax
+            entry["values"] = {
+                "kind": "int",
+                "bits": cw.bits,
+                "scales": writer.add(scale.flatten().numpy().astype("<f4").tobytes()),
+                "codes": writer.add(pack_bits(codes.numpy(), cw.bits)),
+            }
+        else:
+            entry["values"] = {"kind": "float32", **writer.add(w_eff.flatten()[kept].numpy().astype("<f4").tobytes())}
+    return entry
+
+
+def encode_model(model, arch: dict[str, Any], metadata: dict[str, Any] | None = None) -> bytes:
+    """Serialize a (possibly compressed) model to the packed format.
+
+    Args:
+        model: The model; conv/linear layers may carry compression constraints.
+        arch: ``{"name": registry name, "kwargs": constructor arguments}``.
+        metadata: JSON-serialisable extras stored in the header.
+    """
+    from moo_compress.compression.constraints import existing_constraint, prunable_layers
+
+    writer = _Writer()
+    tensors: dict[str, Any] = {}
+    packed = {}
+    for name, module in prunable_layers(model):
+        if existing_constraint(module) is not None:
+            packed[f"{name}.weight" if name else "weight"] = _encode_layer(module, writer)
+    for key, value in _plain_state_dict(model).items():
+        if key in packed:
+            tensors[key] = packed[key]
+            continue
+        arr = value.detach().cpu().numpy()
+        dtype = arr.dtype.newbyteorder("<").str
+        tensors[key] = {"encoding": "raw", "dtype": dtype, "shape": list(arr.shape), **writer.add(arr.astype(dtype).tobytes())}
+    header = json.dumps({"format": 1, "arch": arch, "tensors": tensors, "metadata": metadata or {}}, sort_keys=True).encode()
+    return MAGIC + struct.pack("<Q", len(header)) + header + bytes(writer.payload)
+
+
+def _plain_state_dict(model) -> dict[str, Any]:
+    """State dict with parametrized weights under their plain names (``x.weight``)."""
+    out = {}
+    for key, value in model.state_dict().items():
+        if ".parametrizations.weight." in key:
+            if key.endswith(".parametrizations.weight.original"):
+                base = key[: -len(".parametrizations.weight.original")]
+                module = model.get_submodule(base)
+                out[f"{base}.weight"] = module.weight
+            continue
+        out[key] = value
+    return out
+
+
+def _slice(payload: memoryview, ref: dict[str, Any], what: str) -> bytes:
+    try:
+        off, n = int(ref["offset"]), int(ref["nbytes"])
+    except (KeyError, TypeError, ValueError):
+        raise ArtifactError(f"{what}: missing offset/nbytes in header") from None
+    if off < 0 or n < 0 or off + n > len(payload):
+        raise ArtifactError(f"{what}: data range {off}+{n} lies outside the file's payload ({len(payload)} bytes)")
+    return bytes(payload[off : off + n])
+
+
+def _decode_packed(entry: dict[str, Any], payload: memoryview, key: str):
+    import torch
+
+    from moo_compress.compression.constraints import channel_scale, quantize_codes
+
+    shape = tuple(entry["shape"])
+    numel = int(np.prod(shape))
+    mask_ref = entry.get("mask")
+    if mask_ref is None:
+        kept = np.ones(numel, dtype=bool)
+    elif mask_ref["kind"] == "channel":
+        bits = np.unpackbits(np.frombuffer(_slice(payload, mask_ref, key), dtype=np.uint8), bitorder="little")[: shape[0]].astype(bool)
+        kept = np.repeat(bits, numel // shape[0])
+    elif mask_ref["kind"] == "element":
+        kept = np.unpackbits(np.frombuffer(_slice(payload, mask_ref, key), dtype=np.uint8), bitorder="little")[:numel].astype(bool)
+    else:
+        raise ArtifactError(f"{key}: unknown mask kind {mask_ref['kind']!r}")
+    n_kept = int(kept.sum())
+    kept_t = torch.from_numpy(kept)
+    values = entry["values"]
+    w = torch.zeros(numel, dtype=torch.float32)
+    if values["kind"] == "float32":
+        w[kept_t] = torch.from_numpy(np.frombuffer(_slice(payload, values, key), dtype="<f4").astype(np.float32).copy())
+        return w.reshape(shape)
+    if values["kind"] == "cluster":
+        codebook = torch.from_numpy(np.frombuffer(_slice(payload, values["codebook"], key), dtype="<f4").astype(np.float32).copy())
+        idx = unpack_bits(_slice(payload, values["indices"], key), int(values["index_bits"]), n_kept)
+        if idx.size and idx.max() >= codebook.numel():
+            raise ArtifactError(f"{key}: cluster index out of range of the codebook")
+        w[kept_t] = codebook[torch.from_numpy(idx)]
+        w = w.reshape(shape)
+        if values.get("quant_bits"):
+            bits = int(values["quant_bits"])
+            scale = channel_scale(w, bits)
+            w = quantize_codes(w, scale, 2 ** (bits - 1) - 1) * scale
+        return w
+    if values["kind"] == "int":
+        bits = int(values["bits"])
+        qmax = 2 ** (bits - 1) - 1
+        scales = torch.from_numpy(np.frombuffer(_slice(payload, values["scales"], key), dtype="<f4").astype(np.float32).copy())
+        codes = unpack_bits(_slice(payload, values["codes"], key), bits, n_kept) - qmax
+        w[kept_t] = torch.from_numpy(codes.astype(np.float32))
+        return w.reshape(shape) * scales.reshape(-1, *([1] * (len(shape) - 1)))
+    raise ArtifactError(f"{key}: unknown value encoding {values['kind']!r}")
+
+
+def read_header(data: bytes) -> tuple[dict[str, Any], memoryview]:
+    if not data.startswith(MAGIC) or len(data) < len(MAGIC) + 8:
+        raise ArtifactError("not a moo-compress model file (bad magic bytes)")
+    (n,) = struct.unpack("<Q", data[len(MAGIC) : len(MAGIC) + 8])
+    start = len(MAGIC) + 8
+    if start + n > len(data):
+        raise ArtifactError("truncated model file (header runs past the end)")
+    try:
+        header = json.loads(data[start : start + n].decode("utf-8"))
+    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise ArtifactError(f"model file header is not valid JSON ({exc})") from None
+    return header, memoryview(data)[start + n :]
+
+
+def decode_model(data: bytes):
+    """Rebuild a plain ``nn.Module`` (weights baked, eval mode) from packed bytes.
+
+    Returns:
+        ``(model, header)``.
+    """
+    import torch
+
+    from moo_compress.models import ARCHITECTURES
+
+    header, payload = read_header(data)
+    arch = header.get("arch", {})
+    if arch.get("name") not in ARCHITECTURES:
+        raise ArtifactError(f"unknown architecture {arch.get('name')!r} in model file")
+    model = ARCHITECTURES.get(arch["name"])(**arch.get("kwargs", {}))
+    state = {}
+    for key, entry in header["tensors"].items():
+        if entry["encoding"] == "raw":
+            arr = np.frombuffer(_slice(payload, entry, key), dtype=np.dtype(entry["dtype"])).reshape(entry["shape"])
+            state[key] = torch.from_numpy(arr.copy())
+        elif entry["encoding"] == "packed":
+            state[key] = _decode_packed(entry, payload, key)
+        else:
+            raise ArtifactError(f"{key}: unknown encoding {entry['encoding']!r}")
+    try:
+        model.load_state_dict(state, strict=True)
+    except RuntimeError as exc:
+        raise ArtifactError(f"model file does not match architecture {arch['name']}: {str(exc).splitlines()[0]}") from None
+    return model.eval(), header
+
+
+def load_model(path: str | Path):
+    return decode_model(Path(path).read_bytes())
+
+
+def deflate_size(data: bytes, arcname: str = "model.mcz") -> int:
+    """Bytes of a DEFLATE zip archive holding ``data`` (the TF-MOT / seed-000 convention)."""
+    buf = io.BytesIO()
+    with zipfile.ZipFile(buf, "w", compression=zipfile.ZIP_DEFLATED) as zf:
+        info = zipfile.ZipInfo(arcname, date_time=(2020, 1, 1, 0, 0, 0))
+        info.compress_type = zipfile.ZIP_DEFLATED
+        zf.writestr(info, data)
+    return len(buf.getvalue())

@@ -1,0 +1,45 @@
+"""Per-layer k-means weight clustering that keeps pruned zeros at zero (techniques 5 and 7)."""
+
+from __future__ import annotations
+
+import numpy as np
+import torch
+from torch import nn
+
+from moo_compress.compression.constraints import constraint, prunable_layers, raw_weight
+
+
+@torch.no_grad()
+def cluster_weights(model: nn.Module, k: int, *, seed: int) -> None:
+    """Tie each layer's weights to ``k`` shared values found by k-means (k-means++ init).
+
+    In a pruned layer, zero is one of the ``k`` values: the surviving weights get ``k - 1``
+    centroids and the mask keeps pruned weights at exactly zero, so a layer never has more
+    than ``k`` distinct values. From here on the centroids, not the weights, are trained.
+
+    Args:
+        model: Model to cluster in place.
+        k: Number of distinct values per layer (>= 2).
+        seed: Seed of the k-means++ initialisation.
+    """
+    from sklearn.cluster import KMeans
+
+    if k < 2:
+        raise ValueError(f"The 'k' parameter of cluster_weights must be an int >= 2. Got {k} instead.")
+    for _, module in prunable_layers(model):
+        w = module.weight.detach()
+        cw = constraint(module)
+        kept = torch.ones_like(w, dtype=torch.bool) if cw.mask is None else cw.mask.bool()
+        sparse = not bool(kept.all())
+        values = w[kept].double().cpu().numpy()
+        k_eff = min(k - 1 if sparse else k, len(np.unique(values)))
+        if k_eff < 1:
+            continue
+        km = KMeans(n_clusters=k_eff, init="k-means++", n_init=1, random_state=seed, max_iter=100)
+        labels = km.fit_predict(values.reshape(-1, 1))
+        centroids = torch.tensor(km.cluster_centers_.ravel(), dtype=w.dtype, device=w.device)
+        indices = torch.zeros(w.shape, dtype=torch.long, device=w.device)
+        indices[kept] = torch.as_tensor(labels, dtype=torch.long, device=w.device)
+        cw.indices = indices
+        cw.centroids = nn.Parameter(centroids)
+        raw_weight(module).requires_grad_(False)

@@ -1,0 +1,111 @@
+"""Weight constraints that keep each compression stage in force during fine-tuning.
+
+Every prunable layer gets one parametrization of its ``weight`` (``torch.nn.utils.parametrize``)
+that computes the effective weight from
+
+- a binary mask (pruning): pruned weights are zero in every forward pass, so no optimizer
+  step can revive them;
+- a centroid tie (clustering): the weight is ``centroids[indices]``; the centroids are the
+  trainable parameters, so weights stay tied to their cluster;
+- fake quantization (QAT): symmetric, per output channel, ``bits`` bits, with a
+  straight-through estimator for the gradient.
+
+The stages compose in this order, which is what the packed artifact stores.
+"""
+
+from __future__ import annotations
+
+import torch
+from torch import nn
+from torch.nn.utils import parametrize
+
+PRUNABLE = (nn.Conv2d, nn.Linear)
+
+
+class _RoundSTE(torch.autograd.Function):
+    """``round(w / s).clamp(-q, q) * s`` forward; identity gradient (straight-through)."""
+
+    @staticmethod
+    def forward(ctx, w: torch.Tensor, scale: torch.Tensor, qmax: int) -> torch.Tensor:
+        return quantize_codes(w, scale, qmax) * scale
+
+    @staticmethod
+    def backward(ctx, grad: torch.Tensor):
+        return grad, None, None
+
+
+def channel_scale(w: torch.Tensor, bits: int) -> torch.Tensor:
+    """Per-output-channel symmetric scale, shaped to broadcast against ``w``."""
+    qmax = 2 ** (bits - 1) - 1
+    flat = w.detach().reshape(w.shape[0], -1)
+    amax = flat.abs().amax(dim=1).clamp_min(1e-12)
+    return (amax / qmax).reshape(-1, *([1] * (w.dim() - 1)))
+
+
+def quantize_codes(w: torch.Tensor, scale: torch.Tensor, qmax: int) -> torch.Tensor:
+    return torch.clamp(torch.round(w / scale), -qmax, qmax)
+
+
+def fake_quantize(w: torch.Tensor, bits: int) -> torch.Tensor:
+    """Symmetric per-channel fake quantization at ``bits`` bits (at most 2**bits - 1 levels)."""
+    return _RoundSTE.apply(w, channel_scale(w, bits), 2 ** (bits - 1) - 1)
+
+
+class CompressedWeight(nn.Module):
+    """The parametrization holding one layer's mask, centroid tie and bit-width."""
+
+    def __init__(self, shape: torch.Size) -> None:
+        super().__init__()
+        self.shape = tuple(shape)
+        self.register_buffer("mask", None)
+        self.register_buffer("indices", None)
+        self.centroids: nn.Parameter | None = None
+        self.bits: int | None = None
+
+    def forward(self, w: torch.Tensor) -> torch.Tensor:
+        if self.indices is not None:
+            w = self.centroids[self.indices]
+        if self.mask is not None:
+            w = w * self.mask
+        if self.bits is not None:
+            w = fake_quantize(w, self.bits)
+        return w
+
+
+def prunable_layers(model: nn.Module) -> list[tuple[str, nn.Module]]:
+    """Conv and linear layers, in module order."""
+    return [(n, m) for n, m in model.named_modules() if isinstance(m, PRUNABLE)]
+
+
+def constraint(module: nn.Module) -> CompressedWeight:
+    """The layer's constraint, registered on first use."""
+    if parametrize.is_parametrized(module, "weight"):
+        for p in module.parametrizations.weight:
+            if isinstance(p, CompressedWeight):
+                return p
+    cw = CompressedWeight(module.weight.shape).to(module.weight.device)
+    parametrize.register_parametrization(module, "weight", cw, unsafe=True)
+    return cw
+
+
+def existing_constraint(module: nn.Module) -> CompressedWeight | None:
+    if parametrize.is_parametrized(module, "weight"):
+        for p in module.parametrizations.weight:
+            if isinstance(p, CompressedWeight):
+                return p
+    return None
+
+
+def raw_weight(module: nn.Module) -> torch.Tensor:
+    """The unconstrained weight tensor (what the optimizer updates when not tied)."""
+    if parametrize.is_parametrized(module, "weight"):
+        return module.parametrizations.weight.original
+    return module.weight
+
+
+def bake(model: nn.Module) -> nn.Module:
+    """Replace every constraint by its current effective weight (plain modules remain)."""
+    for _, module in prunable_layers(model):
+        if parametrize.is_parametrized(module, "weight"):
+            parametrize.remove_parametrizations(module, "weight", leave_parametrized=True)
+    return model

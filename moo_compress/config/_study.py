@@ -1,0 +1,286 @@
+"""The study file: one place that knows every key, its type and its allowed values.
+
+Everything is checked here, before any study, database or cache file is created.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from moo_compress.config._reader import Section, describe
+from moo_compress.corruptions import CORRUPTIONS, SEVERITIES
+from moo_compress.data import DATASETS
+from moo_compress.drivers import DRIVER_OPTIONS, DRIVERS
+from moo_compress.errors import ConfigError
+from moo_compress.models import ARCHITECTURES
+from moo_compress.objectives import OBJECTIVE_INFO
+from moo_compress.space import SearchSpace, load_space
+
+DIRECTIONS = ("maximize", "minimize")
+
+
+@dataclass(frozen=True)
+class DatasetConfig:
+    name: str
+    test_fraction: float
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    """Optimizer settings for baseline training or per-trial fine-tuning (SGD, cosine)."""
+
+    epochs: int
+    batch_size: int
+    lr: float
+    momentum: float
+    weight_decay: float
+
+
+@dataclass(frozen=True)
+class ObjectiveSpec:
+    name: str
+    direction: str
+    bounds: tuple[float, float]
+
+
+@dataclass(frozen=True)
+class StudyConfig:
+    """A validated study file.
+
+    ``fingerprint`` identifies everything that changes results (not budget or storage), so
+    a resume with a changed file is refused instead of mixing incompatible trials.
+    """
+
+    source: str
+    path: Path
+    name: str
+    seed: int
+    dataset: DatasetConfig
+    arch: str
+    width: float
+    baseline: TrainConfig
+    finetune: TrainConfig
+    space_path: Path
+    space: SearchSpace = field(repr=False)
+    objectives: tuple[ObjectiveSpec, ...]
+    driver: str
+    driver_options: dict[str, Any]
+    n_trials: int
+    max_failures: int
+    corruptions: tuple[str, ...]
+    severities: tuple[int, ...]
+    storage: str | None
+    cache_dir: Path
+
+    @property
+    def objective_names(self) -> list[str]:
+        return [o.name for o in self.objectives]
+
+    @property
+    def directions(self) -> list[str]:
+        return [o.direction for o in self.objectives]
+
+    def default_storage(self) -> str:
+        return f"sqlite:///{self.path.with_suffix('.db')}"
+
+    def evaluation_spec(self) -> dict[str, Any]:
+        """What an evaluation depends on: enough to re-measure an exported model."""
+        return {
+            "seed": self.seed,
+            "dataset": asdict(self.dataset),
+            "arch": self.arch,
+            "width": self.width,
+            "baseline": asdict(self.baseline),
+            "finetune": asdict(self.finetune),
+            "corruptions": list(self.corruptions),
+            "severities": list(self.severities),
+        }
+
+    def fingerprint(self) -> str:
+        payload = {
+            "evaluation": self.evaluation_spec(),
+            "space": self.space.describe(),
+            "objectives": [asdict(o) for o in self.objectives],
+            "driver": self.driver,
+            "driver_options": self.driver_options,
+        }
+        return hashlib.sha256(json.dumps(payload, sort_keys=True).encode()).hexdigest()[:16]
+
+
+def _train_config(sec: Section, defaults: dict[str, Any]) -> TrainConfig:
+    # Fine-tuning length is the search variable ``finetune_epochs``, not a study setting.
+    epochs = sec.integer("epochs", defaults["epochs"], low=1, high=1000) if defaults["epochs"] else 0
+    cfg = TrainConfig(
+        epochs=epochs,
+        batch_size=sec.integer("batch_size", defaults["batch_size"], low=1, high=65536),
+        lr=sec.number("lr", defaults["lr"], low=0.0, high=10.0, low_open=True),
+        momentum=sec.number("momentum", defaults["momentum"], low=0.0, high=0.999),
+        weight_decay=sec.number("weight_decay", defaults["weight_decay"], low=0.0, high=1.0),
+    )
+    sec.finish()
+    return cfg
+
+
+def load_study_config(
+    path: str | Path,
+    *,
+    n_trials: int | None = None,
+    seed: int | None = None,
+    storage: str | None = None,
+) -> StudyConfig:
+    """Read and check a study file; command-line overrides are checked the same way.
+
+    Args:
+        path: The study YAML file.
+        n_trials: Overrides ``budget.n_trials`` (``--n-trials``).
+        seed: Overrides ``study.seed`` (``--seed``).
+        storage: Overrides ``storage`` (``--storage``).
+
+    Raises:
+        ConfigError: For any unknown key, wrong type or out-of-range value.
+    """
+    source = str(path)
+    path = Path(path)
+    if not path.is_file():
+        raise ConfigError(source, "", "study file not found.")
+    try:
+        data = yaml.safe_load(path.read_text())
+    except yaml.YAMLError as exc:
+        raise ConfigError(source, "", f"is not valid YAML ({str(exc).splitlines()[0]}).") from None
+    top = Section(data if data is not None else {}, source)
+
+    study = top.section("study", None)
+    name = study.string("name")
+    seed_value = study.integer("seed", 0, low=0, high=2**31 - 1)
+    study.raw("description", None)
+    study.finish()
+    if seed is not None:
+        if isinstance(seed, bool) or not isinstance(seed, int) or not 0 <= seed <= 2**31 - 1:
+            raise ConfigError("--seed", "", f"must be an int in [0, {2**31 - 1}]. Got {describe(seed)} instead.")
+        seed_value = seed
+
+    ds = top.section("dataset")
+    dataset = DatasetConfig(
+        name=ds.string("name", "digits", choices=DATASETS.names()),
+        test_fraction=ds.number("test_fraction", 0.3, low=0.05, high=0.9),
+    )
+    ds.finish()
+
+    model = top.section("model")
+    arch = model.string("arch", "small_cnn", choices=ARCHITECTURES.names())
+    width = model.number("width", 1.0, low=0.0625, high=16.0)
+    model.finish()
+
+    baseline = _train_config(
+        top.section("baseline"),
+        {"epochs": 20, "batch_size": 64, "lr": 0.05, "momentum": 0.9, "weight_decay": 5e-4},
+    )
+    finetune = _train_config(
+        top.section("finetune"),
+        {"epochs": 0, "batch_size": 64, "lr": 0.01, "momentum": 0.9, "weight_decay": 0.0},
+    )
+
+    space_file = top.string("search_space")
+    space_path = (path.parent / space_file).resolve()
+    if not space_path.is_file():
+        raise top.error("search_space", f"must name an existing search-space file (relative to the study file). Got {describe(space_file)} instead; {space_path} does not exist.")
+    space = load_space(space_path, source=str(space_path))
+
+    raw_objectives = top.raw("objectives")
+    if not isinstance(raw_objectives, list) or not raw_objectives:
+        raise top.error("objectives", f"must be a non-empty list of {{name, direction}}. Got {describe(raw_objectives)} instead.")
+    objectives = []
+    for i, item in enumerate(raw_objectives):
+        if isinstance(item, str):
+            item = {"name": item}
+        sec = Section(item, source, f"objectives[{i}]")
+        oname = sec.string("name", choices=list(OBJECTIVE_INFO))
+        info = OBJECTIVE_INFO[oname]
+        direction = sec.string("direction", info.default_direction, choices=DIRECTIONS)
+        bounds = sec.raw("bounds", list(info.bounds))
+        if (
+            not isinstance(bounds, list)
+            or len(bounds) != 2
+            or not all(isinstance(b, (int, float)) and not isinstance(b, bool) for b in bounds)
+            or not bounds[0] < bounds[1]
+        ):
+            raise sec.error("bounds", f"must be a list [low, high] of two numbers with low < high. Got {describe(bounds)} instead.")
+        sec.finish()
+        if oname in [o.name for o in objectives]:
+            raise sec.error("name", f"must not repeat an objective. Got {describe(oname)} twice.")
+        objectives.append(ObjectiveSpec(oname, direction, (float(bounds[0]), float(bounds[1]))))
+
+    drv = top.section("driver")
+    driver = drv.string("name", "pymoo-nsga2", choices=DRIVERS.names())
+    options = {}
+    for opt, (default, low) in DRIVER_OPTIONS[driver].items():
+        options[opt] = drv.integer(opt, default, low=low, high=100_000)
+    drv.finish()
+
+    budget = top.section("budget")
+    n_trials_value = budget.integer("n_trials", low=1, high=1_000_000)
+    max_failures = budget.integer("max_failures", None, low=0, high=1_000_000)
+    budget.finish()
+    if n_trials is not None:
+        if isinstance(n_trials, bool) or not isinstance(n_trials, int) or n_trials < 1:
+            raise ConfigError("--n-trials", "", f"must be an int >= 1. Got {describe(n_trials)} instead.")
+        n_trials_value = n_trials
+    if max_failures is None:
+        max_failures = max(10, n_trials_value)
+
+    cor = top.section("corruptions")
+    names = cor.raw("names", CORRUPTIONS.names())
+    if not isinstance(names, list) or not names:
+        raise cor.error("names", f"must be a non-empty list of corruption names. Got {describe(names)} instead.")
+    for i, cname in enumerate(names):
+        if cname not in CORRUPTIONS:
+            raise ConfigError(source, f"{cor.key('names')}[{i}]", f"must be one of {{{', '.join(CORRUPTIONS.names())}}}. Got {describe(cname)} instead.")
+    if len(set(names)) != len(names):
+        raise cor.error("names", f"must not repeat a corruption. Got {describe(names)} instead.")
+    severities = cor.raw("severities", list(SEVERITIES))
+    if not isinstance(severities, list) or not severities or any(s not in SEVERITIES or isinstance(s, bool) for s in severities) or len(set(severities)) != len(severities):
+        raise cor.error("severities", f"must be a non-empty list of distinct ints in [1, 5]. Got {describe(severities)} instead.")
+    cor.finish()
+
+    storage_value = top.raw("storage", None)
+    if storage_value is not None and (not isinstance(storage_value, str) or "://" not in storage_value):
+        raise top.error("storage", f"must be an Optuna storage URL such as sqlite:///path.db. Got {describe(storage_value)} instead.")
+    if storage is not None:
+        if "://" not in storage:
+            raise ConfigError("--storage", "", f"must be an Optuna storage URL such as sqlite:///path.db or postgresql://host/db. Got {describe(storage)} instead.")
+        storage_value = storage
+
+    cache = top.raw("cache_dir", None)
+    if cache is not None and (not isinstance(cache, str) or not cache):
+        raise top.error("cache_dir", f"must be a directory path. Got {describe(cache)} instead.")
+    cache_dir = (path.parent / cache).resolve() if cache else path.resolve().with_suffix(".cache")
+    top.finish()
+
+    return StudyConfig(
+        source=source,
+        path=path.resolve(),
+        name=name,
+        seed=seed_value,
+        dataset=dataset,
+        arch=arch,
+        width=width,
+        baseline=baseline,
+        finetune=finetune,
+        space_path=space_path,
+        space=space,
+        objectives=tuple(objectives),
+        driver=driver,
+        driver_options=options,
+        n_trials=n_trials_value,
+        max_failures=max_failures,
+        corruptions=tuple(names),
+        severities=tuple(sorted(severities)),
+        storage=storage_value,
+        cache_dir=cache_dir,
+    )

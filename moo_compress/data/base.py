@@ -1,0 +1,40 @@
+"""In-memory image datasets in the CIFAR layout: uint8 images (N, H, W, 3) and int labels."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+
+@dataclass(frozen=True)
+class ImageDataset:
+    """A train/test split of uint8 RGB images.
+
+    Attributes:
+        name: Dataset name.
+        x_train: uint8 array (N, H, W, 3).
+        y_train: int64 labels (N,).
+        x_test: uint8 array (M, H, W, 3).
+        y_test: int64 labels (M,).
+        num_classes: Number of classes.
+    """
+
+    name: str
+    x_train: np.ndarray
+    y_train: np.ndarray
+    x_test: np.ndarray
+    y_test: np.ndarray
+    num_classes: int
+
+
+def to_tensor(images: np.ndarray):
+    """uint8 (N, H, W, C) -> float32 tensor (N, C, H, W) in [0, 1]."""
+    import torch
+
+    return torch.from_numpy(np.ascontiguousarray(images)).permute(0, 3, 1, 2).float().div_(255.0)
+
+
+def to_uint8(batch) -> np.ndarray:
+    """float tensor (N, C, H, W) in [0, 1] -> uint8 array (N, H, W, C), rounded."""
+    return (batch.clamp(0, 1).mul(255.0).round().to("cpu").byte().permute(0, 2, 3, 1).contiguous().numpy())

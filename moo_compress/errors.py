@@ -1,0 +1,32 @@
+"""Exceptions that carry the exit code the CLI uses for them."""
+
+from __future__ import annotations
+
+
+class MooCompressError(Exception):
+    """Base class of errors the CLI reports in one line (exit code 1)."""
+
+    exit_code = 1
+
+
+class ConfigError(MooCompressError):
+    """Bad user input: a study or search-space file, or a command-line value (exit code 2).
+
+    The message names the file, the key path, what is allowed and the bad value, in the
+    scikit-learn style: ``studies/x.yaml: budget.n_trials: must be an int >= 1. Got 0 instead.``
+    """
+
+    exit_code = 2
+
+    def __init__(self, source: str, key: str, message: str) -> None:
+        self.source = source
+        self.key = key
+        self.message = message
+        where = f"{source}: {key}" if key else source
+        super().__init__(f"{where}: {message}")
+
+
+class ArtifactError(MooCompressError):
+    """An exported model directory or artifact file is missing, malformed or changed."""
+
+    exit_code = 2

@@ -1,0 +1,302 @@
+"""Search space: named variables mapped to Optuna distributions and pymoo variables.
+
+A space is read from a YAML file of the form::
+
+    variables:
+      prune_ratio: {type: float, low: 0.0, high: 0.95, step: 0.05}
+      prune_granularity: {type: categorical, choices: [unstructured, filter]}
+      quant_bits: 8                      # fixed
+      cluster_count: {fixed: 16}         # fixed, explicit form
+
+Variables left out take the pipeline default (stage off). Every value a variable can take is
+checked against :data:`moo_compress.compression.PARAMETERS` when the space is built.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from moo_compress.compression.params import PARAMETERS, ParamDomain
+from moo_compress.config._reader import Section, describe
+from moo_compress.errors import ConfigError
+
+_MAX_INT_VALUES = 100_000
+
+
+@dataclass(frozen=True)
+class Variable:
+    """One searched or fixed variable.
+
+    Args:
+        name: The pipeline variable it sets.
+        type: ``"float"``, ``"int"``, ``"categorical"`` or ``"fixed"``.
+        low: Lower bound (numeric types).
+        high: Upper bound (numeric types).
+        step: Grid step, or None for a continuous float / step 1 int.
+        log: Sample on a log scale (numeric types, no step).
+        choices: Options (categorical).
+        value: The value (fixed).
+    """
+
+    name: str
+    type: str
+    low: float | None = None
+    high: float | None = None
+    step: float | None = None
+    log: bool = False
+    choices: tuple[Any, ...] | None = None
+    value: Any = None
+
+    @property
+    def searched(self) -> bool:
+        return self.type != "fixed"
+
+    def snap(self, value: Any) -> Any:
+        """Return ``value`` on this variable's grid with a canonical Python type."""
+        if self.type == "float":
+            v = float(value)
+            if self.step is not None:
+                v = self.low + round((v - self.low) / self.step) * self.step
+            return round(min(max(v, self.low), self.high), 10)
+        if self.type == "int":
+            step = int(self.step or 1)
+            v = int(round(float(value)))
+            v = int(self.low + round((v - self.low) / step) * step)
+            return min(max(v, int(self.low)), int(self.high))
+        if self.type == "categorical":
+            for c in self.choices:
+                if c == value:
+                    return c
+            raise ValueError(f"{value!r} is not a choice of {self.name}")
+        return self.value
+
+    def optuna_distribution(self):
+        import optuna.distributions as d
+
+        if self.type == "float":
+            return d.FloatDistribution(self.low, self.high, log=self.log, step=self.step)
+        if self.type == "int":
+            return d.IntDistribution(int(self.low), int(self.high), log=self.log, step=int(self.step or 1))
+        if self.type == "categorical":
+            return d.CategoricalDistribution(list(self.choices))
+        raise ValueError("fixed variables have no distribution")
+
+    def grid_size(self) -> int | None:
+        """Number of grid points, or None for a continuous float."""
+        if self.type == "float":
+            return None if self.step is None else int(round((self.high - self.low) / self.step)) + 1
+        if self.type == "int":
+            return (int(self.high) - int(self.low)) // int(self.step or 1) + 1
+        if self.type == "categorical":
+            return len(self.choices)
+        return 1
+
+
+class SearchSpace:
+    """An ordered set of variables over the compression pipeline.
+
+    Args:
+        variables: Variables by name, in file order.
+        source: File the space was read from (for messages and reports).
+    """
+
+    def __init__(self, variables: dict[str, Variable], source: str = "<memory>") -> None:
+        self.variables = dict(variables)
+        self.source = source
+
+    @property
+    def searched(self) -> list[Variable]:
+        return [v for v in self.variables.values() if v.searched]
+
+    def full_config(self, params: dict[str, Any]) -> dict[str, Any]:
+        """Complete pipeline configuration: searched values, fixed values, defaults."""
+        config: dict[str, Any] = {}
+        for name, dom in PARAMETERS.items():
+            var = self.variables.get(name)
+            if var is None:
+                config[name] = dom.default
+            elif var.searched:
+                config[name] = var.snap(params[name])
+            else:
+                config[name] = var.value
+        return config
+
+    def suggest(self, trial) -> dict[str, Any]:
+        """Ask an Optuna trial for every searched variable; return the full configuration."""
+        params = {}
+        for var in self.searched:
+            if var.type == "float":
+                params[var.name] = trial.suggest_float(var.name, var.low, var.high, step=var.step, log=var.log)
+            elif var.type == "int":
+                params[var.name] = trial.suggest_int(
+                    var.name, int(var.low), int(var.high), step=int(var.step or 1), log=var.log
+                )
+            else:
+                params[var.name] = trial.suggest_categorical(var.name, list(var.choices))
+        return self.full_config(params)
+
+    def distributions(self) -> dict[str, Any]:
+        return {v.name: v.optuna_distribution() for v in self.searched}
+
+    def searched_params(self, config: dict[str, Any]) -> dict[str, Any]:
+        return {v.name: config[v.name] for v in self.searched}
+
+    # pymoo: floats with a step and ints are searched as integer grid indices, so no
+    # operator can propose a value off the grid; categoricals are pymoo Choice variables.
+    def pymoo_variables(self) -> dict[str, Any]:
+        from pymoo.core.variable import Choice, Integer, Real
+
+        out = {}
+        for var in self.searched:
+            if var.type == "categorical":
+                out[var.name] = Choice(options=list(range(len(var.choices))))
+            elif var.type == "float" and var.step is None:
+                out[var.name] = Real(bounds=(var.low, var.high))
+            else:
+                out[var.name] = Integer(bounds=(0, var.grid_size() - 1))
+        return out
+
+    def from_pymoo(self, x: dict[str, Any]) -> dict[str, Any]:
+        params = {}
+        for var in self.searched:
+            raw = x[var.name]
+            if var.type == "categorical":
+                params[var.name] = var.choices[int(raw)]
+            elif var.type == "float" and var.step is None:
+                params[var.name] = var.snap(raw)
+            elif var.type == "float":
+                params[var.name] = var.snap(var.low + int(raw) * var.step)
+            else:
+                params[var.name] = var.snap(int(var.low) + int(raw) * int(var.step or 1))
+        return self.full_config(params)
+
+    @staticmethod
+    def config_key(config: dict[str, Any]) -> str:
+        """Stable identity of a configuration (used to never evaluate one twice)."""
+        text = json.dumps(config, sort_keys=True, separators=(",", ":"))
+        return hashlib.sha256(text.encode()).hexdigest()[:16]
+
+    def describe(self) -> list[dict[str, Any]]:
+        rows = []
+        for var in self.variables.values():
+            if var.type == "fixed":
+                rows.append({"name": var.name, "type": "fixed", "domain": describe(var.value)})
+            elif var.type == "categorical":
+                rows.append({"name": var.name, "type": var.type, "domain": list(var.choices)})
+            else:
+                rows.append({"name": var.name, "type": var.type, "domain": [var.low, var.high, var.step]})
+        return rows
+
+
+def _check_value(dom: ParamDomain, value: Any, error) -> None:
+    if not dom.contains(value):
+        raise error(f"must be {dom.allowed}. Got {describe(value)} instead.")
+
+
+def _parse_variable(name: str, spec: Any, source: str, path: str) -> Variable:
+    dom = PARAMETERS[name]
+
+    def err(key: str):
+        return lambda msg: ConfigError(source, f"{path}.{key}" if key else path, msg)
+
+    if not isinstance(spec, dict):
+        _check_value(dom, spec, err(""))
+        return Variable(name=name, type="fixed", value=spec)
+    sec = Section(spec, source, path)
+    if sec.has("fixed"):
+        value = sec.raw("fixed")
+        sec.finish()
+        _check_value(dom, value, err("fixed"))
+        return Variable(name=name, type="fixed", value=value)
+    allowed_types = {"float": ["float"], "int": ["int", "categorical"], "categorical": ["categorical"]}[dom.kind]
+    vtype = sec.string("type", choices=allowed_types)
+    if vtype == "categorical":
+        choices = sec.raw("choices")
+        sec.finish()
+        if not isinstance(choices, list) or not choices:
+            raise sec.error("choices", f"must be a non-empty list. Got {describe(choices)} instead.")
+        for i, c in enumerate(choices):
+            _check_value(dom, c, err(f"choices[{i}]"))
+        if len(set(map(repr, choices))) != len(choices):
+            raise sec.error("choices", f"must not repeat a value. Got {describe(choices)} instead.")
+        return Variable(name=name, type="categorical", choices=tuple(choices))
+    log = sec.boolean("log", False)
+    if vtype == "float":
+        low = sec.number("low")
+        high = sec.number("high")
+        step = sec.number("step", None, low=0.0, low_open=True)
+        sec.finish()
+        _check_value(dom, low, err("low"))
+        _check_value(dom, high, err("high"))
+    else:
+        low = sec.integer("low")
+        high = sec.integer("high")
+        step = sec.integer("step", None, low=1)
+        sec.finish()
+        _check_value(dom, low, err("low"))
+        _check_value(dom, high, err("high"))
+    if low > high:
+        raise sec.error("high", f"must be >= low ({low}). Got {describe(high)} instead.")
+    if log and (step is not None or low <= 0):
+        raise sec.error("log", f"needs low > 0 and no step. Got low={describe(low)}, step={describe(step)} instead.")
+    if vtype == "float" and step is not None:
+        n = (high - low) / step
+        if abs(n - round(n)) > 1e-9:
+            raise sec.error("step", f"must divide high - low ({high - low:g}). Got {describe(step)} instead.")
+    if vtype == "int":
+        n_values = (high - low) // (step or 1) + 1
+        if n_values > _MAX_INT_VALUES:
+            raise sec.error("high", f"gives more than {_MAX_INT_VALUES} values. Got {describe(high)} instead.")
+        for v in range(low, high + 1, step or 1):
+            if not dom.contains(v):
+                raise ConfigError(
+                    source,
+                    path,
+                    f"every value must be {dom.allowed}; the range [{low}, {high}] includes {v}. "
+                    f"Use type: categorical with a list of choices instead.",
+                )
+    return Variable(name=name, type=vtype, low=low, high=high, step=step, log=log)
+
+
+def load_space(path: str | Path, source: str | None = None) -> SearchSpace:
+    """Read and check a search-space YAML file.
+
+    Args:
+        path: The file.
+        source: Name used in error messages (defaults to ``path``).
+
+    Raises:
+        ConfigError: The file is missing, not YAML, or a variable is unknown or out of range.
+    """
+    path = Path(path)
+    source = source or str(path)
+    if not path.is_file():
+        raise ConfigError(source, "", "search-space file not found.")
+    try:
+        data = yaml.safe_load(path.read_text())
+    except yaml.YAMLError as exc:
+        raise ConfigError(source, "", f"is not valid YAML ({str(exc).splitlines()[0]}).") from None
+    top = Section(data if data is not None else {}, source)
+    variables_sec = top.section("variables", None)
+    top.raw("description", None)
+    top.finish()
+    variables: dict[str, Variable] = {}
+    for name, spec in variables_sec.data.items():
+        key = variables_sec.key(str(name))
+        if name not in PARAMETERS:
+            raise ConfigError(
+                source,
+                key,
+                f"is not a known variable. Allowed: {{{', '.join(PARAMETERS)}}}. Got {describe(name)} instead.",
+            )
+        variables[name] = _parse_variable(name, spec, source, key)
+    return SearchSpace(variables, source=source)
+
+
+__all__ = ["SearchSpace", "Variable", "load_space"]

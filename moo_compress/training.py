@@ -1,0 +1,85 @@
+"""Training, fine-tuning and batched inference on in-memory datasets."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import torch
+from torch import nn
+
+from moo_compress.config import TrainConfig
+from moo_compress.data.base import to_tensor
+from moo_compress.device import get_device
+
+
+def train(
+    model: nn.Module,
+    x: np.ndarray,
+    y: np.ndarray,
+    cfg: TrainConfig,
+    *,
+    epochs: int,
+    seed: int,
+) -> nn.Module:
+    """Train ``model`` in place with SGD + cosine schedule on uint8 images ``x``.
+
+    Compression constraints live in weight parametrizations, so whatever is trained here
+    (raw weights, or cluster centroids) stays masked, tied and quantized.
+
+    Args:
+        model: The model, on any device; moved to the engine's device.
+        x: uint8 images (N, H, W, C).
+        y: int labels (N,).
+        cfg: Optimizer settings.
+        epochs: Number of passes over the data (0 returns the model unchanged).
+        seed: Seed for the shuffling order.
+    """
+    device = get_device()
+    model.to(device)
+    if epochs <= 0:
+        return model
+    params = [p for p in model.parameters() if p.requires_grad]
+    if not params:
+        return model
+    inputs = to_tensor(x).to(device)
+    targets = torch.as_tensor(y, dtype=torch.long, device=device)
+    opt = torch.optim.SGD(params, lr=cfg.lr, momentum=cfg.momentum, weight_decay=cfg.weight_decay)
+    steps_per_epoch = math.ceil(len(inputs) / cfg.batch_size)
+    sched = torch.optim.lr_scheduler.CosineAnnealingLR(opt, T_max=max(1, epochs * steps_per_epoch))
+    gen = torch.Generator().manual_seed(seed)
+    loss_fn = nn.CrossEntropyLoss()
+    model.train()
+    for _ in range(epochs):
+        order = torch.randperm(len(inputs), generator=gen).to(device)
+        for i in range(0, len(inputs), cfg.batch_size):
+            idx = order[i : i + cfg.batch_size]
+            opt.zero_grad(set_to_none=True)
+            loss = loss_fn(model(inputs[idx]), targets[idx])
+            if not torch.isfinite(loss):
+                raise FloatingPointError(f"training loss became {loss.item()}")
+            loss.backward()
+            opt.step()
+            sched.step()
+    model.eval()
+    return model
+
+
+@torch.no_grad()
+def predict(model: nn.Module, x, *, batch_size: int = 1024, features: bool = False) -> torch.Tensor:
+    """Logits (or penultimate features) for uint8 images (N, H, W, C) or a float NCHW tensor."""
+    device = get_device()
+    model.eval().to(device)
+    outs = []
+    for i in range(0, len(x), batch_size):
+        chunk = x[i : i + batch_size]
+        batch = to_tensor(chunk) if isinstance(chunk, np.ndarray) else chunk
+        batch = batch.to(device)
+        outs.append((model.features(batch) if features else model(batch)).float().cpu())
+    return torch.cat(outs) if outs else torch.empty(0)
+
+
+def accuracy(model: nn.Module, x, y: np.ndarray) -> float:
+    """Top-1 accuracy in [0, 1]."""
+    pred = predict(model, x).argmax(1).numpy()
+    return float((pred == np.asarray(y)).mean())
