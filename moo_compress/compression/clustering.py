@@ -41,5 +41,7 @@ def cluster_weights(model: nn.Module, k: int, *, seed: int) -> None:
         indices = torch.zeros(w.shape, dtype=torch.long, device=w.device)
         indices[kept] = torch.as_tensor(labels, dtype=torch.long, device=w.device)
         cw.indices = indices
+        counts = np.bincount(labels, minlength=k_eff).clip(min=1)
+        cw.inv_counts = torch.tensor(1.0 / counts, dtype=w.dtype, device=w.device)
         cw.centroids = nn.Parameter(centroids)
         raw_weight(module).requires_grad_(False)

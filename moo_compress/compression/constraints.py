@@ -34,6 +34,24 @@ class _RoundSTE(torch.autograd.Function):
         return grad, None, None
 
 
+class _MeanGrad(torch.autograd.Function):
+    """Identity forward; divides each centroid's gradient by its cluster size.
+
+    A centroid's gradient is the sum over all weights tied to it (tens of thousands in a
+    dense layer), which makes plain SGD diverge; the mean moves a centroid like one weight.
+    """
+
+    @staticmethod
+    def forward(ctx, centroids: torch.Tensor, inv_counts: torch.Tensor) -> torch.Tensor:
+        ctx.save_for_backward(inv_counts)
+        return centroids.view_as(centroids)
+
+    @staticmethod
+    def backward(ctx, grad: torch.Tensor):
+        (inv_counts,) = ctx.saved_tensors
+        return grad * inv_counts, None
+
+
 def channel_scale(w: torch.Tensor, bits: int) -> torch.Tensor:
     """Per-output-channel symmetric scale, shaped to broadcast against ``w``."""
     qmax = 2 ** (bits - 1) - 1
@@ -59,12 +77,13 @@ class CompressedWeight(nn.Module):
         self.shape = tuple(shape)
         self.register_buffer("mask", None)
         self.register_buffer("indices", None)
+        self.register_buffer("inv_counts", None)
         self.centroids: nn.Parameter | None = None
         self.bits: int | None = None
 
     def forward(self, w: torch.Tensor) -> torch.Tensor:
         if self.indices is not None:
-            w = self.centroids[self.indices]
+            w = _MeanGrad.apply(self.centroids, self.inv_counts)[self.indices]
         if self.mask is not None:
             w = w * self.mask
         if self.bits is not None:

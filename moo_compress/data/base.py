@@ -32,7 +32,8 @@ def to_tensor(images: np.ndarray):
     """uint8 (N, H, W, C) -> float32 tensor (N, C, H, W) in [0, 1]."""
     import torch
 
-    return torch.from_numpy(np.ascontiguousarray(images)).permute(0, 3, 1, 2).float().div_(255.0)
+    arr = images if images.flags.writeable and images.flags.c_contiguous else np.array(images)
+    return torch.from_numpy(arr).permute(0, 3, 1, 2).float().div_(255.0)
 
 
 def to_uint8(batch) -> np.ndarray:

@@ -1,0 +1,154 @@
+"""Command-line interface. Heavy libraries are imported inside the commands, so ``--help``
+never loads torch.
+
+Exit codes: 0 success, 2 bad input (one line naming file, key, allowed values, bad value),
+1 any other failure (one line; set MOO_COMPRESS_DEBUG=1 for the traceback).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+from pathlib import Path
+
+
+def _common(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--storage", metavar="URL", help="Optuna storage URL (default: a SQLite file next to the study file, <study>.db)")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="moo-compress",
+        description="Multi-objective search over pruning, clustering and quantization of neural networks.",
+    )
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    p = sub.add_parser("search", help="create or resume a study and search until its budget is met")
+    p.add_argument("study", metavar="STUDY.yaml")
+    _common(p)
+    p.add_argument("--n-trials", type=int, metavar="N", help="override budget.n_trials (completed trials in the study)")
+    p.add_argument("--seed", type=int, metavar="S", help="override study.seed")
+    p.add_argument("--no-progress", action="store_true", help="do not draw the progress bar")
+
+    p = sub.add_parser("status", help="trial counts, generation, archive size and hypervolume history")
+    p.add_argument("study", metavar="STUDY.yaml")
+    _common(p)
+
+    p = sub.add_parser("pareto", help="print the current Pareto archive")
+    p.add_argument("study", metavar="STUDY.yaml")
+    _common(p)
+    p.add_argument("--format", choices=["table", "csv", "json"], default="table")
+
+    p = sub.add_parser("export", help="write every Pareto-optimal model with config.json, metrics.json and manifest.csv")
+    p.add_argument("study", metavar="STUDY.yaml")
+    _common(p)
+    p.add_argument("--out", required=True, metavar="DIR")
+    p.add_argument("--force", action="store_true", help="replace DIR if it holds files")
+
+    p = sub.add_parser("evaluate", help="load one exported model and re-measure its objectives")
+    p.add_argument("model_dir", metavar="DIR/<model>")
+    _common(p)
+    p.add_argument("--format", choices=["table", "json"], default="table")
+    return parser
+
+
+def _load_cfg(args, **overrides):
+    from moo_compress.config import load_study_config
+
+    return load_study_config(args.study, storage=args.storage, **overrides)
+
+
+def cmd_search(args) -> int:
+    from moo_compress.search import run_search
+
+    cfg = _load_cfg(args, n_trials=args.n_trials, seed=args.seed)
+    summary = run_search(cfg, show_progress=not args.no_progress)
+    print(
+        f"{summary['study']}: {summary['complete']} complete, {summary['failed']} failed; "
+        f"archive {summary['archive_size']} models, normalized hypervolume {summary['hypervolume']:.4f}; "
+        f"{summary['wall_seconds']:.1f} s ({summary['storage']})"
+    )
+    return 0
+
+
+def cmd_status(args) -> int:
+    from moo_compress import storage as st
+    from moo_compress.report import format_status, status
+
+    cfg = _load_cfg(args)
+    study = st.load_existing(cfg, st.storage_url(cfg))
+    print(format_status(status(cfg, study)))
+    return 0
+
+
+def cmd_pareto(args) -> int:
+    from moo_compress import storage as st
+    from moo_compress.report import format_table, pareto_frame
+
+    cfg = _load_cfg(args)
+    frame = pareto_frame(cfg, st.load_existing(cfg, st.storage_url(cfg)))
+    if args.format == "csv":
+        sys.stdout.write(frame.to_csv(index=False))
+    elif args.format == "json":
+        print(json.dumps(frame.to_dict(orient="records"), indent=2))
+    else:
+        print(format_table(frame))
+    return 0
+
+
+def cmd_export(args) -> int:
+    from moo_compress import storage as st
+    from moo_compress.export import export_pareto
+
+    cfg = _load_cfg(args)
+    study = st.load_existing(cfg, st.storage_url(cfg))
+    rows = export_pareto(cfg, study, args.out, force=args.force, log=lambda m: print(m, file=sys.stderr))
+    print(f"exported {len(rows)} Pareto-optimal models to {args.out} (see {Path(args.out) / 'manifest.csv'})")
+    return 0
+
+
+def cmd_evaluate(args) -> int:
+    from moo_compress.export import evaluate_exported
+
+    report = evaluate_exported(args.model_dir)
+    if args.format == "json":
+        print(json.dumps(report, indent=2))
+    else:
+        print(f"{'objective':<14}{'recorded':>14}{'measured':>14}")
+        for name, value in report["measured"].items():
+            rec = report["recorded"].get(name)
+            print(f"{name:<14}{rec if rec is None else f'{rec:.6f}':>14}{value:>14.6f}")
+    if not report["accuracy_matches"]:
+        print(f"error: measured accuracy {report['measured']['accuracy']} differs from recorded {report['recorded']['accuracy']}", file=sys.stderr)
+        return 1
+    return 0
+
+
+COMMANDS = {"search": cmd_search, "status": cmd_status, "pareto": cmd_pareto, "export": cmd_export, "evaluate": cmd_evaluate}
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        return COMMANDS[args.command](args)
+    except KeyboardInterrupt:
+        print("interrupted; completed trials are stored, run the same command to resume", file=sys.stderr)
+        return 130
+    except Exception as exc:  # noqa: BLE001 - the CLI turns every error into one line
+        from moo_compress.errors import MooCompressError
+
+        if os.environ.get("MOO_COMPRESS_DEBUG"):
+            raise
+        if isinstance(exc, MooCompressError):
+            print(f"error: {exc}", file=sys.stderr)
+            return exc.exit_code
+        from moo_compress.storage import redact
+
+        print(f"error: {type(exc).__name__}: {redact(str(exc).splitlines()[0] if str(exc) else '')}", file=sys.stderr)
+        return 1
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,271 @@
+"""Evaluation pipeline: baseline -> technique chain -> packed artifact -> objectives.
+
+An :class:`Evaluator` is prepared once per process (data, cached baseline, cached corrupted
+test sets, the reference errors for mCE) and then evaluates one configuration at a time.
+Every objective is measured on the model *loaded back from its packed artifact*, so what is
+recorded is exactly what ``export`` ships and ``evaluate`` re-measures.
+"""
+
+from __future__ import annotations
+
+import functools
+import hashlib
+import json
+import math
+import os
+import time
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from moo_compress.objectives import OBJECTIVES
+
+# Bump when training or evaluation code changes in a way that invalidates cached baselines.
+BASELINE_VERSION = 1
+
+
+def _digest(payload: Any) -> str:
+    return hashlib.sha256(json.dumps(payload, sort_keys=True).encode()).hexdigest()[:16]
+
+
+def trial_seed(study_seed: int, config_key: str) -> int:
+    """Seed of one configuration's evaluation: independent of trial order and worker."""
+    return int(hashlib.sha256(f"{study_seed}:{config_key}".encode()).hexdigest()[:8], 16) % (2**31 - 1)
+
+
+@dataclass
+class Reference:
+    """What objectives compare against: the uncompressed baseline of the study."""
+
+    baseline_accuracy: float
+    baseline_deflate_bytes: int
+    corruption_errors: dict[str, list[float]]
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> Reference:
+        return cls(float(d["baseline_accuracy"]), int(d["baseline_deflate_bytes"]), {k: list(v) for k, v in d["corruption_errors"].items()})
+
+
+@dataclass
+class TrialResult:
+    values: dict[str, float]
+    details: dict[str, Any]
+    technique: str
+    artifact: bytes = field(repr=False)
+    seconds: float
+
+
+class Measurements:
+    """Lazily computed measurements of one model, shared by all objectives."""
+
+    def __init__(self, evaluator: Evaluator, model, artifact: bytes) -> None:
+        self._ev = evaluator
+        self.model = model
+        self.artifact_bytes = len(artifact)
+        self._artifact = artifact
+        self.reference = evaluator.reference
+        self.num_classes = evaluator.dataset.num_classes
+        self.y_test = evaluator.dataset.y_test
+        self.n_test = len(self.y_test)
+        self.seed = evaluator.seed
+
+    @functools.cached_property
+    def artifact_deflate_bytes(self) -> int:
+        from moo_compress.artifact import deflate_size
+
+        return deflate_size(self._artifact)
+
+    @functools.cached_property
+    def clean_accuracy(self) -> float:
+        from moo_compress.training import predict
+
+        pred = predict(self.model, self._ev.dataset.x_test).argmax(1).numpy()
+        return float((pred == self.y_test).mean())
+
+    @functools.cached_property
+    def features(self):
+        from moo_compress.training import predict
+
+        return predict(self.model, self._ev.dataset.x_test, features=True)
+
+    @functools.cached_property
+    def corruption_errors(self) -> dict[str, list[float]]:
+        return self._ev.corruption_errors(self.model)
+
+
+class Evaluator:
+    """Prepared evaluation for one study.
+
+    Args:
+        spec: ``StudyConfig.evaluation_spec()`` (also stored with exported models).
+        cache_dir: Where the baseline and corrupted test sets are cached.
+        reference: A stored reference (when re-measuring an exported model); computed from
+            the baseline when omitted.
+        log: Callable for progress messages.
+    """
+
+    def __init__(self, spec: dict[str, Any], cache_dir: Path, *, reference: dict[str, Any] | None = None, log=None) -> None:
+        from moo_compress.corruptions.suite import cached_corrupted_set
+        from moo_compress.data import DATASETS
+
+        self.spec = spec
+        self.seed = int(spec["seed"])
+        self.cache_dir = Path(cache_dir)
+        self.log = log or (lambda msg: None)
+        ds = spec["dataset"]
+        self.dataset = DATASETS.get(ds["name"])(seed=self.seed, test_fraction=ds["test_fraction"])
+        self.arch = {
+            "name": spec["arch"],
+            "kwargs": {"num_classes": self.dataset.num_classes, "width": spec["width"]},
+        }
+        self.corruptions = list(spec["corruptions"])
+        self.severities = list(spec["severities"])
+        data_key = _digest({"dataset": ds})
+        t0 = time.perf_counter()
+        self.corrupted = cached_corrupted_set(
+            self.dataset.x_test, self.dataset.y_test, self.corruptions, self.cache_dir, seed=self.seed, data_key=data_key
+        )
+        self.setup_seconds = {"corruptions": time.perf_counter() - t0}
+        self._baseline = None
+        if reference is not None:
+            self.reference = Reference.from_dict(reference)
+        else:
+            self.reference = self._baseline_reference()
+
+    # -- baseline -------------------------------------------------------------------------
+    def _baseline_key(self) -> str:
+        return _digest(
+            {
+                "v": BASELINE_VERSION,
+                "seed": self.seed,
+                "dataset": self.spec["dataset"],
+                "arch": self.arch,
+                "train": self.spec["baseline"],
+            }
+        )
+
+    @property
+    def baseline_path(self) -> Path:
+        return self.cache_dir / "baselines" / f"{self._baseline_key()}.mcz"
+
+    @property
+    def baseline(self):
+        """The trained uncompressed model (trained once, cached on disk)."""
+        if self._baseline is None:
+            from moo_compress.artifact import decode_model
+
+            path = self.baseline_path
+            if not path.exists():
+                t0 = time.perf_counter()
+                self.log(f"training baseline {self.arch['name']} on {self.dataset.name} (cached at {path})")
+                data = self._train_baseline()
+                _atomic_write(path, data)
+                self.setup_seconds["baseline_training"] = time.perf_counter() - t0
+            self._baseline, _ = decode_model(path.read_bytes())
+        return self._baseline
+
+    def _train_baseline(self) -> bytes:
+        import torch
+
+        from moo_compress.artifact import encode_model
+        from moo_compress.config import TrainConfig
+        from moo_compress.models import ARCHITECTURES
+        from moo_compress.training import train
+
+        cfg = TrainConfig(**self.spec["baseline"])
+        torch.manual_seed(self.seed)
+        model = ARCHITECTURES.get(self.arch["name"])(**self.arch["kwargs"])
+        train(model, self.dataset.x_train, self.dataset.y_train, cfg, epochs=cfg.epochs, seed=self.seed)
+        return encode_model(model.cpu(), self.arch)
+
+    def _baseline_reference(self) -> Reference:
+        from moo_compress.artifact import deflate_size
+
+        ref_path = self.baseline_path.with_suffix(".reference.json")
+        model = self.baseline
+        if ref_path.exists():
+            ref = Reference.from_dict(json.loads(ref_path.read_text()))
+            if set(ref.corruption_errors) >= set(self.corruptions):
+                ref.corruption_errors = {k: ref.corruption_errors[k] for k in self.corruptions}
+                return ref
+        data = self.baseline_path.read_bytes()
+        from moo_compress.training import accuracy
+
+        ref = Reference(
+            baseline_accuracy=accuracy(model, self.dataset.x_test, self.dataset.y_test),
+            baseline_deflate_bytes=deflate_size(data),
+            corruption_errors=self.corruption_errors(model),
+        )
+        _atomic_write(ref_path, json.dumps(ref.to_dict(), indent=1).encode())
+        return ref
+
+    # -- measurements ---------------------------------------------------------------------
+    def corruption_errors(self, model) -> dict[str, list[float]]:
+        """Top-1 error per corruption and severity (the study's severities, in order)."""
+        from moo_compress.training import predict
+
+        n = len(self.dataset.y_test)
+        y = self.dataset.y_test
+        out = {}
+        for name in self.corruptions:
+            arr = self.corrupted[name]
+            errs = []
+            for s in self.severities:
+                block = arr[(s - 1) * n : s * n]
+                pred = predict(model, block).argmax(1).numpy()
+                errs.append(float((pred != y).mean()))
+            out[name] = errs
+        return out
+
+    def measure(self, model, artifact: bytes, objectives: list[str] | None = None) -> dict[str, Any]:
+        """Compute objectives (all registered ones by default) of a loaded model."""
+        m = Measurements(self, model, artifact)
+        return {name: OBJECTIVES.get(name)(m) for name in (objectives or OBJECTIVES.names())}
+
+    def evaluate(self, config: dict[str, Any], config_key: str) -> TrialResult:
+        """Compress the baseline with ``config``, pack it, load it back and measure it.
+
+        Raises:
+            FloatingPointError: An objective is NaN or infinite.
+        """
+        from moo_compress.artifact import decode_model, encode_model
+        from moo_compress.compression.pipeline import compress, technique_name
+        from moo_compress.config import TrainConfig
+
+        t0 = time.perf_counter()
+        seed = trial_seed(self.seed, config_key)
+        model = compress(
+            self.baseline,
+            config,
+            x_train=self.dataset.x_train,
+            y_train=self.dataset.y_train,
+            finetune=TrainConfig(**self.spec["finetune"]),
+            seed=seed,
+        )
+        artifact = encode_model(model.cpu(), self.arch, metadata={"config": config})
+        loaded, _ = decode_model(artifact)
+        results = self.measure(loaded, artifact)
+        values = {k: float(r.value) for k, r in results.items()}
+        bad = [k for k, v in values.items() if not math.isfinite(v)]
+        if bad:
+            raise FloatingPointError(f"objective {bad[0]} is {values[bad[0]]}")
+        details = {k: r.details for k, r in results.items() if r.details}
+        return TrialResult(values, details, technique_name(config), artifact, time.perf_counter() - t0)
+
+
+def _atomic_write(path: Path, data: bytes) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    with open(tmp, "wb") as fh:
+        fh.write(data)
+        fh.flush()
+        os.fsync(fh.fileno())
+    os.replace(tmp, path)
+
+
+atomic_write = _atomic_write

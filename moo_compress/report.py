@@ -1,0 +1,99 @@
+"""Read-only views of a study: status, Pareto archive table."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+from moo_compress import storage as st
+from moo_compress.archive import pareto_indices
+from moo_compress.compression.params import PARAMETERS
+from moo_compress.objectives import OBJECTIVE_INFO
+
+
+def status(cfg, study) -> dict[str, Any]:
+    from optuna.trial import TrialState
+
+    counts = {s.name.lower(): 0 for s in (TrialState.COMPLETE, TrialState.FAIL, TrialState.RUNNING, TrialState.WAITING)}
+    interrupted = duplicates = 0
+    generation = None
+    for t in study.get_trials(deepcopy=False):
+        name = t.state.name.lower()
+        counts[name] = counts.get(name, 0) + 1
+        reason = t.user_attrs.get("fail_reason", "")
+        interrupted += reason == st.INTERRUPTED
+        duplicates += reason.startswith("duplicate")
+        gen = t.user_attrs.get("generation")
+        if gen is None:
+            gen = next((v for k, v in t.system_attrs.items() if k.endswith(":generation")), None)
+        if gen is not None:
+            generation = gen if generation is None else max(generation, gen)
+    history = st.hv_history(study)
+    return {
+        "study": cfg.name,
+        "driver": cfg.driver,
+        "budget": cfg.n_trials,
+        "complete": counts["complete"],
+        "failed": counts["fail"] - interrupted - duplicates,
+        "interrupted": interrupted,
+        "duplicates_skipped": duplicates,
+        "running": counts["running"],
+        "generation": generation,
+        "archive_size": history[-1]["archive_size"] if history else 0,
+        "hypervolume": history[-1]["hv"] if history else 0.0,
+        "hv_history": history,
+    }
+
+
+def format_status(s: dict[str, Any]) -> str:
+    lines = [
+        f"study       {s['study']}  (driver {s['driver']})",
+        f"trials      {s['complete']}/{s['budget']} complete, {s['failed']} failed, {s['running']} running"
+        + (f", {s['interrupted']} interrupted" if s["interrupted"] else "")
+        + (f", {s['duplicates_skipped']} duplicate proposals skipped" if s["duplicates_skipped"] else ""),
+        f"generation  {s['generation'] if s['generation'] is not None else '-'}",
+        f"archive     {s['archive_size']} Pareto-optimal models, normalized hypervolume {s['hypervolume']:.4f}",
+        "",
+        "hypervolume history",
+        f"  {'trials':>6}  {'gen':>4}  {'archive':>7}  {'hv':>8}",
+    ]
+    for h in s["hv_history"]:
+        gen = "-" if h.get("generation") is None else str(h["generation"])
+        lines.append(f"  {h['n_complete']:>6}  {gen:>4}  {h['archive_size']:>7}  {h['hv']:>8.4f}")
+    if not s["hv_history"]:
+        lines.append("  (no completed trial yet)")
+    return "\n".join(lines)
+
+
+def pareto_records(cfg, study) -> list[st.TrialRecord]:
+    from optuna.trial import TrialState
+
+    recs = [r for r in st.records(study, states=(TrialState.COMPLETE,))]
+    recs = [r for r in recs if all(name in r.attrs.get("objectives", {}) for name in cfg.objective_names)]
+    if not recs:
+        return []
+    values = np.array([[r.attrs["objectives"][n] for n in cfg.objective_names] for r in recs])
+    return [recs[i] for i in sorted(pareto_indices(values, cfg.directions), key=lambda i: recs[i].number)]
+
+
+def pareto_frame(cfg, study):
+    """The current Pareto archive as a DataFrame: trial, every variable, every objective."""
+    import pandas as pd
+
+    rows = []
+    for r in pareto_records(cfg, study):
+        row: dict[str, Any] = {"trial": r.number}
+        row.update({name: r.config.get(name) for name in PARAMETERS})
+        row["technique"] = r.attrs.get("result", {}).get("technique")
+        row.update({name: r.attrs["objectives"].get(name) for name in OBJECTIVE_INFO})
+        rows.append(row)
+    columns = ["trial", *PARAMETERS, "technique", *OBJECTIVE_INFO]
+    return pd.DataFrame(rows, columns=columns)
+
+
+def format_table(frame) -> str:
+    if frame.empty:
+        return "(empty archive: no completed trial yet)"
+    floats = {c: (lambda v: f"{v:.4f}") for c in frame.columns if frame[c].dtype.kind == "f"}
+    return frame.to_string(index=False, formatters=floats)

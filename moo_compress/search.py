@@ -1,0 +1,290 @@
+"""A search session: the seam between drivers (which propose) and evaluation + storage.
+
+Drivers only call :meth:`SearchSession.evaluate_trial` (for an Optuna trial they asked for)
+or :meth:`SearchSession.evaluate_config` (for a configuration they chose themselves), and
+:meth:`SearchSession.lookup` to reuse a configuration's stored outcome.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import sys
+import time
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+from moo_compress import storage as st
+from moo_compress.archive import normalized_hypervolume, pareto_indices
+from moo_compress.errors import MooCompressError
+
+
+@dataclass
+class Outcome:
+    """Stored result of one configuration: objective values, or the failure reason."""
+
+    complete: bool
+    values: dict[str, float] | None
+    reason: str | None
+    trial_number: int
+
+
+class SearchSession:
+    """State of one ``moo-compress search`` run over a study.
+
+    Args:
+        cfg: The validated study configuration.
+        study: The Optuna study (created or loaded).
+        evaluator: A prepared :class:`moo_compress.evaluation.Evaluator`.
+        show_progress: Draw a progress bar on stderr.
+    """
+
+    def __init__(self, cfg, study, evaluator, *, show_progress: bool = True) -> None:
+        from optuna.trial import TrialState
+
+        self.cfg = cfg
+        self.study = study
+        self.evaluator = evaluator
+        self.space = cfg.space
+        self.objectives = cfg.objective_names
+        self.directions = cfg.directions
+        self.bounds = [o.bounds for o in cfg.objectives]
+        self.artifact_dir = cfg.cache_dir / "artifacts"
+        self.outcomes: dict[str, Outcome] = {}
+        self.n_complete = 0
+        self.n_failed = 0
+        self.proposals = 0
+        self.last_failure = ""
+        self.eval_seconds = 0.0
+        self._completed_values: list[list[float]] = []
+        for t in study.get_trials(deepcopy=False, states=(TrialState.COMPLETE, TrialState.FAIL)):
+            key = t.user_attrs.get("config_key")
+            reason = t.user_attrs.get("fail_reason", "")
+            if t.state == TrialState.FAIL and reason == st.INTERRUPTED:
+                continue
+            self.proposals += 1
+            if t.state == TrialState.COMPLETE:
+                self.n_complete += 1
+                self._completed_values.append(list(t.values))
+                if key:
+                    self.outcomes[key] = Outcome(True, dict(t.user_attrs["objectives"]), None, t.number)
+            elif reason and not reason.startswith("duplicate"):
+                self.n_failed += 1
+                if key and key not in self.outcomes:
+                    self.outcomes[key] = Outcome(False, None, reason, t.number)
+        self._pbar = None
+        self._show_progress = show_progress
+
+    # -- budget and progress ------------------------------------------------------------
+    def budget_left(self) -> int:
+        return max(0, self.cfg.n_trials - self.n_complete)
+
+    def proposal_seed(self) -> int:
+        """Seed for the next proposal: depends only on the study seed and how many
+        proposals were finished before it, so a resumed search proposes what an
+        uninterrupted one would have."""
+        text = f"{self.cfg.seed}:{self.proposals}"
+        return int(hashlib.sha256(text.encode()).hexdigest()[:8], 16) % (2**31 - 1)
+
+    def start_progress(self) -> None:
+        if self._show_progress and self._pbar is None:
+            from tqdm import tqdm
+
+            self._pbar = tqdm(total=self.cfg.n_trials, initial=min(self.n_complete, self.cfg.n_trials), desc=self.cfg.name, unit="trial", file=sys.stderr, dynamic_ncols=True)
+            self._refresh_postfix()
+
+    def close(self) -> None:
+        if self._pbar is not None:
+            self._pbar.close()
+            self._pbar = None
+
+    def _refresh_postfix(self) -> None:
+        if self._pbar is not None:
+            hist = st.hv_history(self.study) if self.n_complete else []
+            hv = hist[-1]["hv"] if hist else 0.0
+            size = hist[-1]["archive_size"] if hist else 0
+            self._pbar.set_postfix_str(f"archive={size} hv={hv:.4f} failed={self.n_failed}", refresh=True)
+
+    # -- archive --------------------------------------------------------------------------
+    def record_hypervolume(self, generation: int | None = None) -> float:
+        """Store the normalized hypervolume of the current archive in the study."""
+        values = np.array(self._completed_values, dtype=float).reshape(-1, len(self.objectives))
+        hv = normalized_hypervolume(values, self.directions, self.bounds)
+        key = f"{st.HV_PREFIX}{self.n_complete:06d}"
+        entry = {
+            "n_complete": self.n_complete,
+            "hv": hv,
+            "archive_size": len(pareto_indices(values, self.directions)) if len(values) else 0,
+            "generation": generation,
+            "time": time.time(),
+        }
+        if key not in self.study.user_attrs:
+            self.study.set_user_attr(key, entry)
+        if self._pbar is not None:
+            self._pbar.set_postfix_str(f"archive={entry['archive_size']} hv={hv:.4f} failed={self.n_failed}", refresh=True)
+        return hv
+
+    def fill_hypervolume_history(self) -> None:
+        """Recompute history entries lost when a process stopped between a trial and its
+        hypervolume update (completion order is in storage)."""
+        from optuna.trial import TrialState
+
+        done = sorted(
+            (t for t in self.study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,))),
+            key=lambda t: (t.datetime_complete, t.number),
+        )
+        attrs = self.study.user_attrs
+        for n in range(1, len(done) + 1):
+            key = f"{st.HV_PREFIX}{n:06d}"
+            if key in attrs:
+                continue
+            values = np.array([t.values for t in done[:n]], dtype=float)
+            self.study.set_user_attr(
+                key,
+                {
+                    "n_complete": n,
+                    "hv": normalized_hypervolume(values, self.directions, self.bounds),
+                    "archive_size": len(pareto_indices(values, self.directions)),
+                    "generation": done[n - 1].user_attrs.get("generation"),
+                    "time": done[n - 1].datetime_complete.timestamp() if done[n - 1].datetime_complete else None,
+                },
+            )
+
+    # -- evaluation -----------------------------------------------------------------------
+    def lookup(self, config: dict[str, Any]) -> Outcome | None:
+        return self.outcomes.get(self.space.config_key(config))
+
+    def check_failures(self) -> None:
+        if self.n_failed > self.cfg.max_failures:
+            raise MooCompressError(
+                f"search stopped: {self.n_failed} trials failed, more than budget.max_failures = {self.cfg.max_failures}; last reason: {self.last_failure}"
+            )
+
+    def evaluate_config(self, config: dict[str, Any], *, generation: int | None = None) -> Outcome:
+        """Create a trial with exactly ``config`` (driver-chosen), evaluate and store it."""
+        from optuna.samplers import PartialFixedSampler, RandomSampler
+
+        params = self.space.searched_params(config)
+        previous = self.study.sampler
+        self.study.sampler = PartialFixedSampler(params, RandomSampler(seed=0))
+        try:
+            trial = self.study.ask()
+            full = self.space.suggest(trial)
+        finally:
+            self.study.sampler = previous
+        return self.evaluate_trial(trial, full, generation=generation)
+
+    def evaluate_trial(self, trial, config: dict[str, Any], *, generation: int | None = None) -> Outcome:
+        """Evaluate an asked trial whose parameters have been suggested; tell the result."""
+        from optuna.trial import TrialState
+
+        from moo_compress.evaluation import atomic_write
+
+        key = self.space.config_key(config)
+        trial.set_user_attr("config", config)
+        trial.set_user_attr("config_key", key)
+        if generation is not None:
+            trial.set_user_attr("generation", generation)
+        known = self.outcomes.get(key)
+        if known is not None:
+            reason = f"duplicate of trial {known.trial_number}: configuration already evaluated"
+            trial.set_user_attr("fail_reason", reason)
+            self.study.tell(trial, state=TrialState.FAIL)
+            self.proposals += 1
+            return known
+        rng_state = np.random.get_state()
+        try:
+            result = self.evaluator.evaluate(config, key)
+        except Exception as exc:  # noqa: BLE001 - any crash is recorded and the search goes on
+            reason = f"{type(exc).__name__}: {exc}".splitlines()[0][:500]
+            trial.set_user_attr("fail_reason", reason)
+            self.study.tell(trial, state=TrialState.FAIL)
+            self.n_failed += 1
+            self.proposals += 1
+            self.last_failure = reason
+            outcome = Outcome(False, None, reason, trial.number)
+            self.outcomes[key] = outcome
+            if self._pbar is not None:
+                self._pbar.write(f"trial {trial.number} failed: {reason}")
+                self._refresh_postfix()
+            self.check_failures()
+            return outcome
+        finally:
+            np.random.set_state(rng_state)
+        self.eval_seconds += result.seconds
+        atomic_write(self.artifact_dir / f"{key}.mcz", result.artifact)
+        trial.set_user_attr("objectives", result.values)
+        trial.set_user_attr(
+            "result",
+            {
+                "technique": result.technique,
+                "eval_seconds": result.seconds,
+                "artifact_sha256": hashlib.sha256(result.artifact).hexdigest(),
+                "details": result.details,
+            },
+        )
+        self.study.tell(trial, [result.values[name] for name in self.objectives])
+        self.n_complete += 1
+        self.proposals += 1
+        self._completed_values.append([result.values[name] for name in self.objectives])
+        outcome = Outcome(True, result.values, None, trial.number)
+        self.outcomes[key] = outcome
+        if self._pbar is not None:
+            self._pbar.update(1)
+        return outcome
+
+    def rerun_interrupted(self, configs: list[dict[str, Any]]) -> list[dict[str, Any]]:
+        """Configurations of interrupted trials that have no stored outcome yet (in order)."""
+        out, seen = [], set()
+        for config in configs:
+            key = self.space.config_key(config)
+            if key not in self.outcomes and key not in seen:
+                seen.add(key)
+                out.append(config)
+        return out
+
+
+def run_search(cfg, *, show_progress: bool = True, log=None) -> dict[str, Any]:
+    """Create or resume the study of ``cfg`` and run its driver until the budget is met.
+
+    Returns:
+        A summary: trials complete and failed, archive size, hypervolume, timings.
+    """
+    from moo_compress.drivers import DRIVERS
+    from moo_compress.evaluation import Evaluator
+
+    import warnings
+
+    import optuna
+
+    warnings.filterwarnings("ignore", category=optuna.exceptions.ExperimentalWarning)
+    log = log or (lambda msg: print(msg, file=sys.stderr))
+    t_start = time.perf_counter()
+    url = st.storage_url(cfg)
+    study = st.create_or_load(cfg, url)
+    interrupted = st.mark_interrupted(study)
+    if interrupted:
+        log(f"resuming: {len(interrupted)} interrupted trial(s) marked failed and queued again")
+    evaluator = Evaluator(cfg.evaluation_spec(), cfg.cache_dir, log=log)
+    _ = evaluator.baseline
+    session = SearchSession(cfg, study, evaluator, show_progress=show_progress)
+    setup_seconds = time.perf_counter() - t_start
+    driver = DRIVERS.get(cfg.driver)(cfg)
+    session.start_progress()
+    try:
+        driver.run(session, interrupted=session.rerun_interrupted(interrupted))
+    finally:
+        session.close()
+    values = np.array(session._completed_values, dtype=float).reshape(-1, len(session.objectives))
+    return {
+        "study": cfg.name,
+        "storage": st.redact(url),
+        "complete": session.n_complete,
+        "failed": session.n_failed,
+        "archive_size": len(pareto_indices(values, session.directions)) if len(values) else 0,
+        "hypervolume": normalized_hypervolume(values, session.directions, session.bounds),
+        "wall_seconds": time.perf_counter() - t_start,
+        "setup_seconds": setup_seconds,
+        "eval_seconds": session.eval_seconds,
+    }
