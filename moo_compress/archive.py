@@ -25,7 +25,9 @@ def pareto_indices(values: np.ndarray, directions: Sequence[str]) -> list[int]:
     return keep
 
 
-def normalize(values: np.ndarray, directions: Sequence[str], bounds: Sequence[tuple[float, float]]) -> np.ndarray:
+def normalize(
+    values: np.ndarray, directions: Sequence[str], bounds: Sequence[tuple[float, float]]
+) -> np.ndarray:
     """Map each objective to [0, 1] with 0 the best bound, clipping outside values."""
     values = np.asarray(values, dtype=float).reshape(-1, len(directions))
     out = np.empty_like(values)
@@ -35,7 +37,9 @@ def normalize(values: np.ndarray, directions: Sequence[str], bounds: Sequence[tu
     return np.clip(out, 0.0, 1.0)
 
 
-def normalized_hypervolume(values: np.ndarray, directions: Sequence[str], bounds: Sequence[tuple[float, float]]) -> float:
+def normalized_hypervolume(
+    values: np.ndarray, directions: Sequence[str], bounds: Sequence[tuple[float, float]]
+) -> float:
     """Hypervolume of the normalized front against the reference point (1, ..., 1), in [0, 1]."""
     values = np.asarray(values, dtype=float).reshape(-1, len(directions))
     if len(values) == 0:

@@ -67,21 +67,36 @@ class _Writer:
 def _encode_layer(module, writer: _Writer) -> dict[str, Any]:
     import torch
 
-    from moo_compress.compression.constraints import channel_scale, existing_constraint, quantize_codes, raw_weight
+    from moo_compress.compression.constraints import (
+        channel_scale,
+        existing_constraint,
+        quantize_codes,
+        raw_weight,
+    )
 
     cw = existing_constraint(module)
     with torch.no_grad():
         w_eff = module.weight.detach().float().cpu()
-        entry: dict[str, Any] = {"encoding": "packed", "shape": list(w_eff.shape), "dtype": "float32"}
+        entry: dict[str, Any] = {
+            "encoding": "packed",
+            "shape": list(w_eff.shape),
+            "dtype": "float32",
+        }
         kept = torch.ones(w_eff.numel(), dtype=torch.bool)
         if cw.mask is not None and not bool(cw.mask.bool().all()):
             mask = cw.mask.detach().bool().cpu()
             per_channel = mask.reshape(mask.shape[0], -1)
             if bool((per_channel == per_channel[:, :1]).all()):
                 bitmap = per_channel[:, 0].numpy()
-                entry["mask"] = {"kind": "channel", **writer.add(np.packbits(bitmap, bitorder="little").tobytes())}
+                entry["mask"] = {
+                    "kind": "channel",
+                    **writer.add(np.packbits(bitmap, bitorder="little").tobytes()),
+                }
             else:
-                entry["mask"] = {"kind": "element", **writer.add(np.packbits(mask.flatten().numpy(), bitorder="little").tobytes())}
+                entry["mask"] = {
+                    "kind": "element",
+                    **writer.add(np.packbits(mask.flatten().numpy(), bitorder="little").tobytes()),
+                }
             kept = mask.flatten()
         if cw.indices is not None:
             k = int(cw.centroids.numel())
@@ -92,7 +107,9 @@ def _encode_layer(module, writer: _Writer) -> dict[str, Any]:
                 "k": k,
                 "index_bits": idx_bits,
                 "quant_bits": cw.bits,
-                "codebook": writer.add(cw.centroids.detach().float().cpu().numpy().astype("<f4").tobytes()),
+                "codebook": writer.add(
+                    cw.centroids.detach().float().cpu().numpy().astype("<f4").tobytes()
+                ),
                 "indices": writer.add(pack_bits(idx, idx_bits)),
             }
         elif cw.bits is not None:
@@ -109,7 +126,10 @@ def _encode_layer(module, writer: _Writer) -> dict[str, Any]:
                 "codes": writer.add(pack_bits(codes.numpy(), cw.bits)),
             }
         else:
-            entry["values"] = {"kind": "float32", **writer.add(w_eff.flatten()[kept].numpy().astype("<f4").tobytes())}
+            entry["values"] = {
+                "kind": "float32",
+                **writer.add(w_eff.flatten()[kept].numpy().astype("<f4").tobytes()),
+            }
     return entry
 
 
@@ -135,8 +155,15 @@ def encode_model(model, arch: dict[str, Any], metadata: dict[str, Any] | None = 
             continue
         arr = value.detach().cpu().numpy()
         dtype = arr.dtype.newbyteorder("<").str
-        tensors[key] = {"encoding": "raw", "dtype": dtype, "shape": list(arr.shape), **writer.add(arr.astype(dtype).tobytes())}
-    header = json.dumps({"format": 1, "arch": arch, "tensors": tensors, "metadata": metadata or {}}, sort_keys=True).encode()
+        tensors[key] = {
+            "encoding": "raw",
+            "dtype": dtype,
+            "shape": list(arr.shape),
+            **writer.add(arr.astype(dtype).tobytes()),
+        }
+    header = json.dumps(
+        {"format": 1, "arch": arch, "tensors": tensors, "metadata": metadata or {}}, sort_keys=True
+    ).encode()
     return MAGIC + struct.pack("<Q", len(header)) + header + bytes(writer.payload)
 
 
@@ -160,7 +187,9 @@ def _slice(payload: memoryview, ref: dict[str, Any], what: str) -> bytes:
     except (KeyError, TypeError, ValueError):
         raise ArtifactError(f"{what}: missing offset/nbytes in header") from None
     if off < 0 or n < 0 or off + n > len(payload):
-        raise ArtifactError(f"{what}: data range {off}+{n} lies outside the file's payload ({len(payload)} bytes)")
+        raise ArtifactError(
+            f"{what}: data range {off}+{n} lies outside the file's payload ({len(payload)} bytes)"
+        )
     return bytes(payload[off : off + n])
 
 
@@ -175,10 +204,14 @@ def _decode_packed(entry: dict[str, Any], payload: memoryview, key: str):
     if mask_ref is None:
         kept = np.ones(numel, dtype=bool)
     elif mask_ref["kind"] == "channel":
-        bits = np.unpackbits(np.frombuffer(_slice(payload, mask_ref, key), dtype=np.uint8), bitorder="little")[: shape[0]].astype(bool)
+        bits = np.unpackbits(
+            np.frombuffer(_slice(payload, mask_ref, key), dtype=np.uint8), bitorder="little"
+        )[: shape[0]].astype(bool)
         kept = np.repeat(bits, numel // shape[0])
     elif mask_ref["kind"] == "element":
-        kept = np.unpackbits(np.frombuffer(_slice(payload, mask_ref, key), dtype=np.uint8), bitorder="little")[:numel].astype(bool)
+        kept = np.unpackbits(
+            np.frombuffer(_slice(payload, mask_ref, key), dtype=np.uint8), bitorder="little"
+        )[:numel].astype(bool)
     else:
         raise ArtifactError(f"{key}: unknown mask kind {mask_ref['kind']!r}")
     n_kept = int(kept.sum())
@@ -186,11 +219,19 @@ def _decode_packed(entry: dict[str, Any], payload: memoryview, key: str):
     values = entry["values"]
     w = torch.zeros(numel, dtype=torch.float32)
     if values["kind"] == "float32":
-        w[kept_t] = torch.from_numpy(np.frombuffer(_slice(payload, values, key), dtype="<f4").astype(np.float32).copy())
+        w[kept_t] = torch.from_numpy(
+            np.frombuffer(_slice(payload, values, key), dtype="<f4").astype(np.float32).copy()
+        )
         return w.reshape(shape)
     if values["kind"] == "cluster":
-        codebook = torch.from_numpy(np.frombuffer(_slice(payload, values["codebook"], key), dtype="<f4").astype(np.float32).copy())
-        idx = unpack_bits(_slice(payload, values["indices"], key), int(values["index_bits"]), n_kept)
+        codebook = torch.from_numpy(
+            np.frombuffer(_slice(payload, values["codebook"], key), dtype="<f4")
+            .astype(np.float32)
+            .copy()
+        )
+        idx = unpack_bits(
+            _slice(payload, values["indices"], key), int(values["index_bits"]), n_kept
+        )
         if idx.size and idx.max() >= codebook.numel():
             raise ArtifactError(f"{key}: cluster index out of range of the codebook")
         w[kept_t] = codebook[torch.from_numpy(idx)]
@@ -203,7 +244,11 @@ def _decode_packed(entry: dict[str, Any], payload: memoryview, key: str):
     if values["kind"] == "int":
         bits = int(values["bits"])
         qmax = 2 ** (bits - 1) - 1
-        scales = torch.from_numpy(np.frombuffer(_slice(payload, values["scales"], key), dtype="<f4").astype(np.float32).copy())
+        scales = torch.from_numpy(
+            np.frombuffer(_slice(payload, values["scales"], key), dtype="<f4")
+            .astype(np.float32)
+            .copy()
+        )
         codes = unpack_bits(_slice(payload, values["codes"], key), bits, n_kept) - qmax
         w[kept_t] = torch.from_numpy(codes.astype(np.float32))
         return w.reshape(shape) * scales.reshape(-1, *([1] * (len(shape) - 1)))
@@ -242,7 +287,9 @@ def decode_model(data: bytes):
     state = {}
     for key, entry in header["tensors"].items():
         if entry["encoding"] == "raw":
-            arr = np.frombuffer(_slice(payload, entry, key), dtype=np.dtype(entry["dtype"])).reshape(entry["shape"])
+            arr = np.frombuffer(
+                _slice(payload, entry, key), dtype=np.dtype(entry["dtype"])
+            ).reshape(entry["shape"])
             state[key] = torch.from_numpy(arr.copy())
         elif entry["encoding"] == "packed":
             state[key] = _decode_packed(entry, payload, key)
@@ -251,7 +298,9 @@ def decode_model(data: bytes):
     try:
         model.load_state_dict(state, strict=True)
     except RuntimeError as exc:
-        raise ArtifactError(f"model file does not match architecture {arch['name']}: {str(exc).splitlines()[0]}") from None
+        raise ArtifactError(
+            f"model file does not match architecture {arch['name']}: {str(exc).splitlines()[0]}"
+        ) from None
     return model.eval(), header
 
 

@@ -15,7 +15,11 @@ from pathlib import Path
 
 
 def _common(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--storage", metavar="URL", help="Optuna storage URL (default: a SQLite file next to the study file, <study>.db)")
+    p.add_argument(
+        "--storage",
+        metavar="URL",
+        help="Optuna storage URL (default: a SQLite file next to the study file, <study>.db)",
+    )
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -28,11 +32,18 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("search", help="create or resume a study and search until its budget is met")
     p.add_argument("study", metavar="STUDY.yaml")
     _common(p)
-    p.add_argument("--n-trials", type=int, metavar="N", help="override budget.n_trials (completed trials in the study)")
+    p.add_argument(
+        "--n-trials",
+        type=int,
+        metavar="N",
+        help="override budget.n_trials (completed trials in the study)",
+    )
     p.add_argument("--seed", type=int, metavar="S", help="override study.seed")
     p.add_argument("--no-progress", action="store_true", help="do not draw the progress bar")
 
-    p = sub.add_parser("status", help="trial counts, generation, archive size and hypervolume history")
+    p = sub.add_parser(
+        "status", help="trial counts, generation, archive size and hypervolume history"
+    )
     p.add_argument("study", metavar="STUDY.yaml")
     _common(p)
 
@@ -41,7 +52,10 @@ def build_parser() -> argparse.ArgumentParser:
     _common(p)
     p.add_argument("--format", choices=["table", "csv", "json"], default="table")
 
-    p = sub.add_parser("export", help="write every Pareto-optimal model with config.json, metrics.json and manifest.csv")
+    p = sub.add_parser(
+        "export",
+        help="write every Pareto-optimal model with config.json, metrics.json and manifest.csv",
+    )
     p.add_argument("study", metavar="STUDY.yaml")
     _common(p)
     p.add_argument("--out", required=True, metavar="DIR")
@@ -104,8 +118,12 @@ def cmd_export(args) -> int:
 
     cfg = _load_cfg(args)
     study = st.load_existing(cfg, st.storage_url(cfg))
-    rows = export_pareto(cfg, study, args.out, force=args.force, log=lambda m: print(m, file=sys.stderr))
-    print(f"exported {len(rows)} Pareto-optimal models to {args.out} (see {Path(args.out) / 'manifest.csv'})")
+    rows = export_pareto(
+        cfg, study, args.out, force=args.force, log=lambda m: print(m, file=sys.stderr)
+    )
+    print(
+        f"exported {len(rows)} Pareto-optimal models to {args.out} (see {Path(args.out) / 'manifest.csv'})"
+    )
     return 0
 
 
@@ -121,12 +139,21 @@ def cmd_evaluate(args) -> int:
             rec = report["recorded"].get(name)
             print(f"{name:<14}{rec if rec is None else f'{rec:.6f}':>14}{value:>14.6f}")
     if not report["accuracy_matches"]:
-        print(f"error: measured accuracy {report['measured']['accuracy']} differs from recorded {report['recorded']['accuracy']}", file=sys.stderr)
+        print(
+            f"error: measured accuracy {report['measured']['accuracy']} differs from recorded {report['recorded']['accuracy']}",
+            file=sys.stderr,
+        )
         return 1
     return 0
 
 
-COMMANDS = {"search": cmd_search, "status": cmd_status, "pareto": cmd_pareto, "export": cmd_export, "evaluate": cmd_evaluate}
+COMMANDS = {
+    "search": cmd_search,
+    "status": cmd_status,
+    "pareto": cmd_pareto,
+    "export": cmd_export,
+    "evaluate": cmd_evaluate,
+}
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -134,7 +161,10 @@ def main(argv: list[str] | None = None) -> int:
     try:
         return COMMANDS[args.command](args)
     except KeyboardInterrupt:
-        print("interrupted; completed trials are stored, run the same command to resume", file=sys.stderr)
+        print(
+            "interrupted; completed trials are stored, run the same command to resume",
+            file=sys.stderr,
+        )
         return 130
     except Exception as exc:  # noqa: BLE001 - the CLI turns every error into one line
         from moo_compress.errors import MooCompressError
@@ -146,7 +176,10 @@ def main(argv: list[str] | None = None) -> int:
             return exc.exit_code
         from moo_compress.storage import redact
 
-        print(f"error: {type(exc).__name__}: {redact(str(exc).splitlines()[0] if str(exc) else '')}", file=sys.stderr)
+        print(
+            f"error: {type(exc).__name__}: {redact(str(exc).splitlines()[0] if str(exc) else '')}",
+            file=sys.stderr,
+        )
         return 1
 
 

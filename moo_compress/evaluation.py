@@ -18,8 +18,6 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
-import numpy as np
-
 from moo_compress.objectives import OBJECTIVES
 
 # Bump when training or evaluation code changes in a way that invalidates cached baselines.
@@ -32,7 +30,9 @@ def _digest(payload: Any) -> str:
 
 def trial_seed(study_seed: int, config_key: str) -> int:
     """Seed of one configuration's evaluation: independent of trial order and worker."""
-    return int(hashlib.sha256(f"{study_seed}:{config_key}".encode()).hexdigest()[:8], 16) % (2**31 - 1)
+    return int(hashlib.sha256(f"{study_seed}:{config_key}".encode()).hexdigest()[:8], 16) % (
+        2**31 - 1
+    )
 
 
 @dataclass
@@ -48,7 +48,11 @@ class Reference:
 
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> Reference:
-        return cls(float(d["baseline_accuracy"]), int(d["baseline_deflate_bytes"]), {k: list(v) for k, v in d["corruption_errors"].items()})
+        return cls(
+            float(d["baseline_accuracy"]),
+            int(d["baseline_deflate_bytes"]),
+            {k: list(v) for k, v in d["corruption_errors"].items()},
+        )
 
 
 @dataclass
@@ -109,7 +113,14 @@ class Evaluator:
         log: Callable for progress messages.
     """
 
-    def __init__(self, spec: dict[str, Any], cache_dir: Path, *, reference: dict[str, Any] | None = None, log=None) -> None:
+    def __init__(
+        self,
+        spec: dict[str, Any],
+        cache_dir: Path,
+        *,
+        reference: dict[str, Any] | None = None,
+        log=None,
+    ) -> None:
         from moo_compress.corruptions.suite import cached_corrupted_set
         from moo_compress.data import DATASETS
 
@@ -128,7 +139,12 @@ class Evaluator:
         data_key = _digest({"dataset": ds})
         t0 = time.perf_counter()
         self.corrupted = cached_corrupted_set(
-            self.dataset.x_test, self.dataset.y_test, self.corruptions, self.cache_dir, seed=self.seed, data_key=data_key
+            self.dataset.x_test,
+            self.dataset.y_test,
+            self.corruptions,
+            self.cache_dir,
+            seed=self.seed,
+            data_key=data_key,
         )
         self.setup_seconds = {"corruptions": time.perf_counter() - t0}
         self._baseline = None
@@ -162,7 +178,9 @@ class Evaluator:
             path = self.baseline_path
             if not path.exists():
                 t0 = time.perf_counter()
-                self.log(f"training baseline {self.arch['name']} on {self.dataset.name} (cached at {path})")
+                self.log(
+                    f"training baseline {self.arch['name']} on {self.dataset.name} (cached at {path})"
+                )
                 data = self._train_baseline()
                 _atomic_write(path, data)
                 self.setup_seconds["baseline_training"] = time.perf_counter() - t0
@@ -180,7 +198,14 @@ class Evaluator:
         cfg = TrainConfig(**self.spec["baseline"])
         torch.manual_seed(self.seed)
         model = ARCHITECTURES.get(self.arch["name"])(**self.arch["kwargs"])
-        train(model, self.dataset.x_train, self.dataset.y_train, cfg, epochs=cfg.epochs, seed=self.seed)
+        train(
+            model,
+            self.dataset.x_train,
+            self.dataset.y_train,
+            cfg,
+            epochs=cfg.epochs,
+            seed=self.seed,
+        )
         return encode_model(model.cpu(), self.arch)
 
     def _baseline_reference(self) -> Reference:
@@ -222,7 +247,9 @@ class Evaluator:
             out[name] = errs
         return out
 
-    def measure(self, model, artifact: bytes, objectives: list[str] | None = None) -> dict[str, Any]:
+    def measure(
+        self, model, artifact: bytes, objectives: list[str] | None = None
+    ) -> dict[str, Any]:
         """Compute objectives (all registered ones by default) of a loaded model."""
         m = Measurements(self, model, artifact)
         return {name: OBJECTIVES.get(name)(m) for name in (objectives or OBJECTIVES.names())}
@@ -255,7 +282,9 @@ class Evaluator:
         if bad:
             raise FloatingPointError(f"objective {bad[0]} is {values[bad[0]]}")
         details = {k: r.details for k, r in results.items() if r.details}
-        return TrialResult(values, details, technique_name(config), artifact, time.perf_counter() - t0)
+        return TrialResult(
+            values, details, technique_name(config), artifact, time.perf_counter() - t0
+        )
 
 
 def _atomic_write(path: Path, data: bytes) -> None:

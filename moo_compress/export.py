@@ -28,7 +28,9 @@ def _sha256(path: Path) -> str:
     return hashlib.sha256(path.read_bytes()).hexdigest()
 
 
-def export_pareto(cfg, study, out_dir: str | Path, *, force: bool = False, log=None) -> list[dict[str, Any]]:
+def export_pareto(
+    cfg, study, out_dir: str | Path, *, force: bool = False, log=None
+) -> list[dict[str, Any]]:
     """Write every Pareto-optimal model of ``study`` under ``out_dir``.
 
     Artifacts saved during the search are reused when their SHA-256 matches the one recorded
@@ -45,14 +47,20 @@ def export_pareto(cfg, study, out_dir: str | Path, *, force: bool = False, log=N
     log = log or (lambda msg: None)
     out_dir = Path(out_dir)
     if out_dir.exists() and any(out_dir.iterdir()) and not force:
-        raise ConfigError("--out", "", f"must be a new or empty directory (or pass --force to replace it). Got {str(out_dir)!r}, which holds files.")
+        raise ConfigError(
+            "--out",
+            "",
+            f"must be a new or empty directory (or pass --force to replace it). Got {str(out_dir)!r}, which holds files.",
+        )
     front = pareto_records(cfg, study)
     if not front:
         raise MooCompressError(f"study {cfg.name!r} has no completed trial to export yet")
     reference = None
     evaluator = None
     meta = study.user_attrs["moo_compress"]
-    staging = Path(tempfile.mkdtemp(prefix=".export-", dir=out_dir.parent if out_dir.parent.exists() else None))
+    staging = Path(
+        tempfile.mkdtemp(prefix=".export-", dir=out_dir.parent if out_dir.parent.exists() else None)
+    )
     rows = []
     try:
         for rec in front:
@@ -61,12 +69,16 @@ def export_pareto(cfg, study, out_dir: str | Path, *, force: bool = False, log=N
             path = cfg.cache_dir / "artifacts" / f"{rec.config_key}.mcz"
             data = path.read_bytes() if path.exists() else b""
             if hashlib.sha256(data).hexdigest() != result["artifact_sha256"]:
-                log(f"{name}: stored artifact missing or changed; rebuilding it from its configuration")
+                log(
+                    f"{name}: stored artifact missing or changed; rebuilding it from its configuration"
+                )
                 if evaluator is None:
                     evaluator = Evaluator(meta["evaluation"], cfg.cache_dir, log=log)
                 rebuilt = evaluator.evaluate(rec.config, rec.config_key)
                 if rebuilt.values["accuracy"] != rec.attrs["objectives"]["accuracy"]:
-                    raise MooCompressError(f"{name}: rebuilt model has accuracy {rebuilt.values['accuracy']}, recorded {rec.attrs['objectives']['accuracy']}")
+                    raise MooCompressError(
+                        f"{name}: rebuilt model has accuracy {rebuilt.values['accuracy']}, recorded {rec.attrs['objectives']['accuracy']}"
+                    )
                 data = rebuilt.artifact
             if reference is None:
                 if evaluator is None:
@@ -83,10 +95,17 @@ def export_pareto(cfg, study, out_dir: str | Path, *, force: bool = False, log=N
                 "technique": result["technique"],
                 "evaluation": meta["evaluation"],
                 "reference": reference,
-                "objectives": [{"name": n, "direction": d} for n, d in zip(meta["objectives"], meta["directions"], strict=True)],
+                "objectives": [
+                    {"name": n, "direction": d}
+                    for n, d in zip(meta["objectives"], meta["directions"], strict=True)
+                ],
             }
             (model_dir / "config.json").write_text(json.dumps(config, indent=2, sort_keys=True))
-            metrics = {"objectives": rec.attrs["objectives"], "details": result["details"], "eval_seconds": result["eval_seconds"]}
+            metrics = {
+                "objectives": rec.attrs["objectives"],
+                "details": result["details"],
+                "eval_seconds": result["eval_seconds"],
+            }
             (model_dir / "metrics.json").write_text(json.dumps(metrics, indent=2, sort_keys=True))
             row = {"model": name, "trial": rec.number, "technique": result["technique"]}
             row.update({p: rec.config.get(p) for p in PARAMETERS})
@@ -111,7 +130,9 @@ def export_pareto(cfg, study, out_dir: str | Path, *, force: bool = False, log=N
 def _verify_files(model_dir: Path) -> None:
     manifest = model_dir.parent / "manifest.csv"
     if not manifest.is_file():
-        raise ArtifactError(f"{model_dir}: no manifest.csv in the export directory {model_dir.parent}; cannot verify the files")
+        raise ArtifactError(
+            f"{model_dir}: no manifest.csv in the export directory {model_dir.parent}; cannot verify the files"
+        )
     with open(manifest, newline="") as fh:
         rows = {row["model"]: row for row in csv.DictReader(fh)}
     row = rows.get(model_dir.name)
@@ -122,10 +143,14 @@ def _verify_files(model_dir: Path) -> None:
         if not p.is_file():
             raise ArtifactError(f"{p}: missing (listed in {manifest})")
         if _sha256(p) != row.get(f"sha256:{f}"):
-            raise ArtifactError(f"{p}: changed since export (SHA-256 differs from {manifest}); refusing to load it")
+            raise ArtifactError(
+                f"{p}: changed since export (SHA-256 differs from {manifest}); refusing to load it"
+            )
 
 
-def evaluate_exported(model_dir: str | Path, *, cache_dir: str | Path | None = None, log=None) -> dict[str, Any]:
+def evaluate_exported(
+    model_dir: str | Path, *, cache_dir: str | Path | None = None, log=None
+) -> dict[str, Any]:
     """Load an exported model and re-measure every objective.
 
     Returns:
@@ -145,7 +170,9 @@ def evaluate_exported(model_dir: str | Path, *, cache_dir: str | Path | None = N
         raise ArtifactError(f"{model_dir}: malformed JSON ({exc})") from None
     data = (model_dir / "model.mcz").read_bytes()
     model, _ = decode_model(data)
-    cache = Path(cache_dir or os.environ.get("MOO_COMPRESS_CACHE", Path.home() / ".cache" / "moo-compress"))
+    cache = Path(
+        cache_dir or os.environ.get("MOO_COMPRESS_CACHE", Path.home() / ".cache" / "moo-compress")
+    )
     evaluator = Evaluator(config["evaluation"], cache, reference=config["reference"], log=log)
     measured = {k: float(r.value) for k, r in evaluator.measure(model, data).items()}
     recorded = metrics["objectives"]

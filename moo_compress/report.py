@@ -15,7 +15,10 @@ from moo_compress.objectives import OBJECTIVE_INFO
 def status(cfg, study) -> dict[str, Any]:
     from optuna.trial import TrialState
 
-    counts = {s.name.lower(): 0 for s in (TrialState.COMPLETE, TrialState.FAIL, TrialState.RUNNING, TrialState.WAITING)}
+    counts = {
+        s.name.lower(): 0
+        for s in (TrialState.COMPLETE, TrialState.FAIL, TrialState.RUNNING, TrialState.WAITING)
+    }
     interrupted = duplicates = 0
     generation = None
     for t in study.get_trials(deepcopy=False):
@@ -51,7 +54,11 @@ def format_status(s: dict[str, Any]) -> str:
         f"study       {s['study']}  (driver {s['driver']})",
         f"trials      {s['complete']}/{s['budget']} complete, {s['failed']} failed, {s['running']} running"
         + (f", {s['interrupted']} interrupted" if s["interrupted"] else "")
-        + (f", {s['duplicates_skipped']} duplicate proposals skipped" if s["duplicates_skipped"] else ""),
+        + (
+            f", {s['duplicates_skipped']} duplicate proposals skipped"
+            if s["duplicates_skipped"]
+            else ""
+        ),
         f"generation  {s['generation'] if s['generation'] is not None else '-'}",
         f"archive     {s['archive_size']} Pareto-optimal models, normalized hypervolume {s['hypervolume']:.4f}",
         "",
@@ -70,11 +77,18 @@ def pareto_records(cfg, study) -> list[st.TrialRecord]:
     from optuna.trial import TrialState
 
     recs = [r for r in st.records(study, states=(TrialState.COMPLETE,))]
-    recs = [r for r in recs if all(name in r.attrs.get("objectives", {}) for name in cfg.objective_names)]
+    recs = [
+        r
+        for r in recs
+        if all(name in r.attrs.get("objectives", {}) for name in cfg.objective_names)
+    ]
     if not recs:
         return []
     values = np.array([[r.attrs["objectives"][n] for n in cfg.objective_names] for r in recs])
-    return [recs[i] for i in sorted(pareto_indices(values, cfg.directions), key=lambda i: recs[i].number)]
+    return [
+        recs[i]
+        for i in sorted(pareto_indices(values, cfg.directions), key=lambda i: recs[i].number)
+    ]
 
 
 def pareto_frame(cfg, study):

@@ -68,7 +68,9 @@ class SearchSession:
                 self.n_complete += 1
                 self._completed_values.append(list(t.values))
                 if key:
-                    self.outcomes[key] = Outcome(True, dict(t.user_attrs["objectives"]), None, t.number)
+                    self.outcomes[key] = Outcome(
+                        True, dict(t.user_attrs["objectives"]), None, t.number
+                    )
             elif reason and not reason.startswith("duplicate"):
                 self.n_failed += 1
                 if key and key not in self.outcomes:
@@ -91,7 +93,14 @@ class SearchSession:
         if self._show_progress and self._pbar is None:
             from tqdm import tqdm
 
-            self._pbar = tqdm(total=self.cfg.n_trials, initial=min(self.n_complete, self.cfg.n_trials), desc=self.cfg.name, unit="trial", file=sys.stderr, dynamic_ncols=True)
+            self._pbar = tqdm(
+                total=self.cfg.n_trials,
+                initial=min(self.n_complete, self.cfg.n_trials),
+                desc=self.cfg.name,
+                unit="trial",
+                file=sys.stderr,
+                dynamic_ncols=True,
+            )
             self._refresh_postfix()
 
     def close(self) -> None:
@@ -104,7 +113,9 @@ class SearchSession:
             hist = st.hv_history(self.study) if self.n_complete else []
             hv = hist[-1]["hv"] if hist else 0.0
             size = hist[-1]["archive_size"] if hist else 0
-            self._pbar.set_postfix_str(f"archive={size} hv={hv:.4f} failed={self.n_failed}", refresh=True)
+            self._pbar.set_postfix_str(
+                f"archive={size} hv={hv:.4f} failed={self.n_failed}", refresh=True
+            )
 
     # -- archive --------------------------------------------------------------------------
     def record_hypervolume(self, generation: int | None = None) -> float:
@@ -122,7 +133,9 @@ class SearchSession:
         if key not in self.study.user_attrs:
             self.study.set_user_attr(key, entry)
         if self._pbar is not None:
-            self._pbar.set_postfix_str(f"archive={entry['archive_size']} hv={hv:.4f} failed={self.n_failed}", refresh=True)
+            self._pbar.set_postfix_str(
+                f"archive={entry['archive_size']} hv={hv:.4f} failed={self.n_failed}", refresh=True
+            )
         return hv
 
     def fill_hypervolume_history(self) -> None:
@@ -147,7 +160,9 @@ class SearchSession:
                     "hv": normalized_hypervolume(values, self.directions, self.bounds),
                     "archive_size": len(pareto_indices(values, self.directions)),
                     "generation": done[n - 1].user_attrs.get("generation"),
-                    "time": done[n - 1].datetime_complete.timestamp() if done[n - 1].datetime_complete else None,
+                    "time": done[n - 1].datetime_complete.timestamp()
+                    if done[n - 1].datetime_complete
+                    else None,
                 },
             )
 
@@ -175,7 +190,9 @@ class SearchSession:
             self.study.sampler = previous
         return self.evaluate_trial(trial, full, generation=generation)
 
-    def evaluate_trial(self, trial, config: dict[str, Any], *, generation: int | None = None) -> Outcome:
+    def evaluate_trial(
+        self, trial, config: dict[str, Any], *, generation: int | None = None
+    ) -> Outcome:
         """Evaluate an asked trial whose parameters have been suggested; tell the result."""
         from optuna.trial import TrialState
 
@@ -251,12 +268,12 @@ def run_search(cfg, *, show_progress: bool = True, log=None) -> dict[str, Any]:
     Returns:
         A summary: trials complete and failed, archive size, hypervolume, timings.
     """
-    from moo_compress.drivers import DRIVERS
-    from moo_compress.evaluation import Evaluator
-
     import warnings
 
     import optuna
+
+    from moo_compress.drivers import DRIVERS
+    from moo_compress.evaluation import Evaluator
 
     warnings.filterwarnings("ignore", category=optuna.exceptions.ExperimentalWarning)
     log = log or (lambda msg: print(msg, file=sys.stderr))

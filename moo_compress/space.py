@@ -82,7 +82,9 @@ class Variable:
         if self.type == "float":
             return d.FloatDistribution(self.low, self.high, log=self.log, step=self.step)
         if self.type == "int":
-            return d.IntDistribution(int(self.low), int(self.high), log=self.log, step=int(self.step or 1))
+            return d.IntDistribution(
+                int(self.low), int(self.high), log=self.log, step=int(self.step or 1)
+            )
         if self.type == "categorical":
             return d.CategoricalDistribution(list(self.choices))
         raise ValueError("fixed variables have no distribution")
@@ -132,7 +134,9 @@ class SearchSpace:
         params = {}
         for var in self.searched:
             if var.type == "float":
-                params[var.name] = trial.suggest_float(var.name, var.low, var.high, step=var.step, log=var.log)
+                params[var.name] = trial.suggest_float(
+                    var.name, var.low, var.high, step=var.step, log=var.log
+                )
             elif var.type == "int":
                 params[var.name] = trial.suggest_int(
                     var.name, int(var.low), int(var.high), step=int(var.step or 1), log=var.log
@@ -190,7 +194,9 @@ class SearchSpace:
             elif var.type == "categorical":
                 rows.append({"name": var.name, "type": var.type, "domain": list(var.choices)})
             else:
-                rows.append({"name": var.name, "type": var.type, "domain": [var.low, var.high, var.step]})
+                rows.append(
+                    {"name": var.name, "type": var.type, "domain": [var.low, var.high, var.step]}
+                )
         return rows
 
 
@@ -214,13 +220,19 @@ def _parse_variable(name: str, spec: Any, source: str, path: str) -> Variable:
         sec.finish()
         _check_value(dom, value, err("fixed"))
         return Variable(name=name, type="fixed", value=value)
-    allowed_types = {"float": ["float"], "int": ["int", "categorical"], "categorical": ["categorical"]}[dom.kind]
+    allowed_types = {
+        "float": ["float"],
+        "int": ["int", "categorical"],
+        "categorical": ["categorical"],
+    }[dom.kind]
     vtype = sec.string("type", choices=allowed_types)
     if vtype == "categorical":
         choices = sec.raw("choices")
         sec.finish()
         if not isinstance(choices, list) or not choices:
-            raise sec.error("choices", f"must be a non-empty list. Got {describe(choices)} instead.")
+            raise sec.error(
+                "choices", f"must be a non-empty list. Got {describe(choices)} instead."
+            )
         for i, c in enumerate(choices):
             _check_value(dom, c, err(f"choices[{i}]"))
         if len(set(map(repr, choices))) != len(choices):
@@ -244,15 +256,22 @@ def _parse_variable(name: str, spec: Any, source: str, path: str) -> Variable:
     if low > high:
         raise sec.error("high", f"must be >= low ({low}). Got {describe(high)} instead.")
     if log and (step is not None or low <= 0):
-        raise sec.error("log", f"needs low > 0 and no step. Got low={describe(low)}, step={describe(step)} instead.")
+        raise sec.error(
+            "log",
+            f"needs low > 0 and no step. Got low={describe(low)}, step={describe(step)} instead.",
+        )
     if vtype == "float" and step is not None:
         n = (high - low) / step
         if abs(n - round(n)) > 1e-9:
-            raise sec.error("step", f"must divide high - low ({high - low:g}). Got {describe(step)} instead.")
+            raise sec.error(
+                "step", f"must divide high - low ({high - low:g}). Got {describe(step)} instead."
+            )
     if vtype == "int":
         n_values = (high - low) // (step or 1) + 1
         if n_values > _MAX_INT_VALUES:
-            raise sec.error("high", f"gives more than {_MAX_INT_VALUES} values. Got {describe(high)} instead.")
+            raise sec.error(
+                "high", f"gives more than {_MAX_INT_VALUES} values. Got {describe(high)} instead."
+            )
         for v in range(low, high + 1, step or 1):
             if not dom.contains(v):
                 raise ConfigError(

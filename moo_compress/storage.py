@@ -35,7 +35,9 @@ def open_storage(url: str):
     try:
         return optuna.storages.get_storage(url)
     except Exception as exc:  # noqa: BLE001 - any driver error becomes one clear line
-        raise MooCompressError(f"cannot open storage {redact(url)}: {type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''}") from None
+        raise MooCompressError(
+            f"cannot open storage {redact(url)}: {type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''}"
+        ) from None
 
 
 def study_exists(url: str, name: str) -> bool:
@@ -47,7 +49,10 @@ def study_exists(url: str, name: str) -> bool:
         if not Path(url[len("sqlite:///") :]).exists():
             return False
     storage = open_storage(url)
-    return any(s.study_name == name for s in optuna.get_all_study_summaries(storage=storage, include_best_trial=False))
+    return any(
+        s.study_name == name
+        for s in optuna.get_all_study_summaries(storage=storage, include_best_trial=False)
+    )
 
 
 def create_or_load(cfg, url: str):
@@ -69,9 +74,17 @@ def create_or_load(cfg, url: str):
         study = optuna.load_study(study_name=cfg.name, storage=open_storage(url))
         stored = study.user_attrs.get("moo_compress")
         if stored is None:
-            raise ConfigError(cfg.source, "study.name", f"names an existing Optuna study that moo-compress did not create. Got {cfg.name!r}.")
+            raise ConfigError(
+                cfg.source,
+                "study.name",
+                f"names an existing Optuna study that moo-compress did not create. Got {cfg.name!r}.",
+            )
         if stored["seed"] != cfg.seed:
-            raise ConfigError(cfg.source, "study.seed", f"must match the existing study's seed {stored['seed']} to resume it. Got {cfg.seed} instead.")
+            raise ConfigError(
+                cfg.source,
+                "study.seed",
+                f"must match the existing study's seed {stored['seed']} to resume it. Got {cfg.seed} instead.",
+            )
         if stored["fingerprint"] != cfg.fingerprint():
             raise ConfigError(
                 cfg.source,
@@ -98,7 +111,11 @@ def load_existing(cfg, url: str):
 
     optuna.logging.set_verbosity(optuna.logging.WARNING)
     if not study_exists(url, cfg.name):
-        raise ConfigError(cfg.source, "study.name", f"no study {cfg.name!r} in storage {redact(url)}; run `moo-compress search {cfg.source}` first.")
+        raise ConfigError(
+            cfg.source,
+            "study.name",
+            f"no study {cfg.name!r} in storage {redact(url)}; run `moo-compress search {cfg.source}` first.",
+        )
     return optuna.load_study(study_name=cfg.name, storage=open_storage(url))
 
 
@@ -123,7 +140,9 @@ def records(study, states=None) -> list[TrialRecord]:
                 state=t.state.name,
                 config=t.user_attrs.get("config", {}),
                 config_key=t.user_attrs.get("config_key", ""),
-                values={k[4:]: v for k, v in t.user_attrs.items() if k.startswith("obj:")} if t.state == TrialState.COMPLETE else {},
+                values={k[4:]: v for k, v in t.user_attrs.items() if k.startswith("obj:")}
+                if t.state == TrialState.COMPLETE
+                else {},
                 attrs=dict(t.user_attrs),
             )
         )

@@ -20,11 +20,23 @@ variables:
 """
 
 
-def write_study(folder: Path, *, name: str = "tiny", driver: str = "pymoo-nsga2", n_trials: int = 8, cache_dir: Path | None = None, extra: str = "") -> Path:
+def write_study(
+    folder: Path,
+    *,
+    name: str = "tiny",
+    driver: str = "pymoo-nsga2",
+    n_trials: int = 8,
+    cache_dir: Path | None = None,
+    extra: str = "",
+) -> Path:
     """A small, fast study (tiny baseline, two corruptions) in ``folder``."""
     folder.mkdir(parents=True, exist_ok=True)
     (folder / "space.yaml").write_text(TINY_SPACE)
-    driver_opts = "population_size: 4" if "nsga2" in driver else ("n_startup_trials: 3" if driver == "optuna-tpe" else "")
+    driver_opts = (
+        "population_size: 4"
+        if "nsga2" in driver
+        else ("n_startup_trials: 3" if driver == "optuna-tpe" else "")
+    )
     text = textwrap.dedent(
         f"""
         study: {{name: {name}, seed: 3}}
@@ -58,4 +70,11 @@ def shared_cache(tmp_path_factory) -> Path:
 def cli(*args: str, cwd: Path | None = None, timeout: float = 600):
     import subprocess
 
-    return subprocess.run([sys.executable, "-m", "moo_compress", *args], capture_output=True, text=True, cwd=cwd, timeout=timeout, env={**os.environ, "PYTHONPATH": str(ROOT)})
+    return subprocess.run(
+        [sys.executable, "-m", "moo_compress", *args],
+        capture_output=True,
+        text=True,
+        cwd=cwd,
+        timeout=timeout,
+        env={**os.environ, "PYTHONPATH": str(ROOT)},
+    )

@@ -31,7 +31,9 @@ def _archive(study_path):
     out = cli("pareto", str(study_path), "--format", "json")
     assert out.returncode == 0, out.stderr
     rows = json.loads(out.stdout)
-    return sorted((json.dumps({k: v for k, v in r.items() if k != "trial"}, sort_keys=True) for r in rows))
+    return sorted(
+        json.dumps({k: v for k, v in r.items() if k != "trial"}, sort_keys=True) for r in rows
+    )
 
 
 @pytest.mark.parametrize("driver", ["pymoo-nsga2", "optuna-tpe"])
@@ -43,7 +45,12 @@ def test_killed_and_resumed_search_matches_uninterrupted_run(tmp_path, shared_ca
 
     killed = write_study(tmp_path / "killed", driver=driver, n_trials=n, cache_dir=shared_cache)
     db = killed.with_suffix(".db")
-    proc = subprocess.Popen([sys.executable, "-m", "moo_compress", "search", str(killed), "--no-progress"], cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "moo_compress", "search", str(killed), "--no-progress"],
+        cwd=ROOT,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
     deadline = time.time() + 300
     while _complete_count(db) < 3 and time.time() < deadline and proc.poll() is None:
         time.sleep(0.2)
@@ -62,7 +69,12 @@ def test_killed_and_resumed_search_matches_uninterrupted_run(tmp_path, shared_ca
 
     with sqlite3.connect(db) as con:
         states = dict(con.execute("select state, count(*) from trials group by state").fetchall())
-        keys = [r[0] for r in con.execute("select value_json from trial_user_attributes a join trials t using(trial_id) where a.key = 'config_key' and t.state = 'COMPLETE'")]
+        keys = [
+            r[0]
+            for r in con.execute(
+                "select value_json from trial_user_attributes a join trials t using(trial_id) where a.key = 'config_key' and t.state = 'COMPLETE'"
+            )
+        ]
     assert states["COMPLETE"] == n
     assert len(set(keys)) == len(keys), "a configuration was evaluated twice"
     assert _archive(killed) == _archive(straight)

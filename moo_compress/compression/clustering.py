@@ -25,7 +25,9 @@ def cluster_weights(model: nn.Module, k: int, *, seed: int) -> None:
     from sklearn.cluster import KMeans
 
     if k < 2:
-        raise ValueError(f"The 'k' parameter of cluster_weights must be an int >= 2. Got {k} instead.")
+        raise ValueError(
+            f"The 'k' parameter of cluster_weights must be an int >= 2. Got {k} instead."
+        )
     for _, module in prunable_layers(model):
         w = module.weight.detach()
         cw = constraint(module)

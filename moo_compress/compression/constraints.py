@@ -34,22 +34,32 @@ class _RoundSTE(torch.autograd.Function):
         return grad, None, None
 
 
-class _MeanGrad(torch.autograd.Function):
-    """Identity forward; divides each centroid's gradient by its cluster size.
+class _Tie(torch.autograd.Function):
+    """``centroids[indices]`` forward; backward gives each centroid the *mean* gradient of
+    the weights tied to it.
 
-    A centroid's gradient is the sum over all weights tied to it (tens of thousands in a
-    dense layer), which makes plain SGD diverge; the mean moves a centroid like one weight.
+    The summed gradient (what plain indexing gives) is tens of thousands of weights' worth
+    in a dense layer and makes SGD diverge; the mean moves a centroid like one weight. The
+    sum is a serial ``bincount`` in float64, so it is deterministic on multi-threaded CPUs
+    (the parallel scatter-add behind indexing is not).
     """
 
     @staticmethod
-    def forward(ctx, centroids: torch.Tensor, inv_counts: torch.Tensor) -> torch.Tensor:
-        ctx.save_for_backward(inv_counts)
-        return centroids.view_as(centroids)
+    def forward(
+        ctx, centroids: torch.Tensor, indices: torch.Tensor, inv_counts: torch.Tensor
+    ) -> torch.Tensor:
+        ctx.save_for_backward(indices, inv_counts)
+        ctx.k = centroids.numel()
+        return centroids[indices]
 
     @staticmethod
     def backward(ctx, grad: torch.Tensor):
-        (inv_counts,) = ctx.saved_tensors
-        return grad * inv_counts, None
+        indices, inv_counts = ctx.saved_tensors
+        flat = indices.reshape(-1)
+        summed = torch.bincount(
+            flat.cpu(), weights=grad.reshape(-1).double().cpu(), minlength=ctx.k
+        )
+        return (summed.to(grad.device) * inv_counts.double()).to(grad.dtype), None, None
 
 
 def channel_scale(w: torch.Tensor, bits: int) -> torch.Tensor:
@@ -83,7 +93,7 @@ class CompressedWeight(nn.Module):
 
     def forward(self, w: torch.Tensor) -> torch.Tensor:
         if self.indices is not None:
-            w = _MeanGrad.apply(self.centroids, self.inv_counts)[self.indices]
+            w = _Tie.apply(self.centroids, self.indices, self.inv_counts)
         if self.mask is not None:
             w = w * self.mask
         if self.bits is not None:

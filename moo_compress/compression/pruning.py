@@ -20,9 +20,13 @@ def magnitude_prune(model: nn.Module, ratio: float, granularity: str) -> None:
             channels (they are the classes) nor a layer's last channel.
     """
     if not 0.0 <= ratio < 1.0:
-        raise ValueError(f"The 'ratio' parameter of magnitude_prune must be a float in [0, 1). Got {ratio} instead.")
+        raise ValueError(
+            f"The 'ratio' parameter of magnitude_prune must be a float in [0, 1). Got {ratio} instead."
+        )
     if granularity not in ("unstructured", "filter"):
-        raise ValueError(f"The 'granularity' parameter must be one of {{unstructured, filter}}. Got {granularity!r} instead.")
+        raise ValueError(
+            f"The 'granularity' parameter must be one of {{unstructured, filter}}. Got {granularity!r} instead."
+        )
     if ratio == 0.0:
         return
     layers = prunable_layers(model)

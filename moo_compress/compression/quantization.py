@@ -18,6 +18,8 @@ def quantize_weights(model: nn.Module, bits: int) -> None:
         bits: Bit-width in [2, 8].
     """
     if not 2 <= bits <= 8:
-        raise ValueError(f"The 'bits' parameter of quantize_weights must be an int in [2, 8]. Got {bits} instead.")
+        raise ValueError(
+            f"The 'bits' parameter of quantize_weights must be an int in [2, 8]. Got {bits} instead."
+        )
     for _, module in prunable_layers(model):
         constraint(module).bits = int(bits)

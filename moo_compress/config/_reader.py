@@ -34,7 +34,9 @@ class Section:
 
     def __init__(self, data: Any, source: str, path: str = "") -> None:
         if not isinstance(data, Mapping):
-            raise ConfigError(source, path or "<top level>", f"must be a mapping. Got {describe(data)} instead.")
+            raise ConfigError(
+                source, path or "<top level>", f"must be a mapping. Got {describe(data)} instead."
+            )
         self.data = dict(data)
         self.source = source
         self.path = path
@@ -63,7 +65,9 @@ class Section:
             value = {}
         return Section(value, self.source, self.key(name))
 
-    def string(self, name: str, default: Any = _MISSING, choices: Iterable[str] | None = None) -> str:
+    def string(
+        self, name: str, default: Any = _MISSING, choices: Iterable[str] | None = None
+    ) -> str:
         value = self.raw(name, default)
         if value is None and default is None:
             return None  # type: ignore[return-value]
@@ -79,7 +83,9 @@ class Section:
             raise self.error(name, f"must be a non-empty string. Got {describe(value)} instead.")
         return value
 
-    def integer(self, name: str, default: Any = _MISSING, low: int | None = None, high: int | None = None) -> int:
+    def integer(
+        self, name: str, default: Any = _MISSING, low: int | None = None, high: int | None = None
+    ) -> int:
         value = self.raw(name, default)
         if value is None and default is None:
             return None  # type: ignore[return-value]
@@ -129,12 +135,18 @@ def _range_text(low: float | None, high: float | None, low_open: bool = False) -
 
 def check_int(value: Any, low: int | None, high: int | None, error) -> None:
     if isinstance(value, bool) or not isinstance(value, int):
-        raise error(f"must be an int {_range_text(low, high)}. Got {describe(value)} instead.".replace("int  .", "int."))
+        raise error(
+            f"must be an int {_range_text(low, high)}. Got {describe(value)} instead.".replace(
+                "int  .", "int."
+            )
+        )
     if (low is not None and value < low) or (high is not None and value > high):
         raise error(f"must be an int {_range_text(low, high)}. Got {describe(value)} instead.")
 
 
-def check_float(value: Any, low: float | None, high: float | None, error, low_open: bool = False) -> None:
+def check_float(
+    value: Any, low: float | None, high: float | None, error, low_open: bool = False
+) -> None:
     text = _range_text(low, high, low_open)
     if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
         raise error(f"must be a number {text}. Got {describe(value)} instead.")

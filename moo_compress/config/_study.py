@@ -115,7 +115,9 @@ class StudyConfig:
 
 def _train_config(sec: Section, defaults: dict[str, Any]) -> TrainConfig:
     # Fine-tuning length is the search variable ``finetune_epochs``, not a study setting.
-    epochs = sec.integer("epochs", defaults["epochs"], low=1, high=1000) if defaults["epochs"] else 0
+    epochs = (
+        sec.integer("epochs", defaults["epochs"], low=1, high=1000) if defaults["epochs"] else 0
+    )
     cfg = TrainConfig(
         epochs=epochs,
         batch_size=sec.integer("batch_size", defaults["batch_size"], low=1, high=65536),
@@ -162,7 +164,9 @@ def load_study_config(
     study.finish()
     if seed is not None:
         if isinstance(seed, bool) or not isinstance(seed, int) or not 0 <= seed <= 2**31 - 1:
-            raise ConfigError("--seed", "", f"must be an int in [0, {2**31 - 1}]. Got {describe(seed)} instead.")
+            raise ConfigError(
+                "--seed", "", f"must be an int in [0, {2**31 - 1}]. Got {describe(seed)} instead."
+            )
         seed_value = seed
 
     ds = top.section("dataset")
@@ -189,12 +193,18 @@ def load_study_config(
     space_file = top.string("search_space")
     space_path = (path.parent / space_file).resolve()
     if not space_path.is_file():
-        raise top.error("search_space", f"must name an existing search-space file (relative to the study file). Got {describe(space_file)} instead; {space_path} does not exist.")
+        raise top.error(
+            "search_space",
+            f"must name an existing search-space file (relative to the study file). Got {describe(space_file)} instead; {space_path} does not exist.",
+        )
     space = load_space(space_path, source=str(space_path))
 
     raw_objectives = top.raw("objectives")
     if not isinstance(raw_objectives, list) or not raw_objectives:
-        raise top.error("objectives", f"must be a non-empty list of {{name, direction}}. Got {describe(raw_objectives)} instead.")
+        raise top.error(
+            "objectives",
+            f"must be a non-empty list of {{name, direction}}. Got {describe(raw_objectives)} instead.",
+        )
     objectives = []
     for i, item in enumerate(raw_objectives):
         if isinstance(item, str):
@@ -210,7 +220,10 @@ def load_study_config(
             or not all(isinstance(b, (int, float)) and not isinstance(b, bool) for b in bounds)
             or not bounds[0] < bounds[1]
         ):
-            raise sec.error("bounds", f"must be a list [low, high] of two numbers with low < high. Got {describe(bounds)} instead.")
+            raise sec.error(
+                "bounds",
+                f"must be a list [low, high] of two numbers with low < high. Got {describe(bounds)} instead.",
+            )
         sec.finish()
         if oname in [o.name for o in objectives]:
             raise sec.error("name", f"must not repeat an objective. Got {describe(oname)} twice.")
@@ -229,7 +242,9 @@ def load_study_config(
     budget.finish()
     if n_trials is not None:
         if isinstance(n_trials, bool) or not isinstance(n_trials, int) or n_trials < 1:
-            raise ConfigError("--n-trials", "", f"must be an int >= 1. Got {describe(n_trials)} instead.")
+            raise ConfigError(
+                "--n-trials", "", f"must be an int >= 1. Got {describe(n_trials)} instead."
+            )
         n_trials_value = n_trials
     if max_failures is None:
         max_failures = max(10, n_trials_value)
@@ -237,23 +252,46 @@ def load_study_config(
     cor = top.section("corruptions")
     names = cor.raw("names", CORRUPTIONS.names())
     if not isinstance(names, list) or not names:
-        raise cor.error("names", f"must be a non-empty list of corruption names. Got {describe(names)} instead.")
+        raise cor.error(
+            "names", f"must be a non-empty list of corruption names. Got {describe(names)} instead."
+        )
     for i, cname in enumerate(names):
         if cname not in CORRUPTIONS:
-            raise ConfigError(source, f"{cor.key('names')}[{i}]", f"must be one of {{{', '.join(CORRUPTIONS.names())}}}. Got {describe(cname)} instead.")
+            raise ConfigError(
+                source,
+                f"{cor.key('names')}[{i}]",
+                f"must be one of {{{', '.join(CORRUPTIONS.names())}}}. Got {describe(cname)} instead.",
+            )
     if len(set(names)) != len(names):
         raise cor.error("names", f"must not repeat a corruption. Got {describe(names)} instead.")
     severities = cor.raw("severities", list(SEVERITIES))
-    if not isinstance(severities, list) or not severities or any(s not in SEVERITIES or isinstance(s, bool) for s in severities) or len(set(severities)) != len(severities):
-        raise cor.error("severities", f"must be a non-empty list of distinct ints in [1, 5]. Got {describe(severities)} instead.")
+    if (
+        not isinstance(severities, list)
+        or not severities
+        or any(s not in SEVERITIES or isinstance(s, bool) for s in severities)
+        or len(set(severities)) != len(severities)
+    ):
+        raise cor.error(
+            "severities",
+            f"must be a non-empty list of distinct ints in [1, 5]. Got {describe(severities)} instead.",
+        )
     cor.finish()
 
     storage_value = top.raw("storage", None)
-    if storage_value is not None and (not isinstance(storage_value, str) or "://" not in storage_value):
-        raise top.error("storage", f"must be an Optuna storage URL such as sqlite:///path.db. Got {describe(storage_value)} instead.")
+    if storage_value is not None and (
+        not isinstance(storage_value, str) or "://" not in storage_value
+    ):
+        raise top.error(
+            "storage",
+            f"must be an Optuna storage URL such as sqlite:///path.db. Got {describe(storage_value)} instead.",
+        )
     if storage is not None:
         if "://" not in storage:
-            raise ConfigError("--storage", "", f"must be an Optuna storage URL such as sqlite:///path.db or postgresql://host/db. Got {describe(storage)} instead.")
+            raise ConfigError(
+                "--storage",
+                "",
+                f"must be an Optuna storage URL such as sqlite:///path.db or postgresql://host/db. Got {describe(storage)} instead.",
+            )
         storage_value = storage
 
     cache = top.raw("cache_dir", None)

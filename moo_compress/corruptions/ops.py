@@ -73,7 +73,9 @@ def defocus_blur(x: torch.Tensor, severity: int, gen: torch.Generator) -> torch.
     channels = x.shape[1]
     weight = k.expand(channels, 1, *k.shape).contiguous()
     # cv2.filter2D is a correlation with BORDER_REFLECT_101, which is torch's "reflect".
-    return F.conv2d(F.pad(x, (pad, pad, pad, pad), mode="reflect"), weight, groups=channels).clamp(0, 1)
+    return F.conv2d(F.pad(x, (pad, pad, pad, pad), mode="reflect"), weight, groups=channels).clamp(
+        0, 1
+    )
 
 
 def brightness(x: torch.Tensor, severity: int, gen: torch.Generator) -> torch.Tensor:
@@ -127,9 +129,15 @@ def pixelate(x: torch.Tensor, severity: int, gen: torch.Generator) -> torch.Tens
 
 def jpeg_compression(x: torch.Tensor, severity: int, gen: torch.Generator) -> torch.Tensor:
     # A real codec: libjpeg through torchvision, on uint8 images, like PIL's save(quality=q).
-    from torchvision.io import decode_jpeg, encode_jpeg
+    import warnings
 
     quality = [80, 65, 58, 50, 40][severity - 1]
     images = list(x.clamp(0, 1).mul(255).round().byte().cpu())
-    decoded = decode_jpeg(encode_jpeg(images, quality=quality))
+    with warnings.catch_warnings():
+        # torchvision 0.29 deprecates its image codecs in favour of TorchCodec; they still
+        # wrap libjpeg and work. Switch when TorchCodec ships a batched still-image encoder.
+        warnings.simplefilter("ignore", DeprecationWarning)
+        from torchvision.io import decode_jpeg, encode_jpeg
+
+        decoded = decode_jpeg(encode_jpeg(images, quality=quality))
     return torch.stack(decoded).to(x.device).float().div(255.0)

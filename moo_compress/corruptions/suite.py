@@ -19,7 +19,9 @@ def corruption_seed(seed: int, name: str, severity: int) -> int:
     return (seed * 1_000_003 + zlib.crc32(name.encode()) * 7 + severity) % (2**63 - 1)
 
 
-def corrupt_images(images: np.ndarray, name: str, severity: int, *, seed: int, batch_size: int = 512) -> np.ndarray:
+def corrupt_images(
+    images: np.ndarray, name: str, severity: int, *, seed: int, batch_size: int = 512
+) -> np.ndarray:
     """Corrupt uint8 images (N, H, W, 3) at one severity; returns uint8 of the same shape.
 
     The same ``(seed, name, severity)`` gives the same output on every run.
@@ -39,7 +41,9 @@ def corrupt_images(images: np.ndarray, name: str, severity: int, *, seed: int, b
     return out
 
 
-def write_corrupted_set(images: np.ndarray, labels: np.ndarray, names, out_dir: Path, *, seed: int) -> None:
+def write_corrupted_set(
+    images: np.ndarray, labels: np.ndarray, names, out_dir: Path, *, seed: int
+) -> None:
     """Write ``<name>.npy`` (all five severities, severity 1 first) and ``labels.npy``.
 
     Files are written under a temporary name and renamed, so an interrupted run never
@@ -66,13 +70,19 @@ def _atomic_save(path: Path, array: np.ndarray) -> None:
     os.replace(tmp, path)
 
 
-def cached_corrupted_set(images: np.ndarray, labels: np.ndarray, names, cache_root: Path, *, seed: int, data_key: str) -> dict[str, np.ndarray]:
+def cached_corrupted_set(
+    images: np.ndarray, labels: np.ndarray, names, cache_root: Path, *, seed: int, data_key: str
+) -> dict[str, np.ndarray]:
     """Memory-mapped corrupted test sets, generated on first use and reused afterwards.
 
     Returns:
         Corruption name -> uint8 array (5 * N, H, W, 3), severity 1 first.
     """
-    digest = hashlib.sha256(f"{data_key}|{seed}|v{IMPLEMENTATION_VERSION}".encode()).hexdigest()[:16]
+    digest = hashlib.sha256(f"{data_key}|{seed}|v{IMPLEMENTATION_VERSION}".encode()).hexdigest()[
+        :16
+    ]
     folder = cache_root / "corrupted" / digest
     write_corrupted_set(images, labels, names, folder, seed=seed)
-    return {name: np.load(folder / f"{name}.npy", mmap_mode="r", allow_pickle=False) for name in names}
+    return {
+        name: np.load(folder / f"{name}.npy", mmap_mode="r", allow_pickle=False) for name in names
+    }

@@ -38,4 +38,13 @@ def to_tensor(images: np.ndarray):
 
 def to_uint8(batch) -> np.ndarray:
     """float tensor (N, C, H, W) in [0, 1] -> uint8 array (N, H, W, C), rounded."""
-    return (batch.clamp(0, 1).mul(255.0).round().to("cpu").byte().permute(0, 2, 3, 1).contiguous().numpy())
+    return (
+        batch.clamp(0, 1)
+        .mul(255.0)
+        .round()
+        .to("cpu")
+        .byte()
+        .permute(0, 2, 3, 1)
+        .contiguous()
+        .numpy()
+    )

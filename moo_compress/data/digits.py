@@ -31,7 +31,9 @@ def load_digits(*, seed: int, test_fraction: float) -> ImageDataset:
     x = (up * 255.0).round().byte().permute(0, 2, 3, 1).contiguous().numpy()
     y = bunch.target.astype(np.int64)
     idx = np.arange(len(y))
-    train_idx, test_idx = train_test_split(idx, test_size=test_fraction, random_state=seed, stratify=y)
+    train_idx, test_idx = train_test_split(
+        idx, test_size=test_fraction, random_state=seed, stratify=y
+    )
     train_idx, test_idx = np.sort(train_idx), np.sort(test_idx)
     return ImageDataset(
         name="digits",

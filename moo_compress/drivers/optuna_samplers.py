@@ -25,7 +25,9 @@ class OptunaDriver:
 
         opts = self.cfg.driver_options
         if self.cfg.driver == "optuna-tpe":
-            return optuna.samplers.TPESampler(seed=seed, n_startup_trials=opts["n_startup_trials"], multivariate=True)
+            return optuna.samplers.TPESampler(
+                seed=seed, n_startup_trials=opts["n_startup_trials"], multivariate=True
+            )
         if self.cfg.driver == "optuna-nsga2":
             return optuna.samplers.NSGAIISampler(seed=seed, population_size=opts["population_size"])
         if self.cfg.driver == "optuna-random":
@@ -64,4 +66,6 @@ class OptunaDriver:
             else:
                 duplicates_in_a_row += 1
                 if duplicates_in_a_row >= 200:
-                    raise MooCompressError("search stopped: 200 proposals in a row were already evaluated; the search space looks exhausted")
+                    raise MooCompressError(
+                        "search stopped: 200 proposals in a row were already evaluated; the search space looks exhausted"
+                    )

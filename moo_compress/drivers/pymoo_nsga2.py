@@ -26,10 +26,14 @@ class PymooNSGA2Driver:
     def run(self, session, *, interrupted: list[dict[str, Any]]) -> None:
         from pymoo.algorithms.moo.nsga2 import NSGA2
         from pymoo.core.evaluator import Evaluator
-        from pymoo.core.mixed import MixedVariableDuplicateElimination, MixedVariableMating, MixedVariableSampling
+        from pymoo.core.mixed import (
+            MixedVariableDuplicateElimination,
+            MixedVariableMating,
+            MixedVariableSampling,
+        )
         from pymoo.core.problem import Problem
-        from pymoo.problems.static import StaticProblem
         from pymoo.core.termination import NoTermination
+        from pymoo.problems.static import StaticProblem
 
         from moo_compress.errors import MooCompressError
 
@@ -38,7 +42,9 @@ class PymooNSGA2Driver:
         sign = np.array([1.0 if d == "minimize" else -1.0 for d in session.directions])
         variables = space.pymoo_variables()
         if not variables:
-            raise MooCompressError(f"{space.source}: the search space has no searched variable; pymoo-nsga2 needs at least one")
+            raise MooCompressError(
+                f"{space.source}: the search space has no searched variable; pymoo-nsga2 needs at least one"
+            )
         problem = Problem(vars=variables, n_obj=n_obj, n_ieq_constr=1)
         algorithm = NSGA2(
             pop_size=self.cfg.driver_options["population_size"],
@@ -82,4 +88,6 @@ class PymooNSGA2Driver:
             if session.budget_left() == 0:
                 return
             if idle_generations >= 50:
-                raise MooCompressError("search stopped: 50 generations in a row proposed only configurations already evaluated; the search space looks exhausted")
+                raise MooCompressError(
+                    "search stopped: 50 generations in a row proposed only configurations already evaluated; the search space looks exhausted"
+                )

@@ -22,9 +22,13 @@ class ObjectiveInfo:
 
 OBJECTIVE_INFO: dict[str, ObjectiveInfo] = {
     "accuracy": ObjectiveInfo("accuracy", "maximize", (0.0, 100.0), "% top-1, clean test split"),
-    "cr": ObjectiveInfo("cr", "maximize", (1.0, 50.0), "x, DEFLATE size of baseline / model artifact"),
+    "cr": ObjectiveInfo(
+        "cr", "maximize", (1.0, 50.0), "x, DEFLATE size of baseline / model artifact"
+    ),
     "mce": ObjectiveInfo("mce", "minimize", (0.0, 200.0), "mean corruption error, baseline = 100"),
-    "proxy_purity": ObjectiveInfo("proxy_purity", "maximize", (0.0, 1.5), "k-means purity / accuracy"),
+    "proxy_purity": ObjectiveInfo(
+        "proxy_purity", "maximize", (0.0, 1.5), "k-means purity / accuracy"
+    ),
 }
 
 OBJECTIVES = Registry(

@@ -14,7 +14,9 @@ import numpy as np
 from moo_compress.objectives.base import ObjectiveResult
 
 
-def corruption_errors_to_ce(errors: dict[str, list[float]], ref_errors: dict[str, list[float]], n_test: int) -> tuple[dict[str, float], list[str]]:
+def corruption_errors_to_ce(
+    errors: dict[str, list[float]], ref_errors: dict[str, list[float]], n_test: int
+) -> tuple[dict[str, float], list[str]]:
     ce, floored = {}, []
     for name, errs in errors.items():
         ref = float(np.sum(ref_errors[name]))

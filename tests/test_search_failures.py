@@ -1,0 +1,40 @@
+"""A crashing or NaN evaluation is stored as failed with its reason and the search goes on."""
+
+from __future__ import annotations
+
+import optuna
+
+from moo_compress.config import load_study_config
+from moo_compress.evaluation import Evaluator
+from moo_compress.search import run_search
+from tests.conftest import write_study
+
+
+def test_failed_trials_are_recorded_and_search_completes(tmp_path, shared_cache, monkeypatch):
+    original = Evaluator.evaluate
+    calls = {"n": 0}
+
+    def flaky(self, config, key):
+        calls["n"] += 1
+        if calls["n"] == 2:
+            raise RuntimeError("simulated out-of-memory")
+        if calls["n"] == 3:
+            raise FloatingPointError("objective mce is nan")
+        return original(self, config, key)
+
+    monkeypatch.setattr(Evaluator, "evaluate", flaky)
+    path = write_study(tmp_path, driver="optuna-random", n_trials=3, cache_dir=shared_cache)
+    summary = run_search(load_study_config(path), show_progress=False)
+    assert summary["complete"] == 3 and summary["failed"] == 2
+    study = optuna.load_study(study_name="tiny", storage=f"sqlite:///{path.with_suffix('.db')}")
+    failed = [t for t in study.trials if t.state == optuna.trial.TrialState.FAIL]
+    assert [t.user_attrs["fail_reason"] for t in failed] == [
+        "RuntimeError: simulated out-of-memory",
+        "FloatingPointError: objective mce is nan",
+    ]
+    done = [t for t in study.trials if t.state == optuna.trial.TrialState.COMPLETE]
+    for t in done:
+        assert set(t.user_attrs["objectives"]) == {"accuracy", "cr", "mce", "proxy_purity"}
+        assert set(t.user_attrs["result"]["details"]["mce"]["ce"]) == {"gaussian_noise", "contrast"}
+    assert study.metric_names == ["accuracy", "cr", "mce", "proxy_purity"]
+    assert len([k for k in study.user_attrs if k.startswith("hv/")]) == 3
