@@ -46,10 +46,13 @@ def test_box_resampling_matches_pil(size):
 
     rng = np.random.default_rng(0)
     img = rng.integers(0, 256, (32, 32), dtype=np.uint8)
-    ref = np.asarray(Image.fromarray(img).resize((size, size), Image.BOX), dtype=float)
     m = _pil_box_matrix(32, size).astype(np.float64)
-    ours = m @ img.astype(float) @ m.T
-    assert np.abs(ours - ref).max() <= 0.5 + 1e-3  # PIL rounds to uint8
+    # One pass (resize along one axis only) equals PIL's up to its final rounding to uint8.
+    one_pass = np.asarray(Image.fromarray(img).resize((size, 32), Image.BOX), dtype=float)
+    assert np.abs(img.astype(float) @ m.T - one_pass).max() <= 0.5 + 1e-3
+    # Both passes: PIL also rounds between them, we stay in float (documented deviation).
+    ref = np.asarray(Image.fromarray(img).resize((size, size), Image.BOX), dtype=float)
+    assert np.abs(m @ img.astype(float) @ m.T - ref).max() <= 1.0 + 1e-3
 
 
 def test_cifar_c_layout(tmp_path, images):
