@@ -55,7 +55,9 @@ def run(folder: Path, name: str) -> dict:
 def main() -> None:
     tmp = Path(tempfile.mkdtemp(prefix="moo-bench-"))
     try:
-        shutil.copytree(ROOT / "studies", tmp / "studies", ignore=shutil.ignore_patterns("*.db", "*.cache"))
+        shutil.copytree(
+            ROOT / "studies", tmp / "studies", ignore=shutil.ignore_patterns("*.db", "*.cache")
+        )
         shutil.copytree(ROOT / "search_spaces", tmp / "search_spaces")
         cold = run(tmp, "quickstart")
         warm = run(tmp, "quickstart_warm")
@@ -64,7 +66,11 @@ def main() -> None:
     result = {
         "benchmark": "engine_overhead",
         "command": "python benchmarks/engine_overhead.py",
-        "machine": {"python": platform.python_version(), "cpus": __import__("os").cpu_count(), "platform": platform.platform()},
+        "machine": {
+            "python": platform.python_version(),
+            "cpus": __import__("os").cpu_count(),
+            "platform": platform.platform(),
+        },
         "target": "engine overhead < 2 % of wall time; quick start < 300 s",
         "cold_cache": cold,
         "warm_cache": warm,
