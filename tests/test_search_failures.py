@@ -38,3 +38,23 @@ def test_failed_trials_are_recorded_and_search_completes(tmp_path, shared_cache,
         assert set(t.user_attrs["result"]["details"]["mce"]["ce"]) == {"gaussian_noise", "contrast"}
     assert study.metric_names == ["accuracy", "cr", "mce", "proxy_purity"]
     assert len([k for k in study.user_attrs if k.startswith("hv/")]) == 3
+
+
+def test_every_driver_completes_its_budget_without_repeats(tmp_path, shared_cache):
+
+    for driver in ("optuna-nsga2", "optuna-random", "optuna-tpe", "pymoo-nsga2"):
+        path = write_study(tmp_path / driver, driver=driver, n_trials=5, cache_dir=shared_cache)
+        summary = run_search(load_study_config(path), show_progress=False)
+        assert summary["complete"] == 5, driver
+        study = optuna.load_study(study_name="tiny", storage=f"sqlite:///{path.with_suffix('.db')}")
+        keys = [
+            t.user_attrs["config_key"]
+            for t in study.trials
+            if t.state == optuna.trial.TrialState.COMPLETE
+        ]
+        assert len(set(keys)) == 5, driver
+        assert summary["archive_size"] >= 1
+        assert 0.0 <= summary["hypervolume"] <= 1.0
+        if driver == "pymoo-nsga2":
+            gens = [t.user_attrs["generation"] for t in study.trials]
+            assert gens == sorted(gens) and gens[0] == 0
