@@ -182,7 +182,7 @@ class Evaluator:
                     f"training baseline {self.arch['name']} on {self.dataset.name} (cached at {path})"
                 )
                 data = self._train_baseline()
-                _atomic_write(path, data)
+                atomic_write(path, data)
                 self.setup_seconds["baseline_training"] = time.perf_counter() - t0
             self._baseline, _ = decode_model(path.read_bytes())
         return self._baseline
@@ -226,7 +226,7 @@ class Evaluator:
             baseline_deflate_bytes=deflate_size(data),
             corruption_errors=self.corruption_errors(model),
         )
-        _atomic_write(ref_path, json.dumps(ref.to_dict(), indent=1).encode())
+        atomic_write(ref_path, json.dumps(ref.to_dict(), indent=1).encode())
         return ref
 
     # -- measurements ---------------------------------------------------------------------
@@ -287,7 +287,7 @@ class Evaluator:
         )
 
 
-def _atomic_write(path: Path, data: bytes) -> None:
+def atomic_write(path: Path, data: bytes) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
     with open(tmp, "wb") as fh:
@@ -295,6 +295,3 @@ def _atomic_write(path: Path, data: bytes) -> None:
         fh.flush()
         os.fsync(fh.fileno())
     os.replace(tmp, path)
-
-
-atomic_write = _atomic_write

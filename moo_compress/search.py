@@ -75,6 +75,9 @@ class SearchSession:
                 self.n_failed += 1
                 if key and key not in self.outcomes:
                     self.outcomes[key] = Outcome(False, None, reason, t.number)
+        # History entries already stored, read once: checking the study's attributes after
+        # every trial would re-read them all from the database.
+        self._hv_keys = {k for k in study.user_attrs if k.startswith(st.HV_PREFIX)}
         self._pbar = None
         self._show_progress = show_progress
 
@@ -130,8 +133,9 @@ class SearchSession:
             "generation": generation,
             "time": time.time(),
         }
-        if key not in self.study.user_attrs:
+        if key not in self._hv_keys:
             self.study.set_user_attr(key, entry)
+            self._hv_keys.add(key)
         if self._pbar is not None:
             self._pbar.set_postfix_str(
                 f"archive={entry['archive_size']} hv={hv:.4f} failed={self.n_failed}", refresh=True
@@ -147,10 +151,9 @@ class SearchSession:
             (t for t in self.study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,))),
             key=lambda t: (t.datetime_complete, t.number),
         )
-        attrs = self.study.user_attrs
         for n in range(1, len(done) + 1):
             key = f"{st.HV_PREFIX}{n:06d}"
-            if key in attrs:
+            if key in self._hv_keys:
                 continue
             values = np.array([t.values for t in done[:n]], dtype=float)
             self.study.set_user_attr(
