@@ -12,7 +12,7 @@ import numpy as np
 from moo_compress.corruptions import CORRUPTIONS, SEVERITIES
 
 # Bump when an implementation changes, so caches made by older code are not reused.
-IMPLEMENTATION_VERSION = 1
+IMPLEMENTATION_VERSION = 2
 
 
 def corruption_seed(seed: int, name: str, severity: int) -> int:
@@ -20,7 +20,7 @@ def corruption_seed(seed: int, name: str, severity: int) -> int:
 
 
 def corrupt_images(
-    images: np.ndarray, name: str, severity: int, *, seed: int, batch_size: int = 512
+    images: np.ndarray, name: str, severity: int, *, seed: int, batch_size: int = 2048
 ) -> np.ndarray:
     """Corrupt uint8 images (N, H, W, 3) at one severity; returns uint8 of the same shape.
 

@@ -1,0 +1,252 @@
+"""Batched building blocks of the corruptions: filters, padding, resampling, noise fields.
+
+Everything works on float tensors (N, C, H, W) on any device. Random numbers are drawn from a
+CPU ``torch.Generator`` (so a seed gives the same output on every device) and then moved.
+"""
+
+from __future__ import annotations
+
+import functools
+import math
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+
+def rand(shape, gen: torch.Generator, device, low: float = 0.0, high: float = 1.0):
+    """Uniform in [low, high), drawn on CPU."""
+    return (torch.rand(tuple(shape), generator=gen) * (high - low) + low).to(device)
+
+
+def randn(shape, gen: torch.Generator, device, loc: float = 0.0, scale: float = 1.0):
+    return (torch.randn(tuple(shape), generator=gen) * scale + loc).to(device)
+
+
+# -- padding ------------------------------------------------------------------------------
+@functools.lru_cache(maxsize=256)
+def _pad_index(n: int, before: int, after: int, mode: str) -> np.ndarray:
+    """Source index of every position of a padded axis.
+
+    Modes follow SciPy/OpenCV names: ``nearest`` (edge, cv2 BORDER_REPLICATE), ``reflect``
+    (half-sample symmetric, d c b a | a b c d, SciPy's "reflect") and ``mirror``
+    (whole-sample, d c b | a b c d, cv2 BORDER_REFLECT_101). Works for pads larger than ``n``.
+    """
+    i = np.arange(-before, n + after)
+    if n == 1 or mode == "nearest":
+        return np.clip(i, 0, n - 1)
+    if mode == "reflect":
+        j = np.mod(i, 2 * n)
+        return np.where(j >= n, 2 * n - 1 - j, j)
+    if mode == "mirror":
+        j = np.mod(i, 2 * n - 2)
+        return np.where(j >= n, 2 * n - 2 - j, j)
+    raise ValueError(f"unknown padding mode {mode!r}")
+
+
+def pad2d(x: torch.Tensor, ph: int, pw: int, mode: str) -> torch.Tensor:
+    """Pad the last two axes by ``ph`` rows and ``pw`` columns on each side."""
+    rows = torch.from_numpy(_pad_index(x.shape[-2], ph, ph, mode)).to(x.device)
+    cols = torch.from_numpy(_pad_index(x.shape[-1], pw, pw, mode)).to(x.device)
+    return x.index_select(-2, rows).index_select(-1, cols)
+
+
+# -- linear filters -----------------------------------------------------------------------
+@functools.lru_cache(maxsize=64)
+def gaussian_kernel1d(sigma: float, truncate: float) -> np.ndarray:
+    """SciPy's ``gaussian_filter`` kernel: radius ``int(truncate * sigma + 0.5)``."""
+    radius = int(truncate * sigma + 0.5)
+    t = np.arange(-radius, radius + 1, dtype=np.float64)
+    k = np.exp(-0.5 * t**2 / sigma**2)
+    return (k / k.sum()).astype(np.float32)
+
+
+def separable_filter(x: torch.Tensor, kernel: np.ndarray, mode: str) -> torch.Tensor:
+    """Correlate every (N, C) plane with ``kernel`` along both spatial axes."""
+    k = torch.from_numpy(np.ascontiguousarray(kernel)).to(x.device, x.dtype)
+    r = (len(kernel) - 1) // 2
+    n, c, h, w = x.shape
+    planes = pad2d(x.reshape(n * c, 1, h, w), r, r, mode)
+    planes = F.conv2d(planes, k.view(1, 1, 1, -1))
+    planes = F.conv2d(planes, k.view(1, 1, -1, 1))
+    return planes.reshape(n, c, h, w)
+
+
+def gaussian_filter(
+    x: torch.Tensor, sigma: float, *, mode: str = "nearest", truncate: float = 4.0
+) -> torch.Tensor:
+    """``skimage.filters.gaussian`` on each channel (its defaults: mode nearest, truncate 4)."""
+    if sigma <= 1e-15:  # SciPy skips axes with zero sigma
+        return x
+    return separable_filter(x, gaussian_kernel1d(float(sigma), float(truncate)), mode)
+
+
+def box_blur3(x: torch.Tensor) -> torch.Tensor:
+    """``cv2.blur(x, (3, 3))``: 3x3 mean with BORDER_REFLECT_101."""
+    return separable_filter(x, np.full(3, 1.0 / 3.0, dtype=np.float32), "mirror")
+
+
+def filter2d(x: torch.Tensor, kernel: np.ndarray, mode: str = "mirror") -> torch.Tensor:
+    """``cv2.filter2D``: correlation of every (N, C) plane with a 2-D kernel."""
+    k = torch.from_numpy(np.ascontiguousarray(kernel, dtype=np.float32)).to(x.device, x.dtype)
+    r = k.shape[0] // 2
+    n, c, h, w = x.shape
+    planes = pad2d(x.reshape(n * c, 1, h, w), r, r, mode)
+    return F.conv2d(planes, k[None, None]).reshape(n, c, h, w)
+
+
+@functools.lru_cache(maxsize=16)
+def disk_kernel(radius: float, alias_blur: float) -> np.ndarray:
+    """The reference's aliased disk, normalised, then ``cv2.GaussianBlur`` (3x3 for radius <= 8)."""
+    if radius <= 8:
+        coords, ksize = np.arange(-8, 8 + 1), 3
+    else:
+        coords, ksize = np.arange(-radius, radius + 1), 5
+    xx, yy = np.meshgrid(coords, coords)
+    disk = ((xx**2 + yy**2) <= radius**2).astype(np.float64)
+    disk /= disk.sum()
+    half = ksize // 2
+    g = np.exp(-(np.arange(-half, half + 1) ** 2) / (2 * alias_blur**2))
+    g /= g.sum()
+    padded = np.pad(disk, half, mode="reflect")  # cv2's default border, BORDER_REFLECT_101
+    rows = sum(g[i] * padded[i : i + disk.shape[0], :] for i in range(ksize))
+    out = sum(g[i] * rows[:, i : i + disk.shape[1]] for i in range(ksize))
+    return out.astype(np.float32)
+
+
+# -- resampling ---------------------------------------------------------------------------
+@functools.lru_cache(maxsize=64)
+def pil_box_matrix(in_size: int, out_size: int) -> np.ndarray:
+    """The resampling matrix of PIL's ``Image.resize(..., Image.BOX)`` along one axis."""
+    scale = in_size / out_size
+    filterscale = max(scale, 1.0)
+    support = 0.5 * filterscale
+    mat = np.zeros((out_size, in_size), dtype=np.float64)
+    for xx in range(out_size):
+        center = (xx + 0.5) * scale
+        xmin = max(int(center - support + 0.5), 0)
+        xmax = min(int(center + support + 0.5), in_size)
+        for j in range(xmin, xmax):
+            t = (j - center + 0.5) / filterscale
+            if -0.5 < t <= 0.5:
+                mat[xx, j] = 1.0
+        mat[xx] /= mat[xx].sum()
+    return mat.astype(np.float32)
+
+
+def box_resize(x: torch.Tensor, h: int, w: int) -> torch.Tensor:
+    mh = torch.from_numpy(pil_box_matrix(x.shape[2], h)).to(x.device, x.dtype)
+    mw = torch.from_numpy(pil_box_matrix(x.shape[3], w)).to(x.device, x.dtype)
+    return torch.einsum("hi,ncij,wj->nchw", mh, x, mw)
+
+
+@functools.lru_cache(maxsize=512)
+def clipped_zoom_matrix(n: int, zoom: float) -> np.ndarray:
+    """The reference's ``clipped_zoom`` along one axis as an (n x n) matrix.
+
+    Centre crop of ``ceil(n / zoom)`` pixels, ``scipy.ndimage.zoom(order=1)`` (output size
+    ``round(crop * zoom)``, corner-aligned linear interpolation), centre trim back to ``n``.
+    """
+    ch = int(np.ceil(n / zoom))
+    top = (n - ch) // 2
+    out = int(round(ch * zoom))
+    trim = (out - n) // 2
+    mat = np.zeros((n, n), dtype=np.float64)
+    step = (ch - 1) / (out - 1) if out > 1 else 0.0
+    for r in range(n):
+        src = (r + trim) * step
+        i0 = min(int(np.floor(src)), ch - 1)
+        f = src - i0
+        mat[r, top + i0] += 1.0 - f
+        if f > 0:
+            mat[r, top + min(i0 + 1, ch - 1)] += f
+    return mat.astype(np.float32)
+
+
+def clipped_zoom(x: torch.Tensor, zoom: float) -> torch.Tensor:
+    mh = torch.from_numpy(clipped_zoom_matrix(x.shape[-2], float(zoom))).to(x.device, x.dtype)
+    mw = torch.from_numpy(clipped_zoom_matrix(x.shape[-1], float(zoom))).to(x.device, x.dtype)
+    return torch.einsum("hi,...ij,wj->...hw", mh, x, mw)
+
+
+def shift_gather(x: torch.Tensor, dy: torch.Tensor, dx: torch.Tensor) -> torch.Tensor:
+    """Per-image integer shift with edge replication: out[n, :, i, j] = x[n, :, i+dy[n], j+dx[n]]."""
+    n, _, h, w = x.shape
+    rows = (torch.arange(h, device=x.device)[None, :] + dy[:, None]).clamp(0, h - 1)
+    cols = (torch.arange(w, device=x.device)[None, :] + dx[:, None]).clamp(0, w - 1)
+    batch = torch.arange(n, device=x.device)[:, None, None]
+    return x[batch, :, rows[:, :, None], cols[:, None, :]].permute(0, 3, 1, 2)
+
+
+def motion_blur_layer(
+    x: torch.Tensor, radius: float, sigma: float, angle_deg: torch.Tensor
+) -> torch.Tensor:
+    """ImageMagick's ``MotionBlurImage`` as a rotated one-sided line kernel, one angle per image.
+
+    As in MagickCore: ``width = 2 * ceil(radius) + 1`` taps with Gaussian weights
+    ``exp(-i^2 / (2 sigma^2))`` (normalised), tap ``i`` sampling the pixel at
+    ``(round(i * sin a), round(i * cos a))``; edge pixels extend the image.
+    """
+    width = int(2 * math.ceil(radius) + 1)
+    taps = np.exp(-(np.arange(width) ** 2) / (2.0 * sigma * sigma))
+    taps = taps / taps.sum()
+    a = torch.deg2rad(angle_deg.double())
+    out = torch.zeros_like(x)
+    for i, wgt in enumerate(taps):
+        # ceil(v - 0.5) rounds half down, as in MagickCore
+        dx = torch.ceil(i * torch.cos(a) - 0.5).long().to(x.device)
+        dy = torch.ceil(i * torch.sin(a) - 0.5).long().to(x.device)
+        out += float(wgt) * shift_gather(x, dy, dx)
+    return out
+
+
+# -- noise fields -------------------------------------------------------------------------
+def plasma_fractal(
+    n: int, size: int, wibble_decay: float, gen: torch.Generator, device
+) -> torch.Tensor:
+    """The reference's diamond-square height map for ``n`` images at once, in [0, 1].
+
+    ``size`` is rounded up to a power of two (32 for CIFAR, as in the reference); the caller
+    crops. Returns (n, size, size).
+    """
+    m = 1 << max(1, int(math.ceil(math.log2(size))))
+    arr = torch.zeros(n, m, m, dtype=torch.float64)
+    step, wibble = m, 100.0
+
+    def wibbled_mean(a: torch.Tensor) -> torch.Tensor:
+        noise = torch.rand(a.shape, generator=gen, dtype=torch.float64) * (2 * wibble) - wibble
+        return a / 4 + wibble * noise
+
+    while step >= 2:
+        half = step // 2
+        corner = arr[:, 0:m:step, 0:m:step]
+        sq = corner + torch.roll(corner, -1, dims=1)
+        sq = sq + torch.roll(sq, -1, dims=2)
+        arr[:, half:m:step, half:m:step] = wibbled_mean(sq)
+        dr = arr[:, half:m:step, half:m:step]
+        ul = arr[:, 0:m:step, 0:m:step]
+        lt = dr + torch.roll(dr, 1, dims=1) + ul + torch.roll(ul, -1, dims=2)
+        arr[:, 0:m:step, half:m:step] = wibbled_mean(lt)
+        tt = dr + torch.roll(dr, 1, dims=2) + ul + torch.roll(ul, -1, dims=1)
+        arr[:, half:m:step, 0:m:step] = wibbled_mean(tt)
+        step //= 2
+        wibble /= wibble_decay
+    flat = arr.reshape(n, -1)
+    flat = flat - flat.min(dim=1, keepdim=True).values
+    flat = flat / flat.max(dim=1, keepdim=True).values.clamp_min(1e-12)
+    return flat.reshape(n, m, m).float().to(device)
+
+
+# -- colour -------------------------------------------------------------------------------
+def grey(x: torch.Tensor) -> torch.Tensor:
+    """Rec. 601 luma (cv2 RGB2GRAY), (N, 1, H, W)."""
+    w = torch.tensor([0.299, 0.587, 0.114], device=x.device, dtype=x.dtype).view(1, 3, 1, 1)
+    return (x * w).sum(dim=1, keepdim=True)
+
+
+def hsv_value_saturation(x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """HSV value and saturation as in ``skimage.color.rgb2hsv`` (S = 0 where V = 0)."""
+    v = x.amax(dim=1, keepdim=True)
+    delta = v - x.amin(dim=1, keepdim=True)
+    s = torch.where(v > 0, delta / v.clamp_min(1e-12), torch.zeros_like(v))
+    return v, s

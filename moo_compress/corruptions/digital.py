@@ -1,0 +1,125 @@
+"""Digital corruptions: contrast, elastic transform, pixelate, JPEG (standard), saturate (extra).
+
+Deviation: pixelate keeps floats between its two box resamplings where PIL rounds to uint8
+(at most one grey level of difference, tested). Parameters: REFERENCE.md section 2.
+"""
+
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+
+from moo_compress.corruptions._filters import (
+    box_resize,
+    gaussian_filter,
+    hsv_value_saturation,
+    rand,
+)
+
+
+def contrast(x: torch.Tensor, severity: int, gen: torch.Generator) -> torch.Tensor:
+    c = [0.75, 0.5, 0.4, 0.3, 0.15][severity - 1]
+    means = x.mean(dim=(2, 3), keepdim=True)  # per image and channel, as np.mean(x, axis=(0, 1))
+    return ((x - means) * c + means).clamp(0, 1)
+
+
+def pixelate(x: torch.Tensor, severity: int, gen: torch.Generator) -> torch.Tensor:
+    c = [0.95, 0.9, 0.85, 0.75, 0.65][severity - 1]
+    h, w = x.shape[2], x.shape[3]
+    small = box_resize(x, int(h * c), int(w * c))
+    return box_resize(small, h, w).clamp(0, 1)
+
+
+def jpeg_compression(x: torch.Tensor, severity: int, gen: torch.Generator) -> torch.Tensor:
+    # A real codec: libjpeg through torchvision, on uint8 images, like PIL's save(quality=q).
+    import warnings
+
+    quality = [80, 65, 58, 50, 40][severity - 1]
+    images = list(x.clamp(0, 1).mul(255).round().byte().cpu())
+    with warnings.catch_warnings():
+        # torchvision 0.29 deprecates its image codecs in favour of TorchCodec; they still
+        # wrap libjpeg and work. Switch when TorchCodec ships a batched still-image encoder.
+        warnings.simplefilter("ignore", DeprecationWarning)
+        from torchvision.io import decode_jpeg, encode_jpeg
+
+        decoded = decode_jpeg(encode_jpeg(images, quality=quality))
+    return torch.stack(decoded).to(x.device).float().div(255.0)
+
+
+def _affine_from_points(src: torch.Tensor, dst: torch.Tensor) -> torch.Tensor:
+    """``cv2.getAffineTransform`` for a batch: (n, 3, 2) point triples -> (n, 2, 3)."""
+    n = src.shape[0]
+    a = torch.zeros(n, 6, 6, dtype=torch.float64)
+    a[:, 0:3, 0:2] = src
+    a[:, 0:3, 2] = 1
+    a[:, 3:6, 3:5] = src
+    a[:, 3:6, 5] = 1
+    b = torch.cat([dst[:, :, 0], dst[:, :, 1]], dim=1)
+    return torch.linalg.solve(a, b).reshape(n, 2, 3)
+
+
+def elastic_transform(x: torch.Tensor, severity: int, gen: torch.Generator) -> torch.Tensor:
+    """Random affine warp (cv2.warpAffine, bilinear, BORDER_REFLECT_101), then a smooth random
+    displacement field sampled bilinearly with half-sample reflection (map_coordinates)."""
+    n, _, h, w = x.shape
+    size = 32  # the reference scales its parameters by the CIFAR image size
+    alpha, sigma, affine = [
+        (0, 0, 0.08),
+        (0.05, 0.2, 0.07),
+        (0.08, 0.06, 0.06),
+        (0.1, 0.04, 0.05),
+        (0.1, 0.03, 0.03),
+    ][severity - 1]
+    alpha, sigma, affine = alpha * size, sigma * size, affine * size
+    centre = torch.tensor([w // 2, h // 2], dtype=torch.float64)  # (x, y), as shape_size // 2
+    sq = min(h, w) // 3
+    pts1 = torch.stack(
+        [centre + sq, torch.stack([centre[0] + sq, centre[1] - sq]), centre - sq]
+    ).expand(n, 3, 2)
+    jitter = torch.rand((n, 3, 2), generator=gen, dtype=torch.float64) * (2 * affine) - affine
+    m = _affine_from_points(pts1, pts1 + jitter.float().double())
+    # warpAffine samples the source at M^-1 (x, y)
+    full = torch.cat([m, torch.tensor([0, 0, 1.0], dtype=torch.float64).expand(n, 1, 3)], dim=1)
+    inv = torch.linalg.inv(full)[:, :2]
+    ys, xs = torch.meshgrid(
+        torch.arange(h, dtype=torch.float64), torch.arange(w, dtype=torch.float64), indexing="ij"
+    )
+    pts = torch.stack([xs, ys, torch.ones_like(xs)], dim=-1)  # (h, w, 3)
+    src = torch.einsum("nij,hwj->nhwi", inv, pts)
+    grid = torch.stack([2 * src[..., 0] / (w - 1) - 1, 2 * src[..., 1] / (h - 1) - 1], dim=-1)
+    warped = F.grid_sample(
+        x,
+        grid.to(x.device, x.dtype),
+        mode="bilinear",
+        padding_mode="reflection",
+        align_corners=True,
+    )
+    if alpha == 0:
+        return warped.clamp(0, 1)
+    noise = rand((n, 2, h, w), gen, x.device, -1.0, 1.0)
+    disp = gaussian_filter(noise, sigma, mode="reflect", truncate=3.0) * alpha
+    dx, dy = disp[:, 0].double().cpu(), disp[:, 1].double().cpu()
+    sx, sy = xs[None] + dx, ys[None] + dy
+    grid = torch.stack([(2 * sx + 1) / w - 1, (2 * sy + 1) / h - 1], dim=-1)
+    out = F.grid_sample(
+        warped,
+        grid.to(x.device, x.dtype),
+        mode="bilinear",
+        padding_mode="reflection",
+        align_corners=False,
+    )
+    return out.clamp(0, 1)
+
+
+def saturate(x: torch.Tensor, severity: int, gen: torch.Generator) -> torch.Tensor:
+    """HSV saturation ``S * a + b`` (clipped), hue and value kept, as the reference's round trip.
+
+    For fixed hue and value, each RGB channel is ``V - (V - c) * S' / S``; grey pixels
+    (S = 0, hue 0 in skimage) that gain saturation become ``(V, V (1 - S'), V (1 - S'))``.
+    """
+    a, b = [(0.3, 0), (0.1, 0), (1.5, 0), (2, 0.1), (2.5, 0.2)][severity - 1]
+    v, s = hsv_value_saturation(x)
+    s_new = (s * a + b).clamp(0, 1)
+    coloured = v - (v - x) * s_new / s.clamp_min(1e-12)
+    grey_px = torch.cat([v, v * (1 - s_new), v * (1 - s_new)], dim=1)
+    return torch.where(s > 0, coloured, grey_px).clamp(0, 1)

@@ -1,0 +1,38 @@
+"""Noise corruptions: gaussian, shot, impulse (standard) and speckle (extra).
+
+All take ``x`` (N, C, H, W) in [0, 1], a severity 1..5 and a CPU ``torch.Generator``, and
+return a tensor of the same shape in [0, 1]. Parameters: REFERENCE.md section 2.
+"""
+
+from __future__ import annotations
+
+import torch
+
+from moo_compress.corruptions._filters import rand, randn
+
+
+def gaussian_noise(x: torch.Tensor, severity: int, gen: torch.Generator) -> torch.Tensor:
+    c = [0.04, 0.06, 0.08, 0.09, 0.10][severity - 1]
+    return (x + randn(x.shape, gen, x.device, scale=c)).clamp(0, 1)
+
+
+def shot_noise(x: torch.Tensor, severity: int, gen: torch.Generator) -> torch.Tensor:
+    c = [500, 250, 100, 75, 50][severity - 1]
+    return (torch.poisson((x * c).cpu(), generator=gen).to(x.device) / c).clamp(0, 1)
+
+
+def impulse_noise(x: torch.Tensor, severity: int, gen: torch.Generator) -> torch.Tensor:
+    # skimage.util.random_noise(mode='s&p', amount=c): each value is replaced, with
+    # probability c, by 0 or 1 (equally likely).
+    c = [0.01, 0.02, 0.03, 0.05, 0.07][severity - 1]
+    flipped = rand(x.shape, gen, x.device) <= c
+    salted = rand(x.shape, gen, x.device) <= 0.5
+    out = x.clone()
+    out[flipped & salted] = 1.0
+    out[flipped & ~salted] = 0.0
+    return out
+
+
+def speckle_noise(x: torch.Tensor, severity: int, gen: torch.Generator) -> torch.Tensor:
+    c = [0.06, 0.1, 0.12, 0.16, 0.2][severity - 1]
+    return (x + x * randn(x.shape, gen, x.device, scale=c)).clamp(0, 1)
