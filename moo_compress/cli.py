@@ -61,6 +61,46 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--out", required=True, metavar="DIR")
     p.add_argument("--force", action="store_true", help="replace DIR if it holds files")
 
+    p = sub.add_parser(
+        "report",
+        help="reports over a study's trials (--proxy: validity of the clustering proxies)",
+    )
+    p.add_argument("study", metavar="STUDY.yaml")
+    _common(p)
+    p.add_argument(
+        "--proxy",
+        action="store_true",
+        help="R^2 and Kendall tau of each proxy against robustness ratio and mCE, with a PNG",
+    )
+    p.add_argument(
+        "--out",
+        metavar="DIR",
+        help="where proxy_validity.csv, proxy_points.csv and proxy_validity.png go "
+        "(default: <study>.report next to the study file)",
+    )
+
+    p = sub.add_parser(
+        "corrupt",
+        help="write a corrupted copy of a dataset in the CIFAR-10-C layout (<corruption>.npy, labels.npy)",
+    )
+    src = p.add_mutually_exclusive_group(required=True)
+    src.add_argument("--dataset", help="a built-in dataset: digits, cifar10, cifar100")
+    src.add_argument("--images", metavar="X.npy", help="uint8 images (N, H, W, 3) of your own")
+    p.add_argument("--labels", metavar="Y.npy", help="labels (N,) for --images")
+    p.add_argument(
+        "--root", metavar="DIR", help="folder of the official CIFAR archive (cifar10/100)"
+    )
+    p.add_argument("--out", required=True, metavar="DIR")
+    p.add_argument(
+        "--corruptions",
+        metavar="A,B,...",
+        help="corruptions to write (default: the 15 standard and the 4 extra ones)",
+    )
+    p.add_argument("--seed", type=int, default=0, help="seed of the random corruptions")
+    p.add_argument(
+        "--test-fraction", type=float, default=0.3, help="digits: share of the test split"
+    )
+
     p = sub.add_parser("evaluate", help="load one exported model and re-measure its objectives")
     p.add_argument("model_dir", metavar="DIR/<model>")
     _common(p)
@@ -99,6 +139,7 @@ def cmd_status(args) -> int:
 
 def cmd_pareto(args) -> int:
     from moo_compress import storage as st
+    from moo_compress.objectives import OBJECTIVE_INFO
     from moo_compress.report import format_table, pareto_frame
 
     cfg = _load_cfg(args)
@@ -108,7 +149,13 @@ def cmd_pareto(args) -> int:
     elif args.format == "json":
         print(json.dumps(frame.to_dict(orient="records"), indent=2))
     else:
-        print(format_table(frame))
+        shown = [
+            o for o in ("accuracy", "cr") if o not in cfg.objective_names
+        ] + cfg.objective_names
+        hidden = [c for c in frame.columns if c in OBJECTIVE_INFO and c not in shown]
+        print(format_table(frame.drop(columns=hidden)))
+        if hidden:
+            print(f"({len(hidden)} more recorded objectives in --format csv/json)")
     return 0
 
 
@@ -147,7 +194,59 @@ def cmd_evaluate(args) -> int:
     return 0
 
 
+def cmd_report(args) -> int:
+    from moo_compress import storage as st
+    from moo_compress.errors import ConfigError
+
+    if not args.proxy:
+        raise ConfigError("report", "", "choose a report: --proxy.")
+    from moo_compress.proxy_report import (
+        format_validity,
+        plot_validity,
+        proxy_points,
+        proxy_validity,
+    )
+
+    cfg = _load_cfg(args)
+    study = st.load_existing(cfg, st.storage_url(cfg))
+    points = proxy_points(study)
+    table = proxy_validity(points)
+    print(format_validity(table))
+    if len(points) >= 3:
+        out = Path(args.out) if args.out else cfg.path.with_suffix(".report")
+        out.mkdir(parents=True, exist_ok=True)
+        table.to_csv(out / "proxy_validity.csv", index=False)
+        points.to_csv(out / "proxy_points.csv", index=False)
+        plot_validity(points, table, out / "proxy_validity.png")
+        print(f"\nwrote {out / 'proxy_validity.csv'}, proxy_points.csv and proxy_validity.png")
+    return 0
+
+
+def cmd_corrupt(args) -> int:
+    from moo_compress.corruptions.suite import corrupt_dataset
+
+    names = args.corruptions.split(",") if args.corruptions else None
+    summary = corrupt_dataset(
+        out=Path(args.out),
+        dataset=args.dataset,
+        root=args.root,
+        images=args.images,
+        labels=args.labels,
+        names=names,
+        seed=args.seed,
+        test_fraction=args.test_fraction,
+        log=lambda m: print(m, file=sys.stderr),
+    )
+    print(
+        f"wrote {summary['n_corruptions']} corruptions x 5 severities of {summary['n_images']} images "
+        f"to {args.out} in {summary['seconds']:.1f} s"
+    )
+    return 0
+
+
 COMMANDS = {
+    "report": cmd_report,
+    "corrupt": cmd_corrupt,
     "search": cmd_search,
     "status": cmd_status,
     "pareto": cmd_pareto,

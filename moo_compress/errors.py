@@ -30,3 +30,13 @@ class ArtifactError(MooCompressError):
     """An exported model directory or artifact file is missing, malformed or changed."""
 
     exit_code = 2
+
+
+class DataError(MooCompressError):
+    """A dataset folder is missing or its files are not in the expected format (exit code 2).
+
+    The message says what was expected where, e.g.
+    ``/data/CIFAR-10-C/fog.npy: expected uint8 array (50000, 32, 32, 3), got (100, 32, 32)``.
+    """
+
+    exit_code = 2

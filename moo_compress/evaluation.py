@@ -18,6 +18,9 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
+import numpy as np
+
+from moo_compress.errors import DataError
 from moo_compress.objectives import OBJECTIVES
 
 # Bump when training or evaluation code changes in a way that invalidates cached baselines.
@@ -37,11 +40,22 @@ def trial_seed(study_seed: int, config_key: str) -> int:
 
 @dataclass
 class Reference:
-    """What objectives compare against: the uncompressed baseline of the study."""
+    """What objectives compare against.
+
+    ``baseline_*`` describe the study's uncompressed baseline (CR is always relative to it);
+    ``name``, ``accuracy`` and ``corruption_errors`` the robustness reference (the baseline by
+    default, or another stored model named in ``robustness.reference``).
+    """
 
     baseline_accuracy: float
     baseline_deflate_bytes: int
     corruption_errors: dict[str, list[float]]
+    name: str = "baseline"
+    accuracy: float | None = None
+
+    def __post_init__(self) -> None:
+        if self.accuracy is None:
+            self.accuracy = self.baseline_accuracy
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -52,6 +66,8 @@ class Reference:
             float(d["baseline_accuracy"]),
             int(d["baseline_deflate_bytes"]),
             {k: list(v) for k, v in d["corruption_errors"].items()},
+            str(d.get("name", "baseline")),
+            float(d["accuracy"]) if d.get("accuracy") is not None else None,
         )
 
 
@@ -77,6 +93,9 @@ class Measurements:
         self.y_test = evaluator.dataset.y_test
         self.n_test = len(self.y_test)
         self.seed = evaluator.seed
+        self.severities = evaluator.severities
+        self.adversarial = dict(evaluator.spec.get("adversarial") or {})
+        self.attacks_done: dict[str, tuple] = {}
 
     @functools.cached_property
     def artifact_deflate_bytes(self) -> int:
@@ -85,21 +104,61 @@ class Measurements:
         return deflate_size(self._artifact)
 
     @functools.cached_property
-    def clean_accuracy(self) -> float:
-        from moo_compress.training import predict
-
-        pred = predict(self.model, self._ev.dataset.x_test).argmax(1).numpy()
-        return float((pred == self.y_test).mean())
-
-    @functools.cached_property
     def features(self):
+        """Penultimate features of the clean test set (one forward pass, shared with logits)."""
         from moo_compress.training import predict
 
         return predict(self.model, self._ev.dataset.x_test, features=True)
 
     @functools.cached_property
+    def clean_accuracy(self) -> float:
+        import torch
+
+        head = self.model.head
+        device = next(head.parameters()).device
+        with torch.no_grad():
+            pred = head(self.features.to(device)).argmax(1).cpu().numpy()
+        return float((pred == self.y_test).mean())
+
+    @functools.cached_property
     def corruption_errors(self) -> dict[str, list[float]]:
         return self._ev.corruption_errors(self.model)
+
+    @functools.cached_property
+    def clustering(self) -> dict[str, float]:
+        from moo_compress.objectives.proxy import clustering_scores
+
+        return clustering_scores(
+            self.features.numpy(),
+            self.y_test,
+            num_classes=self.num_classes,
+            seed=self.seed,
+            multicut_points=int((self._ev.spec.get("proxy") or {}).get("multicut_points", 200)),
+        )
+
+    def attack(self, kind: str):
+        """(clean predictions, adversarial predictions, labels) on the attacked images."""
+        if kind not in self.attacks_done:
+            from moo_compress.adversarial import attack_predictions
+
+            cfg = {"eps": 0.05, "step": 0.02, "steps": 5, "random_start": False, "n_images": None}
+            cfg.update(self.adversarial)
+            self.adversarial = cfg
+            n = cfg["n_images"] or self.n_test
+            x, y = self._ev.dataset.x_test[:n], self.y_test[:n]
+            clean, adv = attack_predictions(
+                self.model,
+                x,
+                y,
+                attack=kind,
+                eps=cfg["eps"],
+                step=cfg["step"],
+                steps=cfg["steps"],
+                random_start=cfg["random_start"],
+                seed=self.seed,
+            )
+            self.attacks_done[kind] = (clean, adv, y)
+        return self.attacks_done[kind]
 
 
 class Evaluator:
@@ -129,23 +188,29 @@ class Evaluator:
         self.cache_dir = Path(cache_dir)
         self.log = log or (lambda msg: None)
         ds = spec["dataset"]
-        self.dataset = DATASETS.get(ds["name"])(seed=self.seed, test_fraction=ds["test_fraction"])
+        self.dataset = DATASETS.get(ds["name"])(seed=self.seed, **ds["options"])
         self.arch = {
             "name": spec["arch"],
             "kwargs": {"num_classes": self.dataset.num_classes, "width": spec["width"]},
         }
         self.corruptions = list(spec["corruptions"])
         self.severities = list(spec["severities"])
-        data_key = _digest({"dataset": ds})
         t0 = time.perf_counter()
-        self.corrupted = cached_corrupted_set(
-            self.dataset.x_test,
-            self.dataset.y_test,
-            self.corruptions,
-            self.cache_dir,
-            seed=self.seed,
-            data_key=data_key,
-        )
+        if ds.get("corrupted_root"):
+            from moo_compress.data.cifar import load_corrupted_folder
+
+            self.corrupted = load_corrupted_folder(
+                Path(ds["corrupted_root"]), self.corruptions, y_test=self.dataset.y_test
+            )
+        else:
+            self.corrupted = cached_corrupted_set(
+                self.dataset.x_test,
+                self.dataset.y_test,
+                self.corruptions,
+                self.cache_dir,
+                seed=self.seed,
+                data_key=_digest({"dataset": ds}),
+            )
         self.setup_seconds = {"corruptions": time.perf_counter() - t0}
         self._baseline = None
         if reference is not None:
@@ -209,22 +274,47 @@ class Evaluator:
         return encode_model(model.cpu(), self.arch)
 
     def _baseline_reference(self) -> Reference:
-        from moo_compress.artifact import deflate_size
-
-        ref_path = self.baseline_path.with_suffix(".reference.json")
-        model = self.baseline
-        if ref_path.exists():
-            ref = Reference.from_dict(json.loads(ref_path.read_text()))
-            if set(ref.corruption_errors) >= set(self.corruptions):
-                ref.corruption_errors = {k: ref.corruption_errors[k] for k in self.corruptions}
-                return ref
-        data = self.baseline_path.read_bytes()
+        """Baseline facts and the robustness reference's errors, cached next to the baseline."""
+        from moo_compress.artifact import decode_model, deflate_size
         from moo_compress.training import accuracy
 
+        ref_name = self.spec.get("reference", "baseline")
+        ref_data = None if ref_name == "baseline" else Path(ref_name).read_bytes()
+        ref_id = "baseline" if ref_data is None else hashlib.sha256(ref_data).hexdigest()[:16]
+        ref_path = self.baseline_path.with_name(
+            f"{self.baseline_path.stem}.{_digest([ref_id, self.severities])}.reference.json"
+        )
+        model = self.baseline
+        cached = None
+        if ref_path.exists():
+            cached = Reference.from_dict(json.loads(ref_path.read_text()))
+            if set(cached.corruption_errors) >= set(self.corruptions):
+                cached.corruption_errors = {
+                    k: cached.corruption_errors[k] for k in self.corruptions
+                }
+                return cached
+        data = self.baseline_path.read_bytes()
+        if ref_data is None:
+            ref_model, name = model, "baseline"
+        else:
+            try:
+                ref_model, _ = decode_model(ref_data)
+            except Exception as exc:  # noqa: BLE001
+                raise DataError(f"{ref_name}: cannot load the reference model ({exc})") from None
+            name = ref_name
+        try:
+            ref_acc = accuracy(ref_model, self.dataset.x_test, self.dataset.y_test)
+            errors = self.corruption_errors(ref_model)
+        except RuntimeError as exc:
+            raise DataError(
+                f"{ref_name}: the reference model does not accept this study's data ({str(exc).splitlines()[0]})"
+            ) from None
         ref = Reference(
             baseline_accuracy=accuracy(model, self.dataset.x_test, self.dataset.y_test),
             baseline_deflate_bytes=deflate_size(data),
-            corruption_errors=self.corruption_errors(model),
+            corruption_errors=errors,
+            name=name,
+            accuracy=ref_acc,
         )
         atomic_write(ref_path, json.dumps(ref.to_dict(), indent=1).encode())
         return ref
@@ -239,12 +329,16 @@ class Evaluator:
         out = {}
         for name in self.corruptions:
             arr = self.corrupted[name]
-            errs = []
-            for s in self.severities:
-                block = arr[(s - 1) * n : s * n]
-                pred = predict(model, block).argmax(1).numpy()
-                errs.append(float((pred != y).mean()))
-            out[name] = errs
+            if list(self.severities) == [1, 2, 3, 4, 5]:
+                pred = predict(model, arr).argmax(1).numpy().reshape(5, n)
+            else:
+                pred = np.stack(
+                    [
+                        predict(model, arr[(s - 1) * n : s * n]).argmax(1).numpy()
+                        for s in self.severities
+                    ]
+                )
+            out[name] = [float(e) for e in (pred != y[None, :]).mean(axis=1)]
         return out
 
     def measure(
@@ -252,7 +346,8 @@ class Evaluator:
     ) -> dict[str, Any]:
         """Compute objectives (all registered ones by default) of a loaded model."""
         m = Measurements(self, model, artifact)
-        return {name: OBJECTIVES.get(name)(m) for name in (objectives or OBJECTIVES.names())}
+        names = objectives or self.spec.get("record") or OBJECTIVES.names()
+        return {name: OBJECTIVES.get(name)(m) for name in names}
 
     def evaluate(self, config: dict[str, Any], config_key: str) -> TrialResult:
         """Compress the baseline with ``config``, pack it, load it back and measure it.

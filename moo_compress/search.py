@@ -282,12 +282,13 @@ def run_search(cfg, *, show_progress: bool = True, log=None) -> dict[str, Any]:
     log = log or (lambda msg: print(msg, file=sys.stderr))
     t_start = time.perf_counter()
     url = st.storage_url(cfg)
+    # Data, baseline and reference first: a missing or malformed dataset creates no study.
+    evaluator = Evaluator(cfg.evaluation_spec(), cfg.cache_dir, log=log)
+    _ = evaluator.baseline
     study = st.create_or_load(cfg, url)
     interrupted = st.mark_interrupted(study)
     if interrupted:
         log(f"resuming: {len(interrupted)} interrupted trial(s) marked failed and queued again")
-    evaluator = Evaluator(cfg.evaluation_spec(), cfg.cache_dir, log=log)
-    _ = evaluator.baseline
     session = SearchSession(cfg, study, evaluator, show_progress=show_progress)
     setup_seconds = time.perf_counter() - t_start
     driver = DRIVERS.get(cfg.driver)(cfg)

@@ -66,7 +66,7 @@ def train(
 
 
 @torch.no_grad()
-def predict(model: nn.Module, x, *, batch_size: int = 1024, features: bool = False) -> torch.Tensor:
+def predict(model: nn.Module, x, *, batch_size: int = 256, features: bool = False) -> torch.Tensor:
     """Logits (or penultimate features) for uint8 images (N, H, W, C) or a float NCHW tensor."""
     device = get_device()
     model.eval().to(device)

@@ -14,7 +14,7 @@ from typing import Any
 import yaml
 
 from moo_compress.config._reader import Section, describe
-from moo_compress.corruptions import CORRUPTIONS, SEVERITIES
+from moo_compress.corruptions import CORRUPTIONS, SEVERITIES, STANDARD
 from moo_compress.data import DATASETS
 from moo_compress.drivers import DRIVER_OPTIONS, DRIVERS
 from moo_compress.errors import ConfigError
@@ -27,8 +27,31 @@ DIRECTIONS = ("maximize", "minimize")
 
 @dataclass(frozen=True)
 class DatasetConfig:
+    """``options`` are the loader's keyword arguments (e.g. ``test_fraction`` or ``root``);
+    ``corrupted_root`` is a CIFAR-C style folder to read corrupted test sets from instead of
+    generating them."""
+
     name: str
-    test_fraction: float
+    options: dict[str, Any]
+    corrupted_root: str | None = None
+
+
+@dataclass(frozen=True)
+class AdversarialConfig:
+    """L-infinity attacks in pixel space [0, 1]; defaults of seed 001 (no random start)."""
+
+    eps: float = 0.05
+    step: float = 0.02
+    steps: int = 5
+    random_start: bool = False
+    n_images: int | None = None
+
+
+@dataclass(frozen=True)
+class ProxyConfig:
+    """Clustering proxy (seed 003): points sampled for the multicut graph."""
+
+    multicut_points: int = 200
 
 
 @dataclass(frozen=True)
@@ -77,6 +100,10 @@ class StudyConfig:
     severities: tuple[int, ...]
     storage: str | None
     cache_dir: Path
+    reference: str = "baseline"
+    adversarial: AdversarialConfig = AdversarialConfig()
+    proxy: ProxyConfig = ProxyConfig()
+    record: tuple[str, ...] = ()
 
     @property
     def objective_names(self) -> list[str]:
@@ -100,6 +127,10 @@ class StudyConfig:
             "finetune": asdict(self.finetune),
             "corruptions": list(self.corruptions),
             "severities": list(self.severities),
+            "reference": self.reference,
+            "adversarial": asdict(self.adversarial),
+            "proxy": asdict(self.proxy),
+            "record": list(self.record),
         }
 
     def fingerprint(self) -> str:
@@ -169,12 +200,7 @@ def load_study_config(
             )
         seed_value = seed
 
-    ds = top.section("dataset")
-    dataset = DatasetConfig(
-        name=ds.string("name", "digits", choices=DATASETS.names()),
-        test_fraction=ds.number("test_fraction", 0.3, low=0.05, high=0.9),
-    )
-    ds.finish()
+    dataset = _dataset_config(top.section("dataset"), path)
 
     model = top.section("model")
     arch = model.string("arch", "small_cnn", choices=ARCHITECTURES.names())
@@ -277,6 +303,21 @@ def load_study_config(
         )
     cor.finish()
 
+    reference = _reference(top.section("robustness"), path)
+    adversarial = _adversarial_config(top.section("adversarial"))
+    proxy_sec = top.section("proxy")
+    proxy = ProxyConfig(
+        multicut_points=proxy_sec.integer("multicut_points", 200, low=10, high=2000)
+    )
+    proxy_sec.finish()
+    record = _record(top, objectives)
+    needs_standard = {"mce", "relative_mce"} & set(record)
+    if needs_standard and not set(names) & set(STANDARD):
+        raise cor.error(
+            "names",
+            f"must include at least one of the 15 standard corruptions when {sorted(needs_standard)[0]} is measured ({', '.join(STANDARD)}). Got {describe(names)} instead.",
+        )
+
     storage_value = top.raw("storage", None)
     if storage_value is not None and (
         not isinstance(storage_value, str) or "://" not in storage_value
@@ -321,4 +362,100 @@ def load_study_config(
         severities=tuple(sorted(severities)),
         storage=storage_value,
         cache_dir=cache_dir,
+        reference=reference,
+        adversarial=adversarial,
+        proxy=proxy,
+        record=record,
     )
+
+
+def _dataset_config(ds: Section, study_path: Path) -> DatasetConfig:
+    name = ds.string("name", "digits", choices=DATASETS.names())
+    options: dict[str, Any] = {}
+    if name == "digits":
+        options["test_fraction"] = ds.number("test_fraction", 0.3, low=0.05, high=0.9)
+    else:
+        from moo_compress.data.cifar import check_cifar_root
+
+        root_text = ds.string("root")
+        root = (study_path.parent / root_text).resolve()
+        problem = check_cifar_root(name, root)
+        if problem:
+            raise ds.error("root", f"{problem}. Got {describe(root_text)} instead.")
+        options["root"] = str(root)
+        for key in ("train_subset", "test_subset"):
+            value = ds.integer(key, None, low=1, high=10_000_000)
+            if value is not None:
+                options[key] = value
+    corrupted = ds.string("corrupted_root", None)
+    corrupted_root = None
+    if corrupted is not None:
+        folder = (study_path.parent / corrupted).resolve()
+        if not folder.is_dir() or not (folder / "labels.npy").is_file():
+            raise ds.error(
+                "corrupted_root",
+                f"must be a CIFAR-C style folder (<corruption>.npy files and labels.npy); {folder} has no labels.npy. Got {describe(corrupted)} instead.",
+            )
+        corrupted_root = str(folder)
+    ds.finish()
+    return DatasetConfig(name=name, options=options, corrupted_root=corrupted_root)
+
+
+def _reference(sec: Section, study_path: Path) -> str:
+    value = sec.string("reference", "baseline")
+    sec.finish()
+    if value == "baseline":
+        return value
+    from moo_compress.artifact import MAGIC
+
+    target = (study_path.parent / value).resolve()
+    if target.is_dir():
+        target = target / "model.mcz"
+    ok = target.is_file()
+    if ok:
+        with open(target, "rb") as fh:
+            ok = fh.read(len(MAGIC)) == MAGIC
+    if not ok:
+        raise sec.error(
+            "reference",
+            f"must be 'baseline' or a stored model (a .mcz artifact or an exported model folder); {target} is not one. Got {describe(value)} instead.",
+        )
+    return str(target)
+
+
+def _adversarial_config(sec: Section) -> AdversarialConfig:
+    cfg = AdversarialConfig(
+        eps=sec.number("eps", 0.05, low=0.0, high=1.0, low_open=True),
+        step=sec.number("step", 0.02, low=0.0, high=1.0, low_open=True),
+        steps=sec.integer("steps", 5, low=1, high=1000),
+        random_start=sec.boolean("random_start", False),
+        n_images=sec.integer("n_images", None, low=1, high=10_000_000),
+    )
+    sec.finish()
+    return cfg
+
+
+def _record(top: Section, objectives: list[ObjectiveSpec]) -> tuple[str, ...]:
+    """Objectives measured and stored for every trial: the optimized ones plus ``record``
+    (default: every objective, so reports can relate robustness, proxies and attacks)."""
+    raw = top.raw("record", "all")
+    if raw == "all":
+        names = list(OBJECTIVE_INFO)
+    else:
+        if not isinstance(raw, list):
+            raise top.error(
+                "record",
+                f"must be 'all' or a list of objective names. Got {describe(raw)} instead.",
+            )
+        for i, item in enumerate(raw):
+            if item not in OBJECTIVE_INFO:
+                raise ConfigError(
+                    top.source,
+                    f"record[{i}]",
+                    f"must be one of {{{', '.join(OBJECTIVE_INFO)}}}. Got {describe(item)} instead.",
+                )
+        names = list(raw)
+    wanted = [o.name for o in objectives] + [
+        n for n in names if n not in {o.name for o in objectives}
+    ]
+    return tuple(sorted(set(wanted), key=list(OBJECTIVE_INFO).index))

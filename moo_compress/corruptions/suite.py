@@ -86,3 +86,141 @@ def cached_corrupted_set(
     return {
         name: np.load(folder / f"{name}.npy", mmap_mode="r", allow_pickle=False) for name in names
     }
+
+
+def corrupt_dataset(
+    *,
+    out: Path,
+    dataset: str | None = None,
+    root: str | None = None,
+    images: str | None = None,
+    labels: str | None = None,
+    names=None,
+    seed: int = 0,
+    test_fraction: float = 0.3,
+    log=None,
+) -> dict:
+    """Write a "-C" version of a test set in the CIFAR-10-C layout (``moo-compress corrupt``).
+
+    The source is a built-in dataset's test split (``dataset``, with ``root`` for CIFAR) or
+    your own uint8 images (N, H, W, 3) and labels in ``.npy`` files. ``corrupt.json`` records
+    what was written; rerunning the same command completes an interrupted run, and a
+    different command on the same folder is refused.
+
+    Raises:
+        ConfigError: For bad arguments, naming the option, the allowed values and the value.
+    """
+    import json
+    import time
+
+    from moo_compress.errors import ConfigError
+
+    log = log or (lambda m: None)
+    t0 = time.perf_counter()
+    names = list(names) if names else CORRUPTIONS.names()
+    for name in names:
+        if name not in CORRUPTIONS:
+            raise ConfigError(
+                "--corruptions",
+                "",
+                f"must be a comma-separated list of {{{', '.join(CORRUPTIONS.names())}}}. Got {name!r} instead.",
+            )
+    if len(set(names)) != len(names):
+        raise ConfigError(
+            "--corruptions", "", f"must not repeat a corruption. Got {names} instead."
+        )
+    if images is not None:
+        if labels is None:
+            raise ConfigError(
+                "--labels", "", "is required with --images (a .npy file of N labels)."
+            )
+        x = _load_user_array(images, "--images")
+        y = _load_user_array(labels, "--labels")
+        if x.dtype != np.uint8 or x.ndim != 4 or x.shape[-1] != 3:
+            raise ConfigError(
+                "--images",
+                "",
+                f"must hold uint8 images (N, H, W, 3). Got {x.dtype} {x.shape} instead.",
+            )
+        if (
+            y.ndim != 1
+            or len(y) != len(x)
+            or y.dtype.kind not in "iu"
+            or (len(y) and y.min() < 0)
+            or (len(y) and y.max() > 255)
+        ):
+            raise ConfigError(
+                "--labels",
+                "",
+                f"must hold {len(x)} integer labels in [0, 255]. Got {y.dtype} {y.shape} instead.",
+            )
+        source = {"images": str(Path(images).resolve()), "n": len(x)}
+    else:
+        from moo_compress.data import DATASETS
+
+        if dataset not in DATASETS:
+            raise ConfigError(
+                "--dataset",
+                "",
+                f"must be one of {{{', '.join(DATASETS.names())}}}. Got {dataset!r} instead.",
+            )
+        if dataset == "digits":
+            if not 0.05 <= test_fraction <= 0.9:
+                raise ConfigError(
+                    "--test-fraction",
+                    "",
+                    f"must be a number in [0.05, 0.9]. Got {test_fraction} instead.",
+                )
+            ds = DATASETS.get(dataset)(seed=seed, test_fraction=test_fraction)
+        else:
+            from moo_compress.data.cifar import check_cifar_root
+
+            problem = check_cifar_root(dataset, Path(root)) if root else "--root is required"
+            if problem:
+                raise ConfigError("--root", "", f"{problem}. Got {root!r} instead.")
+            ds = DATASETS.get(dataset)(seed=seed, root=root)
+        x, y = ds.x_test, ds.y_test
+        source = {"dataset": dataset, "n": len(x)}
+        if dataset == "digits":
+            source["test_fraction"] = test_fraction
+    meta = {"source": source, "seed": seed, "implementation": IMPLEMENTATION_VERSION}
+    out = Path(out)
+    meta_path = out / "corrupt.json"
+    if meta_path.exists():
+        old = json.loads(meta_path.read_text())
+        if {k: old.get(k) for k in meta} != meta:
+            raise ConfigError(
+                "--out",
+                "",
+                f"{out} holds a corrupted set made with other settings ({meta_path}); choose another folder.",
+            )
+    elif out.exists() and any(out.iterdir()):
+        raise ConfigError(
+            "--out", "", f"must be a new or empty folder. Got {str(out)!r}, which holds files."
+        )
+    out.mkdir(parents=True, exist_ok=True)
+    _atomic_save_json(meta_path, {**meta, "corruptions": names})
+    for i, name in enumerate(names, 1):
+        t1 = time.perf_counter()
+        write_corrupted_set(x, y, [name], out, seed=seed)
+        log(f"[{i}/{len(names)}] {name}: {time.perf_counter() - t1:.1f} s")
+    return {"n_images": len(x), "n_corruptions": len(names), "seconds": time.perf_counter() - t0}
+
+
+def _load_user_array(path: str, option: str) -> np.ndarray:
+    from moo_compress.errors import ConfigError
+
+    try:
+        return np.load(path, allow_pickle=False)
+    except (OSError, ValueError) as exc:
+        raise ConfigError(
+            option, "", f"must be a readable .npy file. Got {path!r} ({type(exc).__name__})."
+        ) from None
+
+
+def _atomic_save_json(path: Path, payload: dict) -> None:
+    import json
+
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    tmp.write_text(json.dumps(payload, indent=1))
+    os.replace(tmp, path)

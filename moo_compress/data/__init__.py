@@ -9,6 +9,8 @@ DATASETS = Registry(
     "dataset",
     {
         "digits": "moo_compress.data.digits:load_digits",
+        "cifar10": "moo_compress.data.cifar:load_cifar10",
+        "cifar100": "moo_compress.data.cifar:load_cifar100",
     },
 )
 

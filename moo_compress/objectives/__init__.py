@@ -1,8 +1,8 @@
-"""Objectives, found by name. Every objective is computed and stored for every trial; a study
-chooses which of them the search optimizes and in which direction.
+"""Objectives, found by name. A study measures and stores every objective of ``record``
+(default: all) for every trial, and optimizes the ones it lists under ``objectives``.
 
 ``bounds`` are the values mapped to 0 and 1 when the archive's hypervolume is normalized
-(a study may override them).
+(a study may override them). ``kind`` groups objectives in reports.
 """
 
 from __future__ import annotations
@@ -18,27 +18,76 @@ class ObjectiveInfo:
     default_direction: str
     bounds: tuple[float, float]
     unit: str
+    kind: str = "quality"
 
 
-OBJECTIVE_INFO: dict[str, ObjectiveInfo] = {
-    "accuracy": ObjectiveInfo("accuracy", "maximize", (0.0, 100.0), "% top-1, clean test split"),
-    "cr": ObjectiveInfo(
-        "cr", "maximize", (1.0, 50.0), "x, DEFLATE size of baseline / model artifact"
+_INFO = [
+    ObjectiveInfo("accuracy", "maximize", (0.0, 100.0), "% top-1, clean test split"),
+    ObjectiveInfo(
+        "cr", "maximize", (1.0, 50.0), "x, DEFLATE size of baseline / model artifact", "size"
     ),
-    "mce": ObjectiveInfo("mce", "minimize", (0.0, 200.0), "mean corruption error, baseline = 100"),
-    "proxy_purity": ObjectiveInfo(
-        "proxy_purity", "maximize", (0.0, 1.5), "k-means purity / accuracy"
+    ObjectiveInfo(
+        "mce", "minimize", (0.0, 200.0), "mean corruption error, reference = 100", "robustness"
     ),
-}
+    ObjectiveInfo(
+        "relative_mce", "minimize", (0.0, 200.0), "relative mCE, reference = 100", "robustness"
+    ),
+    ObjectiveInfo(
+        "corruption_accuracy",
+        "maximize",
+        (0.0, 100.0),
+        "% mean over corruptions and severities",
+        "robustness",
+    ),
+    ObjectiveInfo(
+        "robustness_ratio", "maximize", (0.0, 1.2), "corrupted / clean accuracy", "robustness"
+    ),
+    ObjectiveInfo(
+        "fgsm_accuracy", "maximize", (0.0, 100.0), "% accuracy under FGSM", "adversarial"
+    ),
+    ObjectiveInfo("pgd_accuracy", "maximize", (0.0, 100.0), "% accuracy under PGD", "adversarial"),
+    ObjectiveInfo(
+        "robust_instances",
+        "maximize",
+        (0.0, 100.0),
+        "% with g(x_adv) = g(x) = y (FGSM)",
+        "adversarial",
+    ),
+    ObjectiveInfo(
+        "proxy_acc", "maximize", (0.0, 1.5), "k-means cluster accuracy / accuracy", "proxy"
+    ),
+    ObjectiveInfo("proxy_purity", "maximize", (0.0, 1.5), "k-means purity / accuracy", "proxy"),
+    ObjectiveInfo("proxy_multicut", "maximize", (0.0, 1.5), "multicut purity / accuracy", "proxy"),
+    ObjectiveInfo(
+        "proxy_combined", "maximize", (0.0, 1.5), "k-means x multicut purity / accuracy", "proxy"
+    ),
+    ObjectiveInfo(
+        "proxy_delta", "minimize", (-50.0, 50.0), "class-distance overlap Delta", "proxy"
+    ),
+]
+OBJECTIVE_INFO: dict[str, ObjectiveInfo] = {o.name: o for o in _INFO}
 
 OBJECTIVES = Registry(
     "objective",
     {
         "accuracy": "moo_compress.objectives.accuracy:accuracy",
         "cr": "moo_compress.objectives.cr:compression_ratio",
-        "mce": "moo_compress.objectives.mce:mean_corruption_error",
+        "mce": "moo_compress.objectives.robustness:mean_corruption_error",
+        "relative_mce": "moo_compress.objectives.robustness:relative_mean_corruption_error",
+        "corruption_accuracy": "moo_compress.objectives.robustness:mean_corruption_accuracy",
+        "robustness_ratio": "moo_compress.objectives.robustness:robustness_ratio",
+        "fgsm_accuracy": "moo_compress.objectives.adversarial:fgsm_accuracy",
+        "pgd_accuracy": "moo_compress.objectives.adversarial:pgd_accuracy",
+        "robust_instances": "moo_compress.objectives.adversarial:robust_instances",
+        "proxy_acc": "moo_compress.objectives.proxy:proxy_acc",
         "proxy_purity": "moo_compress.objectives.proxy:proxy_purity",
+        "proxy_multicut": "moo_compress.objectives.proxy:proxy_multicut",
+        "proxy_combined": "moo_compress.objectives.proxy:proxy_combined",
+        "proxy_delta": "moo_compress.objectives.proxy:proxy_delta",
     },
 )
 
-__all__ = ["OBJECTIVES", "OBJECTIVE_INFO", "ObjectiveInfo"]
+ROBUSTNESS_TARGETS = ("robustness_ratio", "mce")
+PROXIES = ("proxy_acc", "proxy_purity", "proxy_multicut", "proxy_combined", "proxy_delta")
+
+__all__ = ["OBJECTIVES", "OBJECTIVE_INFO", "PROXIES", "ROBUSTNESS_TARGETS", "ObjectiveInfo"]

@@ -23,7 +23,7 @@ CASES = [
     (
         "study.yaml",
         lambda t: t.replace("name: accuracy", "name: f1"),
-        "objectives[0].name: must be one of {accuracy, cr, mce, proxy_purity}. Got 'f1'",
+        "objectives[0].name: must be one of {accuracy, cr, mce, relative_mce, corruption_accuracy",
     ),
     (
         "study.yaml",

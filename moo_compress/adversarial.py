@@ -1,0 +1,94 @@
+"""L-infinity FGSM and PGD in pixel space [0, 1] (seed 001 defaults: eps .05, step .02,
+5 steps, sign of the gradient, clamp to [0, 1], no random start unless asked).
+
+Models take float NCHW images in [0, 1]; attacks run in eval mode on the model's device and
+never touch parameter gradients.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+
+def _input_grad(model, x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+    x = x.detach().requires_grad_(True)
+    loss = F.cross_entropy(model(x), y)
+    (grad,) = torch.autograd.grad(loss, x)
+    return grad
+
+
+def fgsm(model, x: torch.Tensor, y: torch.Tensor, eps: float) -> torch.Tensor:
+    """One signed-gradient step of size ``eps`` (Goodfellow et al.)."""
+    return (x + eps * _input_grad(model, x, y).sign()).clamp(0, 1).detach()
+
+
+def pgd(
+    model,
+    x: torch.Tensor,
+    y: torch.Tensor,
+    *,
+    eps: float,
+    step: float,
+    steps: int,
+    random_start: bool = False,
+    gen: torch.Generator | None = None,
+) -> torch.Tensor:
+    """Projected gradient descent on the cross-entropy, projected to the eps-ball and [0, 1]."""
+    x0 = x.detach()
+    adv = x0.clone()
+    if random_start:
+        noise = torch.rand(tuple(x0.shape), generator=gen) * (2 * eps) - eps
+        adv = (adv + noise.to(x0.device)).clamp(0, 1)
+    for _ in range(steps):
+        adv = adv + step * _input_grad(model, adv, y).sign()
+        adv = torch.min(torch.max(adv, x0 - eps), x0 + eps).clamp(0, 1).detach()
+    return adv
+
+
+def attack_predictions(
+    model,
+    images: np.ndarray,
+    labels: np.ndarray,
+    *,
+    attack: str,
+    eps: float,
+    step: float = 0.02,
+    steps: int = 5,
+    random_start: bool = False,
+    seed: int = 0,
+    batch_size: int = 256,
+) -> tuple[np.ndarray, np.ndarray]:
+    """Clean and adversarial predicted classes for uint8 images (N, H, W, C).
+
+    Args:
+        attack: ``"fgsm"`` or ``"pgd"``.
+    """
+    from moo_compress.data.base import to_tensor
+    from moo_compress.device import get_device
+
+    device = get_device()
+    model = model.to(device).eval()
+    gen = torch.Generator().manual_seed(seed)
+    clean, adv_pred = [], []
+    for i in range(0, len(images), batch_size):
+        x = to_tensor(images[i : i + batch_size]).to(device)
+        y = torch.from_numpy(np.asarray(labels[i : i + batch_size], dtype=np.int64)).to(device)
+        if attack == "fgsm":
+            adv = fgsm(model, x, y, eps)
+        elif attack == "pgd":
+            adv = pgd(
+                model, x, y, eps=eps, step=step, steps=steps, random_start=random_start, gen=gen
+            )
+        else:
+            raise ValueError(f"unknown attack {attack!r}; known: fgsm, pgd")
+        with torch.no_grad():
+            clean.append(model(x).argmax(1).cpu())
+            adv_pred.append(model(adv).argmax(1).cpu())
+    return torch.cat(clean).numpy(), torch.cat(adv_pred).numpy()
+
+
+def robust_instances(clean_pred: np.ndarray, adv_pred: np.ndarray, labels: np.ndarray) -> float:
+    """Share of inputs with g(x_adv) = g(x) = y (seed 002)."""
+    return float(((adv_pred == clean_pred) & (clean_pred == labels)).mean())
