@@ -285,7 +285,6 @@ class Evaluator:
             f"{self.baseline_path.stem}.{_digest([ref_id, self.severities])}.reference.json"
         )
         model = self.baseline
-        cached = None
         if ref_path.exists():
             cached = Reference.from_dict(json.loads(ref_path.read_text()))
             if set(cached.corruption_errors) >= set(self.corruptions):

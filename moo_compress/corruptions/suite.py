@@ -199,7 +199,9 @@ def corrupt_dataset(
             "--out", "", f"must be a new or empty folder. Got {str(out)!r}, which holds files."
         )
     out.mkdir(parents=True, exist_ok=True)
-    _atomic_save_json(meta_path, {**meta, "corruptions": names})
+    from moo_compress.evaluation import atomic_write
+
+    atomic_write(meta_path, json.dumps({**meta, "corruptions": names}, indent=1).encode())
     for i, name in enumerate(names, 1):
         t1 = time.perf_counter()
         write_corrupted_set(x, y, [name], out, seed=seed)
@@ -216,11 +218,3 @@ def _load_user_array(path: str, option: str) -> np.ndarray:
         raise ConfigError(
             option, "", f"must be a readable .npy file. Got {path!r} ({type(exc).__name__})."
         ) from None
-
-
-def _atomic_save_json(path: Path, payload: dict) -> None:
-    import json
-
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    tmp.write_text(json.dumps(payload, indent=1))
-    os.replace(tmp, path)
