@@ -62,6 +62,9 @@ def attack_predictions(
 ) -> tuple[np.ndarray, np.ndarray]:
     """Clean and adversarial predicted classes for uint8 images (N, H, W, C).
 
+    A model without gradients (the int8 model) is attacked through its ``gradient_model``
+    (the float model it was quantized from) and judged on its own predictions.
+
     Args:
         attack: ``"fgsm"`` or ``"pgd"``.
     """
@@ -70,16 +73,17 @@ def attack_predictions(
 
     device = get_device()
     model = model.to(device).eval()
+    grad_model = getattr(model, "gradient_model", model)
     gen = torch.Generator().manual_seed(seed)
     clean, adv_pred = [], []
     for i in range(0, len(images), batch_size):
         x = to_tensor(images[i : i + batch_size]).to(device)
         y = torch.from_numpy(np.asarray(labels[i : i + batch_size], dtype=np.int64)).to(device)
         if attack == "fgsm":
-            adv = fgsm(model, x, y, eps)
+            adv = fgsm(grad_model, x, y, eps)
         elif attack == "pgd":
             adv = pgd(
-                model, x, y, eps=eps, step=step, steps=steps, random_start=random_start, gen=gen
+                grad_model, x, y, eps=eps, step=step, steps=steps, random_start=random_start, gen=gen
             )
         else:
             raise ValueError(f"unknown attack {attack!r}; known: fgsm, pgd")

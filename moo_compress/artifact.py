@@ -4,8 +4,10 @@ Layout (no pickle anywhere; loading never executes code from the file)::
 
     b"MOOCMPv1" | uint64 little-endian header length | UTF-8 JSON header | payload bytes
 
-The header names the architecture (rebuilt from the registry) and, for every state-dict
-tensor, where its bytes are and how they are encoded:
+The header names the architecture (rebuilt from the registry, then resized to the stored
+tensor shapes when filters were physically removed), the compression stages that change the
+forward pass (8-bit activation fake quantization; the int8 model's activation scales) and,
+for every state-dict tensor, where its bytes are and how they are encoded:
 
 - ``raw``: plain little-endian array (biases, batch-norm parameters and buffers, and the
   weights of an uncompressed model);
@@ -137,12 +139,32 @@ def encode_model(model, arch: dict[str, Any], metadata: dict[str, Any] | None = 
     """Serialize a (possibly compressed) model to the packed format.
 
     Args:
-        model: The model; conv/linear layers may carry compression constraints.
+        model: The model; conv/linear layers may carry compression constraints. An int8
+            model (``compression.int8.Int8Model``) is stored as its float model plus its
+            activation quantization parameters.
         arch: ``{"name": registry name, "kwargs": constructor arguments}``.
         metadata: JSON-serialisable extras stored in the header.
     """
+    from torch import nn
+
     from moo_compress.compression.constraints import existing_constraint, prunable_layers
 
+    int8 = None
+    if hasattr(model, "float_model"):
+        int8, model = model.spec, model.float_model
+    stages: dict[str, Any] = {}
+    if int8 is not None:
+        stages["int8"] = int8
+    act = [n for n, m in prunable_layers(model) if hasattr(m, "act_quant")]
+    if act:
+        stages["act_bits"] = {n: int(model.get_submodule(n).act_quant.bits) for n in act}
+    groups = {
+        n: int(m.groups)
+        for n, m in model.named_modules()
+        if isinstance(m, nn.Conv2d) and m.groups != 1
+    }
+    if groups:
+        stages["conv_groups"] = groups
     writer = _Writer()
     tensors: dict[str, Any] = {}
     packed = {}
@@ -162,7 +184,14 @@ def encode_model(model, arch: dict[str, Any], metadata: dict[str, Any] | None = 
             **writer.add(arr.astype(dtype).tobytes()),
         }
     header = json.dumps(
-        {"format": 1, "arch": arch, "tensors": tensors, "metadata": metadata or {}}, sort_keys=True
+        {
+            "format": 1,
+            "arch": arch,
+            "stages": stages,
+            "tensors": tensors,
+            "metadata": metadata or {},
+        },
+        sort_keys=True,
     ).encode()
     return MAGIC + struct.pack("<Q", len(header)) + header + bytes(writer.payload)
 
@@ -284,6 +313,11 @@ def decode_model(data: bytes):
     if arch.get("name") not in ARCHITECTURES:
         raise ArtifactError(f"unknown architecture {arch.get('name')!r} in model file")
     model = ARCHITECTURES.get(arch["name"])(**arch.get("kwargs", {}))
+    stages = header.get("stages") or {}
+    if stages.get("act_bits"):
+        from moo_compress.compression.quantization import quantize_activations
+
+        quantize_activations(model, 8)
     state = {}
     for key, entry in header["tensors"].items():
         if entry["encoding"] == "raw":
@@ -296,12 +330,46 @@ def decode_model(data: bytes):
         else:
             raise ArtifactError(f"{key}: unknown encoding {entry['encoding']!r}")
     try:
+        _resize(model, {k: tuple(v.shape) for k, v in state.items()}, stages.get("conv_groups", {}))
         model.load_state_dict(state, strict=True)
-    except RuntimeError as exc:
+    except (RuntimeError, ValueError, TypeError) as exc:
         raise ArtifactError(
             f"model file does not match architecture {arch['name']}: {str(exc).splitlines()[0]}"
         ) from None
-    return model.eval(), header
+    model.eval()
+    if stages.get("int8"):
+        from moo_compress.compression.int8 import build
+
+        model = build(model, stages["int8"])
+    return model, header
+
+
+def _resize(model, shapes: dict[str, tuple[int, ...]], groups: dict[str, int]) -> None:
+    """Give layers the stored shapes (filters removed by structured pruning)."""
+    import torch
+    from torch import nn
+
+    for name, module in model.named_modules():
+        prefix = f"{name}." if name else ""
+        changed = False
+        for table in (module._parameters, module._buffers):
+            for key, value in list(table.items()):
+                shape = shapes.get(prefix + key)
+                if value is None or shape is None or tuple(value.shape) == shape:
+                    continue
+                new = torch.empty(shape, dtype=value.dtype)
+                table[key] = nn.Parameter(new, value.requires_grad) if table is module._parameters else new
+                changed = True
+        if not changed:
+            continue
+        if isinstance(module, nn.Conv2d):
+            module.groups = int(groups.get(name, 1))
+            module.out_channels = module.weight.shape[0]
+            module.in_channels = module.weight.shape[1] * module.groups
+        elif isinstance(module, nn.Linear):
+            module.out_features, module.in_features = module.weight.shape
+        elif isinstance(module, nn.modules.batchnorm._BatchNorm):
+            module.num_features = module.running_mean.shape[0]
 
 
 def load_model(path: str | Path):

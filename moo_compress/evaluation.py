@@ -95,6 +95,9 @@ class Measurements:
         self.seed = evaluator.seed
         self.severities = evaluator.severities
         self.adversarial = dict(evaluator.spec.get("adversarial") or {})
+        self.latency = {"batch_size": 1, "warmup": 5, "repeats": 30}
+        self.latency.update(evaluator.spec.get("latency") or {})
+        self.x_test = evaluator.dataset.x_test
         self.attacks_done: dict[str, tuple] = {}
 
     @functools.cached_property
@@ -104,20 +107,19 @@ class Measurements:
         return deflate_size(self._artifact)
 
     @functools.cached_property
-    def features(self):
-        """Penultimate features of the clean test set (one forward pass, shared with logits)."""
-        from moo_compress.training import predict
+    def outputs(self):
+        """(penultimate features, logits) of the clean test set, from one forward pass."""
+        from moo_compress.training import predict_outputs
 
-        return predict(self.model, self._ev.dataset.x_test, features=True)
+        return predict_outputs(self.model, self._ev.dataset.x_test)
+
+    @property
+    def features(self):
+        return self.outputs[0]
 
     @functools.cached_property
     def clean_accuracy(self) -> float:
-        import torch
-
-        head = self.model.head
-        device = next(head.parameters()).device
-        with torch.no_grad():
-            pred = head(self.features.to(device)).argmax(1).cpu().numpy()
+        pred = self.outputs[1].argmax(1).numpy()
         return float((pred == self.y_test).mean())
 
     @functools.cached_property
@@ -367,6 +369,7 @@ class Evaluator:
             y_train=self.dataset.y_train,
             finetune=TrainConfig(**self.spec["finetune"]),
             seed=seed,
+            adversarial=self.spec.get("adversarial"),
         )
         artifact = encode_model(model.cpu(), self.arch, metadata={"config": config})
         loaded, _ = decode_model(artifact)

@@ -7,22 +7,27 @@ A space is read from a YAML file of the form::
       prune_granularity: {type: categorical, choices: [unstructured, filter]}
       quant_bits: 8                      # fixed
       cluster_count: {fixed: 16}         # fixed, explicit form
+    per_layer:                           # optional: one variable per conv/linear layer
+      quant_bits: {type: categorical, choices: [4, 8, 32]}
 
 Variables left out take the pipeline default (stage off). Every value a variable can take is
 checked against :data:`moo_compress.compression.PARAMETERS` when the space is built.
+``per_layer`` variables (mixed precision, per-layer sparsity) become ``<name>@<layer>`` once
+the space is bound to an architecture's layers (:meth:`SearchSpace.bind`); they replace the
+global variable of the same name.
 """
 
 from __future__ import annotations
 
 import hashlib
 import json
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
 import yaml
 
-from moo_compress.compression.params import PARAMETERS, ParamDomain
+from moo_compress.compression.params import PARAMETERS, PER_LAYER, ParamDomain, resolve
 from moo_compress.config._reader import Section, describe
 from moo_compress.errors import ConfigError
 
@@ -108,9 +113,27 @@ class SearchSpace:
         source: File the space was read from (for messages and reports).
     """
 
-    def __init__(self, variables: dict[str, Variable], source: str = "<memory>") -> None:
+    def __init__(
+        self,
+        variables: dict[str, Variable],
+        source: str = "<memory>",
+        per_layer: dict[str, Variable] | None = None,
+    ) -> None:
         self.variables = dict(variables)
         self.source = source
+        self.per_layer = dict(per_layer or {})
+        self.layers: list[str] | None = None
+
+    def bind(self, layers: list[str]) -> SearchSpace:
+        """Create the ``per_layer`` variables for these layers (conv/linear, module order)."""
+        if self.layers is not None or not self.per_layer:
+            return self
+        self.layers = list(layers)
+        for template in self.per_layer.values():
+            for layer in self.layers:
+                name = f"{template.name}@{layer}"
+                self.variables[name] = replace(template, name=name)
+        return self
 
     @property
     def searched(self) -> list[Variable]:
@@ -118,16 +141,23 @@ class SearchSpace:
 
     def full_config(self, params: dict[str, Any]) -> dict[str, Any]:
         """Complete pipeline configuration: searched values, fixed values, defaults."""
+        if self.per_layer and self.layers is None:
+            raise RuntimeError("a space with per_layer variables must be bound to layers first")
+
+        def value(var: Variable) -> Any:
+            return var.snap(params[var.name]) if var.searched else var.value
+
         config: dict[str, Any] = {}
         for name, dom in PARAMETERS.items():
             var = self.variables.get(name)
-            if var is None:
-                config[name] = dom.default
-            elif var.searched:
-                config[name] = var.snap(params[name])
-            else:
-                config[name] = var.value
-        return config
+            config[name] = dom.default if var is None else value(var)
+        for name in PER_LAYER:
+            config[f"layer_{name}"] = {
+                var.name.split("@", 1)[1]: value(var)
+                for var in self.variables.values()
+                if var.name.startswith(f"{name}@")
+            }
+        return resolve(config)
 
     def suggest(self, trial) -> dict[str, Any]:
         """Ask an Optuna trial for every searched variable; return the full configuration."""
@@ -188,7 +218,10 @@ class SearchSpace:
 
     def describe(self) -> list[dict[str, Any]]:
         rows = []
-        for var in self.variables.values():
+        templates = [replace(v, name=f"{v.name}@<layer>") for v in self.per_layer.values()]
+        for var in [*self.variables.values(), *templates]:
+            if "@" in var.name and not var.name.endswith("@<layer>"):
+                continue
             if var.type == "fixed":
                 rows.append({"name": var.name, "type": "fixed", "domain": describe(var.value)})
             elif var.type == "categorical":
@@ -303,6 +336,7 @@ def load_space(path: str | Path, source: str | None = None) -> SearchSpace:
         raise ConfigError(source, "", f"is not valid YAML ({str(exc).splitlines()[0]}).") from None
     top = Section(data if data is not None else {}, source)
     variables_sec = top.section("variables", None)
+    per_layer_sec = top.section("per_layer", None)
     top.raw("description", None)
     top.finish()
     variables: dict[str, Variable] = {}
@@ -315,7 +349,23 @@ def load_space(path: str | Path, source: str | None = None) -> SearchSpace:
                 f"is not a known variable. Allowed: {{{', '.join(PARAMETERS)}}}. Got {describe(name)} instead.",
             )
         variables[name] = _parse_variable(name, spec, source, key)
-    return SearchSpace(variables, source=source)
+    per_layer: dict[str, Variable] = {}
+    for name, spec in per_layer_sec.data.items():
+        key = per_layer_sec.key(str(name))
+        if name not in PER_LAYER:
+            raise ConfigError(
+                source,
+                key,
+                f"cannot be set per layer. Allowed: {{{', '.join(PER_LAYER)}}}. Got {describe(name)} instead.",
+            )
+        if name in variables:
+            raise ConfigError(
+                source,
+                key,
+                f"replaces variables.{name}; give {name} either globally or per layer, not both.",
+            )
+        per_layer[name] = _parse_variable(name, spec, source, key)
+    return SearchSpace(variables, source=source, per_layer=per_layer)
 
 
 __all__ = ["SearchSpace", "Variable", "load_space"]

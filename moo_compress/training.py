@@ -8,6 +8,7 @@ import numpy as np
 import torch
 from torch import nn
 
+from moo_compress.adversarial import pgd
 from moo_compress.config import TrainConfig
 from moo_compress.data.base import to_tensor
 from moo_compress.device import get_device
@@ -21,6 +22,7 @@ def train(
     *,
     epochs: int,
     seed: int,
+    adversarial: dict | None = None,
 ) -> nn.Module:
     """Train ``model`` in place with SGD + cosine schedule on uint8 images ``x``.
 
@@ -34,6 +36,9 @@ def train(
         cfg: Optimizer settings.
         epochs: Number of passes over the data (0 returns the model unchanged).
         seed: Seed for the shuffling order.
+        adversarial: PGD settings (``eps``, ``step``, ``steps``, ``random_start``) to train
+            on the clean plus the adversarial loss (seed 001's robust training); adversarial
+            examples are made against the current model in eval mode.
     """
     device = get_device()
     model.to(device)
@@ -54,8 +59,15 @@ def train(
         order = torch.randperm(len(inputs), generator=gen).to(device)
         for i in range(0, len(inputs), cfg.batch_size):
             idx = order[i : i + cfg.batch_size]
+            xb, yb = inputs[idx], targets[idx]
+            if adversarial:
+                model.eval()
+                adv = pgd(model, xb, yb, gen=gen, **adversarial)
+                model.train()
             opt.zero_grad(set_to_none=True)
-            loss = loss_fn(model(inputs[idx]), targets[idx])
+            loss = loss_fn(model(xb), yb)
+            if adversarial:
+                loss = loss + loss_fn(model(adv), yb)
             if not torch.isfinite(loss):
                 raise FloatingPointError(f"training loss became {loss.item()}")
             loss.backward()
@@ -77,6 +89,26 @@ def predict(model: nn.Module, x, *, batch_size: int = 256, features: bool = Fals
         batch = batch.to(device)
         outs.append((model.features(batch) if features else model(batch)).float().cpu())
     return torch.cat(outs) if outs else torch.empty(0)
+
+
+@torch.no_grad()
+def predict_outputs(model: nn.Module, x, *, batch_size: int = 256):
+    """(penultimate features, logits) in one pass; models may provide
+    ``features_and_logits`` (the int8 model does), else ``head(features(x))`` is used."""
+    device = get_device()
+    model.eval().to(device)
+    both = getattr(model, "features_and_logits", None)
+    feats, logits = [], []
+    for i in range(0, len(x), batch_size):
+        batch = to_tensor(x[i : i + batch_size]).to(device)
+        if both is not None:
+            f, out = both(batch)
+        else:
+            f = model.features(batch)
+            out = model.head(f)
+        feats.append(f.float().cpu())
+        logits.append(out.float().cpu())
+    return torch.cat(feats), torch.cat(logits)
 
 
 def accuracy(model: nn.Module, x, y: np.ndarray) -> float:

@@ -2,9 +2,11 @@ from __future__ import annotations
 
 import numpy as np
 import optuna
+import pytest
 
 from moo_compress.archive import normalized_hypervolume, pareto_indices
 from moo_compress.compression.params import PARAMETERS
+from moo_compress.errors import ConfigError
 from moo_compress.space import load_space
 from tests.conftest import ROOT
 
@@ -18,8 +20,8 @@ def test_default_space_decodes_only_valid_points():
     pop = MixedVariableSampling()(problem, 300, random_state=np.random.default_rng(0))
     for x in pop.get("X"):
         config = space.from_pymoo(x)
-        for name, value in config.items():
-            assert PARAMETERS[name].contains(value), (name, value)
+        for name, dom in PARAMETERS.items():
+            assert dom.contains(config[name]), (name, config[name])
         assert round(config["prune_ratio"] / 0.05, 6) == round(config["prune_ratio"] / 0.05)
 
 
@@ -30,7 +32,7 @@ def test_optuna_suggest_gives_full_config_and_stable_keys():
     )
     trial = study.ask()
     config = space.suggest(trial)
-    assert set(config) == set(PARAMETERS)
+    assert set(config) == {*PARAMETERS, "layer_prune_ratio", "layer_quant_bits"}
     assert space.config_key(config) == space.config_key(dict(reversed(list(config.items()))))
 
 
@@ -42,12 +44,85 @@ def test_removed_and_fixed_variables(tmp_path):
     space = load_space(p)
     config = space.full_config({"prune_ratio": 0.30000000004})
     assert config == {
+        "technique": "PQAT",
         "prune_ratio": 0.3,
+        "prune_method": "magnitude",
         "prune_granularity": "unstructured",
+        "score_epochs": 2,
+        "deeplift_baseline": "zero",
+        "robust_training": False,
         "cluster_count": 0,
+        "cluster_init": "kmeans++",
         "quant_bits": 8,
+        "act_bits": 32,
+        "int8": False,
         "finetune_epochs": 1,
+        "layer_prune_ratio": {},
+        "layer_quant_bits": {},
     }
+
+
+def test_technique_variable_switches_stages_and_canonicalises(tmp_path):
+    p = tmp_path / "s.yaml"
+    p.write_text(
+        "variables:\n"
+        "  technique: {type: categorical, choices: [original, 'PQAT + int8', clustering]}\n"
+        "  prune_ratio: {type: float, low: 0.0, high: 0.9, step: 0.1}\n"
+        "  prune_method: {type: categorical, choices: [hydra, deeplift]}\n"
+        "  cluster_count: {type: categorical, choices: [0, 8]}\n"
+    )
+    space = load_space(p)
+    base = {"prune_ratio": 0.0, "prune_method": "hydra", "cluster_count": 8}
+    pqat = space.full_config({**base, "technique": "PQAT + int8"})
+    # the technique switches pruning, QAT and int8 on with seed 000's settings where the
+    # variables say "off", and clustering off
+    assert (pqat["prune_ratio"], pqat["quant_bits"], pqat["int8"]) == (0.5, 8, True)
+    assert pqat["cluster_count"] == 0 and pqat["score_epochs"] == 2
+    original = space.full_config({**base, "technique": "original"})
+    same = space.full_config({**base, "prune_ratio": 0.7, "prune_method": "deeplift", "technique": "original"})
+    assert space.config_key(original) == space.config_key(same), "no stage, same identity"
+    assert original["finetune_epochs"] == 0
+    clustering = space.full_config({**base, "cluster_count": 0, "technique": "clustering"})
+    assert clustering["cluster_count"] == 16 and clustering["prune_ratio"] == 0.0
+
+
+def test_auto_technique_names_all_16_catalog_entries():
+    from moo_compress.compression.params import TECHNIQUES, resolve
+
+    names = set()
+    for p in (0.0, 0.5):
+        for c in (0, 16):
+            for q in (32, 8):
+                for i in (False, True):
+                    names.add(
+                        resolve({"prune_ratio": p, "cluster_count": c, "quant_bits": q, "int8": i})[
+                            "technique"
+                        ]
+                    )
+    assert names == set(TECHNIQUES)
+    assert sorted(n for n, _ in TECHNIQUES.values()) == list(range(1, 17))
+
+
+def test_per_layer_variables_bind_to_the_architecture(tmp_path):
+    from moo_compress.models import layer_names
+
+    p = tmp_path / "s.yaml"
+    p.write_text(
+        "variables:\n  prune_ratio: 0.5\n"
+        "per_layer:\n  quant_bits: {type: categorical, choices: [4, 8, 32]}\n"
+    )
+    space = load_space(p).bind(layer_names("small_cnn"))
+    assert [v.name for v in space.searched] == [
+        f"quant_bits@{n}" for n in ["body.0", "body.4", "body.8", "fc", "head"]
+    ]
+    config = space.full_config({v.name: 4 if v.name.endswith("head") else 32 for v in space.searched})
+    assert config["layer_quant_bits"]["head"] == 4
+    assert config["technique"] == "PQAT"
+    p.write_text(
+        "variables:\n  quant_bits: 8\nper_layer:\n  quant_bits: {type: categorical, choices: [4, 8]}\n"
+    )
+    with pytest.raises(ConfigError, match="per_layer.quant_bits: replaces variables.quant_bits"):
+        load_space(p)
 
 
 def test_pareto_and_hypervolume():

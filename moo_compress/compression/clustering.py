@@ -10,8 +10,8 @@ from moo_compress.compression.constraints import constraint, prunable_layers, ra
 
 
 @torch.no_grad()
-def cluster_weights(model: nn.Module, k: int, *, seed: int) -> None:
-    """Tie each layer's weights to ``k`` shared values found by k-means (k-means++ init).
+def cluster_weights(model: nn.Module, k: int, *, seed: int, init: str = "kmeans++") -> None:
+    """Tie each layer's weights to ``k`` shared values found by k-means.
 
     In a pruned layer, zero is one of the ``k`` values: the surviving weights get ``k - 1``
     centroids and the mask keeps pruned weights at exactly zero, so a layer never has more
@@ -21,9 +21,15 @@ def cluster_weights(model: nn.Module, k: int, *, seed: int) -> None:
         model: Model to cluster in place.
         k: Number of distinct values per layer (>= 2).
         seed: Seed of the k-means++ initialisation.
+        init: ``"kmeans++"``, or ``"linear"``: centroids evenly spaced between the layer's
+            smallest and largest weight (TF-MOT's ``LINEAR``).
     """
     from sklearn.cluster import KMeans
 
+    if init not in ("kmeans++", "linear"):
+        raise ValueError(
+            f"The 'init' parameter of cluster_weights must be one of {{kmeans++, linear}}. Got {init!r} instead."
+        )
     if k < 2:
         raise ValueError(
             f"The 'k' parameter of cluster_weights must be an int >= 2. Got {k} instead."
@@ -37,7 +43,12 @@ def cluster_weights(model: nn.Module, k: int, *, seed: int) -> None:
         k_eff = min(k - 1 if sparse else k, len(np.unique(values)))
         if k_eff < 1:
             continue
-        km = KMeans(n_clusters=k_eff, init="k-means++", n_init=1, random_state=seed, max_iter=100)
+        start = (
+            np.linspace(values.min(), values.max(), k_eff).reshape(-1, 1)
+            if init == "linear"
+            else "k-means++"
+        )
+        km = KMeans(n_clusters=k_eff, init=start, n_init=1, random_state=seed, max_iter=100)
         labels = km.fit_predict(values.reshape(-1, 1))
         centroids = torch.tensor(km.cluster_centers_.ravel(), dtype=w.dtype, device=w.device)
         indices = torch.zeros(w.shape, dtype=torch.long, device=w.device)

@@ -44,26 +44,72 @@ def _is_num(v: Any) -> bool:
     return isinstance(v, (int, float)) and not isinstance(v, bool)
 
 
+def _choice(name: str, choices: tuple[Any, ...], default: Any) -> ParamDomain:
+    return ParamDomain(
+        name=name,
+        kind="categorical",
+        default=default,
+        allowed="one of {" + ", ".join(str(c).lower() if isinstance(c, bool) else str(c) for c in choices) + "}",
+        contains=lambda v: any(v == c and type(v) is type(c) for c in choices),
+        choices=choices,
+    )
+
+
+# Seed 000's 16 techniques, by number, with the stages each one switches on:
+# (pruning, clustering, QAT, post-training int8).
+TECHNIQUES: dict[str, tuple[int, tuple[bool, bool, bool, bool]]] = {
+    "original": (1, (False, False, False, False)),
+    "post-training int8": (2, (False, False, False, True)),
+    "pruning": (3, (True, False, False, False)),
+    "pruning + int8": (4, (True, False, False, True)),
+    "clustering": (5, (False, True, False, False)),
+    "clustering + int8": (6, (False, True, False, True)),
+    "pruning + clustering": (7, (True, True, False, False)),
+    "pruning + clustering + int8": (8, (True, True, False, True)),
+    "QAT": (9, (False, False, True, False)),
+    "QAT + int8": (10, (False, False, True, True)),
+    "CQAT": (11, (False, True, True, False)),
+    "CQAT + int8": (12, (False, True, True, True)),
+    "PQAT": (13, (True, False, True, False)),
+    "PQAT + int8": (14, (True, False, True, True)),
+    "PCQAT": (15, (True, True, True, False)),
+    "PCQAT + int8": (16, (True, True, True, True)),
+}
+TECHNIQUE_BY_STAGES = {stages: name for name, (_, stages) in TECHNIQUES.items()}
+
+# When a technique switches a stage on whose variable says "off", the stage runs with
+# seed 000's setting: 50 % sparsity, 16 clusters per layer, 8-bit QAT.
+TECHNIQUE_DEFAULTS = {"prune_ratio": 0.5, "cluster_count": 16, "quant_bits": 8}
+
+PRUNE_METHODS = ("magnitude", "random", "hydra", "deeplift", "saliency", "datafree")
+GRANULARITIES = ("unstructured", "kernel", "filter")
+
 PARAMETERS: dict[str, ParamDomain] = {
     p.name: p
     for p in [
+        _choice("technique", ("auto", *TECHNIQUES), "auto"),
         ParamDomain(
             name="prune_ratio",
             kind="float",
             default=0.0,
-            allowed="a float in [0, 0.95]",
-            contains=lambda v: _is_num(v) and 0.0 <= v <= 0.95,
+            allowed="a float in [0, 0.99]",
+            contains=lambda v: _is_num(v) and 0.0 <= v <= 0.99,
             low=0.0,
-            high=0.95,
+            high=0.99,
         ),
+        _choice("prune_method", PRUNE_METHODS, "magnitude"),
+        _choice("prune_granularity", GRANULARITIES, "unstructured"),
         ParamDomain(
-            name="prune_granularity",
-            kind="categorical",
-            default="unstructured",
-            allowed="one of {unstructured, filter}",
-            contains=lambda v: v in ("unstructured", "filter"),
-            choices=("unstructured", "filter"),
+            name="score_epochs",
+            kind="int",
+            default=2,
+            allowed="an int in [1, 100]",
+            contains=lambda v: _is_int(v) and 1 <= v <= 100,
+            low=1,
+            high=100,
         ),
+        _choice("deeplift_baseline", ("zero", "mean"), "zero"),
+        _choice("robust_training", (False, True), False),
         ParamDomain(
             name="cluster_count",
             kind="int",
@@ -73,6 +119,7 @@ PARAMETERS: dict[str, ParamDomain] = {
             low=0,
             high=256,
         ),
+        _choice("cluster_init", ("kmeans++", "linear"), "kmeans++"),
         ParamDomain(
             name="quant_bits",
             kind="int",
@@ -82,6 +129,8 @@ PARAMETERS: dict[str, ParamDomain] = {
             low=2,
             high=32,
         ),
+        _choice("act_bits", (32, 8), 32),
+        _choice("int8", (False, True), False),
         ParamDomain(
             name="finetune_epochs",
             kind="int",
@@ -93,3 +142,67 @@ PARAMETERS: dict[str, ParamDomain] = {
         ),
     ]
 }
+
+# Variables a search space may also set per layer (``per_layer:``), as mixed-precision and
+# per-layer-sparsity allocations. In a configuration they live in ``layer_<name>`` maps.
+PER_LAYER = ("prune_ratio", "quant_bits")
+
+
+def layer_values(config: dict[str, Any], name: str) -> dict[str, Any]:
+    return config.get(f"layer_{name}") or {}
+
+
+def stage_value(config: dict[str, Any], name: str, layer: str) -> Any:
+    """The value of a per-layer-capable variable for one layer."""
+    return layer_values(config, name).get(layer, config[name])
+
+
+def resolve(config: dict[str, Any]) -> dict[str, Any]:
+    """The canonical form of a configuration: technique named, inactive settings neutral.
+
+    ``technique: auto`` takes the technique the stage variables realise; a named technique
+    switches stages on (with :data:`TECHNIQUE_DEFAULTS` for a stage whose variable is off)
+    and off. Settings of stages that do not run return to their defaults, so two
+    configurations that build the same model have the same identity.
+    """
+    c = {name: dom.default for name, dom in PARAMETERS.items()}
+    c.update(config)
+    for name in PER_LAYER:
+        c[f"layer_{name}"] = dict(sorted(layer_values(c, name).items()))
+
+    def on(name: str) -> bool:
+        off = PARAMETERS[name].default
+        return any(v != off for v in [c[name], *c.get(f"layer_{name}", {}).values()])
+
+    if c["technique"] == "auto":
+        c["technique"] = TECHNIQUE_BY_STAGES[
+            (on("prune_ratio"), c["cluster_count"] > 0, on("quant_bits"), bool(c["int8"]))
+        ]
+    prune, cluster, qat, int8 = TECHNIQUES[c["technique"]][1]
+    for name, wanted in (("prune_ratio", prune), ("cluster_count", cluster), ("quant_bits", qat)):
+        if not wanted:
+            c[name] = PARAMETERS[name].default
+            c.pop(f"layer_{name}", None)
+        elif not on(name):
+            c[name] = TECHNIQUE_DEFAULTS[name]
+    c["layer_prune_ratio"] = c.get("layer_prune_ratio", {})
+    c["layer_quant_bits"] = c.get("layer_quant_bits", {})
+    c["int8"] = int8
+    neutral = []
+    if not prune:
+        neutral += ["prune_method", "prune_granularity"]
+    if not (prune and c["prune_method"] == "hydra"):
+        neutral.append("score_epochs")
+    if not (prune and c["prune_method"] == "deeplift"):
+        neutral.append("deeplift_baseline")
+    if not cluster:
+        neutral.append("cluster_init")
+    if not qat:
+        neutral.append("act_bits")
+    if not (prune or cluster or qat):
+        neutral.append("robust_training")
+    for name in neutral:
+        c[name] = PARAMETERS[name].default
+    if not (prune or cluster or qat):
+        c["finetune_epochs"] = 0
+    return c

@@ -1,55 +1,209 @@
-"""Magnitude pruning, unstructured or of whole filters (seed-000 technique 3)."""
+"""Pruning: an importance criterion (``prune_method``) x a granularity (``prune_granularity``).
+
+Every criterion is one module behind :data:`PRUNE_METHODS` and returns, per conv/linear
+layer, a keep-mask of the weight's shape:
+
+- ``magnitude`` (|w|) and ``random``: baselines;
+- ``hydra``: HYDRA score optimisation from scaled initialisation (``compression.hydra``);
+- ``deeplift``: per-weight DeepLIFT contributions from Captum (``compression.deeplift``);
+- ``saliency`` and ``datafree``: hidden-unit pruning of fully connected layers without data,
+  one-shot or by simulated annealing (seed 002, ``compression.datafree``).
+
+Score-based criteria share :func:`masks_from_scores`, which applies the granularity:
+
+- ``unstructured``: single weights;
+- ``kernel``: a conv kernel (one output x input channel pair) is kept or removed whole; its
+  importance is the mean of its weights' scores (seed 001). A linear layer's "kernel" is one
+  weight, so linear layers prune as unstructured;
+- ``filter``: whole output channels, ranked by the mean score of their weights, are
+  *physically removed* (``torch-pruning`` rewires the following layers and batch norms), so
+  the model really gets smaller and faster. The output layer keeps all its channels.
+
+The masks become constraints (``compression.constraints``) that stay in force through every
+later stage; removed filters are simply gone.
+"""
 
 from __future__ import annotations
 
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
 import torch
 from torch import nn
 
 from moo_compress.compression.constraints import constraint, prunable_layers
+from moo_compress.registry import Registry
+
+PRUNE_METHODS = Registry(
+    "prune_method",
+    {
+        "magnitude": "moo_compress.compression.pruning:magnitude_masks",
+        "random": "moo_compress.compression.pruning:random_masks",
+        "hydra": "moo_compress.compression.hydra:hydra_masks",
+        "deeplift": "moo_compress.compression.deeplift:deeplift_masks",
+        "saliency": "moo_compress.compression.datafree:saliency_masks",
+        "datafree": "moo_compress.compression.datafree:datafree_masks",
+    },
+)
 
 
-@torch.no_grad()
-def magnitude_prune(model: nn.Module, ratio: float, granularity: str) -> None:
-    """Zero the ``ratio`` share of each layer's weights with the smallest magnitude.
+@dataclass
+class PruneContext:
+    """What a pruning criterion may use.
 
     Args:
-        model: Model to prune in place (a mask is added to every conv/linear layer).
-        ratio: Share of weights (unstructured) or of output filters (filter) to remove, per layer.
-        granularity: ``"unstructured"`` ranks single weights by ``|w|``; ``"filter"`` ranks output
-            channels by the L1 norm of their weights and never removes the output layer's
-            channels (they are the classes) nor a layer's last channel.
+        ratios: Share to prune per layer name (weights, kernels, filters or hidden units).
+        granularity: ``unstructured``, ``kernel`` or ``filter``.
+        seed: Seed of every random choice.
+        x_train: uint8 training images (criteria that use data).
+        y_train: Training labels.
+        train: Keyword arguments for :func:`moo_compress.training.train` (batch size,
+            adversarial settings) when a criterion trains.
+        options: Criterion settings (``score_epochs``, ``deeplift_baseline``).
+        input_shape: (C, H, W) of the model's input.
     """
-    if not 0.0 <= ratio < 1.0:
-        raise ValueError(
-            f"The 'ratio' parameter of magnitude_prune must be a float in [0, 1). Got {ratio} instead."
-        )
-    if granularity not in ("unstructured", "filter"):
-        raise ValueError(
-            f"The 'granularity' parameter must be one of {{unstructured, filter}}. Got {granularity!r} instead."
-        )
-    if ratio == 0.0:
-        return
+
+    ratios: dict[str, float]
+    granularity: str
+    seed: int
+    x_train: np.ndarray | None = None
+    y_train: np.ndarray | None = None
+    train: dict[str, Any] = field(default_factory=dict)
+    options: dict[str, Any] = field(default_factory=dict)
+    input_shape: tuple[int, ...] = (3, 32, 32)
+
+
+def _group_scores(scores: torch.Tensor, granularity: str) -> torch.Tensor:
+    """Importance per prunable group: the weight itself, a kernel, or a filter."""
+    if granularity == "kernel" and scores.dim() == 4:
+        return scores.mean(dim=(2, 3))
+    if granularity == "filter":
+        return scores.reshape(scores.shape[0], -1).mean(dim=1)
+    return scores
+
+
+def _expand(group_mask: torch.Tensor, shape: torch.Size) -> torch.Tensor:
+    return group_mask.reshape(*group_mask.shape, *([1] * (len(shape) - group_mask.dim()))).expand(
+        shape
+    )
+
+
+def topk_mask(scores: torch.Tensor, ratio: float, granularity: str) -> torch.Tensor:
+    """Keep-mask (float 0/1, shape of ``scores``) of the top ``1 - ratio`` groups by score.
+
+    At least one group is always kept, so no layer is cut off entirely. Ties break by
+    position (stable sort), so the mask is deterministic.
+    """
+    groups = _group_scores(scores.detach(), granularity)
+    n = groups.numel()
+    n_prune = min(int(round(ratio * n)), n - 1)
+    keep = torch.ones(n, device=scores.device)
+    if n_prune > 0:
+        keep[torch.argsort(groups.flatten(), stable=True)[:n_prune]] = 0.0
+    return _expand(keep.reshape(groups.shape), scores.shape).contiguous()
+
+
+def layer_ratios(model: nn.Module, ctx: PruneContext) -> dict[str, float]:
+    """Per-layer ratio; under ``filter`` granularity the output layer is never pruned."""
     layers = prunable_layers(model)
-    for i, (_, module) in enumerate(layers):
-        w = module.weight.detach()
-        if granularity == "unstructured":
-            n_prune = int(round(ratio * w.numel()))
-            if n_prune == 0:
-                continue
-            mask = torch.ones(w.numel(), device=w.device)
-            order = torch.argsort(w.abs().flatten(), stable=True)
-            mask[order[:n_prune]] = 0.0
-            mask = mask.reshape(w.shape)
+    out = {name: float(ctx.ratios.get(name, 0.0)) for name, _ in layers}
+    if ctx.granularity == "filter":
+        out[layers[-1][0]] = 0.0
+    return out
+
+
+def masks_from_scores(
+    model: nn.Module, scores: dict[str, torch.Tensor], ctx: PruneContext
+) -> dict[str, torch.Tensor]:
+    ratios = layer_ratios(model, ctx)
+    return {
+        name: topk_mask(s, ratios[name], ctx.granularity)
+        for name, s in scores.items()
+        if ratios[name] > 0
+    }
+
+
+def magnitude_masks(model: nn.Module, ctx: PruneContext) -> dict[str, torch.Tensor]:
+    """|w| (mean |w| per kernel or filter: the L1-norm filter criterion of Li et al.)."""
+    return masks_from_scores(
+        model, {n: m.weight.detach().abs() for n, m in prunable_layers(model)}, ctx
+    )
+
+
+def random_masks(model: nn.Module, ctx: PruneContext) -> dict[str, torch.Tensor]:
+    gen = torch.Generator().manual_seed(ctx.seed)
+    scores = {
+        n: torch.rand(tuple(m.weight.shape), generator=gen).to(m.weight.device)
+        for n, m in prunable_layers(model)
+    }
+    return masks_from_scores(model, scores, ctx)
+
+
+def remove_filters(
+    model: nn.Module, masks: dict[str, torch.Tensor], input_shape: tuple[int, ...]
+) -> nn.Module:
+    """Physically remove output channels whose mask row is all zero (torch-pruning).
+
+    Every layer that consumes a removed channel (the next conv's input channels, batch-norm
+    statistics, a flatten into a linear layer, depthwise partners, residual partners) is
+    rewired by torch-pruning's dependency graph. In a coupled group (e.g. channels joined by
+    a residual addition) the group's first layer's mask decides.
+    """
+    import torch_pruning as tp
+
+    layers = dict(prunable_layers(model))
+    device = next(model.parameters()).device
+    example = torch.zeros(1, *input_shape, device=device)
+    graph = tp.DependencyGraph().build_dependency(model, example_inputs=example)
+    for name, mask in masks.items():
+        module = layers[name]
+        rows = mask.reshape(mask.shape[0], -1)
+        drop = [int(i) for i in torch.nonzero(rows.sum(1) == 0).flatten()]
+        if not drop:
+            continue
+        if isinstance(module, nn.Conv2d):
+            fn = tp.prune_conv_out_channels
         else:
-            if i == len(layers) - 1:
+            fn = tp.prune_linear_out_channels
+        graph.get_pruning_group(module, fn, idxs=drop).prune()
+    return model
+
+
+def prune(model: nn.Module, method: str, ctx: PruneContext) -> nn.Module:
+    """Prune ``model`` in place with ``method`` at ``ctx``'s ratios and granularity.
+
+    Returns:
+        The model (the same object; under ``filter`` granularity its layers are smaller).
+    """
+    if ctx.granularity not in ("unstructured", "kernel", "filter"):
+        raise ValueError(
+            f"The 'granularity' parameter must be one of {{unstructured, kernel, filter}}. Got {ctx.granularity!r} instead."
+        )
+    bad = {n: r for n, r in ctx.ratios.items() if not 0.0 <= r < 1.0}
+    if bad:
+        name, r = next(iter(bad.items()))
+        raise ValueError(
+            f"The pruning ratio of layer {name} must be a float in [0, 1). Got {r} instead."
+        )
+    if not any(ctx.ratios.values()):
+        return model
+    masks = PRUNE_METHODS.get(method)(model, ctx)
+    if ctx.granularity == "filter":
+        return remove_filters(model, masks, ctx.input_shape)
+    layers = dict(prunable_layers(model))
+    with torch.no_grad():
+        for name, mask in masks.items():
+            module = layers[name]
+            if bool(mask.bool().all()):
                 continue
-            channels = w.shape[0]
-            n_prune = min(int(round(ratio * channels)), channels - 1)
-            if n_prune == 0:
-                continue
-            norms = w.reshape(channels, -1).abs().sum(1)
-            keep = torch.ones(channels, device=w.device)
-            keep[torch.argsort(norms, stable=True)[:n_prune]] = 0.0
-            mask = keep.reshape(-1, *([1] * (w.dim() - 1))).expand_as(w).contiguous()
-        cw = constraint(module)
-        cw.mask = mask if cw.mask is None else cw.mask * mask
+            cw = constraint(module)
+            mask = mask.to(module.weight.device, module.weight.dtype)
+            cw.mask = mask if cw.mask is None else cw.mask * mask
+    return model
+
+
+def magnitude_prune(model: nn.Module, ratio: float, granularity: str) -> nn.Module:
+    """Magnitude pruning at one ratio for every layer (seed-000 technique 3)."""
+    ratios = {name: ratio for name, _ in prunable_layers(model)}
+    return prune(model, "magnitude", PruneContext(ratios=ratios, granularity=granularity, seed=0))

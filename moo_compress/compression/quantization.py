@@ -1,25 +1,105 @@
-"""Uniform symmetric per-channel fake quantization of weights (QAT, technique 9)."""
+"""Quantization-aware training (technique 9): uniform symmetric per-channel fake quantization
+of weights at 2-8 bits and, optionally, 8-bit fake quantization of activations.
+
+Weights: see ``constraints.fake_quantize`` (per output channel, straight-through gradient).
+Activations (``act_bits: 8``): the input of every conv/linear layer is fake-quantized to
+unsigned 8 bits per tensor, over a range tracked as an exponential moving average of the
+batch min/max during training and frozen in eval mode (as TF-MOT and PyTorch's observers
+do); the range always contains 0 and the gradient passes straight through.
+"""
 
 from __future__ import annotations
 
+import torch
 from torch import nn
 
 from moo_compress.compression.constraints import constraint, prunable_layers
 
+RANGE_MOMENTUM = 0.1
 
-def quantize_weights(model: nn.Module, bits: int) -> None:
-    """Fake-quantize every conv/linear weight at ``bits`` bits from now on.
+
+def quantize_weights(model: nn.Module, bits: int | dict[str, int]) -> None:
+    """Fake-quantize conv/linear weights from now on.
 
     Quantization composes after the mask and the centroid tie, so pruned weights stay zero
     and clustered layers quantize their tied values. Gradients pass straight through.
 
     Args:
         model: Model to annotate in place.
-        bits: Bit-width in [2, 8].
+        bits: Bit-width in [2, 8] for every layer, or a per-layer map (32 leaves a layer
+            in float).
     """
-    if not 2 <= bits <= 8:
-        raise ValueError(
-            f"The 'bits' parameter of quantize_weights must be an int in [2, 8]. Got {bits} instead."
-        )
+    for name, module in prunable_layers(model):
+        b = bits.get(name, 32) if isinstance(bits, dict) else bits
+        if b == 32:
+            continue
+        if not 2 <= b <= 8:
+            raise ValueError(
+                f"The 'bits' parameter of quantize_weights must be an int in [2, 8] or 32. Got {b} instead."
+            )
+        constraint(module).bits = int(b)
+
+
+class ActivationQuantizer(nn.Module):
+    """Unsigned per-tensor fake quantization with a moving-average range."""
+
+    def __init__(self, bits: int = 8) -> None:
+        super().__init__()
+        self.bits = bits
+        self.register_buffer("range", torch.zeros(2))
+        self.register_buffer("seen", torch.zeros((), dtype=torch.long))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if self.training:
+            with torch.no_grad():
+                batch = torch.stack([x.min(), x.max()]).to(self.range)
+                if int(self.seen) == 0:
+                    self.range.copy_(batch)
+                else:
+                    self.range.lerp_(batch, RANGE_MOMENTUM)
+                self.seen += 1
+        lo = torch.clamp(self.range[0], max=0.0)
+        hi = torch.clamp(self.range[1], min=0.0)
+        levels = 2**self.bits - 1
+        scale = torch.clamp((hi - lo) / levels, min=1e-8)
+        zero = torch.round(-lo / scale)
+        q = torch.clamp(torch.round(x / scale) + zero, 0, levels)
+        return x + ((q - zero) * scale - x).detach()
+
+
+def _quantize_input(module: nn.Module, args):
+    return (module.act_quant(args[0]), *args[1:])
+
+
+def quantize_activations(model: nn.Module, bits: int = 8) -> None:
+    """Fake-quantize the input of every conv/linear layer at ``bits`` bits from now on."""
     for _, module in prunable_layers(model):
-        constraint(module).bits = int(bits)
+        if not hasattr(module, "act_quant"):
+            module.act_quant = ActivationQuantizer(bits)
+            module.register_forward_pre_hook(_quantize_input)
+
+
+def remove_activation_quantizers(model: nn.Module) -> nn.Module:
+    for _, module in prunable_layers(model):
+        if hasattr(module, "act_quant"):
+            del module.act_quant
+            for key, hook in list(module._forward_pre_hooks.items()):
+                if hook is _quantize_input:
+                    del module._forward_pre_hooks[key]
+    return model
+
+
+@torch.no_grad()
+def calibrate_activations(model: nn.Module, images: torch.Tensor, batch_size: int = 256) -> None:
+    """Set activation ranges from ``images`` (float NCHW) without touching batch norm."""
+    model.eval()
+    images = images.to(next(model.parameters()).device)
+    quantizers = [m.act_quant for _, m in prunable_layers(model) if hasattr(m, "act_quant")]
+    for q in quantizers:
+        q.train()
+    try:
+        for i in range(0, len(images), batch_size):
+            model(images[i : i + batch_size])
+    finally:
+        for q in quantizers:
+            q.eval()

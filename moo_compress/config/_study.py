@@ -48,6 +48,15 @@ class AdversarialConfig:
 
 
 @dataclass(frozen=True)
+class LatencyConfig:
+    """Latency objective: median over ``repeats`` forward passes after ``warmup`` passes."""
+
+    batch_size: int = 1
+    warmup: int = 5
+    repeats: int = 30
+
+
+@dataclass(frozen=True)
 class ProxyConfig:
     """Clustering proxy (seed 003): points sampled for the multicut graph."""
 
@@ -103,6 +112,7 @@ class StudyConfig:
     reference: str = "baseline"
     adversarial: AdversarialConfig = AdversarialConfig()
     proxy: ProxyConfig = ProxyConfig()
+    latency: LatencyConfig = LatencyConfig()
     record: tuple[str, ...] = ()
 
     @property
@@ -130,6 +140,7 @@ class StudyConfig:
             "reference": self.reference,
             "adversarial": asdict(self.adversarial),
             "proxy": asdict(self.proxy),
+            "latency": asdict(self.latency),
             "record": list(self.record),
         }
 
@@ -224,6 +235,10 @@ def load_study_config(
             f"must name an existing search-space file (relative to the study file). Got {describe(space_file)} instead; {space_path} does not exist.",
         )
     space = load_space(space_path, source=str(space_path))
+    if space.per_layer:
+        from moo_compress.models import layer_names
+
+        space.bind(layer_names(arch, width))
 
     raw_objectives = top.raw("objectives")
     if not isinstance(raw_objectives, list) or not raw_objectives:
@@ -310,6 +325,13 @@ def load_study_config(
         multicut_points=proxy_sec.integer("multicut_points", 200, low=10, high=2000)
     )
     proxy_sec.finish()
+    lat = top.section("latency")
+    latency = LatencyConfig(
+        batch_size=lat.integer("batch_size", 1, low=1, high=4096),
+        warmup=lat.integer("warmup", 5, low=0, high=1000),
+        repeats=lat.integer("repeats", 30, low=1, high=10000),
+    )
+    lat.finish()
     record = _record(top, objectives)
     needs_standard = {"mce", "relative_mce"} & set(record)
     if needs_standard and not set(names) & set(STANDARD):
@@ -365,6 +387,7 @@ def load_study_config(
         reference=reference,
         adversarial=adversarial,
         proxy=proxy,
+        latency=latency,
         record=record,
     )
 

@@ -8,7 +8,17 @@ ARCHITECTURES = Registry(
     "architecture",
     {
         "small_cnn": "moo_compress.models.small_cnn:SmallCNN",
+        "mlp": "moo_compress.models.mlp:MLP",
     },
 )
 
-__all__ = ["ARCHITECTURES"]
+
+
+def layer_names(arch: str, width: float = 1.0) -> list[str]:
+    """Names of an architecture's conv/linear layers (what per-layer variables address)."""
+    from moo_compress.compression.constraints import prunable_layers
+
+    return [name for name, _ in prunable_layers(ARCHITECTURES.get(arch)(width=width))]
+
+
+__all__ = ["ARCHITECTURES", "layer_names"]

@@ -10,7 +10,8 @@ class SmallCNN(nn.Module):
     """Three conv-BN-ReLU-pool blocks, a hidden dense layer and a linear head.
 
     ``features(x)`` returns the penultimate representation (input of ``head``), which the
-    clustering proxy uses.
+    clustering proxy uses. Every activation is its own (not in-place) module, so that
+    attribution methods (Captum's DeepLIFT) and interval arithmetic see each of them.
 
     Args:
         num_classes: Number of output classes.
@@ -27,16 +28,22 @@ class SmallCNN(nn.Module):
             return [
                 nn.Conv2d(cin, cout, 3, padding=1, bias=False),
                 nn.BatchNorm2d(cout),
-                nn.ReLU(inplace=True),
+                nn.ReLU(),
                 nn.MaxPool2d(2),
             ]
 
         self.body = nn.Sequential(*block(in_channels, c1), *block(c1, c2), *block(c2, c3))
+        self.flatten = nn.Flatten()
         self.fc = nn.Linear(c3 * 4 * 4, hidden)
+        self.act = nn.ReLU()
         self.head = nn.Linear(hidden, num_classes)
 
+    def sequential(self) -> list[nn.Module]:
+        """The layers in forward order (used by interval arithmetic)."""
+        return [*self.body, self.flatten, self.fc, self.act, self.head]
+
     def features(self, x: torch.Tensor) -> torch.Tensor:
-        return torch.relu(self.fc(torch.flatten(self.body(x), 1)))
+        return self.act(self.fc(self.flatten(self.body(x))))
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.head(self.features(x))

@@ -64,6 +64,13 @@ _INFO = [
     ObjectiveInfo(
         "proxy_delta", "minimize", (-50.0, 50.0), "class-distance overlap Delta", "proxy"
     ),
+    ObjectiveInfo(
+        "latency_ms",
+        "minimize",
+        (0.0, 20.0),
+        "ms per forward pass (median; batch 1 unless set)",
+        "cost",
+    ),
 ]
 OBJECTIVE_INFO: dict[str, ObjectiveInfo] = {o.name: o for o in _INFO}
 
@@ -84,6 +91,7 @@ OBJECTIVES = Registry(
         "proxy_multicut": "moo_compress.objectives.proxy:proxy_multicut",
         "proxy_combined": "moo_compress.objectives.proxy:proxy_combined",
         "proxy_delta": "moo_compress.objectives.proxy:proxy_delta",
+        "latency_ms": "moo_compress.objectives.latency:latency",
     },
 )
 

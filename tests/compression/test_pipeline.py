@@ -40,7 +40,7 @@ def _zeros(model):
     return {n: (m.weight.detach() == 0) for n, m in prunable_layers(model)}
 
 
-@pytest.mark.parametrize("granularity", ["unstructured", "filter"])
+@pytest.mark.parametrize("granularity", ["unstructured", "kernel"])
 def test_masks_survive_finetuning_clustering_and_qat(base, data, granularity):
     cfg = {
         "prune_ratio": 0.6,
@@ -62,13 +62,39 @@ def test_masks_survive_finetuning_clustering_and_qat(base, data, granularity):
     for name, module in prunable_layers(full):
         w = module.weight.detach()
         assert torch.all(w[pruned[name]] == 0), f"{name}: pruned weights came back"
-        if granularity == "filter" and name != prunable_layers(full)[-1][0]:
-            dead = pruned[name].reshape(w.shape[0], -1).all(1)
-            assert dead.sum() == round(0.6 * w.shape[0])
-    if granularity == "unstructured":
-        total = sum(m.sum().item() for m in pruned.values())
-        size = sum(m.numel() for m in pruned.values())
-        assert total / size == pytest.approx(0.6, abs=0.01)
+        if granularity == "kernel" and w.dim() == 4:
+            dead = pruned[name].all(dim=(2, 3))
+            assert dead.sum() == round(0.6 * dead.numel())
+            assert torch.equal(pruned[name].any(dim=(2, 3)), dead), "kernels pruned whole"
+    total = sum(m.sum().item() for m in pruned.values())
+    size = sum(m.numel() for m in pruned.values())
+    assert total / size == pytest.approx(0.6, abs=0.01)
+
+
+def test_filter_pruning_removes_channels_and_later_stages_keep_them_removed(base, data):
+    cfg = {"prune_ratio": 0.5, "prune_granularity": "filter", "finetune_epochs": 1}
+    pruned = compress(base, cfg, x_train=data[0], y_train=data[1], finetune=FT, seed=1)
+    full = compress(
+        base,
+        {**cfg, "cluster_count": 8, "quant_bits": 4},
+        x_train=data[0],
+        y_train=data[1],
+        finetune=FT,
+        seed=1,
+    )
+    before = dict(prunable_layers(base))
+    layers = prunable_layers(pruned)
+    for name, module in layers[:-1]:
+        n = before[name].weight.shape[0]
+        assert module.weight.shape[0] == n - round(0.5 * n), name
+    assert layers[-1][1].weight.shape[0] == 10, "the output layer keeps its classes"
+    for (name, a), (_, b) in zip(layers, prunable_layers(full)):
+        assert a.weight.shape == b.weight.shape, name
+    n_params = sum(p.numel() for p in pruned.parameters())
+    assert n_params < 0.4 * sum(p.numel() for p in base.parameters())
+    blob = encode_model(full, ARCH)
+    loaded, _ = decode_model(blob)
+    assert torch.equal(predict(full, data[2]), predict(loaded, data[2]))
 
 
 @pytest.mark.parametrize("k", [4, 16])
@@ -172,7 +198,7 @@ def test_stage_argument_errors(base):
     m = copy.deepcopy(base)
     with pytest.raises(
         ValueError,
-        match="'bits' parameter of quantize_weights must be an int in \\[2, 8\\]. Got 12",
+        match="'bits' parameter of quantize_weights must be an int in \\[2, 8\\] or 32. Got 12",
     ):
         quantize_weights(m, 12)
     with pytest.raises(ValueError, match="'granularity'"):

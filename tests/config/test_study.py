@@ -38,7 +38,7 @@ CASES = [
     (
         "study.yaml",
         lambda t: t.replace("arch: small_cnn", "arch: resnet1000"),
-        "model.arch: must be one of {small_cnn}. Got 'resnet1000'",
+        "model.arch: must be one of {small_cnn, mlp}. Got 'resnet1000'",
     ),
     (
         "study.yaml",
@@ -69,7 +69,7 @@ CASES = [
     (
         "space.yaml",
         lambda t: t.replace("high: 0.9, step: 0.1", "high: 1.2, step: 0.1"),
-        "variables.prune_ratio.high: must be a float in [0, 0.95]. Got 1.2",
+        "variables.prune_ratio.high: must be a float in [0, 0.99]. Got 1.2",
     ),
     (
         "space.yaml",
@@ -84,7 +84,7 @@ CASES = [
     (
         "space.yaml",
         lambda t: t.replace("choices: [unstructured, filter]", "choices: [unstructured, channel]"),
-        "variables.prune_granularity.choices[1]: must be one of {unstructured, filter}. Got 'channel'",
+        "variables.prune_granularity.choices[1]: must be one of {unstructured, kernel, filter}. Got 'channel'",
     ),
     ("space.yaml", lambda t: t + "  dropout: 0.5\n", "variables.dropout: is not a known variable"),
     (

@@ -1,0 +1,43 @@
+"""A multilayer perceptron on flattened images (the model family of seed 002)."""
+
+from __future__ import annotations
+
+import torch
+from torch import nn
+
+
+class MLP(nn.Module):
+    """Flatten -> [Linear -> ReLU] x len(hidden) -> Linear head.
+
+    Args:
+        num_classes: Number of output classes.
+        width: Multiplier of the hidden sizes.
+        in_features: Inputs per image (3 x 32 x 32 for the embedded datasets).
+        hidden: Hidden layer sizes at width 1.
+    """
+
+    def __init__(
+        self,
+        num_classes: int = 10,
+        width: float = 1.0,
+        in_features: int = 3 * 32 * 32,
+        hidden: tuple[int, ...] = (256, 128, 64),
+    ) -> None:
+        super().__init__()
+        layers: list[nn.Module] = [nn.Flatten()]
+        prev = in_features
+        for h in hidden:
+            h = max(1, int(round(h * width)))
+            layers += [nn.Linear(prev, h), nn.ReLU()]
+            prev = h
+        self.body = nn.Sequential(*layers)
+        self.head = nn.Linear(prev, num_classes)
+
+    def sequential(self) -> list[nn.Module]:
+        return [*self.body, self.head]
+
+    def features(self, x: torch.Tensor) -> torch.Tensor:
+        return self.body(x)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.head(self.features(x))
