@@ -153,9 +153,14 @@ def cmd_pareto(args) -> int:
             o for o in ("accuracy", "cr") if o not in cfg.objective_names
         ] + cfg.objective_names
         hidden = [c for c in frame.columns if c in OBJECTIVE_INFO and c not in shown]
-        print(format_table(frame.drop(columns=hidden)))
+        searched = [v.name for v in cfg.space.searched if v.name in frame.columns]
+        layers = [f"layer_{n}" for n in cfg.space.per_layer]
+        keep = list(dict.fromkeys(["trial", "technique", *searched, *layers, *shown]))
+        print(format_table(frame[[c for c in keep if c in frame.columns]]))
         if hidden:
-            print(f"({len(hidden)} more recorded objectives in --format csv/json)")
+            print(
+                f"({len(hidden)} more recorded objectives and every setting in --format csv/json)"
+            )
     return 0
 
 

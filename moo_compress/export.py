@@ -17,7 +17,7 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
-from moo_compress.compression.params import PARAMETERS
+from moo_compress.compression.params import config_row
 from moo_compress.errors import ArtifactError, ConfigError, MooCompressError
 from moo_compress.objectives import OBJECTIVE_INFO
 
@@ -107,8 +107,8 @@ def export_pareto(
                 "eval_seconds": result["eval_seconds"],
             }
             (model_dir / "metrics.json").write_text(json.dumps(metrics, indent=2, sort_keys=True))
-            row = {"model": name, "trial": rec.number, "technique": result["technique"]}
-            row.update({p: rec.config.get(p) for p in PARAMETERS})
+            row = {"model": name, "trial": rec.number}
+            row.update(config_row(rec.config))
             row.update({o: rec.attrs["objectives"].get(o) for o in OBJECTIVE_INFO})
             row["artifact_bytes"] = len(data)
             row["artifact_deflate_bytes"] = result["details"]["cr"]["artifact_deflate_bytes"]

@@ -8,7 +8,7 @@ import numpy as np
 
 from moo_compress import storage as st
 from moo_compress.archive import pareto_indices
-from moo_compress.compression.params import PARAMETERS
+from moo_compress.compression.params import CONFIG_COLUMNS, config_row
 from moo_compress.objectives import OBJECTIVE_INFO
 
 
@@ -98,11 +98,10 @@ def pareto_frame(cfg, study):
     rows = []
     for r in pareto_records(cfg, study):
         row: dict[str, Any] = {"trial": r.number}
-        row.update({name: r.config.get(name) for name in PARAMETERS})
-        row["technique"] = r.attrs.get("result", {}).get("technique")
+        row.update(config_row(r.config))
         row.update({name: r.attrs["objectives"].get(name) for name in OBJECTIVE_INFO})
         rows.append(row)
-    columns = ["trial", *PARAMETERS, "technique", *OBJECTIVE_INFO]
+    columns = ["trial", *CONFIG_COLUMNS, *OBJECTIVE_INFO]
     return pd.DataFrame(rows, columns=columns)
 
 

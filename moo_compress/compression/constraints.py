@@ -133,8 +133,18 @@ def raw_weight(module: nn.Module) -> torch.Tensor:
 
 
 def bake(model: nn.Module) -> nn.Module:
-    """Replace every constraint by its current effective weight (plain modules remain)."""
-    for _, module in prunable_layers(model):
-        if parametrize.is_parametrized(module, "weight"):
-            parametrize.remove_parametrizations(module, "weight", leave_parametrized=True)
+    """Replace every constraint by its current effective weight (plain modules remain).
+
+    ``torch.nn.utils.parametrize.remove_parametrizations`` deletes the ``weight`` property
+    from the module's class, and a deep copy of a parametrized module shares that class
+    with the original, so removing it from a copy would break the original. Here only the
+    instance changes: it gets its plain class back and the effective weight as a parameter.
+    """
+    with torch.no_grad():
+        for _, module in prunable_layers(model):
+            if parametrize.is_parametrized(module, "weight"):
+                weight = module.weight.detach().clone()
+                module.__class__ = type(module).__bases__[0]
+                del module._modules["parametrizations"]
+                module.weight = nn.Parameter(weight)
     return model

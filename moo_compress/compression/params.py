@@ -157,6 +157,18 @@ def stage_value(config: dict[str, Any], name: str, layer: str) -> Any:
     return layer_values(config, name).get(layer, config[name])
 
 
+CONFIG_COLUMNS = (*PARAMETERS, *(f"layer_{name}" for name in PER_LAYER))
+
+
+def config_row(config: dict[str, Any]) -> dict[str, Any]:
+    """A configuration as flat table columns (per-layer maps as ``layer=value`` lists)."""
+    row = {name: config.get(name) for name in PARAMETERS}
+    for name in PER_LAYER:
+        values = layer_values(config, name)
+        row[f"layer_{name}"] = " ".join(f"{k}={v}" for k, v in values.items())
+    return row
+
+
 def resolve(config: dict[str, Any]) -> dict[str, Any]:
     """The canonical form of a configuration: technique named, inactive settings neutral.
 
