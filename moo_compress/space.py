@@ -94,6 +94,19 @@ class Variable:
             return d.CategoricalDistribution(list(self.choices))
         raise ValueError("fixed variables have no distribution")
 
+    def grid_values(self) -> list[Any]:
+        """Every value of a finite grid, in order."""
+        if self.type == "categorical":
+            return list(self.choices)
+        if self.type == "fixed":
+            return [self.value]
+        n = self.grid_size()
+        if n is None:
+            raise ValueError(f"{self.name} is a continuous float: it has no grid")
+        if self.type == "int":
+            return [int(self.low) + i * int(self.step or 1) for i in range(n)]
+        return [self.snap(self.low + i * self.step) for i in range(n)]
+
     def grid_size(self) -> int | None:
         """Number of grid points, or None for a continuous float."""
         if self.type == "float":
@@ -254,7 +267,7 @@ def _parse_variable(name: str, spec: Any, source: str, path: str) -> Variable:
         _check_value(dom, value, err("fixed"))
         return Variable(name=name, type="fixed", value=value)
     allowed_types = {
-        "float": ["float"],
+        "float": ["float", "categorical"],
         "int": ["int", "categorical"],
         "categorical": ["categorical"],
     }[dom.kind]

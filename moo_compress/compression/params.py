@@ -132,6 +132,15 @@ PARAMETERS: dict[str, ParamDomain] = {
         _choice("act_bits", (32, 8), 32),
         _choice("int8", (False, True), False),
         ParamDomain(
+            name="replicate",
+            kind="int",
+            default=0,
+            allowed="an int in [0, 1000]",
+            contains=lambda v: _is_int(v) and 0 <= v <= 1000,
+            low=0,
+            high=1000,
+        ),
+        ParamDomain(
             name="finetune_epochs",
             kind="int",
             default=1,
@@ -212,7 +221,7 @@ def resolve(config: dict[str, Any]) -> dict[str, Any]:
     if not qat:
         neutral.append("act_bits")
     if not (prune or cluster or qat):
-        neutral.append("robust_training")
+        neutral += ["robust_training", "replicate"]
     for name in neutral:
         c[name] = PARAMETERS[name].default
     if not (prune or cluster or qat):

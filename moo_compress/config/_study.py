@@ -276,6 +276,13 @@ def load_study_config(
     for opt, (default, low) in DRIVER_OPTIONS[driver].items():
         options[opt] = drv.integer(opt, default, low=low, high=100_000)
     drv.finish()
+    if driver == "grid":
+        continuous = [v.name for v in space.searched if v.grid_size() is None]
+        if continuous:
+            raise drv.error(
+                "name",
+                f"grid needs a finite grid for every searched variable; give {continuous[0]} a step. Got {describe(driver)} instead.",
+            )
 
     budget = top.section("budget")
     n_trials_value = budget.integer("n_trials", low=1, high=1_000_000)

@@ -16,6 +16,7 @@ DRIVERS = Registry(
         "optuna-tpe": "moo_compress.drivers.optuna_samplers:OptunaDriver",
         "optuna-nsga2": "moo_compress.drivers.optuna_samplers:OptunaDriver",
         "optuna-random": "moo_compress.drivers.optuna_samplers:OptunaDriver",
+        "grid": "moo_compress.drivers.grid:GridDriver",
     },
 )
 
@@ -24,6 +25,7 @@ DRIVER_OPTIONS: dict[str, dict[str, tuple[int, int]]] = {
     "optuna-tpe": {"n_startup_trials": (8, 0)},
     "optuna-nsga2": {"population_size": (8, 2)},
     "optuna-random": {},
+    "grid": {},
 }
 
 __all__ = ["DRIVERS", "DRIVER_OPTIONS"]
