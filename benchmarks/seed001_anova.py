@@ -125,15 +125,19 @@ def main(argv: list[str] | None = None) -> int:
             for r in ratios
         ]
         lines.append(f"| {NAMES[m]}, {g} | " + " | ".join(cells_txt) + " |")
-    for metric, title in (("pgd_accuracy", "Table I analogue: p-values on accuracy under PGD"),
-                          ("latency_ms", "Table II analogue: p-values on inference time")):
+    for metric, title in (
+        ("pgd_accuracy", "Table I analogue: p-values on accuracy under PGD"),
+        ("latency_ms", "Table II analogue: p-values on inference time"),
+    ):
         lines += ["", f"## {title}", ""]
         lines.append("| pair | " + " | ".join(f"{100 * r:g}%" for r in ratios) + " |")
         lines.append("|---" * (len(ratios) + 1) + "|")
         sub = tests[tests.metric == metric]
         for pair, rows_p in sub.groupby("pair", sort=False):
             ps = rows_p.set_index("ratio")["p_value"]
-            lines.append(f"| {pair} | " + " | ".join(f"{ps.get(r, float('nan')):.2e}" for r in ratios) + " |")
+            lines.append(
+                f"| {pair} | " + " | ".join(f"{ps.get(r, float('nan')):.2e}" for r in ratios) + " |"
+            )
     text = "\n".join(lines) + "\n"
     (out / "seed001_summary.md").write_text(text)
     print(text)
@@ -148,8 +152,14 @@ def main(argv: list[str] | None = None) -> int:
         style = "-" if g == "unstructured" else "--"
         for ax, k in zip(axes, ("pgd_accuracy", "latency_ms"), strict=True):
             ax.errorbar(
-                100 * sub["ratio"], sub[f"{k}_mean"], yerr=sub[f"{k}_std"], linestyle=style,
-                marker="o", ms=3, capsize=2, label=f"{NAMES[m]}, {g}",
+                100 * sub["ratio"],
+                sub[f"{k}_mean"],
+                yerr=sub[f"{k}_std"],
+                linestyle=style,
+                marker="o",
+                ms=3,
+                capsize=2,
+                label=f"{NAMES[m]}, {g}",
             )
     axes[0].set(xlabel="pruning ratio (%)", ylabel="accuracy under PGD (%)")
     axes[1].set(xlabel="pruning ratio (%)", ylabel="latency, batch 1 (ms)")

@@ -100,8 +100,15 @@ def main() -> int:
     for ax, k in zip(axes, ["accuracy", "robust_0.01", "robust_0.05"], strict=True):
         for method, label in (("saliency", "one-shot saliency"), ("datafree", "data-free SA")):
             sub = frame[frame.method == method].groupby("ratio")[k]
-            ax.errorbar(100 * np.array(RATIOS), sub.mean(), yerr=sub.std().fillna(0), marker="o",
-                        ms=3, capsize=2, label=label)
+            ax.errorbar(
+                100 * np.array(RATIOS),
+                sub.mean(),
+                yerr=sub.std().fillna(0),
+                marker="o",
+                ms=3,
+                capsize=2,
+                label=label,
+            )
         ax.axhline(rows[0][k], color="grey", ls=":", label="unpruned")
         ax.set(xlabel="hidden units pruned (%)", ylabel=k.replace("_", " eps ") + " (%)")
     axes[0].legend(fontsize=8)

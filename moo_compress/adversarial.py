@@ -83,7 +83,14 @@ def attack_predictions(
             adv = fgsm(grad_model, x, y, eps)
         elif attack == "pgd":
             adv = pgd(
-                grad_model, x, y, eps=eps, step=step, steps=steps, random_start=random_start, gen=gen
+                grad_model,
+                x,
+                y,
+                eps=eps,
+                step=step,
+                steps=steps,
+                random_start=random_start,
+                gen=gen,
             )
         else:
             raise ValueError(f"unknown attack {attack!r}; known: fgsm, pgd")

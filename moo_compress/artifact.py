@@ -358,7 +358,9 @@ def _resize(model, shapes: dict[str, tuple[int, ...]], groups: dict[str, int]) -
                 if value is None or shape is None or tuple(value.shape) == shape:
                     continue
                 new = torch.empty(shape, dtype=value.dtype)
-                table[key] = nn.Parameter(new, value.requires_grad) if table is module._parameters else new
+                table[key] = (
+                    nn.Parameter(new, value.requires_grad) if table is module._parameters else new
+                )
                 changed = True
         if not changed:
             continue

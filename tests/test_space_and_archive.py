@@ -79,7 +79,9 @@ def test_technique_variable_switches_stages_and_canonicalises(tmp_path):
     assert (pqat["prune_ratio"], pqat["quant_bits"], pqat["int8"]) == (0.5, 8, True)
     assert pqat["cluster_count"] == 0 and pqat["score_epochs"] == 2
     original = space.full_config({**base, "technique": "original"})
-    same = space.full_config({**base, "prune_ratio": 0.7, "prune_method": "deeplift", "technique": "original"})
+    same = space.full_config(
+        {**base, "prune_ratio": 0.7, "prune_method": "deeplift", "technique": "original"}
+    )
     assert space.config_key(original) == space.config_key(same), "no stage, same identity"
     assert original["finetune_epochs"] == 0
     clustering = space.full_config({**base, "cluster_count": 0, "technique": "clustering"})
@@ -115,7 +117,9 @@ def test_per_layer_variables_bind_to_the_architecture(tmp_path):
     assert [v.name for v in space.searched] == [
         f"quant_bits@{n}" for n in ["body.0", "body.4", "body.8", "fc", "head"]
     ]
-    config = space.full_config({v.name: 4 if v.name.endswith("head") else 32 for v in space.searched})
+    config = space.full_config(
+        {v.name: 4 if v.name.endswith("head") else 32 for v in space.searched}
+    )
     assert config["layer_quant_bits"]["head"] == 4
     assert config["technique"] == "PQAT"
     p.write_text(

@@ -99,7 +99,7 @@ def _sequence(model: nn.Module) -> list[nn.Module]:
 def _hidden_pairs(seq: list[nn.Module]) -> list[tuple[int, int]]:
     """(index of a hidden linear layer, index of the next linear layer) in ``seq``."""
     linear = [i for i, m in enumerate(seq) if isinstance(m, nn.Linear)]
-    return list(zip(linear[:-1], linear[1:]))
+    return list(zip(linear[:-1], linear[1:], strict=False))
 
 
 @torch.no_grad()
@@ -153,7 +153,9 @@ def energy(lo: torch.Tensor, hi: torch.Tensor) -> float:
     return ALPHA * _sigmoid(norm) + BETA * _sigmoid(entropy(lo, hi))
 
 
-def saliency_matrix(w_in: torch.Tensor, b_in: torch.Tensor | None, w_out: torch.Tensor) -> torch.Tensor:
+def saliency_matrix(
+    w_in: torch.Tensor, b_in: torch.Tensor | None, w_out: torch.Tensor
+) -> torch.Tensor:
     """S[i, j]: cost of pruning nominee ``i`` onto delegate ``j`` (diagonal = inf)."""
     dist = torch.cdist(w_in[None], w_in[None])[0]
     if b_in is not None:
@@ -191,7 +193,7 @@ def _merge(layer: nn.Linear, nxt: nn.Linear, i: int, j: int) -> None:
 def _masks(model: nn.Module, seq, pairs, alive) -> dict[str, torch.Tensor]:
     names = {id(m): n for n, m in prunable_layers(model)}
     masks: dict[str, torch.Tensor] = {}
-    for (li, ni), keep in zip(pairs, alive):
+    for (li, ni), keep in zip(pairs, alive, strict=True):
         layer, nxt = seq[li], seq[ni]
         k = keep.float()
         row = k[:, None].expand_as(layer.weight).contiguous()
@@ -219,7 +221,7 @@ def saliency_masks(model: nn.Module, ctx: PruneContext) -> dict[str, torch.Tenso
     pairs = _hidden_pairs(seq)
     targets = _targets(model, seq, pairs, ctx)
     alive_all = []
-    for (li, ni), target in zip(pairs, targets):
+    for (li, ni), target in zip(pairs, targets, strict=True):
         layer, nxt = seq[li], seq[ni]
         b = layer.bias.detach() if layer.bias is not None else None
         s = saliency_matrix(layer.weight.detach(), b, nxt.weight.detach())

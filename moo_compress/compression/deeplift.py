@@ -36,7 +36,9 @@ def _calibration(ctx: PruneContext) -> tuple[np.ndarray, np.ndarray]:
     return ctx.x_train[idx], ctx.y_train[idx]
 
 
-def _layer_inputs(model: nn.Module, modules: list[nn.Module], x: torch.Tensor) -> list[torch.Tensor]:
+def _layer_inputs(
+    model: nn.Module, modules: list[nn.Module], x: torch.Tensor
+) -> list[torch.Tensor]:
     seen: dict[int, torch.Tensor] = {}
     hooks = [
         m.register_forward_hook(lambda mod, inp, out: seen.__setitem__(id(mod), inp[0].detach()))
@@ -93,7 +95,7 @@ def deeplift_scores(model: nn.Module, ctx: PruneContext) -> dict[str, torch.Tens
     inputs = _layer_inputs(model, modules, x)
     references = _layer_inputs(model, modules, baseline)
     scores = {}
-    for (name, module), a, a_ref in zip(layers, inputs, references):
+    for (name, module), a, a_ref in zip(layers, inputs, references, strict=True):
         captured: list[torch.Tensor] = []
 
         def keep_multipliers(multipliers, _inputs, _baselines):

@@ -21,7 +21,12 @@ from torch import nn
 from torch.nn.utils import parametrize
 
 from moo_compress.compression.constraints import prunable_layers
-from moo_compress.compression.pruning import PruneContext, layer_ratios, masks_from_scores, topk_mask
+from moo_compress.compression.pruning import (
+    PruneContext,
+    layer_ratios,
+    masks_from_scores,
+    topk_mask,
+)
 
 SCORE_LR = 0.1
 SCORE_MOMENTUM = 0.9

@@ -149,9 +149,7 @@ class Int8Model(nn.Module):
         opts = ort.SessionOptions()
         opts.log_severity_level = 3
         opts.intra_op_num_threads = max(1, torch.get_num_threads())
-        self._session = ort.InferenceSession(
-            int8_onnx, opts, providers=["CPUExecutionProvider"]
-        )
+        self._session = ort.InferenceSession(int8_onnx, opts, providers=["CPUExecutionProvider"])
 
     @property
     def gradient_model(self) -> nn.Module:

@@ -49,7 +49,9 @@ def _choice(name: str, choices: tuple[Any, ...], default: Any) -> ParamDomain:
         name=name,
         kind="categorical",
         default=default,
-        allowed="one of {" + ", ".join(str(c).lower() if isinstance(c, bool) else str(c) for c in choices) + "}",
+        allowed="one of {"
+        + ", ".join(str(c).lower() if isinstance(c, bool) else str(c) for c in choices)
+        + "}",
         contains=lambda v: any(v == c and type(v) is type(c) for c in choices),
         choices=choices,
     )

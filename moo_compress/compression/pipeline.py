@@ -71,9 +71,11 @@ def compress(
     prune_on, cluster_on, qat_on, int8_on = TECHNIQUES[config["technique"]][1]
     model = copy.deepcopy(baseline)
     epochs = int(config["finetune_epochs"])
-    adv = {
-        k: adversarial[k] for k in ("eps", "step", "steps", "random_start")
-    } if (config["robust_training"] and adversarial) else None
+    adv = (
+        {k: adversarial[k] for k in ("eps", "step", "steps", "random_start")}
+        if (config["robust_training"] and adversarial)
+        else None
+    )
     input_shape = (x_train.shape[3], x_train.shape[1], x_train.shape[2])
 
     def tune(stage: int) -> None:

@@ -13,7 +13,6 @@ ARCHITECTURES = Registry(
 )
 
 
-
 def layer_names(arch: str, width: float = 1.0) -> list[str]:
     """Names of an architecture's conv/linear layers (what per-layer variables address)."""
     from moo_compress.compression.constraints import prunable_layers

@@ -88,7 +88,7 @@ def test_filter_pruning_removes_channels_and_later_stages_keep_them_removed(base
         n = before[name].weight.shape[0]
         assert module.weight.shape[0] == n - round(0.5 * n), name
     assert layers[-1][1].weight.shape[0] == 10, "the output layer keeps its classes"
-    for (name, a), (_, b) in zip(layers, prunable_layers(full)):
+    for (name, a), (_, b) in zip(layers, prunable_layers(full), strict=True):
         assert a.weight.shape == b.weight.shape, name
     n_params = sum(p.numel() for p in pruned.parameters())
     assert n_params < 0.4 * sum(p.numel() for p in base.parameters())
