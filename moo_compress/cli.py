@@ -51,6 +51,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("study", metavar="STUDY.yaml")
     _common(p)
     p.add_argument("--format", choices=["table", "csv", "json"], default="table")
+    p.add_argument(
+        "--all", action="store_true", help="every completed trial, not only the Pareto archive"
+    )
 
     p = sub.add_parser(
         "export",
@@ -143,7 +146,7 @@ def cmd_pareto(args) -> int:
     from moo_compress.report import format_table, pareto_frame
 
     cfg = _load_cfg(args)
-    frame = pareto_frame(cfg, st.load_existing(cfg, st.storage_url(cfg)))
+    frame = pareto_frame(cfg, st.load_existing(cfg, st.storage_url(cfg)), all_trials=args.all)
     if args.format == "csv":
         sys.stdout.write(frame.to_csv(index=False))
     elif args.format == "json":

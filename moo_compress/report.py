@@ -91,12 +91,18 @@ def pareto_records(cfg, study) -> list[st.TrialRecord]:
     ]
 
 
-def pareto_frame(cfg, study):
-    """The current Pareto archive as a DataFrame: trial, every variable, every objective."""
+def pareto_frame(cfg, study, *, all_trials: bool = False):
+    """The current Pareto archive (or every completed trial) as a DataFrame: trial, every
+    variable, every objective."""
     import pandas as pd
+    from optuna.trial import TrialState
 
+    if all_trials:
+        recs = st.records(study, states=(TrialState.COMPLETE,))
+    else:
+        recs = pareto_records(cfg, study)
     rows = []
-    for r in pareto_records(cfg, study):
+    for r in recs:
         row: dict[str, Any] = {"trial": r.number}
         row.update(config_row(r.config))
         row.update({name: r.attrs["objectives"].get(name) for name in OBJECTIVE_INFO})

@@ -56,6 +56,7 @@ def test_removed_and_fixed_variables(tmp_path):
         "quant_bits": 8,
         "act_bits": 32,
         "int8": False,
+        "replicate": 0,
         "finetune_epochs": 1,
         "layer_prune_ratio": {},
         "layer_quant_bits": {},

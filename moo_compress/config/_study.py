@@ -9,7 +9,7 @@ import hashlib
 import json
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import yaml
 
@@ -20,7 +20,9 @@ from moo_compress.drivers import DRIVER_OPTIONS, DRIVERS
 from moo_compress.errors import ConfigError
 from moo_compress.models import ARCHITECTURES
 from moo_compress.objectives import OBJECTIVE_INFO
-from moo_compress.space import SearchSpace, load_space
+
+if TYPE_CHECKING:  # the space module reads its files with this package's reader
+    from moo_compress.space import SearchSpace
 
 DIRECTIONS = ("maximize", "minimize")
 
@@ -234,6 +236,8 @@ def load_study_config(
             "search_space",
             f"must name an existing search-space file (relative to the study file). Got {describe(space_file)} instead; {space_path} does not exist.",
         )
+    from moo_compress.space import load_space
+
     space = load_space(space_path, source=str(space_path))
     if space.per_layer:
         from moo_compress.models import layer_names
