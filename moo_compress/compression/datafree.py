@@ -78,9 +78,7 @@ def _step(module: nn.Module, lo: torch.Tensor, hi: torch.Tensor, *, bias: bool =
         a, b = lo * scale, hi * scale
         return torch.minimum(a, b) + shift, torch.maximum(a, b) + shift
     if isinstance(module, (nn.ReLU, nn.MaxPool2d, nn.Flatten, nn.Identity, nn.Dropout)):
-        if isinstance(module, nn.Dropout):
-            return lo, hi
-        return module(lo), module(hi)
+        return module(lo), module(hi)  # monotone (dropout is the identity in eval mode)
     raise ValueError(
         f"data-free pruning cannot propagate intervals through {type(module).__name__}"
     )

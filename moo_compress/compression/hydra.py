@@ -72,7 +72,7 @@ def hydra_scores(model: nn.Module, ctx: PruneContext) -> dict[str, torch.Tensor]
     frozen = [p for p in model.parameters() if p.requires_grad]
     for p in frozen:
         p.requires_grad_(False)
-    masks = {}
+    scores = {}
     try:
         for name, module in layers:
             w = module.weight.detach()
@@ -97,14 +97,14 @@ def hydra_scores(model: nn.Module, ctx: PruneContext) -> dict[str, torch.Tensor]
             adversarial=ctx.train.get("adversarial"),
         )
         for name, module in layers:
-            masks[name] = module.parametrizations.weight[0].scores.detach().abs()
+            scores[name] = module.parametrizations.weight[0].scores.detach().abs()
     finally:
         for _, module in layers:
             if parametrize.is_parametrized(module, "weight"):
                 parametrize.remove_parametrizations(module, "weight", leave_parametrized=False)
         for p in frozen:
             p.requires_grad_(True)
-    return masks
+    return scores
 
 
 def hydra_masks(model: nn.Module, ctx: PruneContext) -> dict[str, torch.Tensor]:

@@ -155,10 +155,6 @@ class Int8Model(nn.Module):
     def gradient_model(self) -> nn.Module:
         return self.float_model
 
-    @property
-    def head(self) -> nn.Module:
-        return self.float_model.head
-
     def features_and_logits(self, x: torch.Tensor):
         f, logits = self._session.run(None, {"input": x.detach().float().cpu().numpy()})
         return torch.from_numpy(f).to(x.device), torch.from_numpy(logits).to(x.device)

@@ -203,13 +203,11 @@ def resolve(config: dict[str, Any]) -> dict[str, Any]:
         ]
     prune, cluster, qat, int8 = TECHNIQUES[c["technique"]][1]
     for name, wanted in (("prune_ratio", prune), ("cluster_count", cluster), ("quant_bits", qat)):
-        if not wanted:
-            c[name] = PARAMETERS[name].default
-            c.pop(f"layer_{name}", None)
-        elif not on(name):
-            c[name] = TECHNIQUE_DEFAULTS[name]
-    c["layer_prune_ratio"] = c.get("layer_prune_ratio", {})
-    c["layer_quant_bits"] = c.get("layer_quant_bits", {})
+        if wanted and on(name):
+            continue
+        c[name] = TECHNIQUE_DEFAULTS[name] if wanted else PARAMETERS[name].default
+        if name in PER_LAYER:  # the global value now applies to every layer
+            c[f"layer_{name}"] = {}
     c["int8"] = int8
     neutral = []
     if not prune:
