@@ -150,8 +150,8 @@ def encode_model(model, arch: dict[str, Any], metadata: dict[str, Any] | None = 
     from moo_compress.compression.constraints import existing_constraint, prunable_layers
 
     int8 = None
-    if hasattr(model, "float_model"):
-        int8, model = model.spec, model.float_model
+    if getattr(model, "int8_spec", None) is not None:
+        int8, model = model.int8_spec, model.float_model
     stages: dict[str, Any] = {}
     if int8 is not None:
         stages["int8"] = int8
@@ -282,6 +282,13 @@ def _decode_packed(entry: dict[str, Any], payload: memoryview, key: str):
         w[kept_t] = torch.from_numpy(codes.astype(np.float32))
         return w.reshape(shape) * scales.reshape(-1, *([1] * (len(shape) - 1)))
     raise ArtifactError(f"{key}: unknown value encoding {values['kind']!r}")
+
+
+def parameter_bits(data: bytes) -> int:
+    """Bits of the model's parameters at their stored precision: the bit-packed payload
+    (masks, surviving weights, cluster indices and codebooks, b-bit codes and scales, raw
+    tensors), without the file's JSON header. The "theoretical bits" of a compression ratio."""
+    return len(read_header(data)[1]) * 8
 
 
 def read_header(data: bytes) -> tuple[dict[str, Any], memoryview]:

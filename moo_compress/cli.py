@@ -63,6 +63,18 @@ def build_parser() -> argparse.ArgumentParser:
     _common(p)
     p.add_argument("--out", required=True, metavar="DIR")
     p.add_argument("--force", action="store_true", help="replace DIR if it holds files")
+    p.add_argument(
+        "--select",
+        metavar="EXPR",
+        help="only the front's models meeting constraints, e.g. 'accuracy>=95 and cr>=8'",
+    )
+    p.add_argument(
+        "--tolerance",
+        type=float,
+        default=1e-3,
+        metavar="T",
+        help="largest |logit difference| allowed between ONNX Runtime and PyTorch (default 1e-3)",
+    )
 
     p = sub.add_parser(
         "report",
@@ -174,7 +186,13 @@ def cmd_export(args) -> int:
     cfg = _load_cfg(args)
     study = st.load_existing(cfg, st.storage_url(cfg))
     rows = export_pareto(
-        cfg, study, args.out, force=args.force, log=lambda m: print(m, file=sys.stderr)
+        cfg,
+        study,
+        args.out,
+        force=args.force,
+        select=args.select,
+        tolerance=args.tolerance,
+        log=lambda m: print(m, file=sys.stderr),
     )
     print(
         f"exported {len(rows)} Pareto-optimal models to {args.out} (see {Path(args.out) / 'manifest.csv'})"

@@ -1,9 +1,18 @@
-"""Export the Pareto archive as deployable packed models; re-measure an exported model.
+"""Export Pareto-optimal models for deployment; re-measure an exported model.
 
-Each model directory holds ``model.mcz`` (the packed artifact whose zipped size gave CR),
-``config.json`` (pipeline configuration, evaluation settings and the mCE reference, enough to
-re-measure it anywhere) and ``metrics.json`` (recorded objectives and details). ``manifest.csv``
-lists all of them with the SHA-256 of every file.
+Each model directory holds
+
+- ``model.mcz``: the packed artifact whose zipped size gave CR (``artifact.load_model``);
+- ``model.onnx``: the float model for ONNX Runtime (opset of the installed onnx, capped at
+  what PyTorch exports), verified against PyTorch on the test set at export time;
+- ``model.int8.onnx`` (techniques with int8): the very int8 model the search measured;
+- ``config.json`` (configuration, evaluation settings, mCE reference: enough to re-measure
+  it anywhere), ``metrics.json`` (recorded objectives and details, plus the ``deployment``
+  checks: ONNX verification, CR three ways, ONNX Runtime latency) and ``MODEL_CARD.md``.
+
+``manifest.csv`` lists every model with its settings, objectives and the SHA-256 of every
+file; ``evaluate`` refuses a directory with a changed, missing or unlisted file. Nothing is
+ever unpickled: the artifact is JSON plus raw arrays, the rest is JSON and ONNX protobuf.
 """
 
 from __future__ import annotations
@@ -21,28 +30,151 @@ from moo_compress.compression.params import config_row
 from moo_compress.errors import ArtifactError, ConfigError, MooCompressError
 from moo_compress.objectives import OBJECTIVE_INFO
 
-FILES = ("model.mcz", "config.json", "metrics.json")
+CARD = "MODEL_CARD.md"
+DEFAULT_TOLERANCE = 1e-3
+MAX_MISMATCH = 0.01  # share of test images whose logits may differ beyond the tolerance
+MIN_AGREEMENT = 0.999  # share of test images that must get the same class
 
 
 def _sha256(path: Path) -> str:
     return hashlib.sha256(path.read_bytes()).hexdigest()
 
 
+def _compare(onnx_model, reference, x, tolerance: float, what: str, *, exact: bool = False):
+    """ONNX Runtime logits of ``onnx_model`` against ``reference``'s on ``x``.
+
+    An image disagrees when one of its logits differs by more than ``tolerance``. Export
+    fails when more than 1 % of the images disagree or fewer than 99.9 % get the same class
+    (with ``exact``: when anything differs). The small allowance is for models with 8-bit
+    activation fake quantization, where a last-bit difference between the two runtimes can
+    move a value across a rounding boundary.
+    """
+    from moo_compress.training import predict_outputs
+
+    _, a = predict_outputs(onnx_model, x)
+    _, b = predict_outputs(reference, x)
+    diff = (a - b).abs().amax(1)
+    out = {
+        "images": len(x),
+        "max_abs_logit_diff": float(diff.max()),
+        "share_beyond_tolerance": float((diff > tolerance).float().mean()),
+        "class_agreement": float((a.argmax(1) == b.argmax(1)).float().mean()),
+        "tolerance": tolerance,
+    }
+    limits = (0.0, 1.0) if exact else (MAX_MISMATCH, MIN_AGREEMENT)
+    if out["share_beyond_tolerance"] > limits[0] or out["class_agreement"] < limits[1]:
+        raise MooCompressError(
+            f"{what}: ONNX Runtime and PyTorch disagree on the test set: "
+            f"{100 * out['share_beyond_tolerance']:.2f} % of images have a logit off by more than "
+            f"{tolerance:g} (max {out['max_abs_logit_diff']:.3g}), same class for "
+            f"{100 * out['class_agreement']:.2f} %; nothing was exported"
+        )
+    return out
+
+
+def _deploy(
+    name: str, rec, data: bytes, evaluator, baseline: dict, *, opset: int, tolerance: float
+):
+    """ONNX files of one model, their verification, CR three ways and ONNX latency."""
+    import statistics
+
+    import numpy as np
+
+    from moo_compress.artifact import decode_model, parameter_bits
+    from moo_compress.data.base import to_tensor
+    from moo_compress.objectives.latency import measure_latency
+    from moo_compress.onnx_runtime import OnnxModel, export_onnx
+
+    model, _ = decode_model(data)
+    int8 = getattr(model, "int8_spec", None) is not None
+    float_model = model.float_model if int8 else model
+    x_test, y_test = evaluator.dataset.x_test, evaluator.dataset.y_test
+    onnx_bytes = export_onnx(float_model, baseline["input_shape"], opset)
+    files = {"model.onnx": onnx_bytes}
+    verification = {"onnx": _compare(OnnxModel(onnx_bytes), float_model, x_test, tolerance, name)}
+    deployed = OnnxModel(onnx_bytes)
+    if int8:
+        files["model.int8.onnx"] = model.onnx_bytes
+        deployed = OnnxModel(model.onnx_bytes)
+        check = _compare(deployed, model, x_test, 0.0, f"{name} (int8)", exact=True)
+        from moo_compress.training import predict_outputs
+
+        logits = predict_outputs(deployed, x_test)[1]
+        acc = 100.0 * float((logits.argmax(1).numpy() == y_test).mean())
+        recorded = rec.attrs["objectives"]["accuracy"]
+        if acc != recorded:
+            raise MooCompressError(
+                f"{name}: the int8 ONNX model's accuracy {acc} differs from the recorded {recorded}"
+            )
+        twin = predict_outputs(float_model, x_test)[1]
+        check.update(
+            accuracy=acc,
+            recorded_accuracy=recorded,
+            class_agreement_with_float=float((logits.argmax(1) == twin.argmax(1)).float().mean()),
+        )
+        verification["int8"] = check
+    deploy_file = "model.int8.onnx" if int8 else "model.onnx"
+    lat_cfg = {"batch_size": 1, "warmup": 5, "repeats": 30}
+    lat_cfg.update(evaluator.spec.get("latency") or {})
+    batch = to_tensor(x_test[: lat_cfg["batch_size"]])
+    times = measure_latency(deployed, batch, warmup=lat_cfg["warmup"], repeats=lat_cfg["repeats"])
+    deployment = {
+        "file": deploy_file,
+        "opset": opset,
+        "verification": verification,
+        "cr": {
+            "parameter_bits": baseline["bits"] / parameter_bits(data),
+            "deflate": rec.attrs["objectives"].get("cr", float("nan")),
+            "onnx_file": baseline["onnx_bytes"] / len(files[deploy_file]),
+        },
+        "sizes": {
+            "parameter_bits": parameter_bits(data),
+            "artifact_bytes": len(data),
+            **{f"{f}_bytes": len(b) for f, b in files.items()},
+            "baseline_parameter_bits": baseline["bits"],
+            "baseline_onnx_bytes": baseline["onnx_bytes"],
+        },
+        "latency": {
+            **lat_cfg,
+            "median_ms": 1000 * statistics.median(times),
+            "p90_ms": 1000 * float(np.percentile(times, 90)),
+            "backend": "onnxruntime-cpu",
+        },
+    }
+    return files, deployment
+
+
 def export_pareto(
-    cfg, study, out_dir: str | Path, *, force: bool = False, log=None
+    cfg,
+    study,
+    out_dir: str | Path,
+    *,
+    force: bool = False,
+    select: str | None = None,
+    tolerance: float = DEFAULT_TOLERANCE,
+    log=None,
 ) -> list[dict[str, Any]]:
-    """Write every Pareto-optimal model of ``study`` under ``out_dir``.
+    """Write every Pareto-optimal model of ``study`` (or those meeting ``select``) to
+    ``out_dir``, each verified in ONNX Runtime.
 
     Artifacts saved during the search are reused when their SHA-256 matches the one recorded
     with the trial; otherwise the model is rebuilt from its configuration (deterministic) and
-    must reproduce the recorded accuracy.
+    must reproduce the recorded accuracy. The directory appears only when every model has
+    been written and verified.
 
     Raises:
-        ConfigError: ``out_dir`` exists and is not empty (without ``force``).
-        MooCompressError: The archive is empty or a model cannot be reproduced.
+        ConfigError: ``out_dir`` exists and is not empty (without ``force``), or ``select``
+            is malformed.
+        MooCompressError: Nothing to export, a model cannot be reproduced, or ONNX Runtime
+            disagrees with PyTorch beyond ``tolerance``.
     """
+    from moo_compress import model_card
+    from moo_compress.artifact import parameter_bits
     from moo_compress.evaluation import Evaluator
+    from moo_compress.onnx_runtime import export_onnx, opset_for_export
     from moo_compress.report import pareto_records
+    from moo_compress.selection import parse_selection
+    from moo_compress.selection import select as satisfies
 
     log = log or (lambda msg: None)
     out_dir = Path(out_dir)
@@ -52,18 +184,34 @@ def export_pareto(
             "",
             f"must be a new or empty directory (or pass --force to replace it). Got {str(out_dir)!r}, which holds files.",
         )
+    meta = study.user_attrs["moo_compress"]
+    clauses = parse_selection(select, list(meta["evaluation"]["record"])) if select else []
     front = pareto_records(cfg, study)
     if not front:
         raise MooCompressError(f"study {cfg.name!r} has no completed trial to export yet")
-    reference = None
-    evaluator = None
-    meta = study.user_attrs["moo_compress"]
+    chosen = [r for r in front if satisfies(r.attrs["objectives"], clauses)]
+    if not chosen:
+        raise MooCompressError(
+            f"none of the {len(front)} Pareto-optimal models satisfies --select {select!r}"
+        )
+    evaluator = Evaluator(meta["evaluation"], cfg.cache_dir, log=log)
+    reference = evaluator.reference.to_dict()
+    x = evaluator.dataset.x_test
+    input_shape = (x.shape[3], x.shape[1], x.shape[2])
+    opset = opset_for_export()
+    baseline = {
+        "input_shape": input_shape,
+        "bits": parameter_bits(evaluator.baseline_path.read_bytes()),
+        "onnx_bytes": len(export_onnx(evaluator.baseline, input_shape, opset)),
+    }
+    directions = dict(zip(meta["objectives"], meta["directions"], strict=True))
+    front_values = {f"trial-{r.number:05d}": r.attrs["objectives"] for r in chosen}
     staging = Path(
         tempfile.mkdtemp(prefix=".export-", dir=out_dir.parent if out_dir.parent.exists() else None)
     )
     rows = []
     try:
-        for rec in front:
+        for rec in chosen:
             result = rec.attrs["result"]
             name = f"trial-{rec.number:05d}"
             path = cfg.cache_dir / "artifacts" / f"{rec.config_key}.mcz"
@@ -72,21 +220,20 @@ def export_pareto(
                 log(
                     f"{name}: stored artifact missing or changed; rebuilding it from its configuration"
                 )
-                if evaluator is None:
-                    evaluator = Evaluator(meta["evaluation"], cfg.cache_dir, log=log)
                 rebuilt = evaluator.evaluate(rec.config, rec.config_key)
                 if rebuilt.values["accuracy"] != rec.attrs["objectives"]["accuracy"]:
                     raise MooCompressError(
                         f"{name}: rebuilt model has accuracy {rebuilt.values['accuracy']}, recorded {rec.attrs['objectives']['accuracy']}"
                     )
                 data = rebuilt.artifact
-            if reference is None:
-                if evaluator is None:
-                    evaluator = Evaluator(meta["evaluation"], cfg.cache_dir, log=log)
-                reference = evaluator.reference.to_dict()
+            files, deployment = _deploy(
+                name, rec, data, evaluator, baseline, opset=opset, tolerance=tolerance
+            )
             model_dir = staging / name
             model_dir.mkdir()
             (model_dir / "model.mcz").write_bytes(data)
+            for fname, blob in files.items():
+                (model_dir / fname).write_bytes(blob)
             config = {
                 "study": cfg.name,
                 "trial": rec.number,
@@ -95,27 +242,50 @@ def export_pareto(
                 "technique": result["technique"],
                 "evaluation": meta["evaluation"],
                 "reference": reference,
-                "objectives": [
-                    {"name": n, "direction": d}
-                    for n, d in zip(meta["objectives"], meta["directions"], strict=True)
-                ],
+                "objectives": [{"name": n, "direction": d} for n, d in directions.items()],
             }
             (model_dir / "config.json").write_text(json.dumps(config, indent=2, sort_keys=True))
             metrics = {
                 "objectives": rec.attrs["objectives"],
                 "details": result["details"],
                 "eval_seconds": result["eval_seconds"],
+                "deployment": deployment,
             }
             (model_dir / "metrics.json").write_text(json.dumps(metrics, indent=2, sort_keys=True))
+            hashes = {f.name: _sha256(f) for f in sorted(model_dir.iterdir())}
+            card = model_card.render(
+                name=name,
+                study=cfg.name,
+                config=rec.config,
+                objectives=rec.attrs["objectives"],
+                details=result["details"],
+                front=front_values,
+                directions=directions,
+                optimized=list(directions),
+                deployment=deployment,
+                files=hashes,
+            )
+            (model_dir / CARD).write_text(card)
+            hashes[CARD] = _sha256(model_dir / CARD)
             row = {"model": name, "trial": rec.number}
             row.update(config_row(rec.config))
             row.update({o: rec.attrs["objectives"].get(o) for o in OBJECTIVE_INFO})
-            row["artifact_bytes"] = len(data)
-            row["artifact_deflate_bytes"] = result["details"]["cr"]["artifact_deflate_bytes"]
-            row.update({f"sha256:{f}": _sha256(model_dir / f) for f in FILES})
+            row.update({f"cr_{k}": v for k, v in deployment["cr"].items()})
+            row["onnx_latency_ms"] = deployment["latency"]["median_ms"]
+            row["onnx_max_abs_logit_diff"] = deployment["verification"]["onnx"][
+                "max_abs_logit_diff"
+            ]
+            row["deployed_file"] = deployment["file"]
+            row.update({f"sha256:{f}": h for f, h in hashes.items()})
             rows.append(row)
+            log(
+                f"{name}: {deployment['file']} verified (max |logit diff| "
+                f"{deployment['verification']['onnx']['max_abs_logit_diff']:.2g}), "
+                f"{deployment['latency']['median_ms']:.3g} ms"
+            )
+        fields = list(dict.fromkeys(k for row in rows for k in row))
         with open(staging / "manifest.csv", "w", newline="") as fh:
-            writer = csv.DictWriter(fh, fieldnames=list(rows[0]))
+            writer = csv.DictWriter(fh, fieldnames=fields, restval="")
             writer.writeheader()
             writer.writerows(rows)
         if out_dir.exists():
@@ -128,6 +298,7 @@ def export_pareto(
 
 
 def _verify_files(model_dir: Path) -> None:
+    """Every file listed for the model exists with its recorded SHA-256; no other file."""
     manifest = model_dir.parent / "manifest.csv"
     if not manifest.is_file():
         raise ArtifactError(
@@ -138,14 +309,20 @@ def _verify_files(model_dir: Path) -> None:
     row = rows.get(model_dir.name)
     if row is None:
         raise ArtifactError(f"{model_dir}: not listed in {manifest}")
-    for f in FILES:
+    listed = {k[len("sha256:") :]: v for k, v in row.items() if k.startswith("sha256:") and v}
+    for f, digest in listed.items():
         p = model_dir / f
         if not p.is_file():
             raise ArtifactError(f"{p}: missing (listed in {manifest})")
-        if _sha256(p) != row.get(f"sha256:{f}"):
+        if _sha256(p) != digest:
             raise ArtifactError(
                 f"{p}: changed since export (SHA-256 differs from {manifest}); refusing to load it"
             )
+    extra = sorted(p.name for p in model_dir.iterdir() if p.name not in listed)
+    if extra:
+        raise ArtifactError(
+            f"{model_dir / extra[0]}: not listed in {manifest}; refusing a directory with unknown files"
+        )
 
 
 def evaluate_exported(

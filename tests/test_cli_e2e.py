@@ -90,7 +90,13 @@ def test_export_then_evaluate_reproduces_accuracy_exactly(tmp_path, shared_cache
     assert res.returncode == 0, res.stderr
     models = sorted(p for p in out.iterdir() if p.is_dir())
     assert models and (out / "manifest.csv").is_file()
-    assert {p.name for p in models[0].iterdir()} == {"model.mcz", "config.json", "metrics.json"}
+    assert {p.name for p in models[0].iterdir()} == {
+        "model.mcz",
+        "model.onnx",
+        "config.json",
+        "metrics.json",
+        "MODEL_CARD.md",
+    }
     res = cli("evaluate", str(models[0]), "--format", "json")
     assert res.returncode == 0, res.stderr
     report = json.loads(res.stdout)

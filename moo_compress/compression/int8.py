@@ -16,57 +16,18 @@ reproduces the same int8 model.
 from __future__ import annotations
 
 import copy
-import io
 import logging
 import tempfile
-import warnings
 from pathlib import Path
 from typing import Any
 
 import numpy as np
-import torch
 from torch import nn
 
+from moo_compress.onnx_runtime import OnnxModel, export_onnx
+
 CALIBRATION_IMAGES = 200
-OPSET = 17
-
-
-class _Outputs(nn.Module):
-    def __init__(self, model: nn.Module) -> None:
-        super().__init__()
-        self.model = model
-
-    def forward(self, x: torch.Tensor):
-        f = self.model.features(x)
-        return f, self.model.head(f)
-
-
-def plain_copy(model: nn.Module) -> nn.Module:
-    """A CPU copy with constraints baked into plain weights and no fake quantizers."""
-    from moo_compress.compression.constraints import bake
-    from moo_compress.compression.quantization import remove_activation_quantizers
-
-    plain = copy.deepcopy(model).cpu().eval()
-    return remove_activation_quantizers(bake(plain))
-
-
-def export_onnx(model: nn.Module, input_shape: tuple[int, ...]) -> bytes:
-    """ONNX bytes of ``model`` with outputs ``features`` and ``logits`` (dynamic batch)."""
-    plain = plain_copy(model)
-    buf = io.BytesIO()
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        torch.onnx.export(
-            _Outputs(plain),
-            (torch.zeros(1, *input_shape),),
-            buf,
-            dynamo=False,
-            opset_version=OPSET,
-            input_names=["input"],
-            output_names=["features", "logits"],
-            dynamic_axes={"input": {0: "n"}, "features": {0: "n"}, "logits": {0: "n"}},
-        )
-    return buf.getvalue()
+OPSET = 17  # of the int8 model (stored with it, so that loading rebuilds the same model)
 
 
 def _quantize(float_onnx: bytes, batches: list[np.ndarray], overrides: dict | None) -> bytes:
@@ -131,48 +92,23 @@ def _overrides(qparams: dict[str, list[float]]) -> dict[str, list[dict[str, Any]
     }
 
 
-class Int8Model(nn.Module):
-    """An int8 ONNX model run by ONNX Runtime, with its float twin for gradients.
+class Int8Model(OnnxModel):
+    """The int8 ONNX model of ``float_model`` with its activation parameters ``int8_spec``."""
 
-    ``forward``/``features``/``features_and_logits`` run the int8 model (no gradient);
-    ``gradient_model`` is the float model it was quantized from, which attacks use to
-    compute input gradients (a transfer attack on the deployed int8 model).
-    """
-
-    def __init__(self, float_model: nn.Module, int8_onnx: bytes, spec: dict[str, Any]) -> None:
-        super().__init__()
-        import onnxruntime as ort
-
-        self.float_model = float_model
-        self.onnx_bytes = int8_onnx
-        self.spec = spec
-        opts = ort.SessionOptions()
-        opts.log_severity_level = 3
-        opts.intra_op_num_threads = max(1, torch.get_num_threads())
-        self._session = ort.InferenceSession(int8_onnx, opts, providers=["CPUExecutionProvider"])
-
-    @property
-    def gradient_model(self) -> nn.Module:
-        return self.float_model
-
-    def features_and_logits(self, x: torch.Tensor):
-        f, logits = self._session.run(None, {"input": x.detach().float().cpu().numpy()})
-        return torch.from_numpy(f).to(x.device), torch.from_numpy(logits).to(x.device)
-
-    def features(self, x: torch.Tensor) -> torch.Tensor:
-        return self.features_and_logits(x)[0]
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.features_and_logits(x)[1]
+    def __init__(self, float_model: nn.Module, int8_onnx: bytes, int8_spec: dict[str, Any]) -> None:
+        super().__init__(int8_onnx, float_model)
+        self.int8_spec = int8_spec
 
     def __deepcopy__(self, memo):
-        return Int8Model(copy.deepcopy(self.float_model, memo), self.onnx_bytes, dict(self.spec))
+        return Int8Model(
+            copy.deepcopy(self.float_model, memo), self.onnx_bytes, dict(self.int8_spec)
+        )
 
 
 def calibrate(model: nn.Module, images: np.ndarray) -> Int8Model:
     """Quantize ``model`` with min/max ranges from ``images`` (float NCHW in [0, 1])."""
     input_shape = tuple(images.shape[1:])
-    float_onnx = export_onnx(model, input_shape)
+    float_onnx = export_onnx(model, input_shape, activation_quantizers=False)
     int8_onnx = _quantize(float_onnx, [images.astype(np.float32)], None)
     spec = {
         "opset": OPSET,
@@ -186,7 +122,9 @@ def build(model: nn.Module, spec: dict[str, Any], int8_onnx: bytes | None = None
     """The int8 model of ``model`` with stored activation parameters ``spec``."""
     if int8_onnx is None:
         input_shape = tuple(spec["input_shape"])
-        float_onnx = export_onnx(model, input_shape)
+        float_onnx = export_onnx(
+            model, input_shape, int(spec.get("opset", OPSET)), activation_quantizers=False
+        )
         dummy = [np.zeros((1, *input_shape), dtype=np.float32)]
         int8_onnx = _quantize(float_onnx, dummy, _overrides(spec["qparams"]))
     return Int8Model(model, int8_onnx, spec)

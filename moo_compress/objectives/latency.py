@@ -50,7 +50,7 @@ def latency(m) -> ObjectiveResult:
     model = m.model.to(device)
     x = to_tensor(m.x_test[: cfg["batch_size"]]).to(device)
     times = sorted(measure_latency(model, x, warmup=cfg["warmup"], repeats=cfg["repeats"]))
-    backend = "onnxruntime-int8-cpu" if hasattr(m.model, "onnx_bytes") else f"torch-{device.type}"
+    backend = "onnxruntime-cpu" if hasattr(m.model, "onnx_bytes") else f"torch-{device.type}"
     return ObjectiveResult(
         1000.0 * statistics.median(times),
         {

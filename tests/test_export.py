@@ -1,0 +1,165 @@
+"""Deployable export: verified ONNX and int8 files, CR three ways, model cards, --select and
+safe loading."""
+
+from __future__ import annotations
+
+import csv
+import hashlib
+import json
+import pickle
+
+import numpy as np
+import pytest
+
+from moo_compress.cli import main
+from tests.conftest import write_study
+
+INT8_SPACE = """
+variables:
+  technique: {type: categorical, choices: ['PQAT + int8', 'post-training int8', clustering]}
+  quant_bits: 4
+  act_bits: {type: categorical, choices: [32, 8]}
+  finetune_epochs: 1
+"""
+
+
+@pytest.fixture(scope="module")
+def exported(tmp_path_factory):
+    folder = tmp_path_factory.mktemp("int8")
+    study = write_study(folder, driver="grid", n_trials=10, cache_dir=folder / "cache")
+    (folder / "space.yaml").write_text(INT8_SPACE)
+    assert main(["search", str(study), "--no-progress"]) == 0
+    out = folder / "export"
+    assert main(["export", str(study), "--out", str(out)]) == 0
+    return study, out
+
+
+def _manifest(out):
+    with open(out / "manifest.csv", newline="") as fh:
+        return {row["model"]: row for row in csv.DictReader(fh)}
+
+
+def test_every_model_has_verified_onnx_files_and_a_card(exported):
+    import onnxruntime as ort
+
+    _, out = exported
+    rows = _manifest(out)
+    assert rows
+    int8_seen = False
+    for name, row in rows.items():
+        folder = out / name
+        metrics = json.loads((folder / "metrics.json").read_text())
+        dep = metrics["deployment"]
+        assert dep["verification"]["onnx"]["class_agreement"] >= 0.999
+        assert set(dep["cr"]) == {"parameter_bits", "deflate", "onnx_file"}
+        assert dep["cr"]["deflate"] == metrics["objectives"]["cr"]
+        assert all(v > 0 for v in dep["cr"].values())
+        assert dep["latency"]["median_ms"] > 0
+        for key in ("cr_parameter_bits", "cr_deflate", "cr_onnx_file", "onnx_latency_ms"):
+            assert row[key]
+        technique = json.loads((folder / "config.json").read_text())["technique"]
+        if "int8" in technique:
+            int8_seen = True
+            assert dep["file"] == "model.int8.onnx"
+            v = dep["verification"]["int8"]
+            assert v["max_abs_logit_diff"] == 0.0
+            assert v["accuracy"] == metrics["objectives"]["accuracy"]
+            session = ort.InferenceSession(
+                str(folder / "model.int8.onnx"), providers=["CPUExecutionProvider"]
+            )
+            x = np.random.default_rng(0).random((4, 3, 32, 32), dtype=np.float32)
+            assert session.run(["logits"], {"input": x})[0].shape == (4, 10)
+        else:
+            assert not (folder / "model.int8.onnx").exists()
+        card = (folder / "MODEL_CARD.md").read_text()
+        assert f'ort.InferenceSession("{name}/{dep["file"]}")' in card
+        assert "| gaussian_noise |" in card and "rank among the exported front" in card
+        for f in folder.iterdir():
+            assert row[f"sha256:{f.name}"] == hashlib.sha256(f.read_bytes()).hexdigest()
+    assert int8_seen
+
+
+def test_evaluate_refuses_changed_missing_and_unlisted_files(exported, tmp_path, capsys):
+    import shutil
+
+    _, out = exported
+    copy = tmp_path / "export"
+    shutil.copytree(out, copy)
+    model = sorted(p for p in copy.iterdir() if p.is_dir())[0]
+    assert main(["evaluate", str(model)]) == 0
+    (model / "notes.txt").write_text("hello")
+    assert main(["evaluate", str(model)]) == 2
+    assert "notes.txt: not listed in" in capsys.readouterr().err
+    (model / "notes.txt").unlink()
+    (model / "model.onnx").unlink()
+    assert main(["evaluate", str(model)]) == 2
+    assert "model.onnx: missing" in capsys.readouterr().err
+
+
+class _RunsCode:
+    def __init__(self, marker):
+        self.marker = marker
+
+    def __reduce__(self):
+        return (open, (str(self.marker), "w"))
+
+
+def test_a_pickle_that_would_run_code_is_never_unpickled(exported, tmp_path, capsys):
+    """An attacker replaces model.mcz with a pickle and updates the manifest to match."""
+    import shutil
+
+    _, out = exported
+    copy = tmp_path / "export"
+    shutil.copytree(out, copy)
+    model = sorted(p for p in copy.iterdir() if p.is_dir())[0]
+    marker = tmp_path / "pwned"
+    payload = pickle.dumps(_RunsCode(marker))
+    (model / "model.mcz").write_bytes(payload)
+    rows = _manifest(copy)
+    rows[model.name]["sha256:model.mcz"] = hashlib.sha256(payload).hexdigest()
+    with open(copy / "manifest.csv", "w", newline="") as fh:
+        writer = csv.DictWriter(fh, fieldnames=list(next(iter(rows.values()))))
+        writer.writeheader()
+        writer.writerows(rows.values())
+    assert main(["evaluate", str(model)]) == 2
+    assert "not a moo-compress model file" in capsys.readouterr().err
+    assert not marker.exists(), "the pickle was executed"
+
+
+def test_select_picks_from_the_front_by_constraints(exported, tmp_path, capsys):
+    study, out = exported
+    all_rows = _manifest(out)
+    best_cr = max(float(r["cr"]) for r in all_rows.values())
+    sel = tmp_path / "sel"
+    assert (
+        main(["export", str(study), "--out", str(sel), "--select", f"cr>={best_cr} and accuracy>0"])
+        == 0
+    )
+    rows = _manifest(sel)
+    assert len(rows) == 1 and float(next(iter(rows.values()))["cr"]) == best_cr
+    assert (
+        main(["export", str(study), "--out", str(tmp_path / "x"), "--select", "accuracy>101"]) == 1
+    )
+    assert "none of the" in capsys.readouterr().err
+    assert main(["export", str(study), "--out", str(tmp_path / "y"), "--select", "speed>=3"]) == 2
+    err = capsys.readouterr().err
+    assert "--select: names an objective the study did not record" in err
+    assert main(["export", str(study), "--out", str(tmp_path / "z"), "--select", "cr=>3"]) == 2
+    assert not (tmp_path / "x").exists() and not (tmp_path / "z").exists()
+
+
+def test_verification_fails_loudly_on_disagreement():
+    import torch
+
+    from moo_compress.errors import MooCompressError
+    from moo_compress.export import _compare
+    from moo_compress.models.small_cnn import SmallCNN
+    from moo_compress.onnx_runtime import OnnxModel, export_onnx
+
+    torch.manual_seed(0)
+    a, b = SmallCNN(10, width=0.25).eval(), SmallCNN(10, width=0.25).eval()
+    x = np.random.default_rng(0).integers(0, 255, (32, 32, 32, 3), dtype=np.uint8)
+    onnx_a = OnnxModel(export_onnx(a, (3, 32, 32), 17))
+    assert _compare(onnx_a, a, x, 1e-3, "a")["max_abs_logit_diff"] < 1e-3
+    with pytest.raises(MooCompressError, match="ONNX Runtime and PyTorch disagree"):
+        _compare(onnx_a, b, x, 1e-3, "b")
