@@ -40,6 +40,28 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.add_argument("--seed", type=int, metavar="S", help="override study.seed")
     p.add_argument("--no-progress", action="store_true", help="do not draw the progress bar")
+    p.add_argument(
+        "--n-workers",
+        type=int,
+        default=1,
+        metavar="K",
+        help="Optuna samplers: start K local worker processes; pymoo: evaluate each generation on a local Dask cluster of K processes",
+    )
+    p.add_argument(
+        "--dask-scheduler",
+        metavar="ADDR",
+        help="pymoo-nsga2: evaluate generations on this Dask scheduler (tcp://host:port)",
+    )
+
+    p = sub.add_parser(
+        "worker",
+        help="join a study (Optuna sampler drivers) from this process and evaluate trials until its budget is met",
+    )
+    p.add_argument("study", metavar="STUDY.yaml")
+    _common(p)
+    p.add_argument("--n-trials", type=int, metavar="N", help="override budget.n_trials")
+    p.add_argument("--worker-id", metavar="NAME", help="name in logs (default host-pid)")
+    p.add_argument("--quiet", action="store_true", help="no per-worker summary line")
 
     p = sub.add_parser(
         "status", help="trial counts, generation, archive size and hypervolume history"
@@ -130,15 +152,37 @@ def _load_cfg(args, **overrides):
 
 
 def cmd_search(args) -> int:
+    from moo_compress.errors import ConfigError
     from moo_compress.search import run_search
 
+    if args.n_workers < 1:
+        raise ConfigError("--n-workers", "", f"must be an int >= 1. Got {args.n_workers} instead.")
     cfg = _load_cfg(args, n_trials=args.n_trials, seed=args.seed)
-    summary = run_search(cfg, show_progress=not args.no_progress)
+    summary = run_search(
+        cfg,
+        show_progress=not args.no_progress,
+        n_workers=args.n_workers,
+        dask_scheduler=args.dask_scheduler,
+        study_file=args.study,
+    )
     print(
         f"{summary['study']}: {summary['complete']} complete, {summary['failed']} failed; "
         f"archive {summary['archive_size']} models, normalized hypervolume {summary['hypervolume']:.4f}; "
         f"{summary['wall_seconds']:.1f} s ({summary['storage']})"
     )
+    return 0
+
+
+def cmd_worker(args) -> int:
+    from moo_compress.workers import run_worker
+
+    cfg = _load_cfg(args, n_trials=args.n_trials)
+    s = run_worker(cfg, worker=args.worker_id)
+    if not args.quiet:
+        print(
+            f"worker {s['worker']}: evaluated {s['evaluated']}; study has {s['complete']} complete, "
+            f"{s['failed']} failed; {s['wall_seconds']:.1f} s, {s['wait_seconds']:.1f} s waiting"
+        )
     return 0
 
 
@@ -274,6 +318,7 @@ COMMANDS = {
     "report": cmd_report,
     "corrupt": cmd_corrupt,
     "search": cmd_search,
+    "worker": cmd_worker,
     "status": cmd_status,
     "pareto": cmd_pareto,
     "export": cmd_export,
@@ -283,6 +328,11 @@ COMMANDS = {
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
+    threads = os.environ.get("MOO_COMPRESS_THREADS")
+    if threads:  # results are reproducible for a given number of threads per evaluation
+        import torch
+
+        torch.set_num_threads(max(1, int(threads)))
     try:
         return COMMANDS[args.command](args)
     except KeyboardInterrupt:
@@ -296,11 +346,11 @@ def main(argv: list[str] | None = None) -> int:
 
         if os.environ.get("MOO_COMPRESS_DEBUG"):
             raise
-        if isinstance(exc, MooCompressError):
-            print(f"error: {exc}", file=sys.stderr)
-            return exc.exit_code
         from moo_compress.storage import redact
 
+        if isinstance(exc, MooCompressError):
+            print(f"error: {redact(str(exc))}", file=sys.stderr)
+            return exc.exit_code
         print(
             f"error: {type(exc).__name__}: {redact(str(exc).splitlines()[0] if str(exc) else '')}",
             file=sys.stderr,

@@ -41,8 +41,6 @@ class SearchSession:
     """
 
     def __init__(self, cfg, study, evaluator, *, show_progress: bool = True) -> None:
-        from optuna.trial import TrialState
-
         self.cfg = cfg
         self.study = study
         self.evaluator = evaluator
@@ -52,11 +50,21 @@ class SearchSession:
         self.bounds = [o.bounds for o in cfg.objectives]
         self.artifact_dir = cfg.cache_dir / "artifacts"
         self.outcomes: dict[str, Outcome] = {}
-        self.n_complete = 0
-        self.n_failed = 0
-        self.proposals = 0
+        self.n_complete = self.n_failed = self.proposals = 0
         self.last_failure = ""
         self.eval_seconds = 0.0
+        self._hv_keys: set[str] = set()
+        self._pbar = None
+        self._show_progress = show_progress
+        self.refresh()
+
+    def refresh(self) -> None:
+        """Read counts, outcomes and the archive from storage (other workers write there too)."""
+        from optuna.trial import TrialState
+
+        study = self.study
+        self.outcomes = {}
+        self.n_complete = self.n_failed = self.proposals = 0
         self._completed_values: list[list[float]] = []
         for t in study.get_trials(deepcopy=False, states=(TrialState.COMPLETE, TrialState.FAIL)):
             key = t.user_attrs.get("config_key")
@@ -71,15 +79,13 @@ class SearchSession:
                     self.outcomes[key] = Outcome(
                         True, dict(t.user_attrs["objectives"]), None, t.number
                     )
-            elif reason and not reason.startswith("duplicate"):
+            elif reason and not reason.startswith(("duplicate", st.SKIPPED)):
                 self.n_failed += 1
                 if key and key not in self.outcomes:
                     self.outcomes[key] = Outcome(False, None, reason, t.number)
-        # History entries already stored, read once: checking the study's attributes after
-        # every trial would re-read them all from the database.
+        # History entries already stored, read once here: checking the study's attributes
+        # after every trial would re-read them all from the database.
         self._hv_keys = {k for k in study.user_attrs if k.startswith(st.HV_PREFIX)}
-        self._pbar = None
-        self._show_progress = show_progress
 
     # -- budget and progress ------------------------------------------------------------
     def budget_left(self) -> int:
@@ -179,8 +185,14 @@ class SearchSession:
                 f"search stopped: {self.n_failed} trials failed, more than budget.max_failures = {self.cfg.max_failures}; last reason: {self.last_failure}"
             )
 
-    def evaluate_config(self, config: dict[str, Any], *, generation: int | None = None) -> Outcome:
-        """Create a trial with exactly ``config`` (driver-chosen), evaluate and store it."""
+    def evaluate_config(
+        self, config: dict[str, Any], *, generation: int | None = None, compute=None
+    ) -> Outcome:
+        """Create a trial with exactly ``config`` (driver-chosen), evaluate and store it.
+
+        ``compute`` (optional) returns the evaluation's ``TrialResult`` or raises; drivers
+        that evaluate elsewhere (a Dask cluster) pass it, and storage is written here.
+        """
         from optuna.samplers import PartialFixedSampler, RandomSampler
 
         params = self.space.searched_params(config)
@@ -191,15 +203,19 @@ class SearchSession:
             full = self.space.suggest(trial)
         finally:
             self.study.sampler = previous
-        return self.evaluate_trial(trial, full, generation=generation)
+        return self.evaluate_trial(trial, full, generation=generation, compute=compute)
 
     def evaluate_trial(
-        self, trial, config: dict[str, Any], *, generation: int | None = None
+        self, trial, config: dict[str, Any], *, generation: int | None = None, compute=None
     ) -> Outcome:
-        """Evaluate an asked trial whose parameters have been suggested; tell the result."""
+        """Evaluate an asked trial whose parameters have been suggested; tell the result.
+
+        While it runs, the trial records a heartbeat (when the storage has heartbeats on), so
+        that other workers can tell a crashed worker's trial from a running one."""
         from optuna.trial import TrialState
 
         from moo_compress.evaluation import atomic_write
+        from moo_compress.workers import heartbeat
 
         key = self.space.config_key(config)
         trial.set_user_attr("config", config)
@@ -215,7 +231,8 @@ class SearchSession:
             return known
         rng_state = np.random.get_state()
         try:
-            result = self.evaluator.evaluate(config, key)
+            with heartbeat(self.study, trial):
+                result = compute() if compute is not None else self.evaluator.evaluate(config, key)
         except Exception as exc:  # noqa: BLE001 - any crash is recorded and the search goes on
             reason = f"{type(exc).__name__}: {exc}".splitlines()[0][:500]
             trial.set_user_attr("fail_reason", reason)
@@ -265,8 +282,22 @@ class SearchSession:
         return out
 
 
-def run_search(cfg, *, show_progress: bool = True, log=None) -> dict[str, Any]:
+def run_search(
+    cfg,
+    *,
+    show_progress: bool = True,
+    log=None,
+    n_workers: int = 1,
+    dask_scheduler: str | None = None,
+    study_file: str | None = None,
+) -> dict[str, Any]:
     """Create or resume the study of ``cfg`` and run its driver until the budget is met.
+
+    Args:
+        n_workers: Optuna samplers: local ``worker`` processes to start; pymoo: processes of
+            a local Dask cluster evaluating each generation.
+        dask_scheduler: pymoo: address of a running Dask scheduler to evaluate on.
+        study_file: The study file (workers are started on it).
 
     Returns:
         A summary: trials complete and failed, archive size, hypervolume, timings.
@@ -285,18 +316,48 @@ def run_search(cfg, *, show_progress: bool = True, log=None) -> dict[str, Any]:
     # Data, baseline and reference first: a missing or malformed dataset creates no study.
     evaluator = Evaluator(cfg.evaluation_spec(), cfg.cache_dir, log=log)
     _ = evaluator.baseline
-    study = st.create_or_load(cfg, url)
+    study = st.create_or_load(cfg, url, heartbeat=cfg.workers.heartbeat())
     interrupted = st.mark_interrupted(study)
     if interrupted:
         log(f"resuming: {len(interrupted)} interrupted trial(s) marked failed and queued again")
-    session = SearchSession(cfg, study, evaluator, show_progress=show_progress)
     setup_seconds = time.perf_counter() - t_start
-    driver = DRIVERS.get(cfg.driver)(cfg)
-    session.start_progress()
-    try:
-        driver.run(session, interrupted=session.rerun_interrupted(interrupted))
-    finally:
-        session.close()
+    parallel_optuna = cfg.driver.startswith("optuna-") and n_workers > 1
+    if parallel_optuna:
+        from moo_compress.workers import spawn_workers
+
+        if interrupted:  # the workers ask Optuna, which hands out queued trials first
+            for config in SearchSession(
+                cfg, study, evaluator, show_progress=False
+            ).rerun_interrupted(interrupted):
+                study.enqueue_trial(cfg.space.searched_params(config), skip_if_exists=False)
+        spawn_workers(
+            cfg,
+            study_file or cfg.source,
+            n_workers,
+            storage=cfg.storage,
+            show_progress=show_progress,
+            log=log,
+        )
+        session = SearchSession(cfg, study, evaluator, show_progress=False)
+    else:
+        pool = None
+        if cfg.driver == "pymoo-nsga2" and (n_workers > 1 or dask_scheduler):
+            from moo_compress.workers import DaskPool
+
+            pool = DaskPool(cfg, scheduler=dask_scheduler, n_workers=n_workers)
+        elif dask_scheduler:
+            raise MooCompressError(
+                "--dask-scheduler parallelises pymoo-nsga2 generations; Optuna samplers scale out with `moo-compress worker` processes"
+            )
+        driver = DRIVERS.get(cfg.driver)(cfg, pool) if pool else DRIVERS.get(cfg.driver)(cfg)
+        session = SearchSession(cfg, study, evaluator, show_progress=show_progress)
+        session.start_progress()
+        try:
+            driver.run(session, interrupted=session.rerun_interrupted(interrupted))
+        finally:
+            session.close()
+            if pool is not None:
+                pool.close()
     values = np.array(session._completed_values, dtype=float).reshape(-1, len(session.objectives))
     return {
         "study": cfg.name,

@@ -10,6 +10,7 @@ Per trial (user attributes): ``config`` (full pipeline configuration), ``config_
 from __future__ import annotations
 
 import re
+import time
 import warnings
 from dataclasses import dataclass
 from typing import Any
@@ -17,6 +18,7 @@ from typing import Any
 from moo_compress.errors import ConfigError, MooCompressError
 
 INTERRUPTED = "interrupted: the process stopped while the trial was running"
+SKIPPED = "skipped"  # a worker's proposal not run because running trials already meet the budget
 HV_PREFIX = "hv/"
 
 
@@ -29,15 +31,74 @@ def storage_url(cfg) -> str:
     return cfg.storage or cfg.default_storage()
 
 
-def open_storage(url: str):
+def open_storage(url: str, *, heartbeat: dict[str, int] | None = None):
+    """The Optuna storage at ``url``.
+
+    Args:
+        heartbeat: For several workers: ``{"interval": s, "grace": s, "max_retry": n}``.
+            Running trials then record a heartbeat; a trial whose worker stopped beating for
+            ``grace`` seconds is marked failed by the next worker that looks and re-queued
+            (Optuna's ``RetryHeartbeatStaleTrialCallback``) up to ``max_retry`` times.
+    """
     import optuna
 
+    warnings.filterwarnings("ignore", category=optuna.exceptions.ExperimentalWarning)
     try:
-        return optuna.storages.get_storage(url)
+        if heartbeat is None:
+            return optuna.storages.get_storage(url)
+        retry = int(heartbeat["max_retry"])
+        if hasattr(optuna.storages, "RetryHeartbeatStaleTrialCallback"):  # Optuna >= 4.9
+            callback = {
+                "heartbeat_stale_trial_callback": optuna.storages.RetryHeartbeatStaleTrialCallback(
+                    max_retry=retry
+                )
+            }
+        else:
+            callback = {
+                "failed_trial_callback": optuna.storages.RetryFailedTrialCallback(max_retry=retry)
+            }
+        return optuna.storages.RDBStorage(
+            url,
+            engine_kwargs={"pool_pre_ping": True},
+            heartbeat_interval=int(heartbeat["interval"]),
+            grace_period=int(heartbeat["grace"]),
+            **callback,
+        )
     except Exception as exc:  # noqa: BLE001 - any driver error becomes one clear line
         raise MooCompressError(
-            f"cannot open storage {redact(url)}: {type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''}"
+            f"cannot open storage {redact(url)}: {type(exc).__name__}: {redact(_first_line(exc))}"
         ) from None
+
+
+def _first_line(exc: BaseException) -> str:
+    text = str(exc)
+    return text.splitlines()[0] if text else ""
+
+
+def with_retries(fn, url: str, *, attempts: int = 4, delay: float = 1.0):
+    """Call ``fn()``; on a lost database connection retry with backoff, then fail clearly."""
+    from sqlalchemy.exc import DBAPIError
+
+    try:
+        from optuna.exceptions import StorageInternalError
+    except ImportError:  # pragma: no cover - older Optuna
+        StorageInternalError = DBAPIError  # noqa: N806
+
+    for attempt in range(attempts):
+        try:
+            return fn()
+        except (DBAPIError, StorageInternalError) as exc:
+            if attempt == attempts - 1:
+                raise MooCompressError(
+                    f"lost the connection to the study database {redact(url)} "
+                    f"({attempts} attempts): {type(exc).__name__}: {redact(_first_line(exc))}"
+                ) from None
+            time.sleep(delay * 2**attempt)
+    return None
+
+
+def is_sqlite(url: str) -> bool:
+    return url.startswith("sqlite:")
 
 
 def study_exists(url: str, name: str) -> bool:
@@ -55,7 +116,7 @@ def study_exists(url: str, name: str) -> bool:
     )
 
 
-def create_or_load(cfg, url: str):
+def create_or_load(cfg, url: str, *, heartbeat: dict[str, int] | None = None):
     """Create the study, or load it and check it was made from the same study file."""
     import optuna
 
@@ -71,8 +132,15 @@ def create_or_load(cfg, url: str):
         "cache_dir": str(cfg.cache_dir),
     }
     if study_exists(url, cfg.name):
-        study = optuna.load_study(study_name=cfg.name, storage=open_storage(url))
+        study = optuna.load_study(
+            study_name=cfg.name, storage=open_storage(url, heartbeat=heartbeat)
+        )
         stored = study.user_attrs.get("moo_compress")
+        for _ in range(50):  # a worker that just created the study may still be writing it
+            if stored is not None:
+                break
+            time.sleep(0.1)
+            stored = study.user_attrs.get("moo_compress")
         if stored is None:
             raise ConfigError(
                 cfg.source,
@@ -93,12 +161,15 @@ def create_or_load(cfg, url: str):
                 "give this study a new name or restore the old file.",
             )
         return study
-    study = optuna.create_study(
-        study_name=cfg.name,
-        storage=open_storage(url),
-        directions=cfg.directions,
-        load_if_exists=False,
-    )
+    try:
+        study = optuna.create_study(
+            study_name=cfg.name,
+            storage=open_storage(url, heartbeat=heartbeat),
+            directions=cfg.directions,
+            load_if_exists=False,
+        )
+    except optuna.exceptions.DuplicatedStudyError:  # another worker created it just now
+        return create_or_load(cfg, url, heartbeat=heartbeat)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         study.set_metric_names(cfg.objective_names)

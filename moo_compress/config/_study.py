@@ -59,6 +59,23 @@ class LatencyConfig:
 
 
 @dataclass(frozen=True)
+class WorkersConfig:
+    """Several workers on one study: heartbeat period, how long a silent worker's trial
+    stays RUNNING before another worker fails and re-queues it, and how often."""
+
+    heartbeat_seconds: int = 10
+    grace_seconds: int = 30
+    max_retry: int = 3
+
+    def heartbeat(self) -> dict[str, int]:
+        return {
+            "interval": self.heartbeat_seconds,
+            "grace": self.grace_seconds,
+            "max_retry": self.max_retry,
+        }
+
+
+@dataclass(frozen=True)
 class ProxyConfig:
     """Clustering proxy (seed 003): points sampled for the multicut graph."""
 
@@ -115,6 +132,7 @@ class StudyConfig:
     adversarial: AdversarialConfig = AdversarialConfig()
     proxy: ProxyConfig = ProxyConfig()
     latency: LatencyConfig = LatencyConfig()
+    workers: WorkersConfig = WorkersConfig()
     record: tuple[str, ...] = ()
 
     @property
@@ -343,6 +361,18 @@ def load_study_config(
         repeats=lat.integer("repeats", 30, low=1, high=10000),
     )
     lat.finish()
+    wk = top.section("workers")
+    workers = WorkersConfig(
+        heartbeat_seconds=wk.integer("heartbeat_seconds", 10, low=1, high=3600),
+        grace_seconds=wk.integer("grace_seconds", 30, low=2, high=86400),
+        max_retry=wk.integer("max_retry", 3, low=0, high=100),
+    )
+    wk.finish()
+    if workers.grace_seconds <= workers.heartbeat_seconds:
+        raise wk.error(
+            "grace_seconds",
+            f"must be larger than heartbeat_seconds ({workers.heartbeat_seconds}). Got {workers.grace_seconds} instead.",
+        )
     record = _record(top, objectives)
     needs_standard = {"mce", "relative_mce"} & set(record)
     if needs_standard and not set(names) & set(STANDARD):
@@ -399,6 +429,7 @@ def load_study_config(
         adversarial=adversarial,
         proxy=proxy,
         latency=latency,
+        workers=workers,
         record=record,
     )
 

@@ -5,6 +5,10 @@ with pymoo's mixed-variable sampling, mating and duplicate elimination, so no in
 is ever proposed. A configuration already in storage is never evaluated again: its stored
 values are told instead. Failed evaluations are infeasible (constraint violated).
 
+Parallel generations: with a Dask pool (``search --n-workers K`` or ``--dask-scheduler``)
+the new configurations of a generation are evaluated at once on the cluster; results are
+stored in population order, so the archive is the same as a serial run's.
+
 Resume: NSGA-II's state is rebuilt by replaying the algorithm with the study seed, telling
 each generation the values stored for its configurations, until it reaches configurations
 not yet evaluated; it then continues exactly as an uninterrupted run would.
@@ -20,8 +24,24 @@ _INFEASIBLE = 1e12
 
 
 class PymooNSGA2Driver:
-    def __init__(self, cfg) -> None:
+    def __init__(self, cfg, pool=None) -> None:
         self.cfg = cfg
+        self.pool = pool
+
+    def _submit(self, session, configs: list[dict[str, Any]]) -> dict[str, Any]:
+        """Start the generation's new configurations on the pool (at most the budget left);
+        returns config key -> callable giving the result."""
+        if self.pool is None:
+            return {}
+        pending: dict[str, Any] = {}
+        for config in configs:
+            key = session.space.config_key(config)
+            if key in pending or session.lookup(config) is not None:
+                continue
+            if len(pending) >= session.budget_left():
+                break
+            pending[key] = self.pool.submit(config, key)
+        return pending
 
     def run(self, session, *, interrupted: list[dict[str, Any]]) -> None:
         from pymoo.algorithms.moo.nsga2 import NSGA2
@@ -62,13 +82,18 @@ class PymooNSGA2Driver:
             F = np.empty((len(pop), n_obj))
             G = np.zeros((len(pop), 1))
             new = 0
-            for i, ind in enumerate(pop):
-                config = space.from_pymoo(ind.X)
+            configs = [space.from_pymoo(ind.X) for ind in pop]
+            pending = self._submit(session, configs)
+            for i, config in enumerate(configs):
                 outcome = session.lookup(config)
                 if outcome is None:
                     if session.budget_left() == 0:
                         return
-                    outcome = session.evaluate_config(config, generation=generation)
+                    outcome = session.evaluate_config(
+                        config,
+                        generation=generation,
+                        compute=pending.get(session.space.config_key(config)),
+                    )
                     new += 1
                 if outcome.complete:
                     F[i] = sign * np.array([outcome.values[name] for name in session.objectives])

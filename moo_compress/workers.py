@@ -1,0 +1,277 @@
+"""Several workers on one study.
+
+- Optuna samplers: any number of ``moo-compress worker`` processes (on any machines) share
+  one study through its storage (PostgreSQL for real use). Each asks Optuna for a trial,
+  claims it, evaluates it and tells the result. ``search --n-workers K`` starts K of them
+  locally and shows their common progress.
+- pymoo NSGA-II: one driver proposes each generation and evaluates its new configurations
+  in parallel on a Dask cluster (``--dask-scheduler`` or a local cluster of K processes);
+  the driver writes every result to the study's storage.
+
+Claims are decided by trial number, so racing workers agree without locks: a proposal is
+skipped when a trial with the same configuration is complete or started earlier, or when
+completed trials plus earlier running ones already meet the budget. Running trials record a
+heartbeat; a worker killed mid-trial stops beating, the next worker to look marks its trial
+failed, and Optuna's ``RetryHeartbeatStaleTrialCallback`` queues it again. Storage calls that lose
+the database connection are retried, then reported with the password hidden.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import os
+import subprocess
+import sys
+import threading
+import time
+from functools import partial
+from typing import Any
+
+from moo_compress import storage as st
+
+POLL_SECONDS = 0.5
+SQLITE_WARNING = (
+    "warning: several processes on one SQLite file contend for its lock and can fail with "
+    "'database is locked'; for several workers use PostgreSQL (--storage postgresql://...)"
+)
+
+
+@contextlib.contextmanager
+def heartbeat(study, trial):
+    """Record ``trial``'s heartbeat every interval while the block runs (if enabled)."""
+    storage = study._storage
+    interval = getattr(storage, "get_heartbeat_interval", lambda: None)()
+    if not interval:
+        yield
+        return
+    stop = threading.Event()
+
+    def beat() -> None:
+        while True:
+            with contextlib.suppress(Exception):  # a missed beat is retried next interval
+                storage.record_heartbeat(trial._trial_id)
+            if stop.wait(interval):
+                return
+
+    thread = threading.Thread(target=beat, name=f"heartbeat-{trial.number}", daemon=True)
+    thread.start()
+    try:
+        yield
+    finally:
+        stop.set()
+        thread.join()
+
+
+def _seed(study_seed: int, worker: str, proposals: int) -> int:
+    text = f"{study_seed}:{worker}:{proposals}"
+    return int(hashlib.sha256(text.encode()).hexdigest()[:8], 16) % (2**31 - 1)
+
+
+def _claim(study, trial, key: str, n_trials: int) -> str | None:
+    """Why this trial must not run (duplicate or over budget), or None to run it."""
+    from optuna.trial import TrialState
+
+    others = study.get_trials(deepcopy=False, states=(TrialState.COMPLETE, TrialState.RUNNING))
+    for t in others:
+        if t.number != trial.number and t.user_attrs.get("config_key") == key:
+            if t.state == TrialState.COMPLETE or t.number < trial.number:
+                return f"duplicate of trial {t.number}: configuration already evaluated or running"
+    done = sum(t.state == TrialState.COMPLETE for t in others)
+    ahead = sum(t.state == TrialState.RUNNING and t.number < trial.number for t in others)
+    if done + ahead >= n_trials:
+        return f"{st.SKIPPED}: the budget is met by completed and running trials"
+    return None
+
+
+def run_worker(cfg, *, worker: str | None = None, log=None) -> dict[str, Any]:
+    """Join the study of ``cfg`` (creating it if needed) and evaluate trials until the
+    study holds ``n_trials`` completed trials. Optuna-sampler drivers only."""
+    import optuna
+    from optuna.trial import TrialState
+
+    from moo_compress.drivers.optuna_samplers import OptunaDriver
+    from moo_compress.errors import ConfigError
+    from moo_compress.evaluation import Evaluator
+    from moo_compress.search import SearchSession
+
+    if not cfg.driver.startswith("optuna-"):
+        raise ConfigError(
+            cfg.source,
+            "driver.name",
+            f"`worker` runs Optuna samplers (optuna-tpe, optuna-nsga2, optuna-random); pymoo-nsga2 parallelises generations with `search --n-workers` or `--dask-scheduler`. Got {cfg.driver!r} instead.",
+        )
+    log = log or (lambda msg: print(msg, file=sys.stderr))
+    worker = worker or f"{os.uname().nodename}-{os.getpid()}"
+    url = st.storage_url(cfg)
+    if st.is_sqlite(url):
+        log(SQLITE_WARNING)
+    t0 = time.perf_counter()
+    evaluator = Evaluator(cfg.evaluation_spec(), cfg.cache_dir, log=log)
+    _ = evaluator.baseline
+    study = st.with_retries(
+        lambda: st.create_or_load(cfg, url, heartbeat=cfg.workers.heartbeat()), url
+    )
+    session = SearchSession(cfg, study, evaluator, show_progress=False)
+    driver = OptunaDriver(cfg)
+    space = session.space
+    proposals = evaluated = waited = 0
+    wait_seconds = 0.0
+    while True:
+        st.with_retries(lambda: optuna.storages.fail_stale_trials(study), url)
+        states = st.with_retries(
+            lambda: [
+                t.state
+                for t in study.get_trials(
+                    deepcopy=False, states=(TrialState.COMPLETE, TrialState.RUNNING)
+                )
+            ],
+            url,
+        )
+        done = states.count(TrialState.COMPLETE)
+        if done >= cfg.n_trials:
+            break
+        if done + states.count(TrialState.RUNNING) >= cfg.n_trials:
+            # the rest of the budget is running elsewhere; wait in case one of them dies
+            waited += 1
+            time.sleep(POLL_SECONDS)
+            wait_seconds += POLL_SECONDS
+            continue
+        study.sampler = driver.make_sampler(_seed(cfg.seed, worker, proposals))
+        proposals += 1
+        trial = st.with_retries(study.ask, url)
+        config = space.suggest(trial)
+        key = space.config_key(config)
+        trial.set_user_attr("config", config)
+        trial.set_user_attr("config_key", key)
+        reason = st.with_retries(partial(_claim, study, trial, key, cfg.n_trials), url)
+        if reason is not None:
+            trial.set_user_attr("fail_reason", reason)
+            st.with_retries(partial(study.tell, trial, state=TrialState.FAIL), url)
+            continue
+        session.evaluate_trial(trial, config)
+        evaluated += 1
+        st.with_retries(session.refresh, url)
+        session.record_hypervolume()
+        session.check_failures()
+    session.refresh()
+    return {
+        "worker": worker,
+        "evaluated": evaluated,
+        "complete": session.n_complete,
+        "failed": session.n_failed,
+        "wall_seconds": time.perf_counter() - t0,
+        "eval_seconds": session.eval_seconds,
+        "wait_seconds": wait_seconds,
+    }
+
+
+def spawn_workers(cfg, study_file: str, k: int, *, storage: str | None, show_progress: bool, log):
+    """Start ``k`` local ``worker`` processes on the study and wait for them, showing the
+    study's progress. Each gets an equal share of the CPU threads."""
+    from optuna.trial import TrialState
+
+    from moo_compress.errors import MooCompressError
+
+    url = st.storage_url(cfg)
+    if st.is_sqlite(url):
+        log(SQLITE_WARNING)
+    threads = max(1, (os.cpu_count() or 1) // k)
+    env = {**os.environ, "MOO_COMPRESS_THREADS": str(threads)}
+    args = [sys.executable, "-m", "moo_compress", "worker", study_file, "--quiet"]
+    if storage:
+        args += ["--storage", storage]
+    args += ["--n-trials", str(cfg.n_trials)]
+    procs = [
+        subprocess.Popen(
+            [*args, "--worker-id", f"local-{i}"], env=env, stderr=subprocess.PIPE, text=True
+        )
+        for i in range(k)
+    ]
+    study = st.load_existing(cfg, url)
+    bar = None
+    if show_progress:
+        from tqdm import tqdm
+
+        bar = tqdm(total=cfg.n_trials, desc=f"{cfg.name} x{k}", unit="trial", file=sys.stderr)
+    try:
+        while any(p.poll() is None for p in procs):
+            if bar is not None:
+                done = len(study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,)))
+                bar.n = min(done, cfg.n_trials)
+                bar.refresh()
+            time.sleep(1.0)
+    except KeyboardInterrupt:
+        for p in procs:
+            p.terminate()
+        raise
+    finally:
+        if bar is not None:
+            bar.close()
+    errors = [(p.returncode, p.stderr.read().strip()) for p in procs]
+    bad = [e for e in errors if e[0] != 0]
+    if bad:
+        last = bad[0][1].splitlines()[-1] if bad[0][1] else f"exit code {bad[0][0]}"
+        raise MooCompressError(f"{len(bad)} of {k} workers failed; first: {st.redact(last)}")
+
+
+# -- Dask: parallel generations for pymoo ------------------------------------------------
+_EVALUATORS: dict[str, Any] = {}
+
+
+def evaluate_remote(spec: dict[str, Any], cache_dir: str, config: dict, key: str, threads: int):
+    """Run on a Dask worker: evaluate one configuration with a per-process cached Evaluator."""
+    import json
+    from pathlib import Path
+
+    import torch
+
+    from moo_compress.evaluation import Evaluator
+
+    torch.set_num_threads(max(1, threads))
+    ident = hashlib.sha256(json.dumps([spec, cache_dir], sort_keys=True).encode()).hexdigest()
+    if ident not in _EVALUATORS:
+        _EVALUATORS[ident] = Evaluator(spec, Path(cache_dir))
+    return _EVALUATORS[ident].evaluate(config, key)
+
+
+class DaskPool:
+    """Evaluate configurations on a Dask cluster: an existing scheduler or a local one."""
+
+    def __init__(self, cfg, *, scheduler: str | None = None, n_workers: int = 1) -> None:
+        from distributed import Client, LocalCluster
+
+        self.cfg = cfg
+        self._cluster = None
+        if scheduler:
+            self.client = Client(scheduler, timeout="30s")
+            self.threads = 1
+        else:
+            self._cluster = LocalCluster(
+                n_workers=n_workers,
+                threads_per_worker=1,
+                processes=True,
+                dashboard_address=None,
+            )
+            self.client = Client(self._cluster)
+            self.threads = int(
+                os.environ.get("MOO_COMPRESS_THREADS") or max(1, (os.cpu_count() or 1) // n_workers)
+            )
+
+    def submit(self, config: dict, key: str):
+        future = self.client.submit(
+            evaluate_remote,
+            self.cfg.evaluation_spec(),
+            str(self.cfg.cache_dir),
+            config,
+            key,
+            self.threads,
+            key=f"moo-compress-{key}",
+            pure=False,
+        )
+        return future.result
+
+    def close(self) -> None:
+        self.client.close()
+        if self._cluster is not None:
+            self._cluster.close()

@@ -1,0 +1,210 @@
+"""Several workers on one study: PostgreSQL workers surviving a SIGKILL, Dask generations for
+pymoo, the SQLite warning and credential redaction.
+
+The PostgreSQL tests need a server: ``.ci/run`` starts one (``.ci/postgres.sh``) and passes
+its URL in ``MOO_COMPRESS_TEST_POSTGRES``.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+import uuid
+
+import pytest
+
+from tests.conftest import ROOT, cli, write_study
+
+PG = os.environ.get("MOO_COMPRESS_TEST_POSTGRES")
+needs_pg = pytest.mark.skipif(
+    not PG, reason="MOO_COMPRESS_TEST_POSTGRES is not set (.ci/run sets it)"
+)
+
+WORKER_SPACE = """
+variables:
+  prune_ratio: {type: float, low: 0.0, high: 0.9, step: 0.1}
+  cluster_count: {type: categorical, choices: [0, 8, 16]}
+  quant_bits: {type: categorical, choices: [4, 8, 32]}
+  finetune_epochs: 1
+"""
+FAST = (
+    "workers: {heartbeat_seconds: 1, grace_seconds: 4, max_retry: 3}\nrecord: [accuracy, cr, mce]\n"
+)
+
+
+def _trials(name, url):
+    import optuna
+
+    return optuna.load_study(study_name=name, storage=url).get_trials(deepcopy=False)
+
+
+def _start_worker(study, wid):
+    return subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "moo_compress",
+            "worker",
+            str(study),
+            "--storage",
+            PG,
+            "--worker-id",
+            wid,
+        ],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env={**os.environ, "PYTHONPATH": str(ROOT), "MOO_COMPRESS_THREADS": "1"},
+    )
+
+
+@needs_pg
+def test_three_workers_survive_a_killed_worker(tmp_path, shared_cache):
+    from optuna.trial import TrialState
+
+    name = f"w{uuid.uuid4().hex[:10]}"
+    n = 9
+    study = write_study(
+        tmp_path, name=name, driver="optuna-random", n_trials=n, cache_dir=shared_cache, extra=FAST
+    )
+    (tmp_path / "space.yaml").write_text(WORKER_SPACE)
+    # the first worker prepares the baseline; then three run together
+    workers = [_start_worker(study, f"w{i}") for i in range(3)]
+    deadline = time.time() + 300
+    killed = None
+    while time.time() < deadline and killed is None:
+        time.sleep(0.2)
+        try:
+            trials = _trials(name, PG)
+        except KeyError:
+            continue
+        running = [t for t in trials if t.state == TrialState.RUNNING]
+        done = [t for t in trials if t.state == TrialState.COMPLETE]
+        if len(running) == 3 and len(done) >= 1:
+            workers[0].send_signal(signal.SIGKILL)
+            killed = {t.number for t in running}
+    assert killed, "the three workers never ran trials at the same time"
+    for w in workers[1:]:
+        out, err = w.communicate(timeout=300)
+        assert w.returncode == 0, err
+    trials = _trials(name, PG)
+    states = [t.state for t in trials]
+    assert states.count(TrialState.COMPLETE) == n
+    assert TrialState.RUNNING not in states and TrialState.WAITING not in states
+    keys = [t.user_attrs["config_key"] for t in trials if t.state == TrialState.COMPLETE]
+    assert len(set(keys)) == n, "a configuration was evaluated twice"
+    stale = [t for t in trials if t.number in killed and t.state == TrialState.FAIL]
+    assert len(stale) == 1, "the killed worker's trial is marked failed by the others"
+    retried = [
+        t
+        for t in trials
+        if t.state == TrialState.COMPLETE
+        and t.user_attrs.get("config_key") == stale[0].user_attrs.get("config_key")
+    ]
+    assert retried, "the killed trial's configuration was evaluated again"
+    status = cli("status", str(study), "--storage", PG)
+    assert f"{n}/{n} complete" in status.stdout, status.stdout + status.stderr
+    assert "ci-secret" not in status.stdout + status.stderr
+    pareto = cli("pareto", str(study), "--storage", PG, "--format", "json")
+    assert pareto.returncode == 0 and pareto.stdout.strip().startswith("[")
+
+
+@needs_pg
+def test_search_with_local_workers_meets_the_budget_exactly(tmp_path, shared_cache):
+    from optuna.trial import TrialState
+
+    name = f"w{uuid.uuid4().hex[:10]}"
+    study = write_study(
+        tmp_path, name=name, driver="optuna-tpe", n_trials=6, cache_dir=shared_cache, extra=FAST
+    )
+    (tmp_path / "space.yaml").write_text(WORKER_SPACE)
+    res = cli("search", str(study), "--storage", PG, "--n-workers", "2", "--no-progress")
+    assert res.returncode == 0, res.stderr
+    assert "postgresql+psycopg://postgres:***@" in res.stdout
+    assert "ci-secret" not in res.stdout + res.stderr
+    trials = _trials(name, PG)
+    assert [t.state for t in trials].count(TrialState.COMPLETE) == 6
+
+
+def _archive(study_path, *extra):
+    import json
+
+    out = cli("pareto", str(study_path), "--format", "json", *extra)
+    assert out.returncode == 0, out.stderr
+    rows = json.loads(out.stdout)
+    return sorted(
+        json.dumps({k: v for k, v in r.items() if k not in ("trial", "latency_ms")}, sort_keys=True)
+        for r in rows
+    )
+
+
+def test_pymoo_generations_on_a_dask_local_cluster_match_a_serial_run(
+    tmp_path, shared_cache, monkeypatch
+):
+    # results are reproducible for a given number of threads per evaluation: one here, as
+    # each of the two Dask workers of this 2-core machine gets
+    monkeypatch.setenv("MOO_COMPRESS_THREADS", "1")
+    serial = write_study(tmp_path / "serial", n_trials=8, cache_dir=shared_cache)
+    parallel = write_study(tmp_path / "dask", n_trials=8, cache_dir=shared_cache)
+    assert cli("search", str(serial), "--no-progress").returncode == 0
+    res = cli("search", str(parallel), "--no-progress", "--n-workers", "2")
+    assert res.returncode == 0, res.stderr
+    assert "8 complete, 0 failed" in res.stdout
+    assert _archive(parallel) == _archive(serial)
+
+
+def test_worker_on_sqlite_warns_and_points_to_postgresql(tmp_path, shared_cache):
+    study = write_study(
+        tmp_path, driver="optuna-random", n_trials=1, cache_dir=shared_cache, extra=FAST
+    )
+    res = cli("worker", str(study))
+    assert res.returncode == 0, res.stderr
+    assert "several processes on one SQLite file" in res.stderr
+    assert "postgresql://" in res.stderr
+
+
+def test_worker_refuses_pymoo_studies(tmp_path):
+    study = write_study(tmp_path, cache_dir=tmp_path / "cache")
+    res = cli("worker", str(study))
+    assert res.returncode == 2
+    assert "driver.name: `worker` runs Optuna samplers" in res.stderr
+
+
+def test_credentials_never_appear_in_errors(tmp_path):
+    study = write_study(tmp_path, cache_dir=tmp_path / "cache")
+    url = "postgresql+psycopg://alice:topsecret@127.0.0.1:9/nowhere"
+    res = cli("status", str(study), "--storage", url)
+    assert res.returncode != 0
+    assert "topsecret" not in res.stdout + res.stderr
+    assert "alice:***@127.0.0.1" in res.stderr
+
+
+def test_lost_connection_is_retried_then_reported_without_password():
+    from sqlalchemy.exc import OperationalError
+
+    from moo_compress.errors import MooCompressError
+    from moo_compress.storage import with_retries
+
+    calls = []
+
+    def flaky():
+        calls.append(1)
+        if len(calls) < 3:
+            raise OperationalError("SELECT 1", {}, Exception("server closed the connection"))
+        return "ok"
+
+    url = "postgresql://bob:hunter2@db:5432/studies"
+    assert with_retries(flaky, url, delay=0.01) == "ok" and len(calls) == 3
+
+    def dead():
+        raise OperationalError(
+            "SELECT 1", {}, Exception("cannot reach postgresql://bob:hunter2@db")
+        )
+
+    with pytest.raises(MooCompressError) as err:
+        with_retries(dead, url, attempts=2, delay=0.01)
+    assert "lost the connection to the study database postgresql://bob:***@db" in str(err.value)
+    assert "hunter2" not in str(err.value)
