@@ -62,6 +62,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--n-trials", type=int, metavar="N", help="override budget.n_trials")
     p.add_argument("--worker-id", metavar="NAME", help="name in logs (default host-pid)")
     p.add_argument("--quiet", action="store_true", help="no per-worker summary line")
+    p.add_argument("--json", action="store_true", help="print the worker's summary as JSON")
 
     p = sub.add_parser(
         "status", help="trial counts, generation, archive size and hypervolume history"
@@ -178,10 +179,13 @@ def cmd_worker(args) -> int:
 
     cfg = _load_cfg(args, n_trials=args.n_trials)
     s = run_worker(cfg, worker=args.worker_id)
-    if not args.quiet:
+    if args.json:
+        print(json.dumps(s))
+    elif not args.quiet:
         print(
             f"worker {s['worker']}: evaluated {s['evaluated']}; study has {s['complete']} complete, "
-            f"{s['failed']} failed; {s['wall_seconds']:.1f} s, {s['wait_seconds']:.1f} s waiting"
+            f"{s['failed']} failed; {s['wall_seconds']:.1f} s ({s['eval_seconds']:.1f} s evaluating, "
+            f"{s['database_seconds']:.1f} s on the database, {s['wait_seconds']:.1f} s waiting)"
         )
     return 0
 

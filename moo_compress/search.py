@@ -127,6 +127,11 @@ class SearchSession:
             )
 
     # -- archive --------------------------------------------------------------------------
+    def set_completed(self, values: list[list[float]]) -> None:
+        """The study's completed objective vectors, as read by a worker from storage."""
+        self._completed_values = [list(v) for v in values]
+        self.n_complete = len(values)
+
     def record_hypervolume(self, generation: int | None = None) -> float:
         """Store the normalized hypervolume of the current archive in the study."""
         values = np.array(self._completed_values, dtype=float).reshape(-1, len(self.objectives))
@@ -310,6 +315,14 @@ def run_search(
     from moo_compress.evaluation import Evaluator
 
     warnings.filterwarnings("ignore", category=optuna.exceptions.ExperimentalWarning)
+    if (n_workers > 1 or dask_scheduler) and cfg.driver == "grid":
+        from moo_compress.errors import ConfigError
+
+        raise ConfigError(
+            "--n-workers",
+            "",
+            "applies to Optuna samplers (worker processes) and pymoo-nsga2 (Dask); the grid driver runs in one process. Got driver 'grid'.",
+        )
     log = log or (lambda msg: print(msg, file=sys.stderr))
     t_start = time.perf_counter()
     url = st.storage_url(cfg)

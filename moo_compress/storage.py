@@ -43,6 +43,8 @@ def open_storage(url: str, *, heartbeat: dict[str, int] | None = None):
     import optuna
 
     warnings.filterwarnings("ignore", category=optuna.exceptions.ExperimentalWarning)
+    # moo-compress records heartbeats itself around each evaluation (workers.heartbeat)
+    warnings.filterwarnings("ignore", message="Heartbeat of storage is supposed to be used")
     try:
         if heartbeat is None:
             return optuna.storages.get_storage(url)
@@ -223,8 +225,9 @@ def records(study, states=None) -> list[TrialRecord]:
 def mark_interrupted(study) -> list[dict[str, Any]]:
     """Mark trials left RUNNING by a stopped process as failed; return their configurations.
 
-    One process per study is assumed (several workers on one study is issue 7's heartbeat
-    mechanism); any RUNNING trial found when a search starts was therefore abandoned.
+    Used by ``search``, which assumes it is the only process on its study, so that a killed
+    search resumes at once; workers instead fail a crashed worker's trial when its heartbeat
+    goes stale (``workers``).
     """
     import optuna
     from optuna.trial import TrialState

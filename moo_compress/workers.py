@@ -115,25 +115,28 @@ def run_worker(cfg, *, worker: str | None = None, log=None) -> dict[str, Any]:
     session = SearchSession(cfg, study, evaluator, show_progress=False)
     driver = OptunaDriver(cfg)
     space = session.space
-    proposals = evaluated = waited = 0
+    proposals = evaluated = 0
+    recorded = session.n_complete
     wait_seconds = 0.0
+    t_loop = time.perf_counter()
     while True:
         st.with_retries(lambda: optuna.storages.fail_stale_trials(study), url)
-        states = st.with_retries(
-            lambda: [
-                t.state
-                for t in study.get_trials(
-                    deepcopy=False, states=(TrialState.COMPLETE, TrialState.RUNNING)
-                )
-            ],
+        trials = st.with_retries(
+            lambda: study.get_trials(
+                deepcopy=False, states=(TrialState.COMPLETE, TrialState.RUNNING)
+            ),
             url,
         )
-        done = states.count(TrialState.COMPLETE)
+        complete = [t.values for t in trials if t.state == TrialState.COMPLETE]
+        if len(complete) > recorded:  # the archive grew (here or elsewhere)
+            session.set_completed(complete)
+            session.record_hypervolume()
+            recorded = len(complete)
+        done = len(complete)
         if done >= cfg.n_trials:
             break
-        if done + states.count(TrialState.RUNNING) >= cfg.n_trials:
+        if len(trials) >= cfg.n_trials:
             # the rest of the budget is running elsewhere; wait in case one of them dies
-            waited += 1
             time.sleep(POLL_SECONDS)
             wait_seconds += POLL_SECONDS
             continue
@@ -151,9 +154,7 @@ def run_worker(cfg, *, worker: str | None = None, log=None) -> dict[str, Any]:
             continue
         session.evaluate_trial(trial, config)
         evaluated += 1
-        st.with_retries(session.refresh, url)
-        session.record_hypervolume()
-        session.check_failures()
+    loop_seconds = time.perf_counter() - t_loop
     session.refresh()
     return {
         "worker": worker,
@@ -161,8 +162,13 @@ def run_worker(cfg, *, worker: str | None = None, log=None) -> dict[str, Any]:
         "complete": session.n_complete,
         "failed": session.n_failed,
         "wall_seconds": time.perf_counter() - t0,
+        "setup_seconds": t_loop - t0,
+        "loop_seconds": loop_seconds,
         "eval_seconds": session.eval_seconds,
         "wait_seconds": wait_seconds,
+        # storage calls, claims and proposals: everything in the loop but evaluation and
+        # waiting for other workers' trials
+        "database_seconds": max(0.0, loop_seconds - session.eval_seconds - wait_seconds),
     }
 
 
