@@ -312,16 +312,21 @@ def run_search(
     import optuna
 
     from moo_compress.drivers import DRIVERS
+    from moo_compress.errors import ConfigError
     from moo_compress.evaluation import Evaluator
 
     warnings.filterwarnings("ignore", category=optuna.exceptions.ExperimentalWarning)
     if (n_workers > 1 or dask_scheduler) and cfg.driver == "grid":
-        from moo_compress.errors import ConfigError
-
         raise ConfigError(
             "--n-workers",
             "",
             "applies to Optuna samplers (worker processes) and pymoo-nsga2 (Dask); the grid driver runs in one process. Got driver 'grid'.",
+        )
+    if dask_scheduler and cfg.driver != "pymoo-nsga2":
+        raise ConfigError(
+            "--dask-scheduler",
+            "",
+            f"parallelises pymoo-nsga2 generations; Optuna samplers scale out with `moo-compress worker` processes. Got driver {cfg.driver!r}.",
         )
     log = log or (lambda msg: print(msg, file=sys.stderr))
     t_start = time.perf_counter()
@@ -334,15 +339,13 @@ def run_search(
     if interrupted:
         log(f"resuming: {len(interrupted)} interrupted trial(s) marked failed and queued again")
     setup_seconds = time.perf_counter() - t_start
-    parallel_optuna = cfg.driver.startswith("optuna-") and n_workers > 1
-    if parallel_optuna:
+    if cfg.driver.startswith("optuna-") and n_workers > 1:
         from moo_compress.workers import spawn_workers
 
-        if interrupted:  # the workers ask Optuna, which hands out queued trials first
-            for config in SearchSession(
-                cfg, study, evaluator, show_progress=False
-            ).rerun_interrupted(interrupted):
-                study.enqueue_trial(cfg.space.searched_params(config), skip_if_exists=False)
+        session = SearchSession(cfg, study, evaluator, show_progress=False)
+        # the workers ask Optuna, which hands out queued trials first
+        for config in session.rerun_interrupted(interrupted):
+            study.enqueue_trial(cfg.space.searched_params(config), skip_if_exists=False)
         spawn_workers(
             cfg,
             study_file or cfg.source,
@@ -351,17 +354,13 @@ def run_search(
             show_progress=show_progress,
             log=log,
         )
-        session = SearchSession(cfg, study, evaluator, show_progress=False)
+        session.refresh()
     else:
         pool = None
         if cfg.driver == "pymoo-nsga2" and (n_workers > 1 or dask_scheduler):
             from moo_compress.workers import DaskPool
 
             pool = DaskPool(cfg, scheduler=dask_scheduler, n_workers=n_workers)
-        elif dask_scheduler:
-            raise MooCompressError(
-                "--dask-scheduler parallelises pymoo-nsga2 generations; Optuna samplers scale out with `moo-compress worker` processes"
-            )
         driver = DRIVERS.get(cfg.driver)(cfg, pool) if pool else DRIVERS.get(cfg.driver)(cfg)
         session = SearchSession(cfg, study, evaluator, show_progress=show_progress)
         session.start_progress()
