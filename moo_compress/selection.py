@@ -27,9 +27,6 @@ class Clause:
     def holds(self, values: dict[str, float]) -> bool:
         return _OPS[self.op](values[self.name], self.value)
 
-    def __str__(self) -> str:
-        return f"{self.name}{self.op}{self.value:g}"
-
 
 def parse_selection(text: str, known: list[str]) -> list[Clause]:
     """Parse ``text``; ``known`` are the objectives the models have values for.
