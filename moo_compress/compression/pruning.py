@@ -152,21 +152,28 @@ def remove_filters(
     """
     import torch_pruning as tp
 
-    layers = dict(prunable_layers(model))
+    layers = prunable_layers(model)
+    names = {id(m): n for n, m in layers}
     device = next(model.parameters()).device
     example = torch.zeros(1, *input_shape, device=device)
     graph = tp.DependencyGraph().build_dependency(model, example_inputs=example)
-    for name, mask in masks.items():
-        module = layers[name]
+    groups = graph.get_all_groups(
+        ignored_layers=[layers[-1][1]], root_module_types=[nn.Conv2d, nn.Linear]
+    )
+    for group in groups:  # each coupled set of channels once, decided by its first layer
+        root = group[0].dep.target.module
+        mask = masks.get(names.get(id(root), ""))
+        if mask is None or mask.shape[0] != root.weight.shape[0]:
+            continue
         rows = mask.reshape(mask.shape[0], -1)
         drop = [int(i) for i in torch.nonzero(rows.sum(1) == 0).flatten()]
-        if not drop:
+        if not drop or len(drop) >= rows.shape[0]:
             continue
-        if isinstance(module, nn.Conv2d):
+        if isinstance(root, nn.Conv2d):
             fn = tp.prune_conv_out_channels
         else:
             fn = tp.prune_linear_out_channels
-        graph.get_pruning_group(module, fn, idxs=drop).prune()
+        graph.get_pruning_group(root, fn, idxs=drop).prune()
     return model
 
 

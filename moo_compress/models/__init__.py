@@ -9,6 +9,11 @@ ARCHITECTURES = Registry(
     {
         "small_cnn": "moo_compress.models.small_cnn:SmallCNN",
         "mlp": "moo_compress.models.mlp:MLP",
+        "resnet18": "moo_compress.models.torchvision_cifar:resnet18",
+        "resnet50": "moo_compress.models.torchvision_cifar:resnet50",
+        "vgg11_bn": "moo_compress.models.torchvision_cifar:vgg11_bn",
+        "vgg19_bn": "moo_compress.models.torchvision_cifar:vgg19_bn",
+        "mobilenet_v2": "moo_compress.models.torchvision_cifar:mobilenet_v2",
     },
 )
 

@@ -38,7 +38,7 @@ CASES = [
     (
         "study.yaml",
         lambda t: t.replace("arch: small_cnn", "arch: resnet1000"),
-        "model.arch: must be one of {small_cnn, mlp}. Got 'resnet1000'",
+        "model.arch: must be one of {small_cnn, mlp, resnet18, resnet50, vgg11_bn, vgg19_bn, mobilenet_v2}. Got 'resnet1000'",
     ),
     (
         "study.yaml",
