@@ -40,8 +40,8 @@ def _sha256(path: Path) -> str:
     return hashlib.sha256(path.read_bytes()).hexdigest()
 
 
-def _compare(onnx_model, reference, x, tolerance: float, what: str, *, exact: bool = False):
-    """ONNX Runtime logits of ``onnx_model`` against ``reference``'s on ``x``.
+def _compare(a, b, tolerance: float, what: str, *, exact: bool = False):
+    """ONNX Runtime logits ``a`` against the reference's logits ``b`` (same images).
 
     An image disagrees when one of its logits differs by more than ``tolerance``. Export
     fails when more than 1 % of the images disagree or fewer than 99.9 % get the same class
@@ -49,13 +49,9 @@ def _compare(onnx_model, reference, x, tolerance: float, what: str, *, exact: bo
     activation fake quantization, where a last-bit difference between the two runtimes can
     move a value across a rounding boundary.
     """
-    from moo_compress.training import predict_outputs
-
-    _, a = predict_outputs(onnx_model, x)
-    _, b = predict_outputs(reference, x)
     diff = (a - b).abs().amax(1)
     out = {
-        "images": len(x),
+        "images": len(a),
         "max_abs_logit_diff": float(diff.max()),
         "share_beyond_tolerance": float((diff > tolerance).float().mean()),
         "class_agreement": float((a.argmax(1) == b.argmax(1)).float().mean()),
@@ -84,6 +80,10 @@ def _deploy(
     from moo_compress.data.base import to_tensor
     from moo_compress.objectives.latency import measure_latency
     from moo_compress.onnx_runtime import OnnxModel, export_onnx
+    from moo_compress.training import predict_outputs
+
+    def logits(m):
+        return predict_outputs(m, x_test)[1]
 
     model, _ = decode_model(data)
     int8 = getattr(model, "int8_spec", None) is not None
@@ -91,26 +91,26 @@ def _deploy(
     x_test, y_test = evaluator.dataset.x_test, evaluator.dataset.y_test
     onnx_bytes = export_onnx(float_model, baseline["input_shape"], opset)
     files = {"model.onnx": onnx_bytes}
-    verification = {"onnx": _compare(OnnxModel(onnx_bytes), float_model, x_test, tolerance, name)}
     deployed = OnnxModel(onnx_bytes)
+    float_logits = logits(float_model)
+    verification = {"onnx": _compare(logits(deployed), float_logits, tolerance, name)}
     if int8:
         files["model.int8.onnx"] = model.onnx_bytes
         deployed = OnnxModel(model.onnx_bytes)
-        check = _compare(deployed, model, x_test, 0.0, f"{name} (int8)", exact=True)
-        from moo_compress.training import predict_outputs
-
-        logits = predict_outputs(deployed, x_test)[1]
-        acc = 100.0 * float((logits.argmax(1).numpy() == y_test).mean())
+        int8_logits = logits(deployed)
+        check = _compare(int8_logits, logits(model), 0.0, f"{name} (int8)", exact=True)
+        acc = 100.0 * float((int8_logits.argmax(1).numpy() == y_test).mean())
         recorded = rec.attrs["objectives"]["accuracy"]
         if acc != recorded:
             raise MooCompressError(
                 f"{name}: the int8 ONNX model's accuracy {acc} differs from the recorded {recorded}"
             )
-        twin = predict_outputs(float_model, x_test)[1]
         check.update(
             accuracy=acc,
             recorded_accuracy=recorded,
-            class_agreement_with_float=float((logits.argmax(1) == twin.argmax(1)).float().mean()),
+            class_agreement_with_float=float(
+                (int8_logits.argmax(1) == float_logits.argmax(1)).float().mean()
+            ),
         )
         verification["int8"] = check
     deploy_file = "model.int8.onnx" if int8 else "model.onnx"

@@ -57,6 +57,18 @@ def _choice(name: str, choices: tuple[Any, ...], default: Any) -> ParamDomain:
     )
 
 
+def _int_range(name: str, low: int, high: int, default: int) -> ParamDomain:
+    return ParamDomain(
+        name=name,
+        kind="int",
+        default=default,
+        allowed=f"an int in [{low}, {high}]",
+        contains=lambda v: _is_int(v) and low <= v <= high,
+        low=low,
+        high=high,
+    )
+
+
 # Seed 000's 16 techniques, by number, with the stages each one switches on:
 # (pruning, clustering, QAT, post-training int8).
 TECHNIQUES: dict[str, tuple[int, tuple[bool, bool, bool, bool]]] = {
@@ -101,15 +113,7 @@ PARAMETERS: dict[str, ParamDomain] = {
         ),
         _choice("prune_method", PRUNE_METHODS, "magnitude"),
         _choice("prune_granularity", GRANULARITIES, "unstructured"),
-        ParamDomain(
-            name="score_epochs",
-            kind="int",
-            default=2,
-            allowed="an int in [1, 100]",
-            contains=lambda v: _is_int(v) and 1 <= v <= 100,
-            low=1,
-            high=100,
-        ),
+        _int_range("score_epochs", 1, 100, 2),
         _choice("deeplift_baseline", ("zero", "mean"), "zero"),
         _choice("robust_training", (False, True), False),
         ParamDomain(
@@ -133,24 +137,8 @@ PARAMETERS: dict[str, ParamDomain] = {
         ),
         _choice("act_bits", (32, 8), 32),
         _choice("int8", (False, True), False),
-        ParamDomain(
-            name="replicate",
-            kind="int",
-            default=0,
-            allowed="an int in [0, 1000]",
-            contains=lambda v: _is_int(v) and 0 <= v <= 1000,
-            low=0,
-            high=1000,
-        ),
-        ParamDomain(
-            name="finetune_epochs",
-            kind="int",
-            default=1,
-            allowed="an int in [0, 50]",
-            contains=lambda v: _is_int(v) and 0 <= v <= 50,
-            low=0,
-            high=50,
-        ),
+        _int_range("replicate", 0, 1000, 0),
+        _int_range("finetune_epochs", 0, 50, 1),
     ]
 }
 
