@@ -223,8 +223,9 @@ class SearchSession:
         from moo_compress.workers import heartbeat
 
         key = self.space.config_key(config)
-        trial.set_user_attr("config", config)
-        trial.set_user_attr("config_key", key)
+        if trial.user_attrs.get("config_key") != key:  # a worker's claim may have set them
+            trial.set_user_attr("config", config)
+            trial.set_user_attr("config_key", key)
         if generation is not None:
             trial.set_user_attr("generation", generation)
         known = self.outcomes.get(key)

@@ -37,23 +37,30 @@ SQLITE_WARNING = (
 )
 
 
+_BEATING: set[int] = set()  # trial ids this process is beating for (heartbeat is reentrant)
+
+
 @contextlib.contextmanager
 def heartbeat(study, trial):
-    """Record ``trial``'s heartbeat every interval while the block runs (if enabled)."""
+    """Record ``trial``'s heartbeat every interval while the block runs (if enabled).
+
+    The first beat is recorded before the block starts, so a trial never runs without one;
+    entering it again for the same trial (a worker's claim around ``evaluate_trial``) adds
+    no second thread."""
     storage = study._storage
     interval = getattr(storage, "get_heartbeat_interval", lambda: None)()
-    if not interval:
+    if not interval or trial._trial_id in _BEATING:
         yield
         return
+    storage.record_heartbeat(trial._trial_id)
     stop = threading.Event()
 
     def beat() -> None:
-        while True:
+        while not stop.wait(interval):
             with contextlib.suppress(Exception):  # a missed beat is retried next interval
                 storage.record_heartbeat(trial._trial_id)
-            if stop.wait(interval):
-                return
 
+    _BEATING.add(trial._trial_id)
     thread = threading.Thread(target=beat, name=f"heartbeat-{trial.number}", daemon=True)
     thread.start()
     try:
@@ -61,6 +68,38 @@ def heartbeat(study, trial):
     finally:
         stop.set()
         thread.join()
+        _BEATING.discard(trial._trial_id)
+
+
+def fail_abandoned_trials(study, grace_seconds: float) -> list[int]:
+    """Fail RUNNING trials whose worker died between ``ask`` and its first heartbeat.
+
+    Optuna's heartbeat check skips trials that never beat, and such a trial would stay
+    RUNNING for ever and hold a share of the budget. A live worker records its first beat
+    and the configuration within milliseconds of ``ask``, so a trial without a configuration
+    after twice the grace period has no worker (clocks of worker machines must agree to
+    within that). Its configuration is unknown, so it is not re-queued."""
+    import datetime as dt
+
+    from optuna.exceptions import UpdateFinishedTrialError
+    from optuna.trial import TrialState
+
+    now = dt.datetime.now()
+    failed = []
+    for t in study.get_trials(deepcopy=False, states=(TrialState.RUNNING,)):
+        if "config_key" in t.user_attrs or t.datetime_start is None:
+            continue
+        if (now - t.datetime_start).total_seconds() <= 2 * grace_seconds:
+            continue
+        with contextlib.suppress(UpdateFinishedTrialError):  # another worker was quicker
+            study._storage.set_trial_user_attr(
+                t._trial_id,
+                "fail_reason",
+                "abandoned: its worker stopped before its first heartbeat",
+            )
+            study._storage.set_trial_state_values(t._trial_id, TrialState.FAIL)
+            failed.append(t.number)
+    return failed
 
 
 def _seed(study_seed: int, worker: str, proposals: int) -> int:
@@ -88,6 +127,7 @@ def run_worker(cfg, *, worker: str | None = None, log=None) -> dict[str, Any]:
     """Join the study of ``cfg`` (creating it if needed) and evaluate trials until the
     study holds ``n_trials`` completed trials. Optuna-sampler drivers only."""
     import optuna
+    from optuna.exceptions import UpdateFinishedTrialError
     from optuna.trial import TrialState
 
     from moo_compress.drivers.optuna_samplers import OptunaDriver
@@ -119,8 +159,10 @@ def run_worker(cfg, *, worker: str | None = None, log=None) -> dict[str, Any]:
     recorded = session.n_complete
     wait_seconds = 0.0
     t_loop = time.perf_counter()
+    grace = cfg.workers.grace_seconds
     while True:
         st.with_retries(lambda: optuna.storages.fail_stale_trials(study), url)
+        st.with_retries(lambda: fail_abandoned_trials(study, grace), url)
         trials = st.with_retries(
             lambda: study.get_trials(
                 deepcopy=False, states=(TrialState.COMPLETE, TrialState.RUNNING)
@@ -143,17 +185,26 @@ def run_worker(cfg, *, worker: str | None = None, log=None) -> dict[str, Any]:
         study.sampler = driver.make_sampler(_seed(cfg.seed, worker, proposals))
         proposals += 1
         trial = st.with_retries(study.ask, url)
-        config = space.suggest(trial)
-        key = space.config_key(config)
-        trial.set_user_attr("config", config)
-        trial.set_user_attr("config_key", key)
-        reason = st.with_retries(partial(_claim, study, trial, key, cfg.n_trials), url)
-        if reason is not None:
-            trial.set_user_attr("fail_reason", reason)
-            st.with_retries(partial(study.tell, trial, state=TrialState.FAIL), url)
-            continue
-        session.evaluate_trial(trial, config)
-        evaluated += 1
+        try:
+            with heartbeat(study, trial):
+                config = space.suggest(trial)
+                key = space.config_key(config)
+                trial.set_user_attr("worker", worker)
+                trial.set_user_attr("config", config)
+                trial.set_user_attr("config_key", key)
+                reason = st.with_retries(partial(_claim, study, trial, key, cfg.n_trials), url)
+                if reason is not None:
+                    trial.set_user_attr("fail_reason", reason)
+                    st.with_retries(partial(study.tell, trial, state=TrialState.FAIL), url)
+                    continue
+                session.evaluate_trial(trial, config)
+                evaluated += 1
+        except (UpdateFinishedTrialError, ValueError):  # ValueError: study.tell's "Cannot tell"
+            # this worker was too slow to beat (an overloaded machine): another worker
+            # failed the trial and re-queued its configuration
+            if study._storage.get_trial(trial._trial_id).state != TrialState.FAIL:
+                raise
+            log(f"trial {trial.number} was failed by another worker: heartbeat overdue")
     loop_seconds = time.perf_counter() - t_loop
     session.refresh()
     return {

@@ -83,7 +83,12 @@ def test_three_workers_survive_a_killed_worker(tmp_path, shared_cache):
             continue
         running = [t for t in trials if t.state == TrialState.RUNNING]
         done = [t for t in trials if t.state == TrialState.COMPLETE]
-        if len(running) == 3 and len(done) >= 1:
+        evaluating = [
+            t
+            for t in running
+            if t.user_attrs.get("worker") == "w0" and "config_key" in t.user_attrs
+        ]
+        if len(running) == 3 and len(done) >= 1 and evaluating:
             workers[0].send_signal(signal.SIGKILL)
             killed = {t.number for t in running}
     assert killed, "the three workers never ran trials at the same time"
@@ -154,6 +159,37 @@ def test_pymoo_generations_on_a_dask_local_cluster_match_a_serial_run(
     assert res.returncode == 0, res.stderr
     assert "8 complete, 0 failed" in res.stdout
     assert _archive(parallel) == _archive(serial)
+
+
+def test_a_trial_whose_worker_died_before_or_after_its_first_beat_is_failed(tmp_path):
+    """Optuna's stale check skips trials that never beat: the worker beats synchronously on
+    entry, and trials left without a configuration are failed by ``fail_abandoned_trials``."""
+    import optuna
+    from optuna.trial import TrialState
+
+    from moo_compress import storage as st
+    from moo_compress.workers import fail_abandoned_trials, heartbeat
+
+    url = f"sqlite:///{tmp_path / 's.db'}"
+    storage = st.open_storage(url, heartbeat={"interval": 1, "grace": 1, "max_retry": 0})
+    study = optuna.create_study(study_name="s", storage=storage)
+    abandoned = study.ask()  # died right after ask: no beat, no configuration
+    evaluating = study.ask()  # died while evaluating: configuration and beats
+    evaluating.set_user_attr("config_key", "k")
+    with heartbeat(study, evaluating):
+        pass
+    live = study.ask()
+    live.set_user_attr("config_key", "k2")
+    assert fail_abandoned_trials(study, 1) == []  # too young to judge
+    time.sleep(2.2)
+    with heartbeat(study, live):
+        optuna.storages.fail_stale_trials(study)
+        assert fail_abandoned_trials(study, 1) == [abandoned.number]
+    states = {t.number: t for t in study.get_trials()}
+    assert states[abandoned.number].state == TrialState.FAIL
+    assert "abandoned" in states[abandoned.number].user_attrs["fail_reason"]
+    assert states[evaluating.number].state == TrialState.FAIL  # Optuna's stale check
+    assert states[live.number].state == TrialState.RUNNING
 
 
 def test_worker_on_sqlite_warns_and_points_to_postgresql(tmp_path, shared_cache):
