@@ -203,7 +203,7 @@ def cmd_status(args) -> int:
 def cmd_pareto(args) -> int:
     from moo_compress import storage as st
     from moo_compress.objectives import OBJECTIVE_INFO
-    from moo_compress.report import format_table, pareto_frame
+    from moo_compress.report import archive_shares, format_shares, format_table, pareto_frame
 
     cfg = _load_cfg(args)
     frame = pareto_frame(cfg, st.load_existing(cfg, st.storage_url(cfg)), all_trials=args.all)
@@ -218,8 +218,12 @@ def cmd_pareto(args) -> int:
         hidden = [c for c in frame.columns if c in OBJECTIVE_INFO and c not in shown]
         searched = [v.name for v in cfg.space.searched if v.name in frame.columns]
         layers = [f"layer_{n}" for n in cfg.space.per_layer]
-        keep = list(dict.fromkeys(["trial", "technique", *searched, *layers, *shown]))
+        keep = list(dict.fromkeys(["trial", "arch", "technique", *searched, *layers, *shown]))
         print(format_table(frame[[c for c in keep if c in frame.columns]]))
+        if not frame.empty:
+            what = "completed trials" if args.all else "archive"
+            print(f"\nshare of the {what} ({len(frame)} models)")
+            print(format_shares(archive_shares(frame), cfg.space.archs(cfg.arch)))
         if hidden:
             print(
                 f"({len(hidden)} more recorded objectives and every setting in --format csv/json)"

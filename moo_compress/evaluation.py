@@ -83,12 +83,14 @@ class TrialResult:
 class Measurements:
     """Lazily computed measurements of one model, shared by all objectives."""
 
-    def __init__(self, evaluator: Evaluator, model, artifact: bytes) -> None:
+    def __init__(
+        self, evaluator: Evaluator, model, artifact: bytes, reference: Reference | None = None
+    ) -> None:
         self._ev = evaluator
         self.model = model
         self.artifact_bytes = len(artifact)
         self._artifact = artifact
-        self.reference = evaluator.reference
+        self.reference = reference or evaluator.reference
         self.num_classes = evaluator.dataset.num_classes
         self.y_test = evaluator.dataset.y_test
         self.n_test = len(self.y_test)
@@ -166,11 +168,15 @@ class Measurements:
 class Evaluator:
     """Prepared evaluation for one study.
 
+    Each architecture a configuration may name (``arch``, else the study's) gets its own
+    cached baseline and its own reference: CR and mCE of a model are relative to the
+    baseline of its architecture, as in seed 000.
+
     Args:
         spec: ``StudyConfig.evaluation_spec()`` (also stored with exported models).
         cache_dir: Where the baseline and corrupted test sets are cached.
-        reference: A stored reference (when re-measuring an exported model); computed from
-            the baseline when omitted.
+        reference: A stored reference of the study's architecture (when re-measuring an
+            exported model); computed from the baseline when omitted.
         log: Callable for progress messages.
     """
 
@@ -184,6 +190,7 @@ class Evaluator:
     ) -> None:
         from moo_compress.corruptions.suite import cached_corrupted_set
         from moo_compress.data import DATASETS
+        from moo_compress.data.base import greyscale, greyscale_dataset
 
         self.spec = spec
         self.seed = int(spec["seed"])
@@ -191,10 +198,9 @@ class Evaluator:
         self.log = log or (lambda msg: None)
         ds = spec["dataset"]
         self.dataset = DATASETS.get(ds["name"])(seed=self.seed, **ds["options"])
-        self.arch = {
-            "name": spec["arch"],
-            "kwargs": {"num_classes": self.dataset.num_classes, "width": spec["width"]},
-        }
+        if ds.get("greyscale"):
+            self.dataset = greyscale_dataset(self.dataset)
+        self.arch = self.arch_spec(spec["arch"])
         self.corruptions = list(spec["corruptions"])
         self.severities = list(spec["severities"])
         t0 = time.perf_counter()
@@ -213,48 +219,74 @@ class Evaluator:
                 seed=self.seed,
                 data_key=_digest({"dataset": ds}),
             )
+        if ds.get("greyscale"):  # corruptions may add colour (frost): the model sees grey
+            self.corrupted = {k: greyscale(v) for k, v in self.corrupted.items()}
         self.setup_seconds = {"corruptions": time.perf_counter() - t0}
-        self._baseline = None
+        self._baselines: dict[str, Any] = {}
+        self._references: dict[str, Reference] = {}
         if reference is not None:
-            self.reference = Reference.from_dict(reference)
-        else:
-            self.reference = self._baseline_reference()
+            self._references[self.arch["name"]] = Reference.from_dict(reference)
+        _ = self.reference
 
-    # -- baseline -------------------------------------------------------------------------
-    def _baseline_key(self) -> str:
-        return _digest(
+    # -- baselines, one per architecture ---------------------------------------------------
+    def arch_spec(self, name: str) -> dict[str, Any]:
+        return {
+            "name": name,
+            "kwargs": {"num_classes": self.dataset.num_classes, "width": self.spec["width"]},
+        }
+
+    def arch_of(self, config: dict[str, Any]) -> str:
+        return config.get("arch") or self.arch["name"]
+
+    def baseline_path_for(self, arch: str) -> Path:
+        key = _digest(
             {
                 "v": BASELINE_VERSION,
                 "seed": self.seed,
                 "dataset": self.spec["dataset"],
-                "arch": self.arch,
+                "arch": self.arch_spec(arch),
                 "train": self.spec["baseline"],
             }
         )
+        return self.cache_dir / "baselines" / f"{key}.mcz"
+
+    def baseline_for(self, arch: str):
+        """The trained uncompressed model of ``arch`` (trained once, cached on disk)."""
+        if arch not in self._baselines:
+            from moo_compress.artifact import decode_model
+
+            path = self.baseline_path_for(arch)
+            if not path.exists():
+                t0 = time.perf_counter()
+                self.log(f"training baseline {arch} on {self.dataset.name} (cached at {path})")
+                atomic_write(path, self._train_baseline(arch))
+                self.setup_seconds[f"baseline_training:{arch}"] = time.perf_counter() - t0
+            self._baselines[arch], _ = decode_model(path.read_bytes())
+        return self._baselines[arch]
+
+    def reference_for(self, arch: str) -> Reference:
+        if arch not in self._references:
+            self._references[arch] = self._baseline_reference(arch)
+        return self._references[arch]
+
+    def prepare(self, archs: list[str]) -> None:
+        """Train (or load) the baseline and compute the reference of every architecture."""
+        for arch in archs:
+            self.reference_for(arch)
 
     @property
     def baseline_path(self) -> Path:
-        return self.cache_dir / "baselines" / f"{self._baseline_key()}.mcz"
+        return self.baseline_path_for(self.arch["name"])
 
     @property
     def baseline(self):
-        """The trained uncompressed model (trained once, cached on disk)."""
-        if self._baseline is None:
-            from moo_compress.artifact import decode_model
+        return self.baseline_for(self.arch["name"])
 
-            path = self.baseline_path
-            if not path.exists():
-                t0 = time.perf_counter()
-                self.log(
-                    f"training baseline {self.arch['name']} on {self.dataset.name} (cached at {path})"
-                )
-                data = self._train_baseline()
-                atomic_write(path, data)
-                self.setup_seconds["baseline_training"] = time.perf_counter() - t0
-            self._baseline, _ = decode_model(path.read_bytes())
-        return self._baseline
+    @property
+    def reference(self) -> Reference:
+        return self.reference_for(self.arch["name"])
 
-    def _train_baseline(self) -> bytes:
+    def _train_baseline(self, arch: str) -> bytes:
         import torch
 
         from moo_compress.artifact import encode_model
@@ -264,7 +296,8 @@ class Evaluator:
 
         cfg = TrainConfig(**self.spec["baseline"])
         torch.manual_seed(self.seed)
-        model = ARCHITECTURES.get(self.arch["name"])(**self.arch["kwargs"])
+        spec = self.arch_spec(arch)
+        model = ARCHITECTURES.get(arch)(**spec["kwargs"])
         train(
             model,
             self.dataset.x_train,
@@ -273,9 +306,9 @@ class Evaluator:
             epochs=cfg.epochs,
             seed=self.seed,
         )
-        return encode_model(model.cpu(), self.arch)
+        return encode_model(model.cpu(), spec)
 
-    def _baseline_reference(self) -> Reference:
+    def _baseline_reference(self, arch: str) -> Reference:
         """Baseline facts and the robustness reference's errors, cached next to the baseline."""
         from moo_compress.artifact import decode_model, deflate_size
         from moo_compress.training import accuracy
@@ -283,10 +316,11 @@ class Evaluator:
         ref_name = self.spec.get("reference", "baseline")
         ref_data = None if ref_name == "baseline" else Path(ref_name).read_bytes()
         ref_id = "baseline" if ref_data is None else hashlib.sha256(ref_data).hexdigest()[:16]
-        ref_path = self.baseline_path.with_name(
-            f"{self.baseline_path.stem}.{_digest([ref_id, self.severities])}.reference.json"
+        baseline_path = self.baseline_path_for(arch)
+        model = self.baseline_for(arch)
+        ref_path = baseline_path.with_name(
+            f"{baseline_path.stem}.{_digest([ref_id, self.severities])}.reference.json"
         )
-        model = self.baseline
         if ref_path.exists():
             cached = Reference.from_dict(json.loads(ref_path.read_text()))
             if set(cached.corruption_errors) >= set(self.corruptions):
@@ -294,7 +328,7 @@ class Evaluator:
                     k: cached.corruption_errors[k] for k in self.corruptions
                 }
                 return cached
-        data = self.baseline_path.read_bytes()
+        data = baseline_path.read_bytes()
         if ref_data is None:
             ref_model, name = model, "baseline"
         else:
@@ -343,10 +377,16 @@ class Evaluator:
         return out
 
     def measure(
-        self, model, artifact: bytes, objectives: list[str] | None = None
+        self,
+        model,
+        artifact: bytes,
+        objectives: list[str] | None = None,
+        *,
+        reference: Reference | None = None,
     ) -> dict[str, Any]:
-        """Compute objectives (all registered ones by default) of a loaded model."""
-        m = Measurements(self, model, artifact)
+        """Compute objectives (all registered ones by default) of a loaded model, against
+        ``reference`` (default: the study architecture's)."""
+        m = Measurements(self, model, artifact, reference)
         names = objectives or self.spec.get("record") or OBJECTIVES.names()
         return {name: OBJECTIVES.get(name)(m) for name in names}
 
@@ -362,8 +402,9 @@ class Evaluator:
 
         t0 = time.perf_counter()
         seed = trial_seed(self.seed, config_key)
+        arch = self.arch_of(config)
         model = compress(
-            self.baseline,
+            self.baseline_for(arch),
             config,
             x_train=self.dataset.x_train,
             y_train=self.dataset.y_train,
@@ -371,9 +412,9 @@ class Evaluator:
             seed=seed,
             adversarial=self.spec.get("adversarial"),
         )
-        artifact = encode_model(model.cpu(), self.arch, metadata={"config": config})
+        artifact = encode_model(model.cpu(), self.arch_spec(arch), metadata={"config": config})
         loaded, _ = decode_model(artifact)
-        results = self.measure(loaded, artifact)
+        results = self.measure(loaded, artifact, reference=self.reference_for(arch))
         values = {k: float(r.value) for k, r in results.items()}
         bad = [k for k, v in values.items() if not math.isfinite(v)]
         if bad:

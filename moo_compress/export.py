@@ -195,15 +195,21 @@ def export_pareto(
             f"none of the {len(front)} Pareto-optimal models satisfies --select {select!r}"
         )
     evaluator = Evaluator(meta["evaluation"], cfg.cache_dir, log=log)
-    reference = evaluator.reference.to_dict()
     x = evaluator.dataset.x_test
     input_shape = (x.shape[3], x.shape[1], x.shape[2])
     opset = opset_for_export()
-    baseline = {
-        "input_shape": input_shape,
-        "bits": parameter_bits(evaluator.baseline_path.read_bytes()),
-        "onnx_bytes": len(export_onnx(evaluator.baseline, input_shape, opset)),
-    }
+    baselines: dict[str, dict[str, Any]] = {}  # per architecture: its own baseline and reference
+
+    def baseline_of(arch: str) -> dict[str, Any]:
+        if arch not in baselines:
+            baselines[arch] = {
+                "input_shape": input_shape,
+                "bits": parameter_bits(evaluator.baseline_path_for(arch).read_bytes()),
+                "onnx_bytes": len(export_onnx(evaluator.baseline_for(arch), input_shape, opset)),
+                "reference": evaluator.reference_for(arch).to_dict(),
+            }
+        return baselines[arch]
+
     directions = dict(zip(meta["objectives"], meta["directions"], strict=True))
     front_values = {f"trial-{r.number:05d}": r.attrs["objectives"] for r in chosen}
     staging = Path(
@@ -226,6 +232,8 @@ def export_pareto(
                         f"{name}: rebuilt model has accuracy {rebuilt.values['accuracy']}, recorded {rec.attrs['objectives']['accuracy']}"
                     )
                 data = rebuilt.artifact
+            arch = evaluator.arch_of(rec.config)
+            baseline = baseline_of(arch)
             files, deployment = _deploy(
                 name, rec, data, evaluator, baseline, opset=opset, tolerance=tolerance
             )
@@ -240,8 +248,9 @@ def export_pareto(
                 "config": rec.config,
                 "config_key": rec.config_key,
                 "technique": result["technique"],
-                "evaluation": meta["evaluation"],
-                "reference": reference,
+                # re-measuring (``evaluate``) uses this model's architecture and reference
+                "evaluation": {**meta["evaluation"], "arch": arch},
+                "reference": baseline["reference"],
                 "objectives": [{"name": n, "direction": d} for n, d in directions.items()],
             }
             (model_dir / "config.json").write_text(json.dumps(config, indent=2, sort_keys=True))
@@ -267,7 +276,7 @@ def export_pareto(
             )
             (model_dir / CARD).write_text(card)
             hashes[CARD] = _sha256(model_dir / CARD)
-            row = {"model": name, "trial": rec.number}
+            row = {"model": name, "trial": rec.number, "arch": arch}
             row.update(config_row(rec.config))
             row.update({o: rec.attrs["objectives"].get(o) for o in OBJECTIVE_INFO})
             row.update({f"cr_{k}": v for k, v in deployment["cr"].items()})

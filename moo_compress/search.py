@@ -334,7 +334,7 @@ def run_search(
     url = st.storage_url(cfg)
     # Data, baseline and reference first: a missing or malformed dataset creates no study.
     evaluator = Evaluator(cfg.evaluation_spec(), cfg.cache_dir, log=log)
-    _ = evaluator.baseline
+    evaluator.prepare(cfg.space.archs(cfg.arch))
     study = st.create_or_load(cfg, url, heartbeat=cfg.workers.heartbeat())
     interrupted = st.mark_interrupted(study)
     if interrupted:

@@ -27,7 +27,13 @@ from typing import Any
 
 import yaml
 
-from moo_compress.compression.params import PARAMETERS, PER_LAYER, ParamDomain, resolve
+from moo_compress.compression.params import (
+    PARAMETERS,
+    PER_LAYER,
+    ParamDomain,
+    model_parameters,
+    resolve,
+)
 from moo_compress.config._reader import Section, describe
 from moo_compress.errors import ConfigError
 
@@ -148,6 +154,13 @@ class SearchSpace:
                 self.variables[name] = replace(template, name=name)
         return self
 
+    def archs(self, default: str) -> list[str]:
+        """The architectures this space's configurations use (``default``: the study's)."""
+        var = self.variables.get("arch")
+        if var is None:
+            return [default]
+        return list(var.choices) if var.searched else [var.value]
+
     @property
     def searched(self) -> list[Variable]:
         return [v for v in self.variables.values() if v.searched]
@@ -164,6 +177,9 @@ class SearchSpace:
         for name, dom in PARAMETERS.items():
             var = self.variables.get(name)
             config[name] = dom.default if var is None else value(var)
+        for name in model_parameters():
+            if name in self.variables:
+                config[name] = value(self.variables[name])
         for name in PER_LAYER:
             config[f"layer_{name}"] = {
                 var.name.split("@", 1)[1]: value(var)
@@ -252,7 +268,7 @@ def _check_value(dom: ParamDomain, value: Any, error) -> None:
 
 
 def _parse_variable(name: str, spec: Any, source: str, path: str) -> Variable:
-    dom = PARAMETERS[name]
+    dom = PARAMETERS.get(name) or model_parameters()[name]
 
     def err(key: str):
         return lambda msg: ConfigError(source, f"{path}.{key}" if key else path, msg)
@@ -353,13 +369,14 @@ def load_space(path: str | Path, source: str | None = None) -> SearchSpace:
     top.raw("description", None)
     top.finish()
     variables: dict[str, Variable] = {}
+    known = [*PARAMETERS, *model_parameters()]
     for name, spec in variables_sec.data.items():
         key = variables_sec.key(str(name))
-        if name not in PARAMETERS:
+        if name not in known:
             raise ConfigError(
                 source,
                 key,
-                f"is not a known variable. Allowed: {{{', '.join(PARAMETERS)}}}. Got {describe(name)} instead.",
+                f"is not a known variable. Allowed: {{{', '.join(known)}}}. Got {describe(name)} instead.",
             )
         variables[name] = _parse_variable(name, spec, source, key)
     per_layer: dict[str, Variable] = {}
@@ -378,6 +395,12 @@ def load_space(path: str | Path, source: str | None = None) -> SearchSpace:
                 f"replaces variables.{name}; give {name} either globally or per layer, not both.",
             )
         per_layer[name] = _parse_variable(name, spec, source, key)
+    if per_layer and "arch" in variables:
+        raise ConfigError(
+            source,
+            "per_layer",
+            "addresses the layers of one architecture; remove per_layer or variables.arch (the study's model.arch then applies).",
+        )
     return SearchSpace(variables, source=source, per_layer=per_layer)
 
 

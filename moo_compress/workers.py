@@ -148,7 +148,7 @@ def run_worker(cfg, *, worker: str | None = None, log=None) -> dict[str, Any]:
         log(SQLITE_WARNING)
     t0 = time.perf_counter()
     evaluator = Evaluator(cfg.evaluation_spec(), cfg.cache_dir, log=log)
-    _ = evaluator.baseline
+    evaluator.prepare(cfg.space.archs(cfg.arch))
     study = st.with_retries(
         lambda: st.create_or_load(cfg, url, heartbeat=cfg.workers.heartbeat()), url
     )

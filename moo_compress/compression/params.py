@@ -95,6 +95,18 @@ TECHNIQUE_BY_STAGES = {stages: name for name, (_, stages) in TECHNIQUES.items()}
 # seed 000's setting: 50 % sparsity, 16 clusters per layer, 8-bit QAT.
 TECHNIQUE_DEFAULTS = {"prune_ratio": 0.5, "cluster_count": 16, "quant_bits": 8}
 
+
+def model_parameters() -> dict[str, ParamDomain]:
+    """Variables that choose the model rather than a compression stage.
+
+    They are not in :data:`PARAMETERS`: a configuration holds ``arch`` only when its search
+    space names it (otherwise the study's ``model.arch`` applies), so studies that do not
+    search architectures keep their configuration identities."""
+    from moo_compress.models import ARCHITECTURES
+
+    return {"arch": _choice("arch", tuple(ARCHITECTURES.names()), None)}
+
+
 PRUNE_METHODS = ("magnitude", "random", "hydra", "deeplift", "saliency", "datafree")
 GRANULARITIES = ("unstructured", "kernel", "filter")
 

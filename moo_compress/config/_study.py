@@ -31,11 +31,13 @@ DIRECTIONS = ("maximize", "minimize")
 class DatasetConfig:
     """``options`` are the loader's keyword arguments (e.g. ``test_fraction`` or ``root``);
     ``corrupted_root`` is a CIFAR-C style folder to read corrupted test sets from instead of
-    generating them."""
+    generating them; ``greyscale`` turns every image (clean and corrupted) into Rec. 601 luma
+    replicated to 3 channels, as seed 001 does."""
 
     name: str
     options: dict[str, Any]
     corrupted_root: str | None = None
+    greyscale: bool = False
 
 
 @dataclass(frozen=True)
@@ -462,8 +464,11 @@ def _dataset_config(ds: Section, study_path: Path) -> DatasetConfig:
                 f"must be a CIFAR-C style folder (<corruption>.npy files and labels.npy); {folder} has no labels.npy. Got {describe(corrupted)} instead.",
             )
         corrupted_root = str(folder)
+    greyscale = ds.boolean("greyscale", False)
     ds.finish()
-    return DatasetConfig(name=name, options=options, corrupted_root=corrupted_root)
+    return DatasetConfig(
+        name=name, options=options, corrupted_root=corrupted_root, greyscale=greyscale
+    )
 
 
 def _reference(sec: Section, study_path: Path) -> str:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 
@@ -47,4 +47,24 @@ def to_uint8(batch) -> np.ndarray:
         .permute(0, 2, 3, 1)
         .contiguous()
         .numpy()
+    )
+
+
+#: ITU-R BT.601 luma weights of R, G and B.
+REC601 = (0.299, 0.587, 0.114)
+
+
+def greyscale(images: np.ndarray) -> np.ndarray:
+    """uint8 (N, H, W, 3) -> uint8 (N, H, W, 3): Rec. 601 luma, rounded, in all channels."""
+    luma = images.astype(np.float32) @ np.asarray(REC601, dtype=np.float32)
+    grey = np.clip(np.rint(luma), 0, 255).astype(np.uint8)
+    return np.repeat(grey[..., None], 3, axis=-1)
+
+
+def greyscale_dataset(ds: ImageDataset) -> ImageDataset:
+    return replace(
+        ds,
+        name=f"{ds.name} (greyscale)",
+        x_train=greyscale(ds.x_train),
+        x_test=greyscale(ds.x_test),
     )
