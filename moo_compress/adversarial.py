@@ -12,9 +12,22 @@ import torch
 import torch.nn.functional as F
 
 
+def task_loss(model, out: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+    """The model's training loss: its own ``task_loss`` (a detector's, on dense targets) or
+    the cross-entropy on class labels."""
+    own = getattr(model, "task_loss", None)
+    return own(out, y) if own is not None else F.cross_entropy(out, y)
+
+
+def as_targets(y, device=None) -> torch.Tensor:
+    """Labels as int64, dense detection targets as float32."""
+    t = torch.as_tensor(y, device=device)
+    return t.long() if not t.is_floating_point() else t.float()
+
+
 def _input_grad(model, x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
     x = x.detach().requires_grad_(True)
-    loss = F.cross_entropy(model(x), y)
+    loss = task_loss(model, model(x), y)
     (grad,) = torch.autograd.grad(loss, x)
     return grad
 
@@ -35,7 +48,7 @@ def pgd(
     random_start: bool = False,
     gen: torch.Generator | None = None,
 ) -> torch.Tensor:
-    """Projected gradient descent on the cross-entropy, projected to the eps-ball and [0, 1]."""
+    """Projected gradient descent on the task loss, projected to the eps-ball and [0, 1]."""
     x0 = x.detach()
     adv = x0.clone()
     if random_start:

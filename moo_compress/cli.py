@@ -212,9 +212,8 @@ def cmd_pareto(args) -> int:
     elif args.format == "json":
         print(json.dumps(frame.to_dict(orient="records"), indent=2))
     else:
-        shown = [
-            o for o in ("accuracy", "cr") if o not in cfg.objective_names
-        ] + cfg.objective_names
+        quality = "accuracy" if cfg.task == "classification" else "map"
+        shown = [o for o in (quality, "cr") if o not in cfg.objective_names] + cfg.objective_names
         hidden = [c for c in frame.columns if c in OBJECTIVE_INFO and c not in shown]
         searched = [v.name for v in cfg.space.searched if v.name in frame.columns]
         layers = [f"layer_{n}" for n in cfg.space.per_layer]
@@ -263,9 +262,10 @@ def cmd_evaluate(args) -> int:
         for name, value in report["measured"].items():
             rec = report["recorded"].get(name)
             print(f"{name:<14}{rec if rec is None else f'{rec:.6f}':>14}{value:>14.6f}")
-    if not report["accuracy_matches"]:
+    if not report["quality_matches"]:
+        q = report["quality"]
         print(
-            f"error: measured accuracy {report['measured']['accuracy']} differs from recorded {report['recorded']['accuracy']}",
+            f"error: measured {q} {report['measured'][q]} differs from recorded {report['recorded'][q]}",
             file=sys.stderr,
         )
         return 1

@@ -180,6 +180,9 @@ class Evaluator:
         log: Callable for progress messages.
     """
 
+    measurements_class = Measurements
+    quality = "accuracy"  # the objective a rebuilt or re-measured model must reproduce
+
     def __init__(
         self,
         spec: dict[str, Any],
@@ -188,22 +191,33 @@ class Evaluator:
         reference: dict[str, Any] | None = None,
         log=None,
     ) -> None:
-        from moo_compress.corruptions.suite import cached_corrupted_set
-        from moo_compress.data import DATASETS
-        from moo_compress.data.base import greyscale, greyscale_dataset
-
         self.spec = spec
         self.seed = int(spec["seed"])
         self.cache_dir = Path(cache_dir)
         self.log = log or (lambda msg: None)
-        ds = spec["dataset"]
-        self.dataset = DATASETS.get(ds["name"])(seed=self.seed, **ds["options"])
-        if ds.get("greyscale"):
-            self.dataset = greyscale_dataset(self.dataset)
-        self.arch = self.arch_spec(spec["arch"])
         self.corruptions = list(spec["corruptions"])
         self.severities = list(spec["severities"])
         t0 = time.perf_counter()
+        self._load_data()
+        self.setup_seconds = {"data": time.perf_counter() - t0}
+        self.arch = self.arch_spec(spec["arch"])
+        self._baselines: dict[str, Any] = {}
+        self._references: dict[str, Reference] = {}
+        if reference is not None:
+            self._references[self.arch["name"]] = Reference.from_dict(reference)
+        _ = self.reference
+
+    def _load_data(self) -> None:
+        """Set ``dataset`` (train/test split) and ``corrupted`` (corruption -> test images at
+        every severity, severity 1 first)."""
+        from moo_compress.corruptions.suite import cached_corrupted_set
+        from moo_compress.data import DATASETS
+        from moo_compress.data.base import greyscale, greyscale_dataset
+
+        ds = self.spec["dataset"]
+        self.dataset = DATASETS.get(ds["name"])(seed=self.seed, **ds["options"])
+        if ds.get("greyscale"):
+            self.dataset = greyscale_dataset(self.dataset)
         if ds.get("corrupted_root"):
             from moo_compress.data.cifar import load_corrupted_folder
 
@@ -221,12 +235,6 @@ class Evaluator:
             )
         if ds.get("greyscale"):  # corruptions may add colour (frost): the model sees grey
             self.corrupted = {k: greyscale(v) for k, v in self.corrupted.items()}
-        self.setup_seconds = {"corruptions": time.perf_counter() - t0}
-        self._baselines: dict[str, Any] = {}
-        self._references: dict[str, Reference] = {}
-        if reference is not None:
-            self._references[self.arch["name"]] = Reference.from_dict(reference)
-        _ = self.reference
 
     # -- baselines, one per architecture ---------------------------------------------------
     def arch_spec(self, name: str) -> dict[str, Any]:
@@ -376,6 +384,11 @@ class Evaluator:
             out[name] = [float(e) for e in (pred != y[None, :]).mean(axis=1)]
         return out
 
+    def score_outputs(self, logits) -> dict[str, float]:
+        """The recorded quality objective from outputs on the whole clean test split."""
+        pred = logits.argmax(1).numpy()
+        return {"accuracy": 100.0 * float((pred == self.dataset.y_test).mean())}
+
     def measure(
         self,
         model,
@@ -386,7 +399,7 @@ class Evaluator:
     ) -> dict[str, Any]:
         """Compute objectives (all registered ones by default) of a loaded model, against
         ``reference`` (default: the study architecture's)."""
-        m = Measurements(self, model, artifact, reference)
+        m = self.measurements_class(self, model, artifact, reference)
         names = objectives or self.spec.get("record") or OBJECTIVES.names()
         return {name: OBJECTIVES.get(name)(m) for name in names}
 
@@ -423,6 +436,15 @@ class Evaluator:
         return TrialResult(
             values, details, technique_name(config), artifact, time.perf_counter() - t0
         )
+
+
+def make_evaluator(spec: dict[str, Any], cache_dir: Path, **kwargs) -> Evaluator:
+    """The evaluator of a study's task (``classification`` or ``detection``)."""
+    if spec.get("task", "classification") == "detection":
+        from moo_compress.detection.evaluation import DetectionEvaluator
+
+        return DetectionEvaluator(spec, cache_dir, **kwargs)
+    return Evaluator(spec, cache_dir, **kwargs)
 
 
 def atomic_write(path: Path, data: bytes) -> None:

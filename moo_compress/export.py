@@ -28,7 +28,7 @@ from typing import Any
 
 from moo_compress.compression.params import config_row
 from moo_compress.errors import ArtifactError, ConfigError, MooCompressError
-from moo_compress.objectives import OBJECTIVE_INFO
+from moo_compress.objectives import task_objectives
 
 CARD = "MODEL_CARD.md"
 DEFAULT_TOLERANCE = 1e-3
@@ -49,6 +49,7 @@ def _compare(a, b, tolerance: float, what: str, *, exact: bool = False):
     activation fake quantization, where a last-bit difference between the two runtimes can
     move a value across a rounding boundary.
     """
+    a, b = a.flatten(1), b.flatten(1)  # a detector's output maps: one row per image
     diff = (a - b).abs().amax(1)
     out = {
         "images": len(a),
@@ -88,7 +89,7 @@ def _deploy(
     model, _ = decode_model(data)
     int8 = getattr(model, "int8_spec", None) is not None
     float_model = model.float_model if int8 else model
-    x_test, y_test = evaluator.dataset.x_test, evaluator.dataset.y_test
+    x_test = evaluator.dataset.x_test
     onnx_bytes = export_onnx(float_model, baseline["input_shape"], opset)
     files = {"model.onnx": onnx_bytes}
     deployed = OnnxModel(onnx_bytes)
@@ -99,17 +100,18 @@ def _deploy(
         deployed = OnnxModel(model.onnx_bytes)
         int8_logits = logits(deployed)
         check = _compare(int8_logits, logits(model), 0.0, f"{name} (int8)", exact=True)
-        acc = 100.0 * float((int8_logits.argmax(1).numpy() == y_test).mean())
-        recorded = rec.attrs["objectives"]["accuracy"]
-        if acc != recorded:
+        ((quality, value),) = evaluator.score_outputs(int8_logits).items()
+        recorded = rec.attrs["objectives"][quality]
+        if value != recorded:
             raise MooCompressError(
-                f"{name}: the int8 ONNX model's accuracy {acc} differs from the recorded {recorded}"
+                f"{name}: the int8 ONNX model's {quality} {value} differs from the recorded {recorded}"
             )
         check.update(
-            accuracy=acc,
-            recorded_accuracy=recorded,
+            {quality: value, f"recorded_{quality}": recorded},
             class_agreement_with_float=float(
-                (int8_logits.argmax(1) == float_logits.argmax(1)).float().mean()
+                (int8_logits.flatten(1).argmax(1) == float_logits.flatten(1).argmax(1))
+                .float()
+                .mean()
             ),
         )
         verification["int8"] = check
@@ -170,7 +172,7 @@ def export_pareto(
     """
     from moo_compress import model_card
     from moo_compress.artifact import parameter_bits
-    from moo_compress.evaluation import Evaluator
+    from moo_compress.evaluation import make_evaluator
     from moo_compress.onnx_runtime import export_onnx, opset_for_export
     from moo_compress.report import pareto_records
     from moo_compress.selection import parse_selection
@@ -194,7 +196,7 @@ def export_pareto(
         raise MooCompressError(
             f"none of the {len(front)} Pareto-optimal models satisfies --select {select!r}"
         )
-    evaluator = Evaluator(meta["evaluation"], cfg.cache_dir, log=log)
+    evaluator = make_evaluator(meta["evaluation"], cfg.cache_dir, log=log)
     x = evaluator.dataset.x_test
     input_shape = (x.shape[3], x.shape[1], x.shape[2])
     opset = opset_for_export()
@@ -227,9 +229,10 @@ def export_pareto(
                     f"{name}: stored artifact missing or changed; rebuilding it from its configuration"
                 )
                 rebuilt = evaluator.evaluate(rec.config, rec.config_key)
-                if rebuilt.values["accuracy"] != rec.attrs["objectives"]["accuracy"]:
+                q = evaluator.quality
+                if rebuilt.values[q] != rec.attrs["objectives"][q]:
                     raise MooCompressError(
-                        f"{name}: rebuilt model has accuracy {rebuilt.values['accuracy']}, recorded {rec.attrs['objectives']['accuracy']}"
+                        f"{name}: rebuilt model has {q} {rebuilt.values[q]}, recorded {rec.attrs['objectives'][q]}"
                     )
                 data = rebuilt.artifact
             arch = evaluator.arch_of(rec.config)
@@ -278,7 +281,7 @@ def export_pareto(
             hashes[CARD] = _sha256(model_dir / CARD)
             row = {"model": name, "trial": rec.number, "arch": arch}
             row.update(config_row(rec.config))
-            row.update({o: rec.attrs["objectives"].get(o) for o in OBJECTIVE_INFO})
+            row.update({o: rec.attrs["objectives"].get(o) for o in task_objectives(cfg.task)})
             row.update({f"cr_{k}": v for k, v in deployment["cr"].items()})
             row["onnx_latency_ms"] = deployment["latency"]["median_ms"]
             row["onnx_max_abs_logit_diff"] = deployment["verification"]["onnx"][
@@ -340,10 +343,11 @@ def evaluate_exported(
     """Load an exported model and re-measure every objective.
 
     Returns:
-        ``{"recorded": {...}, "measured": {...}, "accuracy_matches": bool}``.
+        ``{"recorded": {...}, "measured": {...}, "quality": "accuracy" or "map",
+        "quality_matches": bool}``.
     """
     from moo_compress.artifact import decode_model
-    from moo_compress.evaluation import Evaluator
+    from moo_compress.evaluation import make_evaluator
 
     model_dir = Path(model_dir)
     if not model_dir.is_dir():
@@ -359,12 +363,13 @@ def evaluate_exported(
     cache = Path(
         cache_dir or os.environ.get("MOO_COMPRESS_CACHE", Path.home() / ".cache" / "moo-compress")
     )
-    evaluator = Evaluator(config["evaluation"], cache, reference=config["reference"], log=log)
+    evaluator = make_evaluator(config["evaluation"], cache, reference=config["reference"], log=log)
     measured = {k: float(r.value) for k, r in evaluator.measure(model, data).items()}
     recorded = metrics["objectives"]
     return {
         "model": str(model_dir),
         "recorded": recorded,
         "measured": measured,
-        "accuracy_matches": measured["accuracy"] == recorded["accuracy"],
+        "quality": evaluator.quality,
+        "quality_matches": measured[evaluator.quality] == recorded[evaluator.quality],
     }

@@ -105,9 +105,10 @@ def render(
     ]
     if "int8" in deployment["verification"]:
         v = deployment["verification"]["int8"]
+        q = "accuracy" if "accuracy" in v else "map"
         lines.append(
-            f"- int8 file: accuracy {v['accuracy']:.4g} % (recorded {v['recorded_accuracy']:.4g} %), "
-            f"same class as its float model for {100 * v['class_agreement_with_float']:.2f} %."
+            f"- int8 file: {q} {v[q]:.4g} % (recorded {v[f'recorded_{q}']:.4g} %), "
+            f"same top output as its float model for {100 * v['class_agreement_with_float']:.2f} %."
         )
     cr = deployment["cr"]
     lat = deployment["latency"]
@@ -144,6 +145,18 @@ def render(
                 + " | ".join(f"{100 * e:.1f}" for e in errs)
                 + " |"
             )
+    maps = (details.get("map_corrupted") or {}).get("map_per_corruption")
+    if maps:
+        severities = details["map_corrupted"]["severities"]
+        lines += [
+            "",
+            "## mAP under corruptions (%)",
+            "",
+            "| corruption | " + " | ".join(f"s{s}" for s in severities) + " |",
+            "|---" * (len(severities) + 1) + "|",
+        ]
+        for corruption, values in maps.items():
+            lines.append(f"| {corruption} | " + " | ".join(f"{v:.1f}" for v in values) + " |")
     lines += ["", "## Files", "", "| file | SHA-256 |", "|---|---|"]
     lines += [f"| `{f}` | `{h}` |" for f, h in files.items()]
     return "\n".join(lines) + "\n"

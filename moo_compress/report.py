@@ -9,7 +9,7 @@ import numpy as np
 from moo_compress import storage as st
 from moo_compress.archive import pareto_indices
 from moo_compress.compression.params import CONFIG_COLUMNS, config_row
-from moo_compress.objectives import OBJECTIVE_INFO
+from moo_compress.objectives import task_objectives
 
 
 def status(cfg, study) -> dict[str, Any]:
@@ -101,13 +101,14 @@ def pareto_frame(cfg, study, *, all_trials: bool = False):
         recs = st.records(study, states=(TrialState.COMPLETE,))
     else:
         recs = pareto_records(cfg, study)
+    objectives = task_objectives(cfg.task)
     rows = []
     for r in recs:
         row: dict[str, Any] = {"trial": r.number, "arch": r.config.get("arch", cfg.arch)}
         row.update(config_row(r.config))
-        row.update({name: r.attrs["objectives"].get(name) for name in OBJECTIVE_INFO})
+        row.update({name: r.attrs["objectives"].get(name) for name in objectives})
         rows.append(row)
-    columns = ["trial", "arch", *CONFIG_COLUMNS, *OBJECTIVE_INFO]
+    columns = ["trial", "arch", *CONFIG_COLUMNS, *objectives]
     return pd.DataFrame(rows, columns=columns)
 
 

@@ -314,7 +314,7 @@ def run_search(
 
     from moo_compress.drivers import DRIVERS
     from moo_compress.errors import ConfigError
-    from moo_compress.evaluation import Evaluator
+    from moo_compress.evaluation import make_evaluator
 
     warnings.filterwarnings("ignore", category=optuna.exceptions.ExperimentalWarning)
     if (n_workers > 1 or dask_scheduler) and cfg.driver == "grid":
@@ -333,7 +333,7 @@ def run_search(
     t_start = time.perf_counter()
     url = st.storage_url(cfg)
     # Data, baseline and reference first: a missing or malformed dataset creates no study.
-    evaluator = Evaluator(cfg.evaluation_spec(), cfg.cache_dir, log=log)
+    evaluator = make_evaluator(cfg.evaluation_spec(), cfg.cache_dir, log=log)
     evaluator.prepare(cfg.space.archs(cfg.arch))
     study = st.create_or_load(cfg, url, heartbeat=cfg.workers.heartbeat())
     interrupted = st.mark_interrupted(study)

@@ -8,7 +8,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from moo_compress.adversarial import pgd
+from moo_compress.adversarial import as_targets, pgd, task_loss
 from moo_compress.config import TrainConfig
 from moo_compress.data.base import to_tensor
 from moo_compress.device import get_device
@@ -32,7 +32,7 @@ def train(
     Args:
         model: The model, on any device; moved to the engine's device.
         x: uint8 images (N, H, W, C).
-        y: int labels (N,).
+        y: int labels (N,), or a detector's dense float targets (N, ...).
         cfg: Optimizer settings.
         epochs: Number of passes over the data (0 returns the model unchanged).
         seed: Seed for the shuffling order.
@@ -48,12 +48,11 @@ def train(
     if not params:
         return model
     inputs = to_tensor(x).to(device)
-    targets = torch.as_tensor(y, dtype=torch.long, device=device)
+    targets = as_targets(y, device)
     opt = torch.optim.SGD(params, lr=cfg.lr, momentum=cfg.momentum, weight_decay=cfg.weight_decay)
     steps_per_epoch = math.ceil(len(inputs) / cfg.batch_size)
     sched = torch.optim.lr_scheduler.CosineAnnealingLR(opt, T_max=max(1, epochs * steps_per_epoch))
     gen = torch.Generator().manual_seed(seed)
-    loss_fn = nn.CrossEntropyLoss()
     model.train()
     for _ in range(epochs):
         order = torch.randperm(len(inputs), generator=gen).to(device)
@@ -65,9 +64,9 @@ def train(
                 adv = pgd(model, xb, yb, gen=gen, **adversarial)
                 model.train()
             opt.zero_grad(set_to_none=True)
-            loss = loss_fn(model(xb), yb)
+            loss = task_loss(model, model(xb), yb)
             if adversarial:
-                loss = loss + loss_fn(model(adv), yb)
+                loss = loss + task_loss(model, model(adv), yb)
             if not torch.isfinite(loss):
                 raise FloatingPointError(f"training loss became {loss.item()}")
             loss.backward()

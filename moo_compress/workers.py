@@ -132,7 +132,7 @@ def run_worker(cfg, *, worker: str | None = None, log=None) -> dict[str, Any]:
 
     from moo_compress.drivers.optuna_samplers import OptunaDriver
     from moo_compress.errors import ConfigError
-    from moo_compress.evaluation import Evaluator
+    from moo_compress.evaluation import make_evaluator
     from moo_compress.search import SearchSession
 
     if not cfg.driver.startswith("optuna-"):
@@ -147,7 +147,7 @@ def run_worker(cfg, *, worker: str | None = None, log=None) -> dict[str, Any]:
     if st.is_sqlite(url):
         log(SQLITE_WARNING)
     t0 = time.perf_counter()
-    evaluator = Evaluator(cfg.evaluation_spec(), cfg.cache_dir, log=log)
+    evaluator = make_evaluator(cfg.evaluation_spec(), cfg.cache_dir, log=log)
     evaluator.prepare(cfg.space.archs(cfg.arch))
     study = st.with_retries(
         lambda: st.create_or_load(cfg, url, heartbeat=cfg.workers.heartbeat()), url
@@ -283,12 +283,12 @@ def evaluate_remote(spec: dict[str, Any], cache_dir: str, config: dict, key: str
 
     import torch
 
-    from moo_compress.evaluation import Evaluator
+    from moo_compress.evaluation import make_evaluator
 
     torch.set_num_threads(max(1, threads))
     ident = hashlib.sha256(json.dumps([spec, cache_dir], sort_keys=True).encode()).hexdigest()
     if ident not in _EVALUATORS:
-        _EVALUATORS[ident] = Evaluator(spec, Path(cache_dir))
+        _EVALUATORS[ident] = make_evaluator(spec, Path(cache_dir))
     return _EVALUATORS[ident].evaluate(config, key)
 
 

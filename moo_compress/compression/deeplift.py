@@ -74,6 +74,15 @@ def _contribution(module: nn.Module, mult: torch.Tensor, delta: torch.Tensor) ->
     return total / mult.shape[0]
 
 
+class _Evidence(nn.Module):
+    def __init__(self, model: nn.Module) -> None:
+        super().__init__()
+        self.model = model
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.model.evidence(x)
+
+
 def deeplift_scores(model: nn.Module, ctx: PruneContext) -> dict[str, torch.Tensor]:
     """Per-weight DeepLIFT importance of every layer that has something to prune."""
     from captum.attr import LayerDeepLift
@@ -84,7 +93,14 @@ def deeplift_scores(model: nn.Module, ctx: PruneContext) -> dict[str, torch.Tens
     model.eval()
     x_np, y_np = _calibration(ctx)
     x = to_tensor(x_np).to(device)
-    y = torch.as_tensor(y_np, dtype=torch.long, device=device)
+    # a detector names one scalar output per image to attribute (its ``evidence``: per-class
+    # heatmap logits averaged over the image) and the class to explain
+    explained = _Evidence(model) if hasattr(model, "evidence") else model
+    y = (
+        model.evidence_target(torch.as_tensor(y_np, device=device))
+        if hasattr(model, "evidence")
+        else torch.as_tensor(y_np, dtype=torch.long, device=device)
+    )
     if ctx.options.get("deeplift_baseline", "zero") == "mean":
         baseline = x.mean(0, keepdim=True).expand_as(x).contiguous()
     else:
@@ -102,7 +118,7 @@ def deeplift_scores(model: nn.Module, ctx: PruneContext) -> dict[str, torch.Tens
             captured.append(multipliers[0].detach())  # noqa: B023 (called right away)
             return multipliers
 
-        LayerDeepLift(model, module).attribute(
+        LayerDeepLift(explained, module).attribute(
             x,
             baselines=baseline,
             target=y,

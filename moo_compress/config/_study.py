@@ -18,8 +18,8 @@ from moo_compress.corruptions import CORRUPTIONS, SEVERITIES, STANDARD
 from moo_compress.data import DATASETS
 from moo_compress.drivers import DRIVER_OPTIONS, DRIVERS
 from moo_compress.errors import ConfigError
-from moo_compress.models import ARCHITECTURES
-from moo_compress.objectives import OBJECTIVE_INFO
+from moo_compress.models import task_architectures
+from moo_compress.objectives import OBJECTIVE_INFO, TASKS, task_objectives
 
 if TYPE_CHECKING:  # the space module reads its files with this package's reader
     from moo_compress.space import SearchSpace
@@ -49,6 +49,16 @@ class AdversarialConfig:
     steps: int = 5
     random_start: bool = False
     n_images: int | None = None
+
+
+@dataclass(frozen=True)
+class DetectionConfig:
+    """Detection post-processing before COCOeval: confidence filter, NMS IoU, detections
+    kept per image."""
+
+    score_threshold: float = 0.05
+    nms_iou: float = 0.5
+    max_detections: int = 100
 
 
 @dataclass(frozen=True)
@@ -133,6 +143,8 @@ class StudyConfig:
     reference: str = "baseline"
     adversarial: AdversarialConfig = AdversarialConfig()
     proxy: ProxyConfig = ProxyConfig()
+    task: str = "classification"
+    detection: DetectionConfig = DetectionConfig()
     latency: LatencyConfig = LatencyConfig()
     workers: WorkersConfig = WorkersConfig()
     record: tuple[str, ...] = ()
@@ -151,8 +163,10 @@ class StudyConfig:
     def evaluation_spec(self) -> dict[str, Any]:
         """What an evaluation depends on: enough to re-measure an exported model."""
         return {
+            "task": self.task,
             "seed": self.seed,
             "dataset": asdict(self.dataset),
+            "detection": asdict(self.detection),
             "arch": self.arch,
             "width": self.width,
             "baseline": asdict(self.baseline),
@@ -224,6 +238,7 @@ def load_study_config(
     study = top.section("study", None)
     name = study.string("name")
     seed_value = study.integer("seed", 0, low=0, high=2**31 - 1)
+    task = study.string("task", "classification", choices=list(TASKS))
     study.raw("description", None)
     study.finish()
     if seed is not None:
@@ -233,10 +248,16 @@ def load_study_config(
             )
         seed_value = seed
 
-    dataset = _dataset_config(top.section("dataset"), path)
+    if task == "detection":
+        dataset = _detection_dataset_config(top.section("dataset"), path)
+    else:
+        dataset = _dataset_config(top.section("dataset"), path)
 
     model = top.section("model")
-    arch = model.string("arch", "small_cnn", choices=ARCHITECTURES.names())
+    archs = task_architectures(task)
+    arch = model.string(
+        "arch", "small_cnn" if task == "classification" else archs[0], choices=archs
+    )
     width = model.number("width", 1.0, low=0.0625, high=16.0)
     model.finish()
 
@@ -259,6 +280,13 @@ def load_study_config(
     from moo_compress.space import load_space
 
     space = load_space(space_path, source=str(space_path))
+    for a in space.archs(arch):
+        if a not in archs:
+            raise ConfigError(
+                str(space_path),
+                "variables.arch",
+                f"must name {task} architectures, one of {{{', '.join(archs)}}}. Got {describe(a)} instead.",
+            )
     if space.per_layer:
         from moo_compress.models import layer_names
 
@@ -275,7 +303,7 @@ def load_study_config(
         if isinstance(item, str):
             item = {"name": item}
         sec = Section(item, source, f"objectives[{i}]")
-        oname = sec.string("name", choices=list(OBJECTIVE_INFO))
+        oname = sec.string("name", choices=task_objectives(task))
         info = OBJECTIVE_INFO[oname]
         direction = sec.string("direction", info.default_direction, choices=DIRECTIONS)
         bounds = sec.raw("bounds", list(info.bounds))
@@ -375,7 +403,14 @@ def load_study_config(
             "grace_seconds",
             f"must be larger than heartbeat_seconds ({workers.heartbeat_seconds}). Got {workers.grace_seconds} instead.",
         )
-    record = _record(top, objectives)
+    record = _record(top, objectives, task)
+    det = top.section("detection")
+    detection = DetectionConfig(
+        score_threshold=det.number("score_threshold", 0.05, low=0.0, high=1.0),
+        nms_iou=det.number("nms_iou", 0.5, low=0.0, high=1.0, low_open=True),
+        max_detections=det.integer("max_detections", 100, low=1, high=10000),
+    )
+    det.finish()
     needs_standard = {"mce", "relative_mce"} & set(record)
     if needs_standard and not set(names) & set(STANDARD):
         raise cor.error(
@@ -433,7 +468,39 @@ def load_study_config(
         latency=latency,
         workers=workers,
         record=record,
+        task=task,
+        detection=detection,
     )
+
+
+def _detection_dataset_config(ds: Section, study_path: Path) -> DatasetConfig:
+    """``shapes`` (embedded, generated from the seed) or ``coco`` (a folder in COCO layout)."""
+    name = ds.string("name", "shapes", choices=["shapes", "coco"])
+    options: dict[str, Any] = {"image_size": ds.integer("image_size", 64, low=16, high=1024)}
+    if options["image_size"] % 8:
+        raise ds.error(
+            "image_size",
+            f"must be a multiple of 8 (the detector's coarsest stride). Got {options['image_size']} instead.",
+        )
+    if name == "shapes":
+        options["n_train"] = ds.integer("n_train", 600, low=8, high=1_000_000)
+        options["n_test"] = ds.integer("n_test", 200, low=4, high=1_000_000)
+    else:
+        root_text = ds.string("root")
+        root = (study_path.parent / root_text).resolve()
+        options["root"] = str(root)
+        for key, default in (("train", "train"), ("test", "val")):
+            split = ds.string(key, default)
+            ann = root / "annotations" / f"instances_{split}.json"
+            if not ann.is_file():
+                raise ds.error(
+                    key,
+                    f"must name a split with annotations/instances_<split>.json under {root}; {ann} does not exist. Got {describe(split)} instead.",
+                )
+            options[key] = split
+    greyscale = ds.boolean("greyscale", False)
+    ds.finish()
+    return DatasetConfig(name=name, options=options, greyscale=greyscale)
 
 
 def _dataset_config(ds: Section, study_path: Path) -> DatasetConfig:
@@ -505,12 +572,14 @@ def _adversarial_config(sec: Section) -> AdversarialConfig:
     return cfg
 
 
-def _record(top: Section, objectives: list[ObjectiveSpec]) -> tuple[str, ...]:
+def _record(top: Section, objectives: list[ObjectiveSpec], task: str) -> tuple[str, ...]:
     """Objectives measured and stored for every trial: the optimized ones plus ``record``
-    (default: every objective, so reports can relate robustness, proxies and attacks)."""
+    (default: every objective of the task, so reports can relate robustness, proxies and
+    attacks)."""
+    allowed = task_objectives(task)
     raw = top.raw("record", "all")
     if raw == "all":
-        names = list(OBJECTIVE_INFO)
+        names = allowed
     else:
         if not isinstance(raw, list):
             raise top.error(
@@ -518,11 +587,11 @@ def _record(top: Section, objectives: list[ObjectiveSpec]) -> tuple[str, ...]:
                 f"must be 'all' or a list of objective names. Got {describe(raw)} instead.",
             )
         for i, item in enumerate(raw):
-            if item not in OBJECTIVE_INFO:
+            if item not in allowed:
                 raise ConfigError(
                     top.source,
                     f"record[{i}]",
-                    f"must be one of {{{', '.join(OBJECTIVE_INFO)}}}. Got {describe(item)} instead.",
+                    f"must be one of {{{', '.join(allowed)}}}. Got {describe(item)} instead.",
                 )
         names = list(raw)
     wanted = [o.name for o in objectives] + [

@@ -14,8 +14,17 @@ ARCHITECTURES = Registry(
         "vgg11_bn": "moo_compress.models.torchvision_cifar:vgg11_bn",
         "vgg19_bn": "moo_compress.models.torchvision_cifar:vgg19_bn",
         "mobilenet_v2": "moo_compress.models.torchvision_cifar:mobilenet_v2",
+        "centernet_lite": "moo_compress.detection.model:centernet_lite",
     },
 )
+
+#: Architectures of detection studies; every other one classifies.
+DETECTORS = ("centernet_lite",)
+
+
+def task_architectures(task: str) -> list[str]:
+    names = ARCHITECTURES.names()
+    return [n for n in names if (n in DETECTORS) == (task == "detection")]
 
 
 def layer_names(arch: str, width: float = 1.0) -> list[str]:
@@ -25,4 +34,4 @@ def layer_names(arch: str, width: float = 1.0) -> list[str]:
     return [name for name, _ in prunable_layers(ARCHITECTURES.get(arch)(width=width))]
 
 
-__all__ = ["ARCHITECTURES", "layer_names"]
+__all__ = ["ARCHITECTURES", "DETECTORS", "layer_names", "task_architectures"]

@@ -11,6 +11,10 @@ from dataclasses import dataclass
 
 from moo_compress.registry import Registry
 
+CLASSIFICATION, DETECTION = ("classification",), ("detection",)
+BOTH = ("classification", "detection")
+TASKS = BOTH
+
 
 @dataclass(frozen=True)
 class ObjectiveInfo:
@@ -19,12 +23,18 @@ class ObjectiveInfo:
     bounds: tuple[float, float]
     unit: str
     kind: str = "quality"
+    tasks: tuple[str, ...] = CLASSIFICATION
 
 
 _INFO = [
     ObjectiveInfo("accuracy", "maximize", (0.0, 100.0), "% top-1, clean test split"),
     ObjectiveInfo(
-        "cr", "maximize", (1.0, 50.0), "x, DEFLATE size of baseline / model artifact", "size"
+        "cr",
+        "maximize",
+        (1.0, 50.0),
+        "x, DEFLATE size of baseline / model artifact",
+        "size",
+        BOTH,
     ),
     ObjectiveInfo(
         "mce", "minimize", (0.0, 200.0), "mean corruption error, reference = 100", "robustness"
@@ -70,7 +80,19 @@ _INFO = [
         (0.0, 20.0),
         "ms per forward pass (median; batch 1 unless set)",
         "cost",
+        BOTH,
     ),
+    ObjectiveInfo("map", "maximize", (0.0, 100.0), "% COCO mAP@[.50:.95]", "quality", DETECTION),
+    ObjectiveInfo("ap50", "maximize", (0.0, 100.0), "% COCO AP at IoU .50", "quality", DETECTION),
+    ObjectiveInfo(
+        "map_corrupted",
+        "maximize",
+        (0.0, 100.0),
+        "% mAP, mean over corruptions and severities",
+        "robustness",
+        DETECTION,
+    ),
+    ObjectiveInfo("map_pgd", "maximize", (0.0, 100.0), "% mAP under PGD", "adversarial", DETECTION),
 ]
 OBJECTIVE_INFO: dict[str, ObjectiveInfo] = {o.name: o for o in _INFO}
 
@@ -92,10 +114,28 @@ OBJECTIVES = Registry(
         "proxy_combined": "moo_compress.objectives.proxy:proxy_combined",
         "proxy_delta": "moo_compress.objectives.proxy:proxy_delta",
         "latency_ms": "moo_compress.objectives.latency:latency",
+        "map": "moo_compress.objectives.detection:coco_map",
+        "ap50": "moo_compress.objectives.detection:coco_ap50",
+        "map_corrupted": "moo_compress.objectives.detection:corrupted_map",
+        "map_pgd": "moo_compress.objectives.detection:pgd_map",
     },
 )
 
 ROBUSTNESS_TARGETS = ("robustness_ratio", "mce")
 PROXIES = ("proxy_acc", "proxy_purity", "proxy_multicut", "proxy_combined", "proxy_delta")
 
-__all__ = ["OBJECTIVES", "OBJECTIVE_INFO", "PROXIES", "ROBUSTNESS_TARGETS", "ObjectiveInfo"]
+
+def task_objectives(task: str) -> list[str]:
+    """Names of the objectives a task's studies can measure."""
+    return [o.name for o in _INFO if task in o.tasks]
+
+
+__all__ = [
+    "TASKS",
+    "task_objectives",
+    "OBJECTIVES",
+    "OBJECTIVE_INFO",
+    "PROXIES",
+    "ROBUSTNESS_TARGETS",
+    "ObjectiveInfo",
+]
