@@ -208,7 +208,21 @@ class SearchSpace:
         return {v.name: v.optuna_distribution() for v in self.searched}
 
     def searched_params(self, config: dict[str, Any]) -> dict[str, Any]:
-        return {v.name: config[v.name] for v in self.searched}
+        """The searched variables' values of a (canonical) configuration, for Optuna.
+
+        Canonicalisation resets the settings of stages that do not run (``prune_method`` of
+        an unpruned model becomes ``magnitude``), which may lie outside the variable's
+        domain; any value of the domain builds the same model then, so the first one (or the
+        nearest bound) stands in."""
+        out = {}
+        for v in self.searched:
+            value = config[v.name]
+            if v.type == "categorical" and value not in v.choices:
+                value = v.choices[0]
+            elif v.type in ("float", "int"):
+                value = v.snap(value)
+            out[v.name] = value
+        return out
 
     # pymoo: floats with a step and ints are searched as integer grid indices, so no
     # operator can propose a value off the grid; categoricals are pymoo Choice variables.

@@ -139,3 +139,23 @@ def test_pareto_and_hypervolume():
     assert (
         normalized_hypervolume(np.empty((0, 2)), ["maximize", "minimize"], [(0, 1), (0, 1)]) == 0.0
     )
+
+
+def test_params_of_a_canonical_config_stay_in_their_domains(tmp_path):
+    """An unpruned model's prune_method is reset to magnitude; the trial's parameters must
+    still be values Optuna's distributions accept, and lead back to the same model."""
+    from moo_compress.space import load_space
+
+    path = tmp_path / "space.yaml"
+    path.write_text(
+        "variables:\n  prune_ratio: {type: categorical, choices: [0.0, 0.5]}\n"
+        "  prune_method: {type: categorical, choices: [hydra, deeplift]}\n"
+    )
+    space = load_space(path)
+    config = space.full_config({"prune_ratio": 0.0, "prune_method": "deeplift"})
+    assert config["prune_method"] == "magnitude"
+    params = space.searched_params(config)
+    assert params == {"prune_ratio": 0.0, "prune_method": "hydra"}
+    for name, dist in space.distributions().items():
+        dist.to_internal_repr(params[name])  # raises for a value outside the domain
+    assert space.full_config(params) == config
