@@ -6,7 +6,7 @@ import optuna
 
 from moo_compress.config import load_study_config
 from moo_compress.evaluation import Evaluator
-from moo_compress.objectives import OBJECTIVE_INFO
+from moo_compress.objectives import task_objectives
 from moo_compress.search import run_search
 from tests.conftest import write_study
 
@@ -35,7 +35,7 @@ def test_failed_trials_are_recorded_and_search_completes(tmp_path, shared_cache,
     ]
     done = [t for t in study.trials if t.state == optuna.trial.TrialState.COMPLETE]
     for t in done:
-        assert set(t.user_attrs["objectives"]) == set(OBJECTIVE_INFO)
+        assert set(t.user_attrs["objectives"]) == set(task_objectives("classification"))
         assert set(t.user_attrs["result"]["details"]["mce"]["ce"]) == {"gaussian_noise", "contrast"}
     assert study.metric_names == ["accuracy", "cr", "mce", "proxy_purity"]
     assert len([k for k in study.user_attrs if k.startswith("hv/")]) == 3
