@@ -24,10 +24,6 @@ DEFAULTS = {"score_threshold": 0.05, "nms_iou": 0.5, "max_detections": 100}
 class DetectionMeasurements(Measurements):
     """Lazily computed detection measurements of one model."""
 
-    def __init__(self, evaluator, model, artifact, reference=None) -> None:
-        super().__init__(evaluator, model, artifact, reference)
-        self.split = evaluator.data.test
-
     @functools.cached_property
     def clean(self) -> dict[str, float]:
         return self._ev.score(self.model, self.x_test)
