@@ -385,6 +385,28 @@ def load_model(path: str | Path):
     return decode_model(Path(path).read_bytes())
 
 
+def model_bytes(data: bytes) -> bytes:
+    """The artifact without its ``metadata`` header entry: the bytes that describe the model.
+
+    CR compares these, so a trial artifact (which records its configuration in the
+    metadata) and the baseline artifact (which records none) are measured the same way, and
+    an unchanged model has CR exactly 1.
+    """
+    if data[: len(MAGIC)] != MAGIC or len(data) < len(MAGIC) + 8:
+        raise ArtifactError("not a moo-compress model file (bad magic)")
+    (n,) = struct.unpack("<Q", data[len(MAGIC) : len(MAGIC) + 8])
+    start = len(MAGIC) + 8
+    try:
+        header = json.loads(data[start : start + n])
+    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise ArtifactError(f"model file header is not JSON ({exc})") from None
+    if not header.get("metadata"):
+        return data
+    header["metadata"] = {}
+    text = json.dumps(header, sort_keys=True).encode()
+    return MAGIC + struct.pack("<Q", len(text)) + text + data[start + n :]
+
+
 def deflate_size(data: bytes, arcname: str = "model.mcz") -> int:
     """Bytes of a DEFLATE zip archive holding ``data`` (the TF-MOT / seed-000 convention)."""
     buf = io.BytesIO()

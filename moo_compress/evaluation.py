@@ -104,9 +104,9 @@ class Measurements:
 
     @functools.cached_property
     def artifact_deflate_bytes(self) -> int:
-        from moo_compress.artifact import deflate_size
+        from moo_compress.artifact import deflate_size, model_bytes
 
-        return deflate_size(self._artifact)
+        return deflate_size(model_bytes(self._artifact))
 
     @functools.cached_property
     def outputs(self):
@@ -178,6 +178,9 @@ class Evaluator:
         reference: A stored reference of the study's architecture (when re-measuring an
             exported model); computed from the baseline when omitted.
         log: Callable for progress messages.
+        split: ``"validation"`` (default: what the search sees, held out from the training
+            data) or ``"test"`` (only ``export`` and ``evaluate`` measure on it). Both train
+            on the same rows, so a configuration builds the same model for either.
     """
 
     measurements_class = Measurements
@@ -190,7 +193,13 @@ class Evaluator:
         *,
         reference: dict[str, Any] | None = None,
         log=None,
+        split: str = "validation",
     ) -> None:
+        from moo_compress.data.base import SPLITS
+
+        if split not in SPLITS:
+            raise ValueError(f"split must be one of {SPLITS}. Got {split!r} instead.")
+        self.split = split
         self.spec = spec
         self.seed = int(spec["seed"])
         self.cache_dir = Path(cache_dir)
@@ -212,13 +221,20 @@ class Evaluator:
         every severity, severity 1 first)."""
         from moo_compress.corruptions.suite import cached_corrupted_set
         from moo_compress.data import DATASETS
-        from moo_compress.data.base import greyscale, greyscale_dataset
+        from moo_compress.data.base import greyscale, greyscale_dataset, select_split
 
         ds = self.spec["dataset"]
-        self.dataset = DATASETS.get(ds["name"])(seed=self.seed, **ds["options"])
+        self.dataset = select_split(
+            DATASETS.get(ds["name"])(seed=self.seed, **ds["options"]),
+            self.split,
+            self.validation_fraction,
+            self.seed,
+        )
         if ds.get("greyscale"):
             self.dataset = greyscale_dataset(self.dataset)
-        if ds.get("corrupted_root"):
+        if ds.get("corrupted_root") and self.split == "test":
+            # a CIFAR-C folder holds corrupted *test* images; validation images are
+            # corrupted here, by the same suite
             from moo_compress.data.cifar import load_corrupted_folder
 
             self.corrupted = load_corrupted_folder(
@@ -231,10 +247,18 @@ class Evaluator:
                 self.corruptions,
                 self.cache_dir,
                 seed=self.seed,
-                data_key=_digest({"dataset": ds}),
+                data_key=self.data_key(),
             )
         if ds.get("greyscale"):  # corruptions may add colour (frost): the model sees grey
             self.corrupted = {k: greyscale(v) for k, v in self.corrupted.items()}
+
+    @property
+    def validation_fraction(self) -> float:
+        return float(self.spec["dataset"].get("validation_fraction", 0.2))
+
+    def data_key(self, **extra: Any) -> str:
+        """Cache key of this split's evaluation images (clean and corrupted)."""
+        return _digest({"dataset": self.spec["dataset"], "split": self.split, **extra})
 
     # -- baselines, one per architecture ---------------------------------------------------
     def arch_spec(self, name: str) -> dict[str, Any]:
@@ -318,7 +342,7 @@ class Evaluator:
 
     def _baseline_reference(self, arch: str) -> Reference:
         """Baseline facts and the robustness reference's errors, cached next to the baseline."""
-        from moo_compress.artifact import decode_model, deflate_size
+        from moo_compress.artifact import decode_model, deflate_size, model_bytes
         from moo_compress.training import accuracy
 
         ref_name = self.spec.get("reference", "baseline")
@@ -327,7 +351,7 @@ class Evaluator:
         baseline_path = self.baseline_path_for(arch)
         model = self.baseline_for(arch)
         ref_path = baseline_path.with_name(
-            f"{baseline_path.stem}.{_digest([ref_id, self.severities])}.reference.json"
+            f"{baseline_path.stem}.{self._reference_key(ref_id)}.reference.json"
         )
         if ref_path.exists():
             cached = Reference.from_dict(json.loads(ref_path.read_text()))
@@ -354,13 +378,29 @@ class Evaluator:
             ) from None
         ref = Reference(
             baseline_accuracy=accuracy(model, self.dataset.x_test, self.dataset.y_test),
-            baseline_deflate_bytes=deflate_size(data),
+            baseline_deflate_bytes=deflate_size(model_bytes(data)),
             corruption_errors=errors,
             name=name,
             accuracy=ref_acc,
         )
         atomic_write(ref_path, json.dumps(ref.to_dict(), indent=1).encode())
         return ref
+
+    def _reference_key(self, ref_id: str) -> str:
+        """Cache key of the reference's errors: the reference model, the severities and the
+        corrupted images they were measured on (the corruption implementation's version, or
+        the user's corrupted folder), so errors of different corruption code never mix."""
+        from moo_compress.corruptions.suite import IMPLEMENTATION_VERSION
+
+        return _digest(
+            {
+                "reference": ref_id,
+                "severities": self.severities,
+                "corruptions": IMPLEMENTATION_VERSION,
+                "corrupted_root": self.spec["dataset"].get("corrupted_root"),
+                "split": self.split,
+            }
+        )
 
     # -- measurements ---------------------------------------------------------------------
     def corruption_errors(self, model) -> dict[str, list[float]]:
@@ -439,7 +479,8 @@ class Evaluator:
 
 
 def make_evaluator(spec: dict[str, Any], cache_dir: Path, **kwargs) -> Evaluator:
-    """The evaluator of a study's task (``classification`` or ``detection``)."""
+    """The evaluator of a study's task (``classification`` or ``detection``); keyword
+    arguments (``split``, ``reference``, ``log``) go to its constructor."""
     if spec.get("task", "classification") == "detection":
         from moo_compress.detection.evaluation import DetectionEvaluator
 

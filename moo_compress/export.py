@@ -70,9 +70,21 @@ def _compare(a, b, tolerance: float, what: str, *, exact: bool = False):
 
 
 def _deploy(
-    name: str, rec, data: bytes, evaluator, baseline: dict, *, opset: int, tolerance: float
+    name: str,
+    recorded: dict[str, float],
+    data: bytes,
+    evaluator,
+    baseline: dict,
+    *,
+    opset: int,
+    tolerance: float,
 ):
-    """ONNX files of one model, their verification, CR three ways and ONNX latency."""
+    """ONNX files of one model, their verification, CR three ways and ONNX latency.
+
+    Args:
+        recorded: The model's objectives measured by ``evaluator`` (the test split), which
+            the int8 ONNX file must reproduce.
+    """
     import statistics
 
     import numpy as np
@@ -101,13 +113,13 @@ def _deploy(
         int8_logits = logits(deployed)
         check = _compare(int8_logits, logits(model), 0.0, f"{name} (int8)", exact=True)
         ((quality, value),) = evaluator.score_outputs(int8_logits).items()
-        recorded = rec.attrs["objectives"][quality]
-        if value != recorded:
+        recorded_value = recorded[quality]
+        if value != recorded_value:
             raise MooCompressError(
-                f"{name}: the int8 ONNX model's {quality} {value} differs from the recorded {recorded}"
+                f"{name}: the int8 ONNX model's {quality} {value} differs from the measured {recorded_value}"
             )
         check.update(
-            {quality: value, f"recorded_{quality}": recorded},
+            {quality: value, f"recorded_{quality}": recorded_value},
             class_agreement_with_float=float(
                 (int8_logits.flatten(1).argmax(1) == float_logits.flatten(1).argmax(1))
                 .float()
@@ -126,7 +138,7 @@ def _deploy(
         "verification": verification,
         "cr": {
             "parameter_bits": baseline["bits"] / parameter_bits(data),
-            "deflate": rec.attrs["objectives"].get("cr", float("nan")),
+            "deflate": recorded.get("cr", float("nan")),
             "onnx_file": baseline["onnx_bytes"] / len(files[deploy_file]),
         },
         "sizes": {
@@ -171,7 +183,7 @@ def export_pareto(
             disagrees with PyTorch beyond ``tolerance``.
     """
     from moo_compress import model_card
-    from moo_compress.artifact import parameter_bits
+    from moo_compress.artifact import decode_model, parameter_bits
     from moo_compress.evaluation import make_evaluator
     from moo_compress.onnx_runtime import export_onnx, opset_for_export
     from moo_compress.report import pareto_records
@@ -196,8 +208,11 @@ def export_pareto(
         raise MooCompressError(
             f"none of the {len(front)} Pareto-optimal models satisfies --select {select!r}"
         )
+    # the search measured on the validation split (used here to rebuild a missing artifact);
+    # exported models are also measured on the test split, which the search never saw
     evaluator = make_evaluator(meta["evaluation"], cfg.cache_dir, log=log)
-    x = evaluator.dataset.x_test
+    test_ev = make_evaluator(meta["evaluation"], cfg.cache_dir, log=log, split="test")
+    x = test_ev.dataset.x_test
     input_shape = (x.shape[3], x.shape[1], x.shape[2])
     opset = opset_for_export()
     baselines: dict[str, dict[str, Any]] = {}  # per architecture: its own baseline and reference
@@ -206,9 +221,9 @@ def export_pareto(
         if arch not in baselines:
             baselines[arch] = {
                 "input_shape": input_shape,
-                "bits": parameter_bits(evaluator.baseline_path_for(arch).read_bytes()),
-                "onnx_bytes": len(export_onnx(evaluator.baseline_for(arch), input_shape, opset)),
-                "reference": evaluator.reference_for(arch).to_dict(),
+                "bits": parameter_bits(test_ev.baseline_path_for(arch).read_bytes()),
+                "onnx_bytes": len(export_onnx(test_ev.baseline_for(arch), input_shape, opset)),
+                "reference": test_ev.reference_for(arch).to_dict(),
             }
         return baselines[arch]
 
@@ -237,8 +252,11 @@ def export_pareto(
                 data = rebuilt.artifact
             arch = evaluator.arch_of(rec.config)
             baseline = baseline_of(arch)
+            loaded, _ = decode_model(data)
+            measured = test_ev.measure(loaded, data, reference=test_ev.reference_for(arch))
+            test_values = {k: float(r.value) for k, r in measured.items()}
             files, deployment = _deploy(
-                name, rec, data, evaluator, baseline, opset=opset, tolerance=tolerance
+                name, test_values, data, test_ev, baseline, opset=opset, tolerance=tolerance
             )
             model_dir = staging / name
             model_dir.mkdir()
@@ -258,8 +276,10 @@ def export_pareto(
             }
             (model_dir / "config.json").write_text(json.dumps(config, indent=2, sort_keys=True))
             metrics = {
-                "objectives": rec.attrs["objectives"],
+                "objectives": rec.attrs["objectives"],  # validation: what the search saw
                 "details": result["details"],
+                "test": test_values,
+                "test_details": {k: r.details for k, r in measured.items() if r.details},
                 "eval_seconds": result["eval_seconds"],
                 "deployment": deployment,
             }
@@ -270,6 +290,7 @@ def export_pareto(
                 study=cfg.name,
                 config=rec.config,
                 objectives=rec.attrs["objectives"],
+                test=test_values,
                 details=result["details"],
                 front=front_values,
                 directions=directions,
@@ -282,6 +303,7 @@ def export_pareto(
             row = {"model": name, "trial": rec.number, "arch": arch}
             row.update(config_row(rec.config))
             row.update({o: rec.attrs["objectives"].get(o) for o in task_objectives(cfg.task)})
+            row.update({f"test_{o}": test_values.get(o) for o in task_objectives(cfg.task)})
             row.update({f"cr_{k}": v for k, v in deployment["cr"].items()})
             row["onnx_latency_ms"] = deployment["latency"]["median_ms"]
             row["onnx_max_abs_logit_diff"] = deployment["verification"]["onnx"][
@@ -337,14 +359,95 @@ def _verify_files(model_dir: Path) -> None:
         )
 
 
+# How closely a re-measured objective must match the recorded one. The quality objective
+# and CR are exact (same images, same artifact bytes); latency is wall-clock time, which
+# varies between runs and machines, so it is reported but not compared; every other
+# objective is deterministic up to floating-point summation order.
+EXACT = ("cr", "accuracy", "map")
+NOT_COMPARED = {"latency_ms": "not compared: wall-clock time varies between runs and machines"}
+RELATIVE_TOLERANCE = 1e-4
+
+
+def _check(name: str, recorded: float, measured: float) -> dict[str, Any]:
+    import math
+
+    if name in NOT_COMPARED:
+        return {"tolerance": "none", "result": NOT_COMPARED[name]}
+    if name in EXACT:
+        ok, tolerance = measured == recorded, "exact"
+    else:
+        ok = math.isclose(measured, recorded, rel_tol=RELATIVE_TOLERANCE, abs_tol=1e-9)
+        tolerance = f"relative {RELATIVE_TOLERANCE:g}"
+    return {"tolerance": tolerance, "result": "ok" if ok else "MISMATCH"}
+
+
+def _user_data_paths(config: dict[str, Any], model_dir: Path, data_root, corrupted_root) -> None:
+    """Put the folders the user named in place of every data path in ``config.json``.
+
+    A model folder is untrusted input: a dataset folder, a corrupted-set folder or a
+    reference model path written there is never opened; the robustness reference's errors
+    are stored in ``config.json`` itself, so no reference model is loaded either.
+
+    Raises:
+        ConfigError: The model was measured on data read from a folder and the user did
+            not name it (``--data-root``, ``--corrupted-root``), or named one it does not use.
+    """
+    ev = config.get("evaluation")
+    ds = ev.get("dataset") if isinstance(ev, dict) else None
+    if not isinstance(ds, dict) or not isinstance(ds.get("options", {}), dict):
+        raise ArtifactError(f"{model_dir / 'config.json'}: no evaluation.dataset settings")
+    if not isinstance(config.get("reference"), dict):
+        raise ArtifactError(
+            f"{model_dir / 'config.json'}: no stored robustness reference (reference errors)"
+        )
+    options = ds.setdefault("options", {})
+    for option, given, present in (
+        ("--data-root", data_root, "root" in options),
+        ("--corrupted-root", corrupted_root, bool(ds.get("corrupted_root"))),
+    ):
+        if present and given is None:
+            raise ConfigError(
+                option,
+                "",
+                f"is required: {model_dir} was measured on {ds.get('name')!r} data read from a "
+                "folder, and a model folder is never trusted to name a data path; give the "
+                "folder yourself.",
+            )
+        if given is not None and not present:
+            raise ConfigError(
+                option,
+                "",
+                f"does not apply: {model_dir} was measured on {ds.get('name')!r} data that no "
+                f"such folder holds. Got {str(given)!r}.",
+            )
+    if data_root is not None:
+        options["root"] = str(Path(data_root).resolve())
+    if corrupted_root is not None:
+        ds["corrupted_root"] = str(Path(corrupted_root).resolve())
+    if ev.get("reference", "baseline") != "baseline":  # its errors are config["reference"]
+        ev["reference"] = "(stored in config.json)"
+
+
 def evaluate_exported(
-    model_dir: str | Path, *, cache_dir: str | Path | None = None, log=None
+    model_dir: str | Path,
+    *,
+    cache_dir: str | Path | None = None,
+    log=None,
+    data_root: str | Path | None = None,
+    corrupted_root: str | Path | None = None,
 ) -> dict[str, Any]:
     """Load an exported model and re-measure every objective.
 
+    Args:
+        data_root: The dataset folder, for a model measured on data read from one (CIFAR,
+            COCO); required then, since a model folder never names a data path.
+        corrupted_root: The CIFAR-C style folder, for a model measured on one.
+
     Returns:
         ``{"recorded": {...}, "measured": {...}, "quality": "accuracy" or "map",
-        "quality_matches": bool}``.
+        "quality_matches": bool, "checks": {name: {"tolerance", "result"}},
+        "mismatches": [names], "notes": [...]}``: every recorded objective is compared,
+        CR and the quality objective exactly, latency not at all (see :data:`NOT_COMPARED`).
     """
     from moo_compress.artifact import decode_model
     from moo_compress.evaluation import make_evaluator
@@ -358,18 +461,31 @@ def evaluate_exported(
         metrics = json.loads((model_dir / "metrics.json").read_text())
     except json.JSONDecodeError as exc:
         raise ArtifactError(f"{model_dir}: malformed JSON ({exc})") from None
+    _user_data_paths(config, model_dir, data_root, corrupted_root)
     data = (model_dir / "model.mcz").read_bytes()
     model, _ = decode_model(data)
     cache = Path(
         cache_dir or os.environ.get("MOO_COMPRESS_CACHE", Path.home() / ".cache" / "moo-compress")
     )
-    evaluator = make_evaluator(config["evaluation"], cache, reference=config["reference"], log=log)
+    evaluator = make_evaluator(
+        config["evaluation"], cache, reference=config["reference"], log=log, split="test"
+    )
     measured = {k: float(r.value) for k, r in evaluator.measure(model, data).items()}
-    recorded = metrics["objectives"]
+    recorded = metrics["test"]  # export measured the model on the test split too
+    checks = {
+        name: _check(name, float(recorded[name]), value)
+        for name, value in measured.items()
+        if isinstance(recorded.get(name), (int, float))
+    }
+    notes = [f"{name}: {c['result']}" for name, c in checks.items() if name in NOT_COMPARED]
+    notes += [f"{name}: recorded but not re-measured" for name in recorded if name not in measured]
     return {
         "model": str(model_dir),
         "recorded": recorded,
         "measured": measured,
         "quality": evaluator.quality,
         "quality_matches": measured[evaluator.quality] == recorded[evaluator.quality],
+        "checks": checks,
+        "mismatches": [n for n, c in checks.items() if c["result"] == "MISMATCH"],
+        "notes": notes,
     }

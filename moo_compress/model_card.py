@@ -35,6 +35,7 @@ def render(
     study: str,
     config: dict[str, Any],
     objectives: dict[str, float],
+    test: dict[str, float],
     details: dict[str, Any],
     front: dict[str, dict[str, float]],
     directions: dict[str, str],
@@ -48,7 +49,8 @@ def render(
         name: Model directory name (``trial-NNNNN``).
         study: Study name.
         config: The trial's full configuration.
-        objectives: Recorded objective values.
+        objectives: Recorded objective values (validation split: what the search saw).
+        test: The same objectives measured on the test split at export.
         details: Recorded objective details (per-corruption CE, sizes).
         front: Objective values of every exported model, by name.
         directions: Direction of each objective the study optimized.
@@ -85,14 +87,20 @@ def render(
         "",
         "## Objectives",
         "",
-        "| objective | value | unit | rank among the exported front |",
-        "|---|---|---|---|",
+        "The search selected this model on the validation split (held out from the training "
+        "data); the test split was measured once, at export. Their gap is the optimism of "
+        "selecting on the validation figures.",
+        "",
+        "| objective | validation | test | unit | rank among the exported front (validation) |",
+        "|---|---|---|---|---|",
     ]
     for obj, value in objectives.items():
         info = OBJECTIVE_INFO.get(obj)
         mark = " (optimized)" if obj in optimized else ""
+        t = test.get(obj)
+        t_text = "-" if t is None else f"{t:.4g}"
         lines.append(
-            f"| `{obj}`{mark} | {value:.4g} | {info.unit if info else ''} | {ranks.get(obj, '-')} of {n} |"
+            f"| `{obj}`{mark} | {value:.4g} | {t_text} | {info.unit if info else ''} | {ranks.get(obj, '-')} of {n} |"
         )
     lines += [
         "",

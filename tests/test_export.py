@@ -63,7 +63,7 @@ def test_every_model_has_verified_onnx_files_and_a_card(exported):
             assert dep["file"] == "model.int8.onnx"
             v = dep["verification"]["int8"]
             assert v["max_abs_logit_diff"] == 0.0
-            assert v["accuracy"] == metrics["objectives"]["accuracy"]
+            assert v["accuracy"] == metrics["test"]["accuracy"]
             session = ort.InferenceSession(
                 str(folder / "model.int8.onnx"), providers=["CPUExecutionProvider"]
             )
@@ -71,7 +71,14 @@ def test_every_model_has_verified_onnx_files_and_a_card(exported):
             assert session.run(["logits"], {"input": x})[0].shape == (4, 10)
         else:
             assert not (folder / "model.int8.onnx").exists()
+        # validation (what the search saw) and test (measured once, at export) side by side
+        assert set(metrics["test"]) == set(metrics["objectives"])
+        assert float(row["test_accuracy"]) == metrics["test"]["accuracy"]
+        assert float(row["accuracy"]) == metrics["objectives"]["accuracy"]
+        assert dep["cr"]["deflate"] == metrics["test"]["cr"]  # CR does not depend on the split
         card = (folder / "MODEL_CARD.md").read_text()
+        acc = metrics["objectives"]["accuracy"], metrics["test"]["accuracy"]
+        assert f"| {acc[0]:.4g} | {acc[1]:.4g} | % top-1" in card
         assert f'ort.InferenceSession("{name}/{dep["file"]}")' in card
         assert "| gaussian_noise |" in card and "rank among the exported front" in card
         for f in folder.iterdir():

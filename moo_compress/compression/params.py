@@ -109,6 +109,9 @@ def model_parameters() -> dict[str, ParamDomain]:
 
 PRUNE_METHODS = ("magnitude", "random", "hydra", "deeplift", "saliency", "datafree")
 GRANULARITIES = ("unstructured", "kernel", "filter")
+# Criteria that prune whole hidden units of fully connected layers (seed 002): the
+# granularity does not apply to them.
+UNIT_PRUNE_METHODS = ("saliency", "datafree")
 
 PARAMETERS: dict[str, ParamDomain] = {
     p.name: p
@@ -205,7 +208,14 @@ def resolve(config: dict[str, Any]) -> dict[str, Any]:
     for name, wanted in (("prune_ratio", prune), ("cluster_count", cluster), ("quant_bits", qat)):
         if wanted and on(name):
             continue
-        c[name] = TECHNIQUE_DEFAULTS[name] if wanted else PARAMETERS[name].default
+        value = TECHNIQUE_DEFAULTS[name] if wanted else PARAMETERS[name].default
+        per_layer = c.get(f"layer_{name}") or {}
+        if wanted and per_layer:
+            # every layer of a per-layer space takes the setting, so the configuration is
+            # one its per-layer variables can express (and store)
+            c[f"layer_{name}"] = dict.fromkeys(per_layer, value)
+            continue
+        c[name] = value
         if name in PER_LAYER:  # the global value now applies to every layer
             c[f"layer_{name}"] = {}
     c["int8"] = int8
@@ -220,10 +230,16 @@ def resolve(config: dict[str, Any]) -> dict[str, Any]:
         neutral.append("cluster_init")
     if not qat:
         neutral.append("act_bits")
+    if prune and c["prune_method"] in UNIT_PRUNE_METHODS and c["prune_granularity"] == "kernel":
+        # They mask whole hidden units of FC layers, where kernel and unstructured
+        # granularity build the same model (``filter`` removes the units physically).
+        c["prune_granularity"] = "unstructured"
     if not (prune or cluster or qat):
-        neutral += ["robust_training", "replicate"]
+        neutral.append("replicate")
+        c["finetune_epochs"] = 0
+    trains = c["finetune_epochs"] > 0 or (prune and c["prune_method"] == "hydra")
+    if not trains:  # nothing is trained, so PGD in training changes nothing
+        neutral.append("robust_training")
     for name in neutral:
         c[name] = PARAMETERS[name].default
-    if not (prune or cluster or qat):
-        c["finetune_epochs"] = 0
     return c

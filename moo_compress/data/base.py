@@ -68,3 +68,42 @@ def greyscale_dataset(ds: ImageDataset) -> ImageDataset:
         x_train=greyscale(ds.x_train),
         x_test=greyscale(ds.x_test),
     )
+
+
+#: The splits an evaluator can measure on.
+SPLITS = ("validation", "test")
+
+
+def validation_indices(labels: np.ndarray, fraction: float, seed: int):
+    """Stratified (train, validation) row indices of a training set, sorted.
+
+    Args:
+        labels: Class label of each training row (stratification falls back to a plain
+            random split when a class has a single row).
+        fraction: Share of rows held out for validation.
+        seed: The study seed: the same seed gives the same split.
+    """
+    from sklearn.model_selection import train_test_split
+
+    labels = np.asarray(labels)
+    idx = np.arange(len(labels))
+    _, counts = np.unique(labels, return_counts=True)
+    stratify = labels if labels.ndim == 1 and counts.min() >= 2 else None
+    tr, va = train_test_split(idx, test_size=fraction, random_state=seed, stratify=stratify)
+    return np.sort(tr), np.sort(va)
+
+
+def select_split(ds: ImageDataset, split: str, fraction: float, seed: int) -> ImageDataset:
+    """The dataset an evaluator sees: training rows minus the validation rows, and as its
+    evaluation images (``x_test``) either the validation rows or the untouched test split.
+
+    Both splits train on the same rows, so the baseline and every compressed model are the
+    same whichever split measures them.
+    """
+    if split not in SPLITS:
+        raise ValueError(f"split must be one of {SPLITS}. Got {split!r} instead.")
+    tr, va = validation_indices(ds.y_train, fraction, seed)
+    x_eval, y_eval = (
+        (ds.x_train[va], ds.y_train[va]) if split == "validation" else (ds.x_test, ds.y_test)
+    )
+    return replace(ds, x_train=ds.x_train[tr], y_train=ds.y_train[tr], x_test=x_eval, y_test=y_eval)

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import functools
 import json
+from dataclasses import replace
 from types import SimpleNamespace
 from typing import Any
 
@@ -75,13 +76,32 @@ class DetectionEvaluator(Evaluator):
 
     def _load_data(self) -> None:
         from moo_compress.corruptions.suite import cached_corrupted_set
-        from moo_compress.data.base import greyscale
+        from moo_compress.data.base import greyscale, validation_indices
         from moo_compress.detection.data import load_detection_dataset
         from moo_compress.detection.model import encode_targets
 
         ds = self.spec["dataset"]
         size = int(ds["options"]["image_size"])
         data = load_detection_dataset(ds, seed=self.seed, cache_dir=self.cache_dir, image_size=size)
+        tr, va = validation_indices(
+            np.zeros(len(data.train.images), np.int64), self.validation_fraction, self.seed
+        )
+
+        def rows(split, idx):
+            return replace(
+                split,
+                images=split.images[idx],
+                image_ids=split.image_ids[idx],
+                scales=split.scales[idx],
+            )
+
+        # validation images keep the training split's COCO ground truth; mAP is computed
+        # over their image ids only
+        data = replace(
+            data,
+            train=rows(data.train, tr),
+            test=rows(data.train, va) if self.split == "validation" else data.test,
+        )
         self.data = data
         self.post = {**DEFAULTS, **(self.spec.get("detection") or {})}
         grey = greyscale if ds.get("greyscale") else (lambda a: a)
@@ -99,7 +119,7 @@ class DetectionEvaluator(Evaluator):
             self.corruptions,
             self.cache_dir,
             seed=self.seed,
-            data_key=_digest({"dataset": ds, "task": "detection"}),
+            data_key=self.data_key(task="detection"),
         )
         self.corrupted = {k: grey(v) for k, v in corrupted.items()}
 
@@ -141,7 +161,8 @@ class DetectionEvaluator(Evaluator):
         """The recorded quality objective from outputs on the whole clean test split."""
         from moo_compress.detection.metrics import coco_map
 
-        return {"map": 100.0 * coco_map(self.data.test.coco, self.detections(out))["map"]}
+        split = self.data.test
+        return {"map": 100.0 * coco_map(split.coco, self.detections(out), split.image_ids)["map"]}
 
     def corrupted_maps(self, model) -> dict[str, list[float]]:
         """mAP per corruption and severity (the study's severities, in order)."""
@@ -157,18 +178,18 @@ class DetectionEvaluator(Evaluator):
     def _baseline_reference(self, arch: str) -> Reference:
         """The baseline's mAP and deflated size (CR's denominator), cached next to it; its
         corruption "errors" are 1 - mAP per corruption and severity."""
-        from moo_compress.artifact import deflate_size
+        from moo_compress.artifact import deflate_size, model_bytes
 
         path = self.baseline_path_for(arch)
         model = self.baseline_for(arch)
         ref_path = path.with_name(
-            f"{path.stem}.{_digest(['detection', self.corruptions, self.severities, self.post])}.reference.json"
+            f"{path.stem}.{_digest(['detection', self.corruptions, self._reference_key('baseline'), self.post])}.reference.json"
         )
         if ref_path.exists():
             return Reference.from_dict(json.loads(ref_path.read_text()))
         ref = Reference(
             baseline_accuracy=self.score(model, self.dataset.x_test)["map"],
-            baseline_deflate_bytes=deflate_size(path.read_bytes()),
+            baseline_deflate_bytes=deflate_size(model_bytes(path.read_bytes())),
             corruption_errors={
                 k: [1.0 - v for v in maps] for k, maps in self.corrupted_maps(model).items()
             },

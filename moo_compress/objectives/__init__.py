@@ -27,7 +27,7 @@ class ObjectiveInfo:
 
 
 _INFO = [
-    ObjectiveInfo("accuracy", "maximize", (0.0, 100.0), "% top-1, clean test split"),
+    ObjectiveInfo("accuracy", "maximize", (0.0, 100.0), "% top-1, clean images"),
     ObjectiveInfo(
         "cr",
         "maximize",

@@ -9,10 +9,13 @@ study's uncompressed baseline by default, or another stored model):
 - robustness ratio = ACC_corrupted / ACC_clean (seed 003, eq. 6-7).
 
 mCE and relative mCE average over the 15 standard corruptions the study evaluates; the
-extra ones get their CE in the details. If the reference's denominator is (nearly) zero
-(it makes no error, or no more error than on clean data - possible on easy data), it is
-floored at one misclassified image per severity, so CE stays finite; floored corruptions are
-listed in the details.
+extra ones get their CE in the details. A corruption on which the reference's summed error
+(or, for relative CE, its summed error *above its clean error*) is below one misclassified
+image per severity has no meaningful denominator: the ratio would be dominated by a single
+image or change sign. Such a corruption is **excluded** from the mean and listed under
+``excluded`` in the trial's details, so the reference itself scores exactly 100 on every
+corruption that is kept, and 100 overall. If every corruption is excluded the objective is
+undefined and the evaluation fails with that reason.
 """
 
 from __future__ import annotations
@@ -23,20 +26,32 @@ from moo_compress.corruptions import STANDARD
 from moo_compress.objectives.base import ObjectiveResult
 
 
-def _ratios(num: dict[str, float], den: dict[str, float], floor: float):
-    out, floored = {}, []
+def _ratios(
+    num: dict[str, float], den: dict[str, float], floor: float
+) -> tuple[dict[str, float], list[str]]:
+    """``num / den`` per corruption; corruptions whose denominator is below ``floor`` are
+    left out and returned as the second element."""
+    out, excluded = {}, []
     for name, value in num.items():
         d = den[name]
-        if d < floor:
-            floored.append(name)
-            d = floor
-        out[name] = value / d
-    return out, floored
+        if d < floor - 1e-12:
+            excluded.append(name)
+            continue
+        out[name] = 1.0 if value == d else value / d
+    return out, excluded
 
 
 def corruption_errors_to_ce(
     errors: dict[str, list[float]], ref_errors: dict[str, list[float]], n_test: int
 ) -> tuple[dict[str, float], list[str]]:
+    """CE per corruption, and the corruptions left out because the reference makes (nearly)
+    no error on them.
+
+    Args:
+        errors: Top-1 error per corruption and severity of the model.
+        ref_errors: The same for the reference.
+        n_test: Number of evaluated images (the floor is one image per severity).
+    """
     num = {k: float(np.sum(v)) for k, v in errors.items()}
     den = {k: float(np.sum(ref_errors[k])) for k in errors}
     n_sev = len(next(iter(errors.values())))
@@ -48,27 +63,39 @@ def _split(ce: dict[str, float]) -> tuple[dict[str, float], dict[str, float]]:
     return std, {k: v for k, v in ce.items() if k not in STANDARD}
 
 
+def _mean_of_standard(std: dict[str, float], excluded: list[str], what: str) -> float:
+    if not std:
+        raise ValueError(
+            f"{what} is undefined: the reference's error on every standard corruption "
+            f"is below one image per severity (excluded: {', '.join(excluded) or 'none evaluated'})"
+        )
+    return 100.0 * float(np.mean(list(std.values())))
+
+
 def mean_corruption_error(m) -> ObjectiveResult:
+    """mCE (%) against the reference (see the module docstring)."""
     errors = m.corruption_errors
-    ce, floored = corruption_errors_to_ce(errors, m.reference.corruption_errors, m.n_test)
+    ce, excluded = corruption_errors_to_ce(errors, m.reference.corruption_errors, m.n_test)
     std, extra = _split(ce)
     per_severity = {
-        str(s): float(np.mean([errors[c][i] for c in std])) for i, s in enumerate(m.severities)
+        str(s): float(np.mean([errors[c][i] for c in errors if c in STANDARD]))
+        for i, s in enumerate(m.severities)
     }
     return ObjectiveResult(
-        100.0 * float(np.mean(list(std.values()))),
+        _mean_of_standard(std, excluded, "mce"),
         {
             "ce": std,
             "ce_extra": extra,
             "errors": errors,
             "mean_error_per_severity": per_severity,
             "reference": m.reference.name,
-            "reference_floor_applied": floored,
+            "excluded": excluded,
         },
     )
 
 
 def relative_mean_corruption_error(m) -> ObjectiveResult:
+    """Relative mCE (%): error above the model's own clean error, against the reference's."""
     errors = m.corruption_errors
     clean = 1.0 - m.clean_accuracy
     ref_clean = 1.0 - m.reference.accuracy
@@ -76,11 +103,11 @@ def relative_mean_corruption_error(m) -> ObjectiveResult:
     den = {
         k: float(np.sum(np.asarray(m.reference.corruption_errors[k]) - ref_clean)) for k in errors
     }
-    rel, floored = _ratios(num, den, len(m.severities) / m.n_test)
+    rel, excluded = _ratios(num, den, len(m.severities) / m.n_test)
     std, extra = _split(rel)
     return ObjectiveResult(
-        100.0 * float(np.mean(list(std.values()))),
-        {"relative_ce": std, "relative_ce_extra": extra, "reference_floor_applied": floored},
+        _mean_of_standard(std, excluded, "relative_mce"),
+        {"relative_ce": std, "relative_ce_extra": extra, "excluded": excluded},
     )
 
 

@@ -48,11 +48,53 @@ def test_mce_relative_mce_and_ratio_known_answers():
     assert ratio.value == pytest.approx((1 - np.mean([0.3, 0.1, 0.5])) / 0.9)
 
 
-def test_reference_without_errors_is_floored_and_reported():
-    m = _m({"fog": [0.01, 0.02]}, {"fog": [0.0, 0.0]})
+def test_reference_without_errors_is_excluded_and_reported():
+    m = _m(
+        {"fog": [0.01, 0.02], "contrast": [0.2, 0.2]}, {"fog": [0.0, 0.0], "contrast": [0.1, 0.1]}
+    )
     r = mean_corruption_error(m)
-    assert r.details["reference_floor_applied"] == ["fog"]
-    assert r.value == pytest.approx(100 * 0.03 / (2 / 1000))
+    assert r.details["excluded"] == ["fog"]
+    assert "fog" not in r.details["ce"]
+    assert r.value == pytest.approx(200.0)
+
+
+def test_the_reference_scores_exactly_100_on_every_kept_corruption():
+    """Before: a reference whose error above clean is ~0 on some corruptions scored 73.33
+    (seed000_catalog.csv) or negative; now those corruptions are excluded and it is 100."""
+    rng = np.random.default_rng(0)
+    names = ["fog", "contrast", "brightness", "gaussian_noise", "pixelate", "jpeg_compression"]
+    ref_acc = 0.97
+    ref = {n: list(np.round(rng.uniform(0.0, 0.2, 5), 3)) for n in names}
+    ref["brightness"] = [0.03] * 5  # exactly the clean error: relative denominator 0
+    ref["pixelate"] = [0.029, 0.031, 0.03, 0.03, 0.03]  # sums to 5 x clean error
+    ref["contrast"] = [0.0] * 5  # no error at all: CE denominator 0
+    m = _m(ref, ref, clean_acc=ref_acc, ref_acc=ref_acc)
+    mce = mean_corruption_error(m)
+    rel = relative_mean_corruption_error(m)
+    assert mce.value == 100.0 and set(mce.details["ce"].values()) == {1.0}
+    assert mce.details["excluded"] == ["contrast"]
+    assert rel.value == 100.0 and set(rel.details["relative_ce"].values()) == {1.0}
+    assert sorted(rel.details["excluded"]) == ["brightness", "contrast", "pixelate"]
+
+
+def test_relative_mce_never_negative_from_a_near_zero_reference():
+    """Before: the floor replaced the denominator but kept the numerator's sign (-11.7)."""
+    m = _m(
+        {"fog": [0.05, 0.06], "snow": [0.3, 0.3]},
+        {"fog": [0.05, 0.05], "snow": [0.2, 0.2]},
+        clean_acc=0.9,
+        ref_acc=0.95,
+    )
+    rel = relative_mean_corruption_error(m)
+    assert rel.details["excluded"] == ["fog"]
+    # snow: (0.2 + 0.2) / (0.15 + 0.15)
+    assert rel.value == pytest.approx(100 * 0.4 / 0.3)
+
+
+def test_every_corruption_excluded_is_an_error():
+    m = _m({"fog": [0.1, 0.1]}, {"fog": [0.0, 0.0]})
+    with pytest.raises(ValueError, match="undefined"):
+        mean_corruption_error(m)
 
 
 class Linear(nn.Module):
