@@ -25,8 +25,6 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
-import yaml
-
 from moo_compress.compression.params import (
     PARAMETERS,
     PER_LAYER,
@@ -34,7 +32,7 @@ from moo_compress.compression.params import (
     model_parameters,
     resolve,
 )
-from moo_compress.config._reader import Section, describe
+from moo_compress.config._reader import Section, describe, load_yaml
 from moo_compress.errors import ConfigError
 
 _MAX_INT_VALUES = 100_000
@@ -371,12 +369,7 @@ def load_space(path: str | Path, source: str | None = None) -> SearchSpace:
     """
     path = Path(path)
     source = source or str(path)
-    if not path.is_file():
-        raise ConfigError(source, "", "search-space file not found.")
-    try:
-        data = yaml.safe_load(path.read_text())
-    except yaml.YAMLError as exc:
-        raise ConfigError(source, "", f"is not valid YAML ({str(exc).splitlines()[0]}).") from None
+    data = load_yaml(path, source, "search-space")
     top = Section(data if data is not None else {}, source)
     variables_sec = top.section("variables", None)
     per_layer_sec = top.section("per_layer", None)

@@ -11,9 +11,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-import yaml
-
-from moo_compress.config._reader import Section, describe
+from moo_compress.config._reader import Section, describe, file_problem, load_yaml
 from moo_compress.corruptions import CORRUPTIONS, SEVERITIES, STANDARD
 from moo_compress.data import DATASETS
 from moo_compress.drivers import DRIVER_OPTIONS, DRIVERS
@@ -25,6 +23,28 @@ if TYPE_CHECKING:  # the space module reads its files with this package's reader
     from moo_compress.space import SearchSpace
 
 DIRECTIONS = ("maximize", "minimize")
+MAX_NAME_CHARS = 512
+TOP_LEVEL_KEYS = (
+    "study",
+    "dataset",
+    "model",
+    "baseline",
+    "finetune",
+    "search_space",
+    "objectives",
+    "driver",
+    "budget",
+    "corruptions",
+    "robustness",
+    "adversarial",
+    "proxy",
+    "latency",
+    "workers",
+    "record",
+    "detection",
+    "storage",
+    "cache_dir",
+)
 
 
 @dataclass(frozen=True)
@@ -227,16 +247,18 @@ def load_study_config(
     """
     source = str(path)
     path = Path(path)
-    if not path.is_file():
-        raise ConfigError(source, "", "study file not found.")
-    try:
-        data = yaml.safe_load(path.read_text())
-    except yaml.YAMLError as exc:
-        raise ConfigError(source, "", f"is not valid YAML ({str(exc).splitlines()[0]}).") from None
+    data = load_yaml(path, source, "study")
     top = Section(data if data is not None else {}, source)
+    top.expect(TOP_LEVEL_KEYS)  # a misspelt section is reported before what it lacks
 
     study = top.section("study", None)
+    study.expect(("name", "seed", "task", "description"))
     name = study.string("name")
+    if len(name) > MAX_NAME_CHARS:  # Optuna stores study names of up to 512 characters
+        raise study.error(
+            "name",
+            f"must be at most {MAX_NAME_CHARS} characters. Got {describe(name)} instead.",
+        )
     seed_value = study.integer("seed", 0, low=0, high=2**31 - 1)
     task = study.string("task", "classification", choices=list(TASKS))
     study.raw("description", None)
@@ -270,12 +292,13 @@ def load_study_config(
         {"epochs": 0, "batch_size": 64, "lr": 0.01, "momentum": 0.9, "weight_decay": 0.0},
     )
 
-    space_file = top.string("search_space")
+    space_file = top.path_string("search_space")
     space_path = (path.parent / space_file).resolve()
-    if not space_path.is_file():
+    problem = file_problem(space_path)
+    if problem == "does not exist" or problem == "is a directory, not a file":
         raise top.error(
             "search_space",
-            f"must name an existing search-space file (relative to the study file). Got {describe(space_file)} instead; {space_path} does not exist.",
+            f"must name an existing search-space file (relative to the study file). Got {describe(space_file)} instead; {space_path} {problem}.",
         )
     from moo_compress.space import load_space
 
@@ -303,6 +326,7 @@ def load_study_config(
         if isinstance(item, str):
             item = {"name": item}
         sec = Section(item, source, f"objectives[{i}]")
+        sec.expect(("name", "direction", "bounds"))
         oname = sec.string("name", choices=task_objectives(task))
         info = OBJECTIVE_INFO[oname]
         direction = sec.string("direction", info.default_direction, choices=DIRECTIONS)
@@ -337,6 +361,7 @@ def load_study_config(
             )
 
     budget = top.section("budget")
+    budget.expect(("n_trials", "max_failures"))
     n_trials_value = budget.integer("n_trials", low=1, high=1_000_000)
     max_failures = budget.integer("max_failures", None, low=0, high=1_000_000)
     budget.finish()
@@ -436,9 +461,14 @@ def load_study_config(
         storage_value = storage
 
     cache = top.raw("cache_dir", None)
-    if cache is not None and (not isinstance(cache, str) or not cache):
-        raise top.error("cache_dir", f"must be a directory path. Got {describe(cache)} instead.")
+    if cache is not None:
+        if not isinstance(cache, str) or not cache:
+            raise top.error(
+                "cache_dir", f"must be a directory path. Got {describe(cache)} instead."
+            )
+        cache = top.path_string("cache_dir")
     cache_dir = (path.parent / cache).resolve() if cache else path.resolve().with_suffix(".cache")
+    _check_cache_dir(top, cache_dir, cache)
     top.finish()
 
     return StudyConfig(
@@ -473,9 +503,32 @@ def load_study_config(
     )
 
 
+def _check_cache_dir(top: Section, cache_dir: Path, given: str | None) -> None:
+    """The cache folder must be a folder or creatable: no existing file on its path."""
+    existing = cache_dir
+    try:
+        while not existing.exists() and existing != existing.parent:
+            existing = existing.parent
+        if existing.is_dir():
+            return
+    except OSError:  # cannot look (permissions): creating the folder reports it
+        return
+    what = (
+        f"Got {describe(given)} instead"
+        if given
+        else f"the default <study>.cache is used ({cache_dir}); set cache_dir to a folder"
+    )
+    raise top.error(
+        "cache_dir",
+        f"must be a folder or a path where one can be created; {existing} is an existing file. {what}.",
+    )
+
+
 def _detection_dataset_config(ds: Section, study_path: Path) -> DatasetConfig:
     """``shapes`` (embedded, generated from the seed) or ``coco`` (a folder in COCO layout)."""
     name = ds.string("name", "shapes", choices=["shapes", "coco"])
+    specific = ("n_train", "n_test") if name == "shapes" else ("root", "train", "test")
+    ds.expect(("name", "image_size", *specific, "greyscale"))
     options: dict[str, Any] = {"image_size": ds.integer("image_size", 64, low=16, high=1024)}
     if options["image_size"] % 8:
         raise ds.error(
@@ -486,7 +539,7 @@ def _detection_dataset_config(ds: Section, study_path: Path) -> DatasetConfig:
         options["n_train"] = ds.integer("n_train", 600, low=8, high=1_000_000)
         options["n_test"] = ds.integer("n_test", 200, low=4, high=1_000_000)
     else:
-        root_text = ds.string("root")
+        root_text = ds.path_string("root")
         root = (study_path.parent / root_text).resolve()
         options["root"] = str(root)
         for key, default in (("train", "train"), ("test", "val")):
@@ -505,13 +558,15 @@ def _detection_dataset_config(ds: Section, study_path: Path) -> DatasetConfig:
 
 def _dataset_config(ds: Section, study_path: Path) -> DatasetConfig:
     name = ds.string("name", "digits", choices=DATASETS.names())
+    specific = ("test_fraction",) if name == "digits" else ("root", "train_subset", "test_subset")
+    ds.expect(("name", *specific, "corrupted_root", "greyscale"))
     options: dict[str, Any] = {}
     if name == "digits":
         options["test_fraction"] = ds.number("test_fraction", 0.3, low=0.05, high=0.9)
     else:
         from moo_compress.data.cifar import check_cifar_root
 
-        root_text = ds.string("root")
+        root_text = ds.path_string("root")
         root = (study_path.parent / root_text).resolve()
         problem = check_cifar_root(name, root)
         if problem:
@@ -521,7 +576,7 @@ def _dataset_config(ds: Section, study_path: Path) -> DatasetConfig:
             value = ds.integer(key, None, low=1, high=10_000_000)
             if value is not None:
                 options[key] = value
-    corrupted = ds.string("corrupted_root", None)
+    corrupted = ds.path_string("corrupted_root", None)
     corrupted_root = None
     if corrupted is not None:
         folder = (study_path.parent / corrupted).resolve()
@@ -539,7 +594,7 @@ def _dataset_config(ds: Section, study_path: Path) -> DatasetConfig:
 
 
 def _reference(sec: Section, study_path: Path) -> str:
-    value = sec.string("reference", "baseline")
+    value = sec.path_string("reference", "baseline")
     sec.finish()
     if value == "baseline":
         return value
