@@ -2,9 +2,17 @@
 
 Nothing is downloaded: ``root`` must already hold ``cifar-10-batches-py/`` (``data_batch_1``
 to ``_5``, ``test_batch``, ``batches.meta``) or ``cifar-100-python/`` (``train``, ``test``,
-``meta``), as extracted from the official archives. They are read by torchvision with
-``download=False``. The official MD5 sums are not enforced, so subsets written in the same
-format also load; shapes, dtypes and labels are checked instead.
+``meta``), as extracted from the official archives. The official MD5 sums are not enforced,
+so subsets written in the same format also load; shapes, dtypes and labels are checked
+instead.
+
+The batches are pickles, and unpickling a file can run any code its author chose. They are
+read with a restricted unpickler that admits only the globals the official files use (a
+dict of lists, strings and one uint8 array: ``numpy.ndarray``, ``numpy.dtype`` and numpy's
+``_reconstruct``); any other global is refused before it is looked up, so a planted file
+cannot run code. Batches written by Python 3 load with pickle protocol 3 or 4 (protocol 2
+from Python 3 needs ``_codecs.encode`` and protocol 5 ``_frombuffer``, both refused). The
+meta files (class names) are not read.
 
 A "-C" folder holds one ``<corruption>.npy`` per corruption, uint8 (5 * N, 32, 32, 3),
 severity 1 first, and ``labels.npy`` (5 * N,) (Hendrycks & Dietterich's layout); it is
@@ -13,6 +21,7 @@ memory-mapped, never copied.
 
 from __future__ import annotations
 
+import pickle
 from pathlib import Path
 
 import numpy as np
@@ -53,37 +62,91 @@ def check_cifar_root(name: str, root: Path) -> str | None:
     return None
 
 
-def _torchvision_class(name: str):
-    from torchvision import datasets
+# (module, name) of every global an official batch references (numpy 1.x wrote
+# numpy.core.multiarray, numpy 2 writes numpy._core.multiarray)
+_PICKLE_GLOBALS = {
+    ("numpy.core.multiarray", "_reconstruct"),
+    ("numpy._core.multiarray", "_reconstruct"),
+    ("numpy", "ndarray"),
+    ("numpy", "dtype"),
+}
+_RECONSTRUCT = np.empty(0, np.uint8).__reduce__()[0]  # numpy's _reconstruct, either version
 
-    base = datasets.CIFAR10 if name == "cifar10" else datasets.CIFAR100
 
-    # torchvision checks the official MD5 sums; a None sum checks only that the file exists.
-    class _Local(base):
-        train_list = [[f, None] for f, _ in base.train_list]
-        test_list = [[f, None] for f, _ in base.test_list]
-        meta = {**base.meta, "md5": None}
+class _RefusedGlobal(pickle.UnpicklingError):
+    pass
 
-    _Local.__name__ = base.__name__
-    return _Local
+
+class _BatchUnpickler(pickle.Unpickler):
+    """Unpickler that resolves only :data:`_PICKLE_GLOBALS`, and never imports anything."""
+
+    def find_class(self, module: str, name: str):
+        if (module, name) not in _PICKLE_GLOBALS:
+            text = f"{module}.{name}"
+            raise _RefusedGlobal(text if len(text) <= 80 else text[:77] + "...")
+        if name == "_reconstruct":
+            return _RECONSTRUCT
+        return np.ndarray if name == "ndarray" else np.dtype
+
+
+def _read_batch(path: Path, split: str) -> tuple[np.ndarray, list]:
+    """``data`` (N, 3072) and the labels of one batch file, through :class:`_BatchUnpickler`."""
+    try:
+        with open(path, "rb") as fh:
+            # the official files are Python 2 pickles: latin1 turns their str keys into str
+            # and gives numpy the array's raw bytes unchanged
+            entry = _BatchUnpickler(fh, encoding="latin1").load()
+    except _RefusedGlobal as exc:
+        raise DataError(
+            f"{path}: refused to unpickle the {split} split: the file asks for {exc}, which "
+            "an official CIFAR batch never does (it could run code); allowed: numpy.ndarray, "
+            "numpy.dtype, numpy's _reconstruct"
+        ) from None
+    except Exception as exc:  # noqa: BLE001 - any unreadable file becomes one clear line
+        text = str(exc).splitlines()[0][:200] if str(exc) else ""
+        raise DataError(
+            f"{path}: cannot read the {split} split in the official python pickle format "
+            f"({type(exc).__name__}: {text})"
+        ) from None
+    if isinstance(entry, dict):
+        entry = {k.decode("latin1") if isinstance(k, bytes) else k: v for k, v in entry.items()}
+    labels = None
+    if isinstance(entry, dict):
+        labels = entry.get("labels", entry.get("fine_labels"))
+    data = entry.get("data") if isinstance(entry, dict) else None
+    if not isinstance(data, np.ndarray) or not isinstance(labels, list):
+        raise DataError(
+            f"{path}: cannot read the {split} split in the official python pickle format "
+            "(expected a dict with 'data', a uint8 array (N, 3072), and 'labels' or "
+            "'fine_labels', a list of N ints)"
+        )
+    if data.dtype != np.uint8 or data.ndim != 2 or data.shape[1] != 3 * 32 * 32:
+        raise DataError(
+            f"{path}: expected uint8 images (N, 32, 32, 3) with N labels, got 'data' "
+            f"{data.dtype} {data.shape} (expected uint8 (N, 3072))"
+        )
+    return data, labels
 
 
 def _read_split(name: str, root: Path, train: bool):
     problem = check_cifar_root(name, root)
     if problem:
         raise DataError(problem)
+    folder, train_files, test_files, _ = FOLDERS[name]
+    split = "training" if train else "test"
+    images, targets = [], []
+    for file in train_files if train else test_files:
+        data, labels = _read_batch(Path(root) / folder / file, split)
+        images.append(data)
+        targets.extend(labels)
+    # rows are 1024 red, 1024 green, 1024 blue values, each 32 x 32 row-major
+    x = np.vstack(images).reshape(-1, 3, 32, 32).transpose(0, 2, 3, 1)
     try:
-        ds = _torchvision_class(name)(str(root), train=train, download=False)
-    except Exception as exc:  # noqa: BLE001 - any unreadable file becomes one clear line
-        split = "training" if train else "test"
-        raise DataError(
-            f"{Path(root) / FOLDERS[name][0]}: cannot read the {split} split in the official "
-            f"python pickle format ({type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''})"
-        ) from None
-    x = np.asarray(ds.data)
-    y = np.asarray(ds.targets, dtype=np.int64)
+        y = np.asarray(targets, dtype=np.int64)
+    except (TypeError, ValueError, OverflowError):
+        y = np.asarray([], dtype=np.int64).reshape(0, 0)  # reported just below
     k = NUM_CLASSES[name]
-    if x.dtype != np.uint8 or x.ndim != 4 or x.shape[1:] != (32, 32, 3) or len(y) != len(x):
+    if y.ndim != 1 or len(y) != len(x):
         raise DataError(
             f"{Path(root) / FOLDERS[name][0]}: expected uint8 images (N, 32, 32, 3) with N labels, "
             f"got {x.dtype} {x.shape} and {len(y)} labels"
