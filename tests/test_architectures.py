@@ -72,9 +72,43 @@ def test_every_stage_runs_on_every_architecture(arch, label, data):
     blob = encode_model(compressed.cpu(), spec)
     loaded, _ = decode_model(blob)
     assert torch.equal(predict(loaded, data[2]), predict(compressed, data[2]))
+    _assert_stages_took_effect(compressed, CONFIGS[label])
     if "filters removed" in label:
         before = dict(prunable_layers(base))
         after = dict(prunable_layers(compressed.float_model))
         assert sum(m.weight.numel() for m in after.values()) < 0.6 * sum(
             m.weight.numel() for m in before.values()
         )
+
+
+def _assert_stages_took_effect(model, config):
+    """Each stage the configuration switches on left its mark on the weights."""
+    from moo_compress.compression.params import resolve
+
+    c = resolve(config)
+    int8 = getattr(model, "int8_spec", None) is not None
+    assert int8 == c["int8"]
+    if int8:
+        assert (
+            model.onnx_bytes
+            and b"QLinear" in model.onnx_bytes
+            or b"DequantizeLinear" in (model.onnx_bytes)
+        )
+        model = model.float_model
+    layers = dict(prunable_layers(model))
+    weights = {n: m.weight.detach() for n, m in layers.items()}
+    if c["prune_ratio"] > 0 and c["prune_granularity"] != "filter":
+        zeros = sum(int((w == 0).sum()) for w in weights.values())
+        total = sum(w.numel() for w in weights.values())
+        assert zeros / total >= 0.9 * c["prune_ratio"], (zeros / total, c["prune_ratio"])
+    for name, w in weights.items():
+        if c["cluster_count"]:  # k shared values per layer (zero counts as one of them);
+            # QAT on top quantizes the centroids with each output channel's scale
+            rows = w.flatten(1) if c["quant_bits"] != 32 else w.reshape(1, -1)
+            distinct = max(torch.unique(row).numel() for row in rows)
+            assert distinct <= c["cluster_count"] + 1, (name, distinct)
+        if c["quant_bits"] != 32:  # at most 2**b levels per output channel
+            levels = max(torch.unique(row).numel() for row in w.flatten(1))
+            assert levels <= 2 ** c["quant_bits"], (name, levels)
+    if c["act_bits"] == 8:
+        assert all(hasattr(m, "act_quant") for m in layers.values())

@@ -12,6 +12,7 @@ import time
 
 import pytest
 
+from moo_compress import storage as st
 from tests.conftest import ROOT, cli, write_study
 
 pytestmark = pytest.mark.slow
@@ -23,6 +24,16 @@ def _complete_count(db) -> int:
     try:
         with sqlite3.connect(db, timeout=1) as con:
             return con.execute("select count(*) from trials where state = 'COMPLETE'").fetchone()[0]
+    except sqlite3.Error:
+        return 0
+
+
+def _running_count(db) -> int:
+    if not db.exists():
+        return 0
+    try:
+        with sqlite3.connect(db, timeout=1) as con:
+            return con.execute("select count(*) from trials where state = 'RUNNING'").fetchone()[0]
     except sqlite3.Error:
         return 0
 
@@ -54,14 +65,18 @@ def test_killed_and_resumed_search_matches_uninterrupted_run(tmp_path, shared_ca
         stderr=subprocess.DEVNULL,
     )
     deadline = time.time() + 300
-    while _complete_count(db) < 3 and time.time() < deadline and proc.poll() is None:
-        time.sleep(0.2)
-    time.sleep(0.5)  # land inside the next trial
+    while (
+        (_complete_count(db) < 3 or _running_count(db) == 0)
+        and time.time() < deadline
+        and proc.poll() is None
+    ):
+        time.sleep(0.1)
     assert proc.poll() is None, "search finished before it could be killed"
-    os.kill(proc.pid, signal.SIGKILL)
+    os.kill(proc.pid, signal.SIGKILL)  # inside a trial: one is RUNNING
     proc.wait()
     done_before = _complete_count(db)
     assert 3 <= done_before < n
+    assert _running_count(db) == 1, "the kill did not land inside a trial"
 
     res = cli("search", str(killed), "--no-progress")
     assert res.returncode == 0, res.stderr
@@ -77,8 +92,17 @@ def test_killed_and_resumed_search_matches_uninterrupted_run(tmp_path, shared_ca
                 "select value_json from trial_user_attributes a join trials t using(trial_id) where a.key = 'config_key' and t.state = 'COMPLETE'"
             )
         ]
-    assert states["COMPLETE"] == n
+    assert states["COMPLETE"] == n and "RUNNING" not in states
     assert len(set(keys)) == len(keys), "a configuration was evaluated twice"
+    with sqlite3.connect(db) as con:
+        reasons = [
+            r[0]
+            for r in con.execute(
+                "select value_json from trial_user_attributes a join trials t using(trial_id) where a.key = 'fail_reason' and t.state = 'FAIL'"
+            )
+        ]
+    interrupted = [r for r in reasons if json.loads(r) == st.INTERRUPTED]
+    assert len(interrupted) == 1, reasons  # the killed trial, marked failed on resume
     assert _archive(killed) == _archive(straight)
 
 

@@ -112,7 +112,12 @@ def test_bad_input_exits_2_and_creates_nothing(tmp_path, capsys, target, edit, e
     assert code == 2, err
     assert expected in err
     assert len(err.strip().splitlines()) == 1
-    assert str(target in ("study.yaml",) and study or path) in err or path.name in err
+    # the message starts with the file that holds the problem, then the key path
+    file, key = str(path), expected.split(":")[0]
+    line = err.strip().removeprefix("error: ")
+    assert line.startswith(f"{file}: "), (file, line)
+    if expected.startswith(("variables.", "budget.", "objectives", "driver.", "model.")):
+        assert line.startswith(f"{file}: {key}: "), (key, line)
     assert not study.with_suffix(".db").exists()
     assert not (tmp_path / "cache").exists()
 
