@@ -29,6 +29,7 @@ from moo_compress.compression.params import (
     PARAMETERS,
     PER_LAYER,
     ParamDomain,
+    layer_values,
     model_parameters,
     resolve,
 )
@@ -214,7 +215,11 @@ class SearchSpace:
         nearest bound) stands in."""
         out = {}
         for v in self.searched:
-            value = config[v.name]
+            if "@" in v.name:
+                base, layer = v.name.split("@", 1)
+                value = layer_values(config, base).get(layer, config[base])
+            else:
+                value = config[v.name]
             if v.type == "categorical" and value not in v.choices:
                 value = v.choices[0]
             elif v.type in ("float", "int"):
@@ -408,7 +413,57 @@ def load_space(path: str | Path, source: str | None = None) -> SearchSpace:
             "per_layer",
             "addresses the layers of one architecture; remove per_layer or variables.arch (the study's model.arch then applies).",
         )
+    _check_technique_settings(variables, per_layer, source)
     return SearchSpace(variables, source=source, per_layer=per_layer)
+
+
+def _in_domain(var: Variable, value: Any) -> bool:
+    """Whether a searched variable can take ``value`` (on its grid)."""
+    if var.type == "categorical":
+        return any(value == c and type(value) is type(c) for c in var.choices)
+    if var.type == "fixed":
+        return value == var.value
+    if not var.low - 1e-12 <= value <= var.high + 1e-12:
+        return False
+    if var.step is None:
+        return True
+    n = (value - var.low) / var.step
+    return abs(n - round(n)) < 1e-9
+
+
+def _check_technique_settings(
+    variables: dict[str, Variable], per_layer: dict[str, Variable], source: str
+) -> None:
+    """Refuse a space whose technique can run a stage with a setting its variable cannot hold.
+
+    A named technique that switches a stage on while the stage's variable says "off" builds
+    the stage with seed 000's setting (:data:`TECHNIQUE_DEFAULTS`). The trial must store the
+    value the model was built with, so that value must be one the variable can take.
+    """
+    from moo_compress.compression.params import TECHNIQUE_DEFAULTS, TECHNIQUES
+
+    tech = variables.get("technique")
+    if tech is None:
+        return
+    names = [tech.value] if tech.type == "fixed" else list(tech.choices)
+    stage_of = {"prune_ratio": 0, "cluster_count": 1, "quant_bits": 2}
+    for name, stage in stage_of.items():
+        forcing = [t for t in names if t != "auto" and TECHNIQUES[t][1][stage]]
+        candidates = [(f"variables.{name}", variables.get(name))]
+        candidates.append((f"per_layer.{name}", per_layer.get(name)))
+        for key, var in candidates:
+            if not forcing or var is None or not var.searched:
+                continue
+            off, setting = PARAMETERS[name].default, TECHNIQUE_DEFAULTS[name]
+            if _in_domain(var, off) and not _in_domain(var, setting):
+                raise ConfigError(
+                    source,
+                    key,
+                    f"technique {forcing[0]!r} runs this stage with seed 000's setting "
+                    f"{setting} when the variable is {off} (off), and {setting} is not a value "
+                    f"of this variable: include {setting}, leave {off} out, or fix the variable. "
+                    f"Got {describe(var.choices if var.type == 'categorical' else [var.low, var.high])} instead.",
+                )
 
 
 __all__ = ["SearchSpace", "Variable", "load_space"]

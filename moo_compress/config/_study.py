@@ -58,6 +58,10 @@ class DatasetConfig:
     options: dict[str, Any]
     corrupted_root: str | None = None
     greyscale: bool = False
+    #: Share of the training data held out (stratified, from the study seed) as the
+    #: validation split every search objective is measured on; the test split is only
+    #: touched by ``export`` and ``evaluate``.
+    validation_fraction: float = 0.2
 
 
 @dataclass(frozen=True)
@@ -88,6 +92,7 @@ class LatencyConfig:
     batch_size: int = 1
     warmup: int = 5
     repeats: int = 30
+    threads: int = 1  # pinned while timing, so the figure repeats on a busy machine
 
 
 @dataclass(frozen=True)
@@ -414,6 +419,7 @@ def load_study_config(
         batch_size=lat.integer("batch_size", 1, low=1, high=4096),
         warmup=lat.integer("warmup", 5, low=0, high=1000),
         repeats=lat.integer("repeats", 30, low=1, high=10000),
+        threads=lat.integer("threads", 1, low=1, high=1024),
     )
     lat.finish()
     wk = top.section("workers")
@@ -528,7 +534,7 @@ def _detection_dataset_config(ds: Section, study_path: Path) -> DatasetConfig:
     """``shapes`` (embedded, generated from the seed) or ``coco`` (a folder in COCO layout)."""
     name = ds.string("name", "shapes", choices=["shapes", "coco"])
     specific = ("n_train", "n_test") if name == "shapes" else ("root", "train", "test")
-    ds.expect(("name", "image_size", *specific, "greyscale"))
+    ds.expect(("name", "image_size", *specific, "greyscale", "validation_fraction"))
     options: dict[str, Any] = {"image_size": ds.integer("image_size", 64, low=16, high=1024)}
     if options["image_size"] % 8:
         raise ds.error(
@@ -552,14 +558,17 @@ def _detection_dataset_config(ds: Section, study_path: Path) -> DatasetConfig:
                 )
             options[key] = split
     greyscale = ds.boolean("greyscale", False)
+    validation = _validation_fraction(ds)
     ds.finish()
-    return DatasetConfig(name=name, options=options, greyscale=greyscale)
+    return DatasetConfig(
+        name=name, options=options, greyscale=greyscale, validation_fraction=validation
+    )
 
 
 def _dataset_config(ds: Section, study_path: Path) -> DatasetConfig:
     name = ds.string("name", "digits", choices=DATASETS.names())
     specific = ("test_fraction",) if name == "digits" else ("root", "train_subset", "test_subset")
-    ds.expect(("name", *specific, "corrupted_root", "greyscale"))
+    ds.expect(("name", *specific, "corrupted_root", "greyscale", "validation_fraction"))
     options: dict[str, Any] = {}
     if name == "digits":
         options["test_fraction"] = ds.number("test_fraction", 0.3, low=0.05, high=0.9)
@@ -587,10 +596,19 @@ def _dataset_config(ds: Section, study_path: Path) -> DatasetConfig:
             )
         corrupted_root = str(folder)
     greyscale = ds.boolean("greyscale", False)
+    validation = _validation_fraction(ds)
     ds.finish()
     return DatasetConfig(
-        name=name, options=options, corrupted_root=corrupted_root, greyscale=greyscale
+        name=name,
+        options=options,
+        corrupted_root=corrupted_root,
+        greyscale=greyscale,
+        validation_fraction=validation,
     )
+
+
+def _validation_fraction(ds: Section) -> float:
+    return ds.number("validation_fraction", 0.2, low=0.05, high=0.5)
 
 
 def _reference(sec: Section, study_path: Path) -> str:
