@@ -56,6 +56,10 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser(
         "worker",
         help="join a study (Optuna sampler drivers) from this process and evaluate trials until its budget is met",
+        description="Join a study and evaluate trials until its budget is met. Without "
+        "--storage, the storage URL is read from the MOO_COMPRESS_STORAGE environment "
+        "variable if set (it keeps a password off the command line, which ps shows to "
+        "every user), else from the study file.",
     )
     p.add_argument("study", metavar="STUDY.yaml")
     _common(p)
@@ -175,8 +179,19 @@ def cmd_search(args) -> int:
 
 
 def cmd_worker(args) -> int:
-    from moo_compress.workers import run_worker
+    from moo_compress.errors import ConfigError
+    from moo_compress.workers import STORAGE_VARIABLE, run_worker
 
+    if args.storage is None and os.environ.get(STORAGE_VARIABLE):
+        args.storage = os.environ.pop(STORAGE_VARIABLE)  # not passed on to child processes
+        if "://" not in args.storage:
+            raise ConfigError(
+                STORAGE_VARIABLE,
+                "",
+                "must be an Optuna storage URL such as sqlite:///path.db or postgresql://host/db. "
+                f"Got {len(args.storage)} characters without '://' instead (not shown: they may "
+                "hold a password).",
+            )
     cfg = _load_cfg(args, n_trials=args.n_trials)
     s = run_worker(cfg, worker=args.worker_id)
     if args.json:
@@ -336,11 +351,18 @@ COMMANDS = {
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
-    threads = os.environ.get("MOO_COMPRESS_THREADS")
+    from moo_compress.errors import ConfigError
+    from moo_compress.workers import env_threads
+
+    try:
+        threads = env_threads()
+    except ConfigError as exc:  # bad input: one line, exit code 2
+        print(f"error: {exc}", file=sys.stderr)
+        return exc.exit_code
     if threads:  # results are reproducible for a given number of threads per evaluation
         import torch
 
-        torch.set_num_threads(max(1, int(threads)))
+        torch.set_num_threads(threads)
     try:
         return COMMANDS[args.command](args)
     except KeyboardInterrupt:

@@ -23,8 +23,22 @@ HV_PREFIX = "hv/"
 
 
 def redact(url: str) -> str:
-    """Hide the password of a storage URL (``user:***@host``)."""
-    return re.sub(r"(://[^:/@]+):[^@]*@", r"\1:***@", url)
+    """Hide the passwords of storage URLs in ``url`` (a URL or any message holding some).
+
+    Covers ``user:secret@host`` (also with an empty user, ``://:secret@host``, an ``@`` in
+    the user name, or ``@`` and ``/`` in the password) and query or connection-string
+    parameters such as ``?password=secret``, ``&passwd=...``, ``sslpassword=...`` or
+    ``PassWord=...`` (any case), which become ``***``.
+    """
+    # user info: SQLAlchemy reads the password up to the first "@"; "@"s that follow before
+    # the host's end are hidden too (an unencoded "@" inside the password)
+    text = re.sub(r"(://[^:/\s]*):[^@\s]*@(?:[^@\s/?#]*@)*", r"\1:***@", url)
+    return re.sub(
+        r"(?i)(?<![\w.-])((?:[\w.-]*(?:password|passwd|pwd|secret|token)|pass)\s*=\s*)"
+        r"(?:'[^']*'|\"[^\"]*\"|[^&\s#;,'\")]+)",
+        r"\1***",
+        text,
+    )
 
 
 def storage_url(cfg) -> str:

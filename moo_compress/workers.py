@@ -31,10 +31,37 @@ from typing import Any
 from moo_compress import storage as st
 
 POLL_SECONDS = 0.5
+STORAGE_VARIABLE = "MOO_COMPRESS_STORAGE"
+"""Environment variable that hands spawned workers the ``--storage`` URL: a command line is
+visible to every user in ``ps``, the environment only to the same user."""
+THREADS_VARIABLE = "MOO_COMPRESS_THREADS"
+MAX_THREADS = 1024
 SQLITE_WARNING = (
     "warning: several processes on one SQLite file contend for its lock and can fail with "
     "'database is locked'; for several workers use PostgreSQL (--storage postgresql://...)"
 )
+
+
+def env_threads() -> int | None:
+    """Torch threads per evaluation from ``MOO_COMPRESS_THREADS`` (None when unset or empty).
+
+    Raises:
+        ConfigError: The value is not an int in [1, MAX_THREADS].
+    """
+    text = os.environ.get(THREADS_VARIABLE, "").strip()
+    if not text:
+        return None
+    if not (text.isascii() and text.isdigit()) or not 1 <= int(text) <= MAX_THREADS:
+        from moo_compress.config._reader import describe
+        from moo_compress.errors import ConfigError
+
+        raise ConfigError(
+            THREADS_VARIABLE,
+            "",
+            f"must be an int in [1, {MAX_THREADS}] (torch threads per evaluation) or unset. "
+            f"Got {describe(os.environ[THREADS_VARIABLE])} instead.",
+        )
+    return int(text)
 
 
 _BEATING: set[int] = set()  # trial ids this process is beating for (heartbeat is reentrant)
@@ -234,10 +261,12 @@ def spawn_workers(cfg, study_file: str, k: int, *, storage: str | None, show_pro
     if st.is_sqlite(url):
         log(SQLITE_WARNING)
     threads = max(1, (os.cpu_count() or 1) // k)
-    env = {**os.environ, "MOO_COMPRESS_THREADS": str(threads)}
-    args = [sys.executable, "-m", "moo_compress", "worker", study_file, "--quiet"]
+    env = {**os.environ, THREADS_VARIABLE: str(threads)}
+    # the URL may hold a password: hand it over in the environment, not on the command line
+    env.pop(STORAGE_VARIABLE, None)
     if storage:
-        args += ["--storage", storage]
+        env[STORAGE_VARIABLE] = storage
+    args = [sys.executable, "-m", "moo_compress", "worker", study_file, "--quiet"]
     args += ["--n-trials", str(cfg.n_trials)]
     procs = [
         subprocess.Popen(
@@ -311,9 +340,7 @@ class DaskPool:
                 dashboard_address=None,
             )
             self.client = Client(self._cluster)
-            self.threads = int(
-                os.environ.get("MOO_COMPRESS_THREADS") or max(1, (os.cpu_count() or 1) // n_workers)
-            )
+            self.threads = env_threads() or max(1, (os.cpu_count() or 1) // n_workers)
 
     def submit(self, config: dict, key: str):
         future = self.client.submit(
