@@ -439,9 +439,17 @@ class Evaluator:
     ) -> dict[str, Any]:
         """Compute objectives (all registered ones by default) of a loaded model, against
         ``reference`` (default: the study architecture's)."""
+        from moo_compress.objectives.base import ObjectiveResult, UndefinedObjective
+
         m = self.measurements_class(self, model, artifact, reference)
         names = objectives or self.spec.get("record") or OBJECTIVES.names()
-        return {name: OBJECTIVES.get(name)(m) for name in names}
+        out = {}
+        for name in names:
+            try:
+                out[name] = OBJECTIVES.get(name)(m)
+            except UndefinedObjective as exc:  # no value for this model: say why
+                out[name] = ObjectiveResult(float("nan"), {"undefined": str(exc)})
+        return out
 
     def evaluate(self, config: dict[str, Any], config_key: str) -> TrialResult:
         """Compress the baseline with ``config``, pack it, load it back and measure it.
@@ -468,7 +476,9 @@ class Evaluator:
         artifact = encode_model(model.cpu(), self.arch_spec(arch), metadata={"config": config})
         loaded, _ = decode_model(artifact)
         results = self.measure(loaded, artifact, reference=self.reference_for(arch))
-        values = {k: float(r.value) for k, r in results.items()}
+        values = {
+            k: float(r.value) for k, r in results.items() if "undefined" not in r.details
+        }
         bad = [k for k, v in values.items() if not math.isfinite(v)]
         if bad:
             raise FloatingPointError(f"objective {bad[0]} is {values[bad[0]]}")

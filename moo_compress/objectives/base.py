@@ -12,3 +12,9 @@ class ObjectiveResult:
 
     value: float
     details: dict[str, Any] = field(default_factory=dict)
+
+
+class UndefinedObjective(ValueError):
+    """The objective has no value for this model (for example relative mCE when the
+    reference makes no more error on any corruption than on clean images). The trial stores
+    the reason instead of a value; it fails only if the study optimizes that objective."""

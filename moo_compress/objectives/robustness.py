@@ -15,7 +15,8 @@ image per severity has no meaningful denominator: the ratio would be dominated b
 image or change sign. Such a corruption is **excluded** from the mean and listed under
 ``excluded`` in the trial's details, so the reference itself scores exactly 100 on every
 corruption that is kept, and 100 overall. If every corruption is excluded the objective is
-undefined and the evaluation fails with that reason.
+undefined: the trial records the reason instead of a value (and fails if the study
+optimizes it).
 """
 
 from __future__ import annotations
@@ -23,7 +24,7 @@ from __future__ import annotations
 import numpy as np
 
 from moo_compress.corruptions import STANDARD
-from moo_compress.objectives.base import ObjectiveResult
+from moo_compress.objectives.base import ObjectiveResult, UndefinedObjective
 
 
 def _ratios(
@@ -65,7 +66,7 @@ def _split(ce: dict[str, float]) -> tuple[dict[str, float], dict[str, float]]:
 
 def _mean_of_standard(std: dict[str, float], excluded: list[str], what: str) -> float:
     if not std:
-        raise ValueError(
+        raise UndefinedObjective(
             f"{what} is undefined: the reference's error on every standard corruption "
             f"is below one image per severity (excluded: {', '.join(excluded) or 'none evaluated'})"
         )
@@ -122,5 +123,5 @@ def mean_corruption_accuracy(m) -> ObjectiveResult:
 def robustness_ratio(m) -> ObjectiveResult:
     acc_c = 1.0 - float(np.mean([np.mean(v) for v in m.corruption_errors.values()]))
     if m.clean_accuracy <= 0:
-        raise ValueError("robustness_ratio is undefined for a model with 0% clean accuracy")
+        raise UndefinedObjective("robustness_ratio is undefined for a model with 0% clean accuracy")
     return ObjectiveResult(acc_c / m.clean_accuracy, {"corrupted_accuracy": acc_c})

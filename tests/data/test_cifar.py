@@ -290,5 +290,9 @@ def test_search_on_cifar_with_a_c_folder_made_by_corrupt(tmp_path):
     cfg2 = load_study_config(_study(tmp_path / "gen", str(tmp_path / "data")))
     from moo_compress.evaluation import Evaluator
 
-    ev = Evaluator(cfg2.evaluation_spec(), tmp_path / "cache")
+    ev = Evaluator(cfg2.evaluation_spec(), tmp_path / "cache", split="test")
     assert np.array_equal(np.asarray(ev.corrupted["fog"]), np.load(tmp_path / "C" / "fog.npy"))
+    # the search corrupts its validation images itself (a -C folder holds test images only)
+    val = Evaluator(cfg.evaluation_spec(), tmp_path / "cache")
+    assert len(val.corrupted["fog"]) == 5 * len(val.dataset.y_test)
+    assert len(val.dataset.y_test) != 30
