@@ -119,6 +119,10 @@ def test_every_stage_applies_to_the_detector(det_study):
     for r in rows:
         for name in ("map", "ap50", "map_corrupted", "map_pgd"):
             assert 0.0 <= r[name] <= 100.0
+        # AP at IoU 0.5 bounds the average over IoU 0.5:0.95; attacks cost mAP
+        assert r["ap50"] >= r["map"] and r["map_pgd"] <= r["map"]
+        if r["technique"] == "original":  # the baseline itself (learning: test above)
+            assert r["cr"] == 1.0 and r["map_corrupted"] <= r["map"]
         assert "accuracy" not in r  # classification objectives are not reported
         if r["technique"] != "original":
             assert r["cr"] > 1.5  # half the filters physically removed
