@@ -41,19 +41,40 @@ def collect(study_file: str) -> dict[tuple, dict[str, list[float]]]:
     space = cfg.space
     names = [v.name for v in space.searched]
     cells: dict[tuple, dict[str, list[float]]] = {}
+    seen: dict[tuple, set[str]] = {}
     missing = 0
     for point in itertools.product(*(v.grid_values() for v in space.searched)):
         p = dict(zip(names, point, strict=True))
-        values = done.get(space.config_key(space.full_config(p)))
+        key = space.config_key(space.full_config(p))
+        values = done.get(key)
         if values is None:
             missing += 1
             continue
-        cell = cells.setdefault((p["prune_method"], p["prune_granularity"], p["prune_ratio"]), {})
+        cell_key = (p["prune_method"], p["prune_granularity"], p["prune_ratio"])
+        # grid points that build the same model (every 0 % point: the baseline) count once
+        if key in seen.setdefault(cell_key, set()):
+            continue
+        seen[cell_key].add(key)
+        cell = cells.setdefault(cell_key, {})
         for k, v in values.items():
             cell.setdefault(k, []).append(float(v))
     if missing:
         print(f"warning: {missing} grid points have no completed trial yet", file=sys.stderr)
     return cells
+
+
+def distinct_models(study_file: str) -> dict[tuple, int]:
+    """Number of distinct models (configuration keys) in every cell, from the space alone."""
+    from moo_compress.config import load_study_config
+
+    space = load_study_config(study_file).space
+    names = [v.name for v in space.searched]
+    keys: dict[tuple, set[str]] = {}
+    for point in itertools.product(*(v.grid_values() for v in space.searched)):
+        p = dict(zip(names, point, strict=True))
+        cell = (p["prune_method"], p["prune_granularity"], float(p["prune_ratio"]))
+        keys.setdefault(cell, set()).add(space.config_key(space.full_config(p)))
+    return {cell: len(k) for cell, k in keys.items()}
 
 
 def anova(cells, metric: str) -> list[dict]:
@@ -70,9 +91,9 @@ def anova(cells, metric: str) -> list[dict]:
                 va = cells.get((*key_a, r), {}).get(metric, [])
                 vb = cells.get((*key_b, r), {}).get(metric, [])
                 if len(va) < 2 or len(vb) < 2:
-                    p = float("nan")
+                    p = float("nan")  # one model (the 0 % column is the baseline itself)
                 elif np.ptp(va + vb) == 0:
-                    p = 1.0  # identical samples (the 0 % column is the baseline itself)
+                    p = 1.0
                 else:
                     p = float(f_oneway(va, vb).pvalue)
                 rows.append(
@@ -95,33 +116,62 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("study", help="the seed001_pruning study file")
     parser.add_argument("--out", default=str(RESULTS), help="results folder")
+    parser.add_argument(
+        "--from-results",
+        action="store_true",
+        help="rebuild the tables from the committed CSVs (no study database needed), "
+        "counting each cell's distinct models from the space",
+    )
     args = parser.parse_args(argv)
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
-    cells = collect(args.study)
     metrics = ["pgd_accuracy", "accuracy", "cr", "latency_ms"]
-    rows = []
-    for (m, g, r), vals in sorted(cells.items()):
-        row = {"method": m, "granularity": g, "ratio": r, "n": len(vals["pgd_accuracy"])}
-        for k in metrics:
-            row[f"{k}_mean"] = float(np.mean(vals[k]))
-            row[f"{k}_std"] = float(np.std(vals[k], ddof=1)) if len(vals[k]) > 1 else 0.0
-        rows.append(row)
-    frame = pd.DataFrame(rows)
+    if args.from_results:
+        frame = pd.read_csv(out / "seed001_cells.csv")
+        tests = pd.read_csv(out / "seed001_anova.csv")
+        n = distinct_models(args.study)
+        frame["n"] = [
+            min(int(row.n), n[(row.method, row.granularity, float(row.ratio))])
+            for row in frame.itertuples()
+        ]
+        for k in metrics:  # one model has no spread
+            frame.loc[frame["n"] < 2, f"{k}_std"] = float("nan")
+        single = set(frame.loc[frame["n"] < 2, "ratio"])
+        tests.loc[tests["ratio"].isin(single), ["p_value", "n"]] = [float("nan"), 1]
+    else:
+        cells = collect(args.study)
+        rows = []
+        for (m, g, r), vals in sorted(cells.items()):
+            row = {"method": m, "granularity": g, "ratio": r, "n": len(vals["pgd_accuracy"])}
+            for k in metrics:
+                row[f"{k}_mean"] = float(np.mean(vals[k]))
+                row[f"{k}_std"] = (
+                    float(np.std(vals[k], ddof=1)) if len(vals[k]) > 1 else float("nan")
+                )
+            rows.append(row)
+        frame = pd.DataFrame(rows)
+        tests = pd.DataFrame(anova(cells, "pgd_accuracy") + anova(cells, "latency_ms"))
     frame.to_csv(out / "seed001_cells.csv", index=False)
-    tests = pd.DataFrame(anova(cells, "pgd_accuracy") + anova(cells, "latency_ms"))
     tests.to_csv(out / "seed001_anova.csv", index=False)
 
-    lines = ["# Seed 001 design on digits: accuracy under PGD (mean +- std over runs)", ""]
+    lines = [
+        "# Seed 001 design on digits: accuracy under PGD (mean +- std over runs)",
+        "",
+        "Each cell holds 10 runs (replicates) except 0 %, which is one model: the unpruned "
+        "baseline (every 0 % grid point builds it), so it has no spread and no p-value.",
+        "",
+    ]
     ratios = sorted(frame["ratio"].unique())
     lines.append("| criterion, granularity | " + " | ".join(f"{100 * r:g}%" for r in ratios) + " |")
     lines.append("|---" * (len(ratios) + 1) + "|")
     for (m, g), sub in frame.groupby(["method", "granularity"], sort=True):
         sub = sub.set_index("ratio")
         cells_txt = [
-            f"{sub.loc[r, 'pgd_accuracy_mean']:.1f} +- {sub.loc[r, 'pgd_accuracy_std']:.1f}"
-            if r in sub.index
-            else "-"
+            "-"
+            if r not in sub.index
+            else f"{sub.loc[r, 'pgd_accuracy_mean']:.1f} (1 model)"
+            if sub.loc[r, "n"] < 2
+            else f"{sub.loc[r, 'pgd_accuracy_mean']:.1f} +- {sub.loc[r, 'pgd_accuracy_std']:.1f}"
             for r in ratios
         ]
         lines.append(f"| {NAMES[m]}, {g} | " + " | ".join(cells_txt) + " |")
@@ -136,8 +186,19 @@ def main(argv: list[str] | None = None) -> int:
         for pair, rows_p in sub.groupby("pair", sort=False):
             ps = rows_p.set_index("ratio")["p_value"]
             lines.append(
-                f"| {pair} | " + " | ".join(f"{ps.get(r, float('nan')):.2e}" for r in ratios) + " |"
+                f"| {pair} | "
+                + " | ".join(
+                    "n/a" if np.isnan(ps.get(r, float("nan"))) else f"{ps.get(r):.2e}"
+                    for r in ratios
+                )
+                + " |"
             )
+        if metric == "latency_ms":
+            significant = int((sub["p_value"] < 0.05).sum())
+            lines += [
+                "",
+                f"{significant} of {int(sub['p_value'].notna().sum())} pairs differ at p < 0.05.",
+            ]
     text = "\n".join(lines) + "\n"
     (out / "seed001_summary.md").write_text(text)
     print(text)
