@@ -56,3 +56,20 @@ def test_the_search_evaluator_never_sees_the_test_split(tmp_path):
     # same training rows, same cached baseline; each split its own reference
     assert test_ev.baseline_path == ev.baseline_path
     assert test_ev.reference.corruption_errors != ev.reference.corruption_errors
+
+
+def test_reference_errors_are_cached_per_corruption_version_and_split(tmp_path, monkeypatch):
+    """Before: the cache key lacked the corruption implementation version, so after a
+    corruption change mCE would have divided new errors by the old reference's."""
+    import moo_compress.corruptions.suite as suite
+    from moo_compress.config import load_study_config
+    from moo_compress.evaluation import make_evaluator
+
+    cfg = load_study_config(write_study(tmp_path, cache_dir=tmp_path / "cache"))
+    ev = make_evaluator(cfg.evaluation_spec(), cfg.cache_dir)
+    key = ev._reference_key("baseline")
+    monkeypatch.setattr(suite, "IMPLEMENTATION_VERSION", suite.IMPLEMENTATION_VERSION + 1)
+    assert ev._reference_key("baseline") != key
+    monkeypatch.undo()
+    ev.split = "test"
+    assert ev._reference_key("baseline") != key
