@@ -18,6 +18,7 @@ from moo_compress.corruptions._filters import (
     gaussian_filter,
     motion_blur_layer,
     pad2d,
+    truncate_grey,
 )
 
 
@@ -36,30 +37,54 @@ def gaussian_blur(x: torch.Tensor, severity: int, gen: torch.Generator) -> torch
     return gaussian_filter(x, c).clamp(0, 1)
 
 
-def glass_blur(x: torch.Tensor, severity: int, gen: torch.Generator) -> torch.Tensor:
-    """Blur, locally shuffle pixels (sequential swaps in the reference's order), blur again.
+def glass_blur(
+    x: torch.Tensor, severity: int, gen: torch.Generator, *, true_swap: bool = False
+) -> torch.Tensor:
+    """Blur, locally shuffle pixels, blur again, as the published CIFAR-10-C data was made.
 
-    The swaps of one position are done for all images at once; the order of positions and
-    the offset range ``randint(-d, d)`` (so -d..d-1) are the reference's.
+    The reference's "swap" ``x[h, w], x[h_prime, w_prime] = x[h_prime, w_prime], x[h, w]``
+    acts on NumPy views of an (H, W, 3) array: ``x[h, w]`` is first overwritten with
+    ``x[h', w']``, and the second assignment then writes that same value back, so one pixel
+    is copied and no two are swapped. The published CIFAR-10-C files carry this, and so do we
+    by default. The offsets ``randint(-d, d)`` (so -d..d-1: only up and left) and the position
+    order (both axes descending) are the reference's; with the CIFAR-10-C ``d = 1`` a position
+    only ever copies from one that is visited later in the same pass, so each pass is a
+    single gather from the image as it was before that pass.
+
+    Args:
+        true_swap: Exchange the two pixels instead (what the reference's comment intends;
+            not the published data), sequentially in the reference's order.
     """
     sigma, d, iterations = [(0.05, 1, 1), (0.25, 1, 1), (0.4, 1, 1), (0.25, 1, 2), (0.4, 1, 2)][
         severity - 1
     ]
     n, c, h, w = x.shape
     # np.uint8(gaussian(x) * 255) truncates
-    img = torch.floor(gaussian_filter(x, sigma) * 255.0).permute(0, 2, 3, 1).contiguous()
+    img = truncate_grey(gaussian_filter(x, sigma) * 255.0).permute(0, 2, 3, 1).contiguous()
     hs, ws = list(range(h - d, d, -1)), list(range(w - d, d, -1))
     offsets = torch.randint(-d, d, (iterations, len(hs), len(ws), 2, n), generator=gen)
     offsets = offsets.to(x.device)
     batch = torch.arange(n, device=x.device)
-    for it in range(iterations):
-        for a, hh in enumerate(hs):
-            for b, ww in enumerate(ws):
-                dx, dy = offsets[it, a, b, 0], offsets[it, a, b, 1]
-                hp, wp = hh + dy, ww + dx
-                here = img[:, hh, ww].clone()
-                img[:, hh, ww] = img[batch, hp, wp]
-                img[batch, hp, wp] = here
+    if true_swap or d != 1:
+        for it in range(iterations):
+            for a, hh in enumerate(hs):
+                for b, ww in enumerate(ws):
+                    dx, dy = offsets[it, a, b, 0], offsets[it, a, b, 1]
+                    hp, wp = hh + dy, ww + dx
+                    here = img[:, hh, ww].clone()
+                    img[:, hh, ww] = img[batch, hp, wp]
+                    if true_swap:
+                        img[batch, hp, wp] = here
+    elif hs and ws:
+        # d == 1: offsets are -1 or 0, so every source is visited later in the pass (or is
+        # the position itself) and still holds its value from before the pass.
+        rows = torch.tensor(hs, device=x.device)
+        cols = torch.tensor(ws, device=x.device)
+        for it in range(iterations):
+            # (n, len(hs), len(ws)) source coordinates of every visited position
+            src_r = rows[None, :, None] + offsets[it, :, :, 1].permute(2, 0, 1)
+            src_c = cols[None, None, :] + offsets[it, :, :, 0].permute(2, 0, 1)
+            img[:, rows[:, None], cols[None, :]] = img[batch[:, None, None], src_r, src_c]
     img = img.permute(0, 3, 1, 2) / 255.0
     return gaussian_filter(img, sigma).clamp(0, 1)
 

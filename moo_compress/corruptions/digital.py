@@ -1,7 +1,7 @@
 """Digital corruptions: contrast, elastic transform, pixelate, JPEG (standard), saturate (extra).
 
-Deviation: pixelate keeps floats between its two box resamplings where PIL rounds to uint8
-(at most one grey level of difference, tested). Parameters: REFERENCE.md section 2.
+pixelate reproduces PIL's BOX resampling of uint8 images bit for bit (fixed-point weights,
+rounding to uint8 after each pass). Parameters: REFERENCE.md section 2.
 """
 
 from __future__ import annotations
@@ -10,9 +10,9 @@ import torch
 import torch.nn.functional as F
 
 from moo_compress.corruptions._filters import (
-    box_resize,
     gaussian_filter,
     hsv_value_saturation,
+    pil_box_resize_uint8,
     rand,
 )
 
@@ -24,10 +24,17 @@ def contrast(x: torch.Tensor, severity: int, gen: torch.Generator) -> torch.Tens
 
 
 def pixelate(x: torch.Tensor, severity: int, gen: torch.Generator) -> torch.Tensor:
+    """PIL: ``x.resize((int(32 c), int(32 c)), BOX).resize((32, 32), BOX)`` on the uint8 image.
+
+    The reference scales the CIFAR size 32 (``int(32 * c)`` on both axes); for other sizes
+    each axis is scaled by itself (``int(h * c)``, ``int(w * c)``), the same at 32 x 32.
+    """
     c = [0.95, 0.9, 0.85, 0.75, 0.65][severity - 1]
     h, w = x.shape[2], x.shape[3]
-    small = box_resize(x, int(h * c), int(w * c))
-    return box_resize(small, h, w).clamp(0, 1)
+    # float64 (exact integer sums) on the CPU: not every accelerator has float64
+    u8 = torch.round(x.detach().cpu().double().clamp(0, 1) * 255.0)
+    small = pil_box_resize_uint8(u8, int(h * c), int(w * c))
+    return (pil_box_resize_uint8(small, h, w) / 255.0).to(x.device, x.dtype)
 
 
 def jpeg_compression(x: torch.Tensor, severity: int, gen: torch.Generator) -> torch.Tensor:

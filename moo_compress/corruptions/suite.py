@@ -12,7 +12,9 @@ import numpy as np
 from moo_compress.corruptions import CORRUPTIONS, SEVERITIES
 
 # Bump when an implementation changes, so caches made by older code are not reused.
-IMPLEMENTATION_VERSION = 2
+# 3: glass_blur copies pixels as the published CIFAR-10-C does, frost crops the original
+#    photographs, and the uint8 conversion truncates like the reference's np.uint8(...).
+IMPLEMENTATION_VERSION = 3
 
 
 def corruption_seed(seed: int, name: str, severity: int) -> int:
@@ -28,7 +30,7 @@ def corrupt_images(
     """
     import torch
 
-    from moo_compress.data.base import to_tensor, to_uint8
+    from moo_compress.data.base import to_tensor
     from moo_compress.device import get_device
 
     fn = CORRUPTIONS.get(name)
@@ -37,8 +39,24 @@ def corrupt_images(
     out = np.empty_like(images)
     for i in range(0, len(images), batch_size):
         batch = to_tensor(images[i : i + batch_size]).to(device)
-        out[i : i + batch_size] = to_uint8(fn(batch, severity, gen))
+        out[i : i + batch_size] = corrupted_to_uint8(fn(batch, severity, gen))
     return out
+
+
+def corrupted_to_uint8(batch) -> np.ndarray:
+    """A corruption's float output (N, C, H, W) in [0, 1] -> uint8 (N, H, W, C), truncated.
+
+    The reference stores ``np.uint8(corruption(img))``: every corruption there returns
+    ``np.clip(x, 0, 1) * 255`` (or a 0..255 float array), which this truncates, or an image
+    that is whole grey levels already (JPEG, pixelate, ImageMagick's motion blur), which our
+    versions return as exact ``k / 255`` and truncation keeps. Truncation allows
+    :data:`~moo_compress.corruptions._filters.TRUNCATION_SLACK` for float32 error.
+    ``moo_compress.data.base.to_uint8`` rounds and stays so for its other callers.
+    """
+    from moo_compress.corruptions._filters import truncate_grey
+
+    scaled = truncate_grey(batch.clamp(0, 1).mul(255.0)).clamp(0, 255)
+    return scaled.to("cpu").byte().permute(0, 2, 3, 1).contiguous().numpy()
 
 
 def write_corrupted_set(

@@ -2,18 +2,20 @@
 
 Deviations from the reference (``make_cifar_c.py``), documented in the README too:
 
-- frost: the reference blends random crops of six frost photographs, which cannot be
-  fetched here. A procedural ice texture is used instead (:func:`frost_texture`): a
-  diamond-square haze plus sharp ridged "crystal" veins, pale blue-white, with the mean
-  brightness of the reference's crops; it is blended with the same weights.
 - snow: the motion-blurred snow layer uses the line kernel of :mod:`.blur` instead of
   ImageMagick.
 - spatter (water): the edge map follows ``cv2.Canny`` (Sobel, L1 magnitude, non-maximum
   suppression, hysteresis 50/150), the distance transform is the exact Euclidean one instead
   of OpenCV's 5x5 chamfer approximation, then the same truncation, equalisation and filters.
+
+frost blends random crops of the reference's own frost photographs, read from the package
+data of the ``imagecorruptions`` distribution (a dependency; its code is never imported).
 """
 
 from __future__ import annotations
+
+import functools
+from pathlib import Path
 
 import numpy as np
 import torch
@@ -28,6 +30,7 @@ from moo_compress.corruptions._filters import (
     motion_blur_layer,
     plasma_fractal,
     randn,
+    truncate_grey,
 )
 
 
@@ -50,26 +53,127 @@ def fog(x: torch.Tensor, severity: int, gen: torch.Generator) -> torch.Tensor:
     return ((x + strength * plasma) * max_val / (max_val + strength)).clamp(0, 1)
 
 
-def frost_texture(n: int, h: int, w: int, gen: torch.Generator, device) -> torch.Tensor:
-    """Procedural frost, (n, 3, h, w) in [0, 1]: soft haze + ridged crystal veins, blue-white."""
-    size = max(h, w)
-    haze = plasma_fractal(n, size, 2.0, gen, device)[:, None, :h, :w]
-    ridges = []
-    for _ in range(2):
-        p = plasma_fractal(n, size, 1.4, gen, device)[:, None, :h, :w]
-        ridges.append((1.0 - (2.0 * p - 1.0).abs()) ** 8)
-    veins = torch.maximum(ridges[0], ridges[1])
-    t = (0.35 * haze + 0.75 * veins).clamp(0, 1)
-    # the reference's crops average about 0.45-0.5 of full scale; bring each texture there
-    t = (t * (0.47 / t.mean(dim=(1, 2, 3), keepdim=True).clamp_min(1e-3))).clamp(0, 1)
-    tint = torch.tensor([0.86, 0.94, 1.0], device=device).view(1, 3, 1, 1)
-    return (t * tint).clamp(0, 1)
+#: The photographs the CIFAR-10-C frost draws from: ``np.random.randint(5)`` picks one of the
+#: first five (frost6.jpg is never used for CIFAR).
+FROST_FILES = ("frost1.png", "frost2.png", "frost3.png", "frost4.jpg", "frost5.jpg")
+#: The reference shrinks each photograph with ``cv2.resize(frost, (0, 0), fx=0.2, fy=0.2)``.
+FROST_SCALE = 0.2
+
+
+def frost_dir() -> Path:
+    """The ``frost`` folder of the installed ``imagecorruptions`` distribution.
+
+    Found with ``importlib.util.find_spec``, which locates the package without running its
+    ``__init__`` (that imports ``pkg_resources``, gone from current setuptools).
+
+    Raises:
+        DataError: The distribution or one of its frost photographs is missing.
+    """
+    import importlib.util
+
+    from moo_compress.errors import DataError
+
+    try:
+        spec = importlib.util.find_spec("imagecorruptions")
+    except (ImportError, ValueError):
+        spec = None
+    folders = list(spec.submodule_search_locations or []) if spec is not None else []
+    for folder in folders:
+        candidate = Path(folder) / "frost"
+        if all((candidate / name).is_file() for name in FROST_FILES):
+            return candidate
+    where = f" (looked in {', '.join(str(Path(f) / 'frost') for f in folders)})" if folders else ""
+    raise DataError(
+        "the frost corruption needs the frost photographs of the imagecorruptions package: "
+        f"pip install imagecorruptions{where}"
+    )
+
+
+def _cv2_linear_resize(img: np.ndarray, scale: float) -> np.ndarray:
+    """``cv2.resize(img, (0, 0), fx=scale, fy=scale)`` (INTER_LINEAR) of a uint8 (H, W, 3) image.
+
+    Output size ``round(W * scale) x round(H * scale)``, source coordinate
+    ``(dst + 0.5) / scale - 0.5`` clamped to the image, rounded to uint8. For the reference's
+    0.2 every source coordinate is a whole pixel (``5 * dst + 2``), so this is exact; for other
+    scales it agrees with OpenCV's fixed-point arithmetic up to its rounding.
+    """
+
+    def axis(n_in: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        n_out = int(round(n_in * scale))
+        src = (np.arange(n_out) + 0.5) / scale - 0.5
+        src = np.clip(src, 0, n_in - 1)
+        i0 = np.minimum(np.floor(src).astype(np.int64), n_in - 1)
+        i1 = np.minimum(i0 + 1, n_in - 1)
+        return i0, i1, src - i0
+
+    r0, r1, fr = axis(img.shape[0])
+    c0, c1, fc = axis(img.shape[1])
+    f = img.astype(np.float64)
+    rows = f[r0] * (1 - fr)[:, None, None] + f[r1] * fr[:, None, None]
+    out = rows[:, c0] * (1 - fc)[None, :, None] + rows[:, c1] * fc[None, :, None]
+    return np.clip(np.floor(out + 0.5), 0, 255).astype(np.uint8)
+
+
+@functools.lru_cache(maxsize=4)
+def frost_photos(min_h: int = 1, min_w: int = 1) -> tuple[torch.Tensor, ...]:
+    """The frost photographs as uint8 tensors (3, H, W), RGB, shrunk as the reference does.
+
+    ``cv2.imread`` gives 3-channel BGR (a PNG's alpha dropped), the reference resizes by 0.2
+    and crops, then reverses to RGB: Pillow's ``convert("RGB")`` decodes the same pixels.
+    Images with more than 62 rows or columns (larger than the smallest shrunk photograph,
+    63 x 112) do not fit a crop at 0.2: for them the photographs are shrunk less (by the
+    smallest factor at which every photograph is larger than the image) instead.
+    """
+    from PIL import Image
+
+    folder = frost_dir()
+    raw = []
+    for name in FROST_FILES:
+        with Image.open(folder / name) as im:
+            raw.append(np.asarray(im.convert("RGB")))
+    scale = FROST_SCALE
+    for img in raw:
+        for size, need in ((img.shape[0], min_h), (img.shape[1], min_w)):
+            if int(round(size * scale)) <= need:
+                scale = max(scale, (need + 1) / size)
+    photos = []
+    for img in raw:
+        small = _cv2_linear_resize(img, scale)
+        photos.append(torch.from_numpy(np.ascontiguousarray(small.transpose(2, 0, 1))))
+    return tuple(photos)
 
 
 def frost(x: torch.Tensor, severity: int, gen: torch.Generator) -> torch.Tensor:
+    """``clip(a * x + b * crop, 0, 255)`` with a random crop of a random frost photograph.
+
+    Per image, as the reference: the photograph ``randint(5)``, the crop's top-left corner
+    ``randint(0, H_photo - h)``, ``randint(0, W_photo - w)``. The blend is the reference's
+    float64 arithmetic on the 0..255 scale (inputs within 1e-4 of a whole grey level are taken
+    as that level, as they are uint8 there), truncated to whole grey levels as its
+    ``np.uint8`` does; the result is returned as exact ``k / 255``.
+    """
     image_w, frost_w = [(1, 0.2), (1, 0.3), (0.9, 0.4), (0.85, 0.4), (0.75, 0.45)][severity - 1]
     n, _, h, w = x.shape
-    return (image_w * x + frost_w * frost_texture(n, h, w, gen, x.device)).clamp(0, 1)
+    photos = frost_photos(*_fit(h, w))
+    idx = torch.randint(0, len(photos), (n,), generator=gen)
+    u = torch.rand((n, 2), generator=gen, dtype=torch.float64)
+    crops = []
+    for i in range(n):
+        photo = photos[int(idx[i])]
+        top = int(u[i, 0] * (photo.shape[1] - h))
+        left = int(u[i, 1] * (photo.shape[2] - w))
+        crops.append(photo[:, top : top + h, left : left + w])
+    layer = torch.stack(crops).double()
+    grey = x.detach().cpu().double() * 255.0  # float64 on the CPU, like the reference
+    whole = torch.round(grey)
+    grey = torch.where((grey - whole).abs() < 1e-4, whole, grey)
+    out = torch.floor((image_w * grey + frost_w * layer).clamp(0, 255))
+    return (out / 255.0).to(x.device, x.dtype)
+
+
+def _fit(h: int, w: int) -> tuple[int, int]:
+    # CIFAR-size images share one cache entry (the reference's 0.2 fits all up to 62 x 62).
+    return (max(h, 62), max(w, 62)) if max(h, w) > 62 else (1, 1)
 
 
 def snow(x: torch.Tensor, severity: int, gen: torch.Generator) -> torch.Tensor:
@@ -83,9 +187,11 @@ def snow(x: torch.Tensor, severity: int, gen: torch.Generator) -> torch.Tensor:
     n, _, h, w = x.shape
     layer = clipped_zoom(randn((n, 1, h, w), gen, x.device, loc=loc, scale=scale), zoom)
     layer = torch.where(layer < threshold, torch.zeros_like(layer), layer)
-    layer = torch.floor(layer.clamp(0, 1) * 255.0)  # the reference's uint8 PNG
+    layer = truncate_grey(layer.clamp(0, 1) * 255.0)  # the reference's uint8 PNG
     angle = torch.rand(n, generator=gen, dtype=torch.float64) * 90.0 - 135.0
-    layer = torch.round(motion_blur_layer(layer, radius, sigma, angle)) / 255.0
+    # ImageMagick's 8-bit motion-blurred PNG is truncated, not rounded (6.9.11, measured with
+    # fixed angles on digits: truncation gives 99.8 % of its values, rounding 59 %)
+    layer = truncate_grey(motion_blur_layer(layer, radius, sigma, angle)) / 255.0
     x = blend * x + (1 - blend) * torch.maximum(x, grey(x) * 1.5 + 0.5)
     return (x + layer + torch.flip(layer, dims=(2, 3))).clamp(0, 1)
 
@@ -173,9 +279,9 @@ def spatter(x: torch.Tensor, severity: int, gen: torch.Generator) -> torch.Tenso
     liquid = gaussian_filter(randn((n, 1, h, w), gen, x.device, loc=loc, scale=scale), sigma)
     liquid = torch.where(liquid < threshold, torch.zeros_like(liquid), liquid)
     if not mud:
-        liquid_u8 = torch.floor(liquid.clamp(0, 1) * 255.0)
+        liquid_u8 = truncate_grey(liquid.clamp(0, 1) * 255.0)
         dist = _distance_to(_canny(liquid_u8, 50, 150), 20.0)
-        dist = torch.floor(box_blur3(dist))
+        dist = truncate_grey(box_blur3(dist))
         dist = _equalize_hist(dist)
         ker = np.array([[-2, -1, 0], [-1, 1, 1], [0, 1, 2]], dtype=np.float32)
         dist = torch.round(filter2d(dist, ker)).clamp(0, 255)

@@ -117,7 +117,10 @@ def test_baseline_error_does_not_decrease_with_severity():
             for s in range(1, 6)
         ]
         assert min(errs) >= clean - ERROR_SLACK, (name, clean, errs)
-        if name != "elastic_transform":  # its affine jitter shrinks with severity (see above)
+        # elastic_transform: its affine jitter shrinks with severity (see above); frost: the
+        # original's (.9, .4) -> (.85, .4) changes the digits less (mean |change| of the
+        # original make_cifar_c.py on them: 54.8 -> 51.4 grey levels, test_fidelity.py)
+        if name not in {"elastic_transform", "frost"}:
             for a, b in zip(errs, errs[1:], strict=False):
                 assert b >= a - ERROR_SLACK, (name, errs)
         rising.append(errs[-1] - errs[0])
