@@ -22,6 +22,23 @@ def _common(p: argparse.ArgumentParser) -> None:
     )
 
 
+def _reading(p: argparse.ArgumentParser) -> None:
+    """A command that reads a study: from its study file, or from the database alone."""
+    p.add_argument(
+        "study",
+        metavar="STUDY.yaml",
+        nargs="?",
+        help="the study file (or give --storage and --study instead)",
+    )
+    _common(p)
+    p.add_argument(
+        "--study",
+        dest="study_name",
+        metavar="NAME",
+        help="the study's name: with --storage, read it from the database alone (no study file)",
+    )
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="moo-compress",
@@ -71,12 +88,10 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser(
         "status", help="trial counts, generation, archive size and hypervolume history"
     )
-    p.add_argument("study", metavar="STUDY.yaml")
-    _common(p)
+    _reading(p)
 
     p = sub.add_parser("pareto", help="print the current Pareto archive")
-    p.add_argument("study", metavar="STUDY.yaml")
-    _common(p)
+    _reading(p)
     p.add_argument("--format", choices=["table", "csv", "json"], default="table")
     p.add_argument(
         "--all", action="store_true", help="every completed trial, not only the Pareto archive"
@@ -107,8 +122,7 @@ def build_parser() -> argparse.ArgumentParser:
         "report",
         help="reports over a study's trials (--proxy: validity of the clustering proxies)",
     )
-    p.add_argument("study", metavar="STUDY.yaml")
-    _common(p)
+    _reading(p)
     p.add_argument(
         "--proxy",
         action="store_true",
@@ -146,6 +160,16 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("evaluate", help="load one exported model and re-measure its objectives")
     p.add_argument("model_dir", metavar="DIR/<model>")
     _common(p)
+    p.add_argument(
+        "--data-root",
+        metavar="DIR",
+        help="the dataset folder (CIFAR, COCO) to measure on; a model folder never names it",
+    )
+    p.add_argument(
+        "--corrupted-root",
+        metavar="DIR",
+        help="the CIFAR-C style folder of corrupted test sets, for a model measured on one",
+    )
     p.add_argument("--format", choices=["table", "json"], default="table")
     return parser
 
@@ -205,23 +229,68 @@ def cmd_worker(args) -> int:
     return 0
 
 
-def cmd_status(args) -> int:
+def _warn_changed(cfg, meta) -> None:
     from moo_compress import storage as st
+
+    changed = st.changed_settings(cfg, meta)
+    if changed:
+        print(
+            f"warning: {cfg.source}: changed since study {cfg.name!r} was searched "
+            f"(changed: {', '.join(changed)}); showing the study as it was searched",
+            file=sys.stderr,
+        )
+
+
+def _read_study(args):
+    """The study a read-only command names (study file, or ``--storage`` and ``--study``),
+    opened read-only: ``(view, study, cfg)``; ``cfg`` is None without a study file. A study
+    file changed since the search gets a one-line warning naming the changed keys."""
+    from moo_compress import storage as st
+    from moo_compress.errors import ConfigError
+    from moo_compress.report import study_view
+
+    cfg = None
+    if args.study:
+        cfg = _load_cfg(args)
+        url = st.storage_url(cfg)
+        name = args.study_name or cfg.name
+        source, key = ("--study", "") if args.study_name else (cfg.source, "study.name")
+    else:
+        if not args.storage or not args.study_name:
+            raise ConfigError(
+                args.command,
+                "",
+                "needs a study file (STUDY.yaml), or --storage URL and --study NAME to read a "
+                f"study from its database alone. Got --storage {args.storage or '(none)'} and "
+                f"--study {args.study_name or '(none)'}.",
+            )
+        if "://" not in args.storage:
+            raise ConfigError(
+                "--storage",
+                "",
+                f"must be an Optuna storage URL such as sqlite:///path.db or postgresql://host/db. Got {args.storage!r} instead.",
+            )
+        url, name, source, key = args.storage, args.study_name, "--study", ""
+    study, meta = st.load_for_reading(url, name, source=source, key=key)
+    if cfg is not None and cfg.name == name:
+        _warn_changed(cfg, meta)
+    return study_view(study, meta, cfg), study, cfg
+
+
+def cmd_status(args) -> int:
     from moo_compress.report import format_status, status
 
-    cfg = _load_cfg(args)
-    study = st.load_existing(cfg, st.storage_url(cfg))
-    print(format_status(status(cfg, study)))
+    view, study, _ = _read_study(args)
+    print(format_status(status(view, study)))
     return 0
 
 
 def cmd_pareto(args) -> int:
-    from moo_compress import storage as st
     from moo_compress.objectives import OBJECTIVE_INFO
     from moo_compress.report import archive_shares, format_shares, format_table, pareto_frame
 
-    cfg = _load_cfg(args)
-    frame = pareto_frame(cfg, st.load_existing(cfg, st.storage_url(cfg)), all_trials=args.all)
+    cfg, study, _ = _read_study(args)  # the study as searched (StudyView)
+    frame = pareto_frame(cfg, study, all_trials=args.all)
     if args.format == "csv":
         sys.stdout.write(frame.to_csv(index=False))
     elif args.format == "json":
@@ -230,14 +299,14 @@ def cmd_pareto(args) -> int:
         quality = "accuracy" if cfg.task == "classification" else "map"
         shown = [o for o in (quality, "cr") if o not in cfg.objective_names] + cfg.objective_names
         hidden = [c for c in frame.columns if c in OBJECTIVE_INFO and c not in shown]
-        searched = [v.name for v in cfg.space.searched if v.name in frame.columns]
-        layers = [f"layer_{n}" for n in cfg.space.per_layer]
+        searched = [n for n in cfg.searched if n in frame.columns]
+        layers = [f"layer_{n}" for n in cfg.per_layer]
         keep = list(dict.fromkeys(["trial", "arch", "technique", *searched, *layers, *shown]))
         print(format_table(frame[[c for c in keep if c in frame.columns]]))
         if not frame.empty:
             what = "completed trials" if args.all else "archive"
             print(f"\nshare of the {what} ({len(frame)} models)")
-            print(format_shares(archive_shares(frame), cfg.space.archs(cfg.arch)))
+            print(format_shares(archive_shares(frame), cfg.archs))
         if hidden:
             print(
                 f"({len(hidden)} more recorded objectives and every setting in --format csv/json)"
@@ -246,11 +315,23 @@ def cmd_pareto(args) -> int:
 
 
 def cmd_export(args) -> int:
+    import dataclasses
+
     from moo_compress import storage as st
+    from moo_compress.config._study import ObjectiveSpec
     from moo_compress.export import export_pareto
 
     cfg = _load_cfg(args)
-    study = st.load_existing(cfg, st.storage_url(cfg))
+    study, meta = st.load_for_reading(
+        st.storage_url(cfg), cfg.name, source=cfg.source, key="study.name"
+    )
+    _warn_changed(cfg, meta)
+    # the front as searched (the objectives the study stores), as `pareto` shows it
+    stored = tuple(
+        ObjectiveSpec(n, d, (float(b[0]), float(b[1])))
+        for n, d, b in zip(meta["objectives"], meta["directions"], meta["bounds"], strict=True)
+    )
+    cfg = dataclasses.replace(cfg, objectives=stored)
     rows = export_pareto(
         cfg,
         study,
@@ -269,30 +350,44 @@ def cmd_export(args) -> int:
 def cmd_evaluate(args) -> int:
     from moo_compress.export import evaluate_exported
 
-    report = evaluate_exported(args.model_dir)
+    report = evaluate_exported(
+        args.model_dir, data_root=args.data_root, corrupted_root=args.corrupted_root
+    )
     if args.format == "json":
         print(json.dumps(report, indent=2))
     else:
-        print(f"{'objective':<14}{'recorded':>14}{'measured':>14}")
+        print(f"{'objective':<14}{'recorded':>14}{'measured':>14}  check")
         for name, value in report["measured"].items():
             rec = report["recorded"].get(name)
-            print(f"{name:<14}{rec if rec is None else f'{rec:.6f}':>14}{value:>14.6f}")
-    if not report["quality_matches"]:
-        q = report["quality"]
-        print(
-            f"error: measured {q} {report['measured'][q]} differs from recorded {report['recorded'][q]}",
-            file=sys.stderr,
-        )
+            check = report["checks"].get(name, {}).get("result", "not recorded")
+            print(f"{name:<14}{rec if rec is None else f'{rec:.6f}':>14}{value:>14.6f}  {check}")
+        for note in report["notes"]:
+            print(note)
+    if report["mismatches"]:
+        parts = [
+            f"{name} measured {report['measured'][name]:.6g}, recorded "
+            f"{report['recorded'][name]:.6g} ({report['checks'][name]['tolerance']})"
+            for name in report["mismatches"]
+        ]
+        print(f"error: {args.model_dir}: {'; '.join(parts)}", file=sys.stderr)
         return 1
     return 0
 
 
-def cmd_report(args) -> int:
-    from moo_compress import storage as st
-    from moo_compress.errors import ConfigError
+REPORTS = {
+    "--proxy": "R^2 and Kendall tau of each clustering proxy (proxy_purity, proxy_acc, ...) "
+    "against the robustness ratio and mCE over the study's completed trials, with "
+    "proxy_validity.csv, proxy_points.csv and a PNG (--out DIR)",
+}
 
+
+def cmd_report(args) -> int:
     if not args.proxy:
-        raise ConfigError("report", "", "choose a report: --proxy.")
+        print("moo-compress report writes one of these reports over a study's trials:")
+        for flag, what in REPORTS.items():
+            print(f"  {flag:<8} {what}")
+        print("for example: moo-compress report STUDY.yaml --proxy")
+        return 0
     from moo_compress.proxy_report import (
         format_validity,
         plot_validity,
@@ -300,13 +395,15 @@ def cmd_report(args) -> int:
         proxy_validity,
     )
 
-    cfg = _load_cfg(args)
-    study = st.load_existing(cfg, st.storage_url(cfg))
+    view, study, cfg = _read_study(args)
     points = proxy_points(study)
     table = proxy_validity(points)
     print(format_validity(table))
     if len(points) >= 3:
-        out = Path(args.out) if args.out else cfg.path.with_suffix(".report")
+        if args.out:
+            out = Path(args.out)
+        else:
+            out = cfg.path.with_suffix(".report") if cfg else Path(f"{view.name}.report")
         out.mkdir(parents=True, exist_ok=True)
         table.to_csv(out / "proxy_validity.csv", index=False)
         points.to_csv(out / "proxy_points.csv", index=False)
@@ -349,7 +446,22 @@ COMMANDS = {
 }
 
 
+class Terminated(KeyboardInterrupt):
+    """SIGTERM (what Slurm, Kubernetes and systemd send before SIGKILL): handled as Ctrl-C is,
+    so the running trial is marked interrupted before the process ends."""
+
+
+def _on_sigterm(signum, frame) -> None:
+    import signal
+
+    signal.signal(signal.SIGTERM, signal.SIG_IGN)  # once: let the cleanup finish
+    raise Terminated()
+
+
 def main(argv: list[str] | None = None) -> int:
+    import signal
+    import threading
+
     args = build_parser().parse_args(argv)
     from moo_compress.errors import ConfigError
     from moo_compress.workers import env_threads
@@ -363,29 +475,52 @@ def main(argv: list[str] | None = None) -> int:
         import torch
 
         torch.set_num_threads(threads)
+    previous = None
+    if threading.current_thread() is threading.main_thread():
+        previous = signal.signal(signal.SIGTERM, _on_sigterm)
     try:
         return COMMANDS[args.command](args)
-    except KeyboardInterrupt:
+    except KeyboardInterrupt as exc:
+        how = "terminated (SIGTERM)" if isinstance(exc, Terminated) else "interrupted"
         print(
-            "interrupted; completed trials are stored, run the same command to resume",
+            f"{how}; completed trials are stored, run the same command to resume",
             file=sys.stderr,
         )
-        return 130
+        return 143 if isinstance(exc, Terminated) else 130
     except Exception as exc:  # noqa: BLE001 - the CLI turns every error into one line
         from moo_compress.errors import MooCompressError
 
         if os.environ.get("MOO_COMPRESS_DEBUG"):
             raise
+        from moo_compress import storage as st
         from moo_compress.storage import redact
 
         if isinstance(exc, MooCompressError):
             print(f"error: {redact(str(exc))}", file=sys.stderr)
             return exc.exit_code
+        url = getattr(args, "storage", None) or _default_storage(args)
+        if url and st.is_storage_error(exc):  # Optuna's "e.g. exceeding max length" hides it
+            print(f"error: {st.describe_storage_error(exc, url)}", file=sys.stderr)
+            return 1
         print(
             f"error: {type(exc).__name__}: {redact(str(exc).splitlines()[0] if str(exc) else '')}",
             file=sys.stderr,
         )
         return 1
+    finally:
+        if previous is not None:
+            signal.signal(signal.SIGTERM, previous)
+
+
+def _default_storage(args) -> str | None:
+    """The storage a command used when ``--storage`` was not given (for error messages)."""
+    study = getattr(args, "study", None)
+    if not study:
+        return None
+    try:
+        return _load_cfg(args).storage or f"sqlite:///{Path(study).resolve().with_suffix('.db')}"
+    except Exception:  # noqa: BLE001 - only for naming the file in a message
+        return None
 
 
 if __name__ == "__main__":

@@ -1,62 +1,166 @@
-"""Read-only views of a study: status, Pareto archive table."""
+"""Read-only views of a study: status, Pareto archive table.
+
+They read the study as it was searched (:class:`StudyView`, from what the study stores),
+so they need no study file and agree with each other even when the file changed since.
+"""
 
 from __future__ import annotations
 
+from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 import numpy as np
 
 from moo_compress import storage as st
-from moo_compress.archive import pareto_indices
+from moo_compress.archive import normalized_hypervolume, pareto_indices
 from moo_compress.compression.params import CONFIG_COLUMNS, config_row
 from moo_compress.objectives import task_objectives
 
 
+@dataclass
+class StudyView:
+    """A study as it was searched, read from its ``moo_compress`` record: what the read-only
+    commands need (the attributes they use of a ``StudyConfig``)."""
+
+    name: str
+    driver: str
+    n_trials: int | None
+    objective_names: list[str]
+    directions: list[str]
+    bounds: list[tuple[float, float]]
+    task: str
+    arch: str
+    cache_dir: Path
+    searched: list[str] = field(default_factory=list)
+    per_layer: list[str] = field(default_factory=list)
+    archs: list[str] = field(default_factory=list)
+    record: list[str] = field(default_factory=list)
+
+
+def study_view(study, meta: dict[str, Any], cfg=None) -> StudyView:
+    """The view of ``study`` from its record ``meta``; for a study recorded before the
+    record held the space and the budget, those come from ``cfg`` (the study file) when
+    given, else from the trials."""
+    ev = meta.get("evaluation", {})
+    budget = study.user_attrs.get("budget") or {}
+    space = meta.get("space")
+    if space is None and cfg is not None:
+        space = {
+            "searched": [v.name for v in cfg.space.searched],
+            "per_layer": list(cfg.space.per_layer),
+            "archs": cfg.space.archs(cfg.arch),
+        }
+    if space is None:  # from the trials: every parameter a trial was asked for
+        names: dict[str, None] = {}
+        archs: dict[str, None] = {}
+        for t in study.get_trials(deepcopy=False):
+            names.update(dict.fromkeys(k for k in t.params if "@" not in k))
+            archs.update(dict.fromkeys([t.user_attrs.get("config", {}).get("arch")]))
+        archs.pop(None, None)
+        space = {"searched": list(names), "per_layer": [], "archs": list(archs)}
+    arch = ev.get("arch", "small_cnn")
+    n_trials = budget.get("n_trials")
+    if n_trials is None and cfg is not None:
+        n_trials = cfg.n_trials
+    return StudyView(
+        name=study.study_name,
+        driver=meta.get("driver", "?"),
+        n_trials=n_trials,
+        objective_names=list(meta["objectives"]),
+        directions=list(meta["directions"]),
+        bounds=[(float(lo), float(hi)) for lo, hi in meta["bounds"]],
+        task=ev.get("task", "classification"),
+        arch=arch,
+        cache_dir=Path(meta.get("cache_dir", ".")),
+        searched=list(space["searched"]),
+        per_layer=list(space["per_layer"]),
+        archs=list(space["archs"]) or [arch],
+        record=list(ev.get("record", [])),
+    )
+
+
+def _fail_kind(reason: str) -> str:
+    """How a failed trial counts: ``failed`` (its evaluation failed) or a proposal that was
+    never evaluated: interrupted, duplicate, skipped (budget met), abandoned (its worker
+    stopped before its first heartbeat)."""
+    if reason == st.INTERRUPTED:
+        return "interrupted"
+    if reason.startswith("duplicate"):
+        return "duplicates"
+    if reason.startswith(st.SKIPPED):
+        return "skipped"
+    if reason.startswith("abandoned"):
+        return "abandoned"
+    return "failed"
+
+
 def status(cfg, study) -> dict[str, Any]:
+    """Counts, generation, budget and the archive of ``study`` (``cfg``: a
+    :class:`StudyView` or a study configuration). The archive size and hypervolume are
+    those of the completed trials now, computed as ``pareto`` does; the history is what the
+    search recorded."""
     from optuna.trial import TrialState
 
     counts = {
         s.name.lower(): 0
         for s in (TrialState.COMPLETE, TrialState.FAIL, TrialState.RUNNING, TrialState.WAITING)
     }
-    interrupted = duplicates = 0
+    kinds = dict.fromkeys(("failed", "interrupted", "duplicates", "skipped", "abandoned"), 0)
     generation = None
     for t in study.get_trials(deepcopy=False):
         name = t.state.name.lower()
         counts[name] = counts.get(name, 0) + 1
-        reason = t.user_attrs.get("fail_reason", "")
-        interrupted += reason == st.INTERRUPTED
-        duplicates += reason.startswith("duplicate")
+        if t.state == TrialState.FAIL:
+            kinds[_fail_kind(t.user_attrs.get("fail_reason", ""))] += 1
         gen = t.user_attrs.get("generation")
         if gen is None:
             gen = next((v for k, v in t.system_attrs.items() if k.endswith(":generation")), None)
         if gen is not None:
             generation = gen if generation is None else max(generation, gen)
     history = st.hv_history(study)
+    archive = pareto_records(cfg, study, with_values=True)
+    values = np.array([v for _, v in archive], dtype=float).reshape(-1, len(cfg.objective_names))
+    bounds = getattr(cfg, "bounds", None) or [o.bounds for o in cfg.objectives]
     return {
         "study": cfg.name,
         "driver": cfg.driver,
         "budget": cfg.n_trials,
         "complete": counts["complete"],
-        "failed": counts["fail"] - interrupted - duplicates,
-        "interrupted": interrupted,
-        "duplicates_skipped": duplicates,
+        "failed": kinds["failed"],
+        "interrupted": kinds["interrupted"],
+        "duplicates_skipped": kinds["duplicates"],
+        "skipped": kinds["skipped"],
+        "abandoned": kinds["abandoned"],
         "running": counts["running"],
+        "waiting": counts["waiting"],
         "generation": generation,
-        "archive_size": history[-1]["archive_size"] if history else 0,
-        "hypervolume": history[-1]["hv"] if history else 0.0,
+        "archive_size": len(archive),
+        "hypervolume": normalized_hypervolume(values, cfg.directions, bounds),
         "hv_history": history,
     }
 
 
 def format_status(s: dict[str, Any]) -> str:
+    budget = "?" if s["budget"] is None else s["budget"]
     lines = [
         f"study       {s['study']}  (driver {s['driver']})",
-        f"trials      {s['complete']}/{s['budget']} complete, {s['failed']} failed, {s['running']} running"
+        f"budget      {budget} completed trials (n_trials of the last search or worker)",
+        f"trials      {s['complete']}/{budget} complete, {s['failed']} failed, {s['running']} running"
         + (f", {s['interrupted']} interrupted" if s["interrupted"] else "")
         + (
             f", {s['duplicates_skipped']} duplicate proposals skipped"
             if s["duplicates_skipped"]
+            else ""
+        )
+        + (
+            f", {s['skipped']} proposals skipped (budget met by running trials)"
+            if s.get("skipped")
+            else ""
+        )
+        + (
+            f", {s['abandoned']} abandoned (worker stopped before its first heartbeat)"
+            if s.get("abandoned")
             else ""
         ),
         f"generation  {s['generation'] if s['generation'] is not None else '-'}",
@@ -69,11 +173,13 @@ def format_status(s: dict[str, Any]) -> str:
         gen = "-" if h.get("generation") is None else str(h["generation"])
         lines.append(f"  {h['n_complete']:>6}  {gen:>4}  {h['archive_size']:>7}  {h['hv']:>8.4f}")
     if not s["hv_history"]:
-        lines.append("  (no completed trial yet)")
+        lines.append("  (none recorded yet)")
     return "\n".join(lines)
 
 
-def pareto_records(cfg, study) -> list[st.TrialRecord]:
+def pareto_records(cfg, study, *, with_values: bool = False) -> list:
+    """The Pareto-optimal completed trials by number (``with_values``: pairs of the record
+    and its objective vector)."""
     from optuna.trial import TrialState
 
     recs = [r for r in st.records(study, states=(TrialState.COMPLETE,))]
@@ -85,10 +191,10 @@ def pareto_records(cfg, study) -> list[st.TrialRecord]:
     if not recs:
         return []
     values = np.array([[r.attrs["objectives"][n] for n in cfg.objective_names] for r in recs])
-    return [
-        recs[i]
-        for i in sorted(pareto_indices(values, cfg.directions), key=lambda i: recs[i].number)
-    ]
+    chosen = sorted(pareto_indices(values, cfg.directions), key=lambda i: recs[i].number)
+    if with_values:
+        return [(recs[i], list(values[i])) for i in chosen]
+    return [recs[i] for i in chosen]
 
 
 def pareto_frame(cfg, study, *, all_trials: bool = False):
@@ -106,7 +212,7 @@ def pareto_frame(cfg, study, *, all_trials: bool = False):
     for r in recs:
         row: dict[str, Any] = {"trial": r.number, "arch": r.config.get("arch", cfg.arch)}
         row.update(config_row(r.config))
-        row.update({name: r.attrs["objectives"].get(name) for name in objectives})
+        row.update({name: r.attrs.get("objectives", {}).get(name) for name in objectives})
         rows.append(row)
     columns = ["trial", "arch", *CONFIG_COLUMNS, *objectives]
     return pd.DataFrame(rows, columns=columns)

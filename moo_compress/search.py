@@ -49,9 +49,11 @@ class SearchSession:
         self.directions = cfg.directions
         self.bounds = [o.bounds for o in cfg.objectives]
         self.artifact_dir = cfg.cache_dir / "artifacts"
+        self.url = st.storage_url(cfg)
         self.outcomes: dict[str, Outcome] = {}
         self.n_complete = self.n_failed = self.proposals = 0
         self.last_failure = ""
+        self.last_generation: int | None = None
         self.eval_seconds = 0.0
         self._hv_keys: set[str] = set()
         self._pbar = None
@@ -208,6 +210,19 @@ class SearchSession:
             full = self.space.suggest(trial)
         finally:
             self.study.sampler = previous
+        if self.space.config_key(full) != self.space.config_key(config):
+            # The trial would store (and a remote ``compute`` evaluate) another model than
+            # the driver chose; load_space refuses the spaces where this could happen.
+            from optuna.trial import TrialState
+
+            trial.set_user_attr(
+                "fail_reason", "internal: parameters do not rebuild the configuration"
+            )
+            self.study.tell(trial, state=TrialState.FAIL)
+            raise RuntimeError(
+                f"trial {trial.number}: stored parameters {params} do not rebuild the "
+                "driver's configuration"
+            )
         return self.evaluate_trial(trial, full, generation=generation, compute=compute)
 
     def evaluate_trial(
@@ -216,7 +231,67 @@ class SearchSession:
         """Evaluate an asked trial whose parameters have been suggested; tell the result.
 
         While it runs, the trial records a heartbeat (when the storage has heartbeats on), so
-        that other workers can tell a crashed worker's trial from a running one."""
+        that other workers can tell a crashed worker's trial from a running one. Stopped by
+        Ctrl-C or SIGTERM (``KeyboardInterrupt``), the trial is failed as interrupted before
+        the process ends, and a resumed search runs its configuration again."""
+        try:
+            return self._evaluate_trial(trial, config, generation=generation, compute=compute)
+        except KeyboardInterrupt:
+            self.mark_trial_interrupted(trial)
+            raise
+
+    def mark_trial_interrupted(self, trial) -> None:
+        """Fail a trial this process was running as ``INTERRUPTED`` (best effort: the
+        process is stopping; otherwise the next search start fails it)."""
+        import contextlib
+
+        from optuna.trial import TrialState
+
+        for attempt in range(2):
+            try:
+                if self.study._storage.get_trial(trial._trial_id).state == TrialState.RUNNING:
+                    trial.set_user_attr("fail_reason", st.INTERRUPTED)
+                    self.study.tell(trial, state=TrialState.FAIL, skip_if_finished=True)
+                return
+            except Exception:  # noqa: BLE001 - the process is stopping: best effort
+                if attempt:
+                    return
+                # The interrupt may have hit a write halfway, leaving a pooled connection in
+                # a transaction that holds SQLite's lock: close every connection, try again.
+                backend = getattr(self.study._storage, "_backend", self.study._storage)
+                with contextlib.suppress(Exception):
+                    backend.scoped_session.remove()
+                    backend.engine.dispose()
+
+    def interrupt_running(self) -> None:
+        """On Ctrl-C or SIGTERM, with the study's lock held (no other search runs it): fail
+        as interrupted every RUNNING trial of this search, including one stopped between
+        ``ask`` and its evaluation (workers' trials are theirs)."""
+        import optuna
+        from optuna.trial import TrialState
+
+        for t in self.study.get_trials(deepcopy=False, states=(TrialState.RUNNING,)):
+            if "worker" not in t.user_attrs:
+                self.mark_trial_interrupted(optuna.trial.Trial(self.study, t._trial_id))
+
+    def _tell(self, trial, values=None, *, state=None) -> None:
+        """``study.tell`` inside the storage retries; a retry after an answer lost on the way
+        back skips the trial the first attempt did finish."""
+        attempts = []
+
+        def tell():
+            attempts.append(1)
+            skip = len(attempts) > 1
+            if values is None:
+                self.study.tell(trial, state=state, skip_if_finished=skip)
+            else:
+                self.study.tell(trial, values, skip_if_finished=skip)
+
+        st.with_retries(tell, self.url)
+
+    def _evaluate_trial(
+        self, trial, config: dict[str, Any], *, generation: int | None = None, compute=None
+    ) -> Outcome:
         from optuna.trial import TrialState
 
         from moo_compress.evaluation import atomic_write
@@ -228,21 +303,26 @@ class SearchSession:
             trial.set_user_attr("config_key", key)
         if generation is not None:
             trial.set_user_attr("generation", generation)
+            self.last_generation = generation
         known = self.outcomes.get(key)
         if known is not None:
             reason = f"duplicate of trial {known.trial_number}: configuration already evaluated"
             trial.set_user_attr("fail_reason", reason)
-            self.study.tell(trial, state=TrialState.FAIL)
+            self._tell(trial, state=TrialState.FAIL)
             self.proposals += 1
             return known
         rng_state = np.random.get_state()
         try:
             with heartbeat(self.study, trial):
                 result = compute() if compute is not None else self.evaluator.evaluate(config, key)
+                undefined = [n for n in self.objectives if n not in result.values]
+                if undefined:
+                    why = result.details.get(undefined[0], {}).get("undefined", "no value")
+                    raise ValueError(f"objective {undefined[0]} is undefined: {why}")
         except Exception as exc:  # noqa: BLE001 - any crash is recorded and the search goes on
             reason = f"{type(exc).__name__}: {exc}".splitlines()[0][:500]
             trial.set_user_attr("fail_reason", reason)
-            self.study.tell(trial, state=TrialState.FAIL)
+            self._tell(trial, state=TrialState.FAIL)
             self.n_failed += 1
             self.proposals += 1
             self.last_failure = reason
@@ -267,7 +347,7 @@ class SearchSession:
                 "details": result.details,
             },
         )
-        self.study.tell(trial, [result.values[name] for name in self.objectives])
+        self._tell(trial, [result.values[name] for name in self.objectives])
         self.n_complete += 1
         self.proposals += 1
         self._completed_values.append([result.values[name] for name in self.objectives])
@@ -312,9 +392,7 @@ def run_search(
 
     import optuna
 
-    from moo_compress.drivers import DRIVERS
     from moo_compress.errors import ConfigError
-    from moo_compress.evaluation import make_evaluator
 
     warnings.filterwarnings("ignore", category=optuna.exceptions.ExperimentalWarning)
     if (n_workers > 1 or dask_scheduler) and cfg.driver == "grid":
@@ -332,11 +410,64 @@ def run_search(
     log = log or (lambda msg: print(msg, file=sys.stderr))
     t_start = time.perf_counter()
     url = st.storage_url(cfg)
-    # Data, baseline and reference first: a missing or malformed dataset creates no study.
+    # Storage, space and an existing study first (reading only): bad input writes nothing.
+    check_before_search(cfg, url)
+    with st.search_lock(url) as lock:
+        return _search(
+            cfg,
+            url,
+            sole=lock is not None,
+            log=log,
+            t_start=t_start,
+            show_progress=show_progress,
+            n_workers=n_workers,
+            dask_scheduler=dask_scheduler,
+            study_file=study_file,
+        )
+
+
+def check_before_search(cfg, url: str) -> None:
+    """Everything ``search`` and ``worker`` can check before data, corrupted sets and the
+    baseline are prepared, reading only: a storage that keeps results and can be opened, a
+    space with something to search, and an existing study of that name made by moo-compress
+    from the same settings (else the changed keys are named).
+
+    Raises:
+        ConfigError: Any of these fails (exit code 2); nothing has been written.
+    """
+    from moo_compress.errors import ConfigError
+
+    st.check_keeps_results(url)
+    if not cfg.space.searched and cfg.driver != "grid":
+        raise ConfigError(
+            str(cfg.space_path),
+            "variables",
+            f"has no searched variable (every variable is fixed), so driver {cfg.driver!r} has "
+            "nothing to search. Give at least one variable a range or choices (driver grid "
+            "evaluates a single configuration).",
+        )
+    st.check_existing_study(cfg, url)
+
+
+def _search(
+    cfg, url, *, sole, log, t_start, show_progress, n_workers, dask_scheduler, study_file
+) -> dict[str, Any]:
+    from moo_compress.drivers import DRIVERS
+    from moo_compress.evaluation import make_evaluator
+
+    # Data, baseline and reference next: a missing or malformed dataset creates no study.
     evaluator = make_evaluator(cfg.evaluation_spec(), cfg.cache_dir, log=log)
     evaluator.prepare(cfg.space.archs(cfg.arch))
     study = st.create_or_load(cfg, url, heartbeat=cfg.workers.heartbeat())
-    interrupted = st.mark_interrupted(study)
+    # this search holds the SQLite study's lock: trials of a search left RUNNING are dead;
+    # on a database server a trial is dead only when its heartbeat stopped
+    interrupted = st.mark_interrupted(
+        study,
+        sole=sole,
+        grace_seconds=cfg.workers.grace_seconds,
+        wait_seconds=0 if sole else cfg.workers.grace_seconds + cfg.workers.heartbeat_seconds,
+        log=log,
+    )
     if interrupted:
         log(f"resuming: {len(interrupted)} interrupted trial(s) marked failed and queued again")
     setup_seconds = time.perf_counter() - t_start
@@ -367,6 +498,12 @@ def run_search(
         session.start_progress()
         try:
             driver.run(session, interrupted=session.rerun_interrupted(interrupted))
+            # the archive after the last evaluation (a partial last generation included)
+            session.record_hypervolume(generation=session.last_generation)
+        except KeyboardInterrupt:
+            if sole:
+                session.interrupt_running()
+            raise
         finally:
             session.close()
             if pool is not None:

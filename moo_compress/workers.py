@@ -171,6 +171,9 @@ def run_worker(cfg, *, worker: str | None = None, log=None) -> dict[str, Any]:
     log = log or (lambda msg: print(msg, file=sys.stderr))
     worker = worker or f"{os.uname().nodename}-{os.getpid()}"
     url = st.storage_url(cfg)
+    from moo_compress.search import check_before_search
+
+    check_before_search(cfg, url)  # storage, space, an existing study: before anything is written
     if st.is_sqlite(url):
         log(SQLITE_WARNING)
     t0 = time.perf_counter()
