@@ -200,7 +200,7 @@ def is_in_memory(url: str) -> bool:
     if not is_sqlite(url):
         return False
     database = _sqlite_database(url)
-    return not database or database == ":memory:" or "mode=memory" in url
+    return not database or ":memory:" in database or "mode=memory" in url
 
 
 def sqlite_file(url: str):

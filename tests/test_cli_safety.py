@@ -245,6 +245,7 @@ def test_report_without_a_flag_explains_what_it_can_produce(tmp_path, run):
         ("sqlite:////nonexistent-dir/x/study.db", "folder that does not exist"),
         ("sqlite://", "in-memory SQLite database"),
         ("sqlite:///:memory:", "in-memory SQLite database"),
+        ("sqlite:///file::memory:?cache=shared&uri=true", "in-memory SQLite database"),
     ],
 )
 def test_search_refuses_a_bad_storage_before_anything_is_written(tmp_path, run, url, expected):
