@@ -136,4 +136,6 @@ def test_bad_command_line_values(tmp_path, capsys):
 def test_status_of_a_study_never_searched(tmp_path, capsys):
     study = write_study(tmp_path, cache_dir=tmp_path / "cache")
     assert main(["status", str(study)]) == 2
-    assert "no study 'tiny'" in capsys.readouterr().err
+    err = capsys.readouterr().err
+    assert "no such study database" in err and "run `moo-compress search` first" in err
+    assert not study.with_suffix(".db").exists(), "a read-only command created the database"
