@@ -30,13 +30,13 @@ def main() -> int:
     import onnxruntime as ort
     import torch
 
+    from moo_compress._utils.device import get_device
     from moo_compress.compression.constraints import bake, prunable_layers
     from moo_compress.compression.int8 import CALIBRATION_IMAGES, calibrate, export_onnx
     from moo_compress.compression.pruning import PruneContext, prune
     from moo_compress.config import TrainConfig
     from moo_compress.data.base import to_tensor
     from moo_compress.data.digits import load_digits
-    from moo_compress.device import get_device
     from moo_compress.models.small_cnn import SmallCNN
     from moo_compress.objectives.latency import measure_latency
     from moo_compress.training import train

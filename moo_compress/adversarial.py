@@ -81,8 +81,8 @@ def attack_predictions(
     Args:
         attack: ``"fgsm"`` or ``"pgd"``.
     """
+    from moo_compress._utils.device import get_device
     from moo_compress.data.base import to_tensor
-    from moo_compress.device import get_device
 
     device = get_device()
     model = model.to(device).eval()

@@ -1,17 +1,5 @@
-"""The one place that chooses where tensors live."""
+"""Deprecated location (kept for one release): use :mod:`moo_compress._utils.device`."""
 
-from __future__ import annotations
+from moo_compress._utils.device import get_device
 
-import functools
-import os
-
-
-@functools.lru_cache(maxsize=1)
-def get_device():
-    """CUDA when available, else CPU; ``MOO_COMPRESS_DEVICE`` overrides (e.g. ``cpu``)."""
-    import torch
-
-    wanted = os.environ.get("MOO_COMPRESS_DEVICE")
-    if wanted:
-        return torch.device(wanted)
-    return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+__all__ = ["get_device"]

@@ -1,42 +1,5 @@
-"""A tiny name -> lazily imported object registry, shared by every pluggable room."""
+"""Deprecated location (kept for one release): use :mod:`moo_compress._utils.registry`."""
 
-from __future__ import annotations
+from moo_compress._utils.registry import Registry
 
-import importlib
-from collections.abc import Iterator
-from typing import Any
-
-
-class Registry:
-    """Maps names to ``"module:attribute"`` targets imported on first use.
-
-    Args:
-        kind: What the entries are ("dataset", "objective", ...), used in messages.
-        entries: Name to import target.
-    """
-
-    def __init__(self, kind: str, entries: dict[str, str]) -> None:
-        self.kind = kind
-        self._entries = dict(entries)
-        self._loaded: dict[str, Any] = {}
-
-    def __contains__(self, name: object) -> bool:
-        return name in self._entries
-
-    def __iter__(self) -> Iterator[str]:
-        return iter(self._entries)
-
-    def names(self) -> list[str]:
-        return list(self._entries)
-
-    def register(self, name: str, target: str) -> None:
-        self._entries[name] = target
-        self._loaded.pop(name, None)
-
-    def get(self, name: str) -> Any:
-        if name not in self._entries:
-            raise KeyError(f"unknown {self.kind} {name!r}; known: {', '.join(self._entries)}")
-        if name not in self._loaded:
-            module, _, attr = self._entries[name].partition(":")
-            self._loaded[name] = getattr(importlib.import_module(module), attr)
-        return self._loaded[name]
+__all__ = ["Registry"]

@@ -28,7 +28,7 @@ def _evaluator(cfg, split: str):
 
     spec = cfg.evaluation_spec()
     if spec.get("task") == "detection":
-        from moo_compress.detection.evaluation import DetectionEvaluator as Evaluator
+        from moo_compress.evaluation.detection import DetectionEvaluator as Evaluator
     ev = object.__new__(Evaluator)
     ev.spec, ev.seed, ev.cache_dir, ev.split = spec, int(spec["seed"]), Path("<cache>"), split
     ev.corruptions, ev.severities = list(spec["corruptions"]), list(spec["severities"])

@@ -32,8 +32,8 @@ import numpy as np
 import torch
 from torch import nn
 
+from moo_compress._utils.registry import Registry
 from moo_compress.compression.constraints import constraint, prunable_layers
-from moo_compress.registry import Registry
 
 PRUNE_METHODS = Registry(
     "prune_method",

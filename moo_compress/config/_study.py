@@ -5,12 +5,11 @@ Everything is checked here, before any study, database or cache file is created.
 
 from __future__ import annotations
 
-import hashlib
-import json
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from moo_compress._utils.hashing import digest
 from moo_compress.config._reader import Section, describe, file_problem, load_yaml
 from moo_compress.corruptions import CORRUPTIONS, SEVERITIES, STANDARD
 from moo_compress.data import DATASETS
@@ -213,7 +212,7 @@ class StudyConfig:
             "driver": self.driver,
             "driver_options": self.driver_options,
         }
-        return hashlib.sha256(json.dumps(payload, sort_keys=True).encode()).hexdigest()[:16]
+        return digest(payload)
 
 
 def _train_config(sec: Section, defaults: dict[str, Any]) -> TrainConfig:

@@ -7,7 +7,7 @@ Hendrycks & Dietterich. Every function has the signature
 
 from __future__ import annotations
 
-from moo_compress.registry import Registry
+from moo_compress._utils.registry import Registry
 
 STANDARD = (
     "gaussian_noise",

@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 import hashlib
-import os
 import zlib
 from pathlib import Path
 
 import numpy as np
 
+from moo_compress._utils.io import atomic_save_npy, atomic_write
 from moo_compress.corruptions import CORRUPTIONS, SEVERITIES
 
 # Bump when an implementation changes, so caches made by older code are not reused.
@@ -30,8 +30,8 @@ def corrupt_images(
     """
     import torch
 
+    from moo_compress._utils.device import get_device
     from moo_compress.data.base import to_tensor
-    from moo_compress.device import get_device
 
     fn = CORRUPTIONS.get(name)
     gen = torch.Generator().manual_seed(corruption_seed(seed, name, severity))
@@ -73,23 +73,10 @@ def write_corrupted_set(
         if target.exists():
             continue
         stacked = np.concatenate([corrupt_images(images, name, s, seed=seed) for s in SEVERITIES])
-        _atomic_save(target, stacked)
+        atomic_save_npy(target, stacked)
     labels_path = out_dir / "labels.npy"
     if not labels_path.exists():
-        _atomic_save(labels_path, np.tile(np.asarray(labels, dtype=np.uint8), len(SEVERITIES)))
-
-
-def _atomic_save(path: Path, array: np.ndarray) -> None:
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    try:
-        with open(tmp, "wb") as fh:
-            np.save(fh, array, allow_pickle=False)
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.replace(tmp, path)
-    except BaseException:  # a full disk must not keep a half-written file
-        tmp.unlink(missing_ok=True)
-        raise
+        atomic_save_npy(labels_path, np.tile(np.asarray(labels, dtype=np.uint8), len(SEVERITIES)))
 
 
 def cached_corrupted_set(
@@ -221,7 +208,6 @@ def corrupt_dataset(
             "--out", "", f"must be a new or empty folder. Got {str(out)!r}, which holds files."
         )
     out.mkdir(parents=True, exist_ok=True)
-    from moo_compress.evaluation import atomic_write
 
     atomic_write(meta_path, json.dumps({**meta, "corruptions": names}, indent=1).encode())
     for i, name in enumerate(names, 1):

@@ -7,7 +7,7 @@ section, with (default, minimum) for the integer options.
 
 from __future__ import annotations
 
-from moo_compress.registry import Registry
+from moo_compress._utils.registry import Registry
 
 DRIVERS = Registry(
     "driver",

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from moo_compress.registry import Registry
+from moo_compress._utils.registry import Registry
 
 ARCHITECTURES = Registry(
     "architecture",

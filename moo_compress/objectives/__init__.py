@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from moo_compress.registry import Registry
+from moo_compress._utils.registry import Registry
 
 CLASSIFICATION, DETECTION = ("classification",), ("detection",)
 BOTH = ("classification", "detection")

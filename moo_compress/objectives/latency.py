@@ -83,8 +83,8 @@ def robust_latency(times: list[float], blocks: int = BLOCKS) -> tuple[float, lis
 
 def latency(m) -> ObjectiveResult:
     """Latency objective (ms); see the module docstring for how it is measured."""
+    from moo_compress._utils.device import get_device
     from moo_compress.data.base import to_tensor
-    from moo_compress.device import get_device
 
     cfg = m.latency
     threads = int(cfg.get("threads", THREADS))

@@ -54,9 +54,9 @@ def test_the_detector_learns_the_shapes(tmp_path):
 
     from moo_compress.config import TrainConfig
     from moo_compress.detection.data import load_detection_dataset
-    from moo_compress.detection.evaluation import DEFAULTS
     from moo_compress.detection.metrics import coco_map, postprocess
     from moo_compress.detection.model import centernet_lite, decode, encode_targets
+    from moo_compress.evaluation.detection import DEFAULTS
     from moo_compress.training import predict, train
 
     ds = load_detection_dataset(

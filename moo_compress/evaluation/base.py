@@ -12,7 +12,6 @@ import functools
 import hashlib
 import json
 import math
-import os
 import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -20,6 +19,8 @@ from typing import Any
 
 import numpy as np
 
+from moo_compress._utils.hashing import derived_seed, digest
+from moo_compress._utils.io import atomic_write
 from moo_compress.errors import DataError
 from moo_compress.objectives import OBJECTIVES
 
@@ -27,15 +28,17 @@ from moo_compress.objectives import OBJECTIVES
 BASELINE_VERSION = 1
 
 
-def _digest(payload: Any) -> str:
-    return hashlib.sha256(json.dumps(payload, sort_keys=True).encode()).hexdigest()[:16]
+_digest = digest  # the cache keys' digest (kept under its old private name)
 
 
 def trial_seed(study_seed: int, config_key: str) -> int:
-    """Seed of one configuration's evaluation: independent of trial order and worker."""
-    return int(hashlib.sha256(f"{study_seed}:{config_key}".encode()).hexdigest()[:8], 16) % (
-        2**31 - 1
-    )
+    """Seed of one configuration's evaluation: independent of trial order and worker.
+
+    Args:
+        study_seed: The study's seed.
+        config_key: The configuration's key.
+    """
+    return derived_seed(study_seed, config_key)
 
 
 @dataclass
@@ -476,9 +479,7 @@ class Evaluator:
         artifact = encode_model(model.cpu(), self.arch_spec(arch), metadata={"config": config})
         loaded, _ = decode_model(artifact)
         results = self.measure(loaded, artifact, reference=self.reference_for(arch))
-        values = {
-            k: float(r.value) for k, r in results.items() if "undefined" not in r.details
-        }
+        values = {k: float(r.value) for k, r in results.items() if "undefined" not in r.details}
         bad = [k for k, v in values.items() if not math.isfinite(v)]
         if bad:
             raise FloatingPointError(f"objective {bad[0]} is {values[bad[0]]}")
@@ -486,27 +487,3 @@ class Evaluator:
         return TrialResult(
             values, details, technique_name(config), artifact, time.perf_counter() - t0
         )
-
-
-def make_evaluator(spec: dict[str, Any], cache_dir: Path, **kwargs) -> Evaluator:
-    """The evaluator of a study's task (``classification`` or ``detection``); keyword
-    arguments (``split``, ``reference``, ``log``) go to its constructor."""
-    if spec.get("task", "classification") == "detection":
-        from moo_compress.detection.evaluation import DetectionEvaluator
-
-        return DetectionEvaluator(spec, cache_dir, **kwargs)
-    return Evaluator(spec, cache_dir, **kwargs)
-
-
-def atomic_write(path: Path, data: bytes) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    try:
-        with open(tmp, "wb") as fh:
-            fh.write(data)
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.replace(tmp, path)
-    except BaseException:  # a full disk must not keep a half-written file
-        tmp.unlink(missing_ok=True)
-        raise

@@ -8,8 +8,7 @@ import os
 import numpy as np
 import pytest
 
-from moo_compress.corruptions import suite
-from moo_compress.evaluation import atomic_write
+from moo_compress._utils.io import atomic_save_npy, atomic_write
 
 
 def _disk_full(*_args, **_kwargs):
@@ -24,8 +23,16 @@ def test_atomic_write_removes_its_temporary_file_when_the_disk_is_full(tmp_path,
     assert list(target.parent.iterdir()) == []
 
 
-def test_corrupted_set_save_removes_its_temporary_file_when_the_disk_is_full(tmp_path, monkeypatch):
+def test_npy_save_removes_its_temporary_file_when_the_disk_is_full(tmp_path, monkeypatch):
     monkeypatch.setattr(os, "fsync", _disk_full)
     with pytest.raises(OSError, match="No space left"):
-        suite._atomic_save(tmp_path / "fog.npy", np.zeros((2, 4, 4, 3), np.uint8))
+        atomic_save_npy(tmp_path / "fog.npy", np.zeros((2, 4, 4, 3), np.uint8))
     assert list(tmp_path.iterdir()) == []
+
+
+def test_both_write_complete_files(tmp_path):
+    atomic_write(tmp_path / "a" / "b.bin", b"abc")
+    assert (tmp_path / "a" / "b.bin").read_bytes() == b"abc"
+    atomic_save_npy(tmp_path / "x.npy", np.arange(3))
+    assert np.load(tmp_path / "x.npy").tolist() == [0, 1, 2]
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["a", "x.npy"]
