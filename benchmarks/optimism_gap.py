@@ -80,8 +80,24 @@ def main() -> None:
     for o, better in (("accuracy", max), ("mce", min)):
         chosen = better((m for m in models if o in m), key=lambda m: m[o]["validation"])
         picks[o] = {"model": chosen["model"], **chosen[o]}
+    # near-identities the README explains, over every completed trial of the study
+    res = subprocess.run(
+        [sys.executable, "-m", "moo_compress", "pareto", str(study), "--all", "--format", "json"],
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    trials = [r for r in json.loads(res.stdout) if r.get("accuracy") is not None]
+    identities = {
+        "trials": len(trials),
+        "proxy_acc_equals_proxy_purity": sum(r["proxy_acc"] == r["proxy_purity"] for r in trials),
+        "fgsm_accuracy_equals_robust_instances": sum(
+            r["fgsm_accuracy"] == r["robust_instances"] for r in trials
+        ),
+    }
     result = {
         "study": str(study_src.relative_to(ROOT)),
+        "near_identities": identities,
         "n_exported": len(models),
         "per_objective": summary,
         "best_by_validation": picks,
@@ -98,6 +114,7 @@ def main() -> None:
         )
     for o, p in picks.items():
         print(f"best {o} by validation: {p['model']} {p['validation']:.2f} -> test {p['test']:.2f}")
+    print(f"near-identities over {identities['trials']} trials: {identities}")
     print(f"written to {args.out}")
 
 
