@@ -36,7 +36,7 @@ import torch
 from torch import nn
 
 from moo_compress.compression.constraints import prunable_layers
-from moo_compress.compression.pruning import PruneContext
+from moo_compress.compression.masks import PruneContext
 
 ALPHA, BETA, PHI = 0.75, 0.25, 0.9
 EPOCH_SHARE = 0.05

@@ -24,7 +24,7 @@ import torch
 from torch import nn
 
 from moo_compress.compression.constraints import prunable_layers
-from moo_compress.compression.pruning import PruneContext, layer_ratios, masks_from_scores
+from moo_compress.compression.masks import PruneContext, layer_ratios, masks_from_scores
 
 CALIBRATION_IMAGES = 128
 

@@ -21,7 +21,7 @@ from torch import nn
 from torch.nn.utils import parametrize
 
 from moo_compress.compression.constraints import prunable_layers
-from moo_compress.compression.pruning import (
+from moo_compress.compression.masks import (
     PruneContext,
     layer_ratios,
     masks_from_scores,
