@@ -37,7 +37,7 @@ def collect(study_file: str) -> dict[tuple, dict[str, list[float]]]:
 
     cfg = load_study_config(study_file)
     study = st.load_existing(cfg, st.storage_url(cfg))
-    done = {r.config_key: r.attrs["objectives"] for r in st.records(study) if r.state == "COMPLETE"}
+    done = {r.config_key: r.objectives for r in st.records(study) if r.state == "COMPLETE"}
     space = cfg.space
     names = [v.name for v in space.searched]
     cells: dict[tuple, dict[str, list[float]]] = {}

@@ -203,7 +203,7 @@ def export_pareto(
     front = pareto_records(cfg, study)
     if not front:
         raise MooCompressError(f"study {cfg.name!r} has no completed trial to export yet")
-    chosen = [r for r in front if satisfies(r.attrs["objectives"], clauses)]
+    chosen = [r for r in front if satisfies(r.objectives, clauses)]
     if not chosen:
         raise MooCompressError(
             f"none of the {len(front)} Pareto-optimal models satisfies --select {select!r}"
@@ -228,14 +228,14 @@ def export_pareto(
         return baselines[arch]
 
     directions = dict(zip(meta["objectives"], meta["directions"], strict=True))
-    front_values = {f"trial-{r.number:05d}": r.attrs["objectives"] for r in chosen}
+    front_values = {f"trial-{r.number:05d}": r.objectives for r in chosen}
     staging = Path(
         tempfile.mkdtemp(prefix=".export-", dir=out_dir.parent if out_dir.parent.exists() else None)
     )
     rows = []
     try:
         for rec in chosen:
-            result = rec.attrs["result"]
+            result = rec.result
             name = f"trial-{rec.number:05d}"
             path = cfg.cache_dir / "artifacts" / f"{rec.config_key}.mcz"
             data = path.read_bytes() if path.exists() else b""
@@ -245,9 +245,9 @@ def export_pareto(
                 )
                 rebuilt = evaluator.evaluate(rec.config, rec.config_key)
                 q = evaluator.quality
-                if rebuilt.values[q] != rec.attrs["objectives"][q]:
+                if rebuilt.values[q] != rec.objectives[q]:
                     raise MooCompressError(
-                        f"{name}: rebuilt model has {q} {rebuilt.values[q]}, recorded {rec.attrs['objectives'][q]}"
+                        f"{name}: rebuilt model has {q} {rebuilt.values[q]}, recorded {rec.objectives[q]}"
                     )
                 data = rebuilt.artifact
             arch = evaluator.arch_of(rec.config)
@@ -276,7 +276,7 @@ def export_pareto(
             }
             (model_dir / "config.json").write_text(json.dumps(config, indent=2, sort_keys=True))
             metrics = {
-                "objectives": rec.attrs["objectives"],  # validation: what the search saw
+                "objectives": rec.objectives,  # validation: what the search saw
                 "details": result["details"],
                 "test": test_values,
                 "test_details": {k: r.details for k, r in measured.items() if r.details},
@@ -289,7 +289,7 @@ def export_pareto(
                 name=name,
                 study=cfg.name,
                 config=rec.config,
-                objectives=rec.attrs["objectives"],
+                objectives=rec.objectives,
                 test=test_values,
                 details=result["details"],
                 front=front_values,
@@ -302,7 +302,7 @@ def export_pareto(
             hashes[CARD] = _sha256(model_dir / CARD)
             row = {"model": name, "trial": rec.number, "arch": arch}
             row.update(config_row(rec.config))
-            row.update({o: rec.attrs["objectives"].get(o) for o in task_objectives(cfg.task)})
+            row.update({o: rec.objectives.get(o) for o in task_objectives(cfg.task)})
             row.update({f"test_{o}": test_values.get(o) for o in task_objectives(cfg.task)})
             row.update({f"cr_{k}": v for k, v in deployment["cr"].items()})
             row["onnx_latency_ms"] = deployment["latency"]["median_ms"]

@@ -26,7 +26,7 @@ def proxy_points(study):
 
     rows = []
     for r in st.records(study, states=(TrialState.COMPLETE,)):
-        objs = r.attrs.get("objectives", {})
+        objs = r.objectives
         if all(k in objs for k in (*PROXIES, *ROBUSTNESS_TARGETS)):
             rows.append(
                 {"trial": r.number, **{k: objs[k] for k in (*PROXIES, *ROBUSTNESS_TARGETS)}}

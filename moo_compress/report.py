@@ -12,6 +12,7 @@ from typing import Any
 
 import numpy as np
 
+from moo_compress import record
 from moo_compress import storage as st
 from moo_compress.archive import normalized_hypervolume, pareto_indices
 from moo_compress.compression.params import CONFIG_COLUMNS, config_row
@@ -56,7 +57,7 @@ def study_view(study, meta: dict[str, Any], cfg=None) -> StudyView:
         archs: dict[str, None] = {}
         for t in study.get_trials(deepcopy=False):
             names.update(dict.fromkeys(k for k in t.params if "@" not in k))
-            archs.update(dict.fromkeys([t.user_attrs.get("config", {}).get("arch")]))
+            archs.update(dict.fromkeys([record.config(t, {}).get("arch")]))
         archs.pop(None, None)
         space = {"searched": list(names), "per_layer": [], "archs": list(archs)}
     arch = ev.get("arch", "small_cnn")
@@ -84,13 +85,13 @@ def _fail_kind(reason: str) -> str:
     """How a failed trial counts: ``failed`` (its evaluation failed) or a proposal that was
     never evaluated: interrupted, duplicate, skipped (budget met), abandoned (its worker
     stopped before its first heartbeat)."""
-    if reason == st.INTERRUPTED:
+    if reason == record.INTERRUPTED:
         return "interrupted"
-    if reason.startswith("duplicate"):
+    if reason.startswith(record.DUPLICATE):
         return "duplicates"
-    if reason.startswith(st.SKIPPED):
+    if reason.startswith(record.SKIPPED):
         return "skipped"
-    if reason.startswith("abandoned"):
+    if reason.startswith(record.ABANDONED):
         return "abandoned"
     return "failed"
 
@@ -112,10 +113,10 @@ def status(cfg, study) -> dict[str, Any]:
         name = t.state.name.lower()
         counts[name] = counts.get(name, 0) + 1
         if t.state == TrialState.FAIL:
-            kinds[_fail_kind(t.user_attrs.get("fail_reason", ""))] += 1
-        gen = t.user_attrs.get("generation")
+            kinds[_fail_kind(record.fail_reason(t))] += 1
+        gen = record.generation(t)
         if gen is None:
-            gen = next((v for k, v in t.system_attrs.items() if k.endswith(":generation")), None)
+            gen = st.sampler_generation(t)
         if gen is not None:
             generation = gen if generation is None else max(generation, gen)
     history = st.hv_history(study)
@@ -183,14 +184,10 @@ def pareto_records(cfg, study, *, with_values: bool = False) -> list:
     from optuna.trial import TrialState
 
     recs = [r for r in st.records(study, states=(TrialState.COMPLETE,))]
-    recs = [
-        r
-        for r in recs
-        if all(name in r.attrs.get("objectives", {}) for name in cfg.objective_names)
-    ]
+    recs = [r for r in recs if all(name in r.objectives for name in cfg.objective_names)]
     if not recs:
         return []
-    values = np.array([[r.attrs["objectives"][n] for n in cfg.objective_names] for r in recs])
+    values = np.array([[r.objectives[n] for n in cfg.objective_names] for r in recs])
     chosen = sorted(pareto_indices(values, cfg.directions), key=lambda i: recs[i].number)
     if with_values:
         return [(recs[i], list(values[i])) for i in chosen]
@@ -212,7 +209,7 @@ def pareto_frame(cfg, study, *, all_trials: bool = False):
     for r in recs:
         row: dict[str, Any] = {"trial": r.number, "arch": r.config.get("arch", cfg.arch)}
         row.update(config_row(r.config))
-        row.update({name: r.attrs.get("objectives", {}).get(name) for name in objectives})
+        row.update({name: r.objectives.get(name) for name in objectives})
         rows.append(row)
     columns = ["trial", "arch", *CONFIG_COLUMNS, *objectives]
     return pd.DataFrame(rows, columns=columns)

@@ -15,6 +15,7 @@ from typing import Any
 
 import numpy as np
 
+from moo_compress import record
 from moo_compress import storage as st
 from moo_compress.archive import normalized_hypervolume, pareto_indices
 from moo_compress.errors import MooCompressError
@@ -69,8 +70,8 @@ class SearchSession:
         self.n_complete = self.n_failed = self.proposals = 0
         self._completed_values: list[list[float]] = []
         for t in study.get_trials(deepcopy=False, states=(TrialState.COMPLETE, TrialState.FAIL)):
-            key = t.user_attrs.get("config_key")
-            reason = t.user_attrs.get("fail_reason", "")
+            key = record.config_key(t)
+            reason = record.fail_reason(t)
             if t.state == TrialState.FAIL and reason == st.INTERRUPTED:
                 continue
             self.proposals += 1
@@ -78,10 +79,8 @@ class SearchSession:
                 self.n_complete += 1
                 self._completed_values.append(list(t.values))
                 if key:
-                    self.outcomes[key] = Outcome(
-                        True, dict(t.user_attrs["objectives"]), None, t.number
-                    )
-            elif reason and not reason.startswith(("duplicate", st.SKIPPED)):
+                    self.outcomes[key] = Outcome(True, record.objectives(t), None, t.number)
+            elif reason and not reason.startswith((record.DUPLICATE, st.SKIPPED)):
                 self.n_failed += 1
                 if key and key not in self.outcomes:
                     self.outcomes[key] = Outcome(False, None, reason, t.number)
@@ -175,7 +174,7 @@ class SearchSession:
                     "n_complete": n,
                     "hv": normalized_hypervolume(values, self.directions, self.bounds),
                     "archive_size": len(pareto_indices(values, self.directions)),
-                    "generation": done[n - 1].user_attrs.get("generation"),
+                    "generation": record.generation(done[n - 1]),
                     "time": done[n - 1].datetime_complete.timestamp()
                     if done[n - 1].datetime_complete
                     else None,
@@ -215,9 +214,7 @@ class SearchSession:
             # the driver chose; load_space refuses the spaces where this could happen.
             from optuna.trial import TrialState
 
-            trial.set_user_attr(
-                "fail_reason", "internal: parameters do not rebuild the configuration"
-            )
+            record.write_fail_reason(trial, "internal: parameters do not rebuild the configuration")
             self.study.tell(trial, state=TrialState.FAIL)
             raise RuntimeError(
                 f"trial {trial.number}: stored parameters {params} do not rebuild the "
@@ -243,14 +240,12 @@ class SearchSession:
     def mark_trial_interrupted(self, trial) -> None:
         """Fail a trial this process was running as ``INTERRUPTED`` (best effort: the
         process is stopping; otherwise the next search start fails it)."""
-        import contextlib
-
         from optuna.trial import TrialState
 
         for attempt in range(2):
             try:
-                if self.study._storage.get_trial(trial._trial_id).state == TrialState.RUNNING:
-                    trial.set_user_attr("fail_reason", st.INTERRUPTED)
+                if st.stored_state(self.study, trial) == TrialState.RUNNING:
+                    record.write_fail_reason(trial, st.INTERRUPTED)
                     self.study.tell(trial, state=TrialState.FAIL, skip_if_finished=True)
                 return
             except Exception:  # noqa: BLE001 - the process is stopping: best effort
@@ -258,21 +253,17 @@ class SearchSession:
                     return
                 # The interrupt may have hit a write halfway, leaving a pooled connection in
                 # a transaction that holds SQLite's lock: close every connection, try again.
-                backend = getattr(self.study._storage, "_backend", self.study._storage)
-                with contextlib.suppress(Exception):
-                    backend.scoped_session.remove()
-                    backend.engine.dispose()
+                st.close_connections(self.study)
 
     def interrupt_running(self) -> None:
         """On Ctrl-C or SIGTERM, with the study's lock held (no other search runs it): fail
         as interrupted every RUNNING trial of this search, including one stopped between
         ``ask`` and its evaluation (workers' trials are theirs)."""
-        import optuna
         from optuna.trial import TrialState
 
         for t in self.study.get_trials(deepcopy=False, states=(TrialState.RUNNING,)):
-            if "worker" not in t.user_attrs:
-                self.mark_trial_interrupted(optuna.trial.Trial(self.study, t._trial_id))
+            if not record.is_worker_trial(t):
+                self.mark_trial_interrupted(st.live_trial(self.study, t))
 
     def _tell(self, trial, values=None, *, state=None) -> None:
         """``study.tell`` inside the storage retries; a retry after an answer lost on the way
@@ -298,16 +289,17 @@ class SearchSession:
         from moo_compress.workers import heartbeat
 
         key = self.space.config_key(config)
-        if trial.user_attrs.get("config_key") != key:  # a worker's claim may have set them
-            trial.set_user_attr("config", config)
-            trial.set_user_attr("config_key", key)
+        if record.config_key(trial) != key:  # a worker's claim may have set them
+            record.write_config(trial, config, key)
         if generation is not None:
-            trial.set_user_attr("generation", generation)
+            record.write_generation(trial, generation)
             self.last_generation = generation
         known = self.outcomes.get(key)
         if known is not None:
-            reason = f"duplicate of trial {known.trial_number}: configuration already evaluated"
-            trial.set_user_attr("fail_reason", reason)
+            reason = (
+                f"{record.DUPLICATE} of trial {known.trial_number}: configuration already evaluated"
+            )
+            record.write_fail_reason(trial, reason)
             self._tell(trial, state=TrialState.FAIL)
             self.proposals += 1
             return known
@@ -321,7 +313,7 @@ class SearchSession:
                     raise ValueError(f"objective {undefined[0]} is undefined: {why}")
         except Exception as exc:  # noqa: BLE001 - any crash is recorded and the search goes on
             reason = f"{type(exc).__name__}: {exc}".splitlines()[0][:500]
-            trial.set_user_attr("fail_reason", reason)
+            record.write_fail_reason(trial, reason)
             self._tell(trial, state=TrialState.FAIL)
             self.n_failed += 1
             self.proposals += 1
@@ -337,16 +329,7 @@ class SearchSession:
             np.random.set_state(rng_state)
         self.eval_seconds += result.seconds
         atomic_write(self.artifact_dir / f"{key}.mcz", result.artifact)
-        trial.set_user_attr("objectives", result.values)
-        trial.set_user_attr(
-            "result",
-            {
-                "technique": result.technique,
-                "eval_seconds": result.seconds,
-                "artifact_sha256": hashlib.sha256(result.artifact).hexdigest(),
-                "details": result.details,
-            },
-        )
+        record.write_result(trial, result)
         self._tell(trial, [result.values[name] for name in self.objectives])
         self.n_complete += 1
         self.proposals += 1

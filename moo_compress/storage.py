@@ -1,15 +1,19 @@
 """The study in Optuna storage: the single source of truth for trials, archive and history.
 
-Per trial (user attributes): ``config`` (full pipeline configuration), ``config_key``,
-``technique``, ``generation`` (pymoo), every objective under ``obj:<name>``, their details
-(per-corruption CE and errors), ``eval_seconds``, ``artifact_sha256``, and, for failed trials,
-``fail_reason``. Per study: ``moo_compress`` (what the study was created from: the
-fingerprint, the settings behind it, objectives, driver, space; enough for ``status``,
-``pareto`` and ``report`` to work from the database alone), ``budget`` (the ``n_trials`` the
-last search or worker ran with) and one ``hv/<n_complete>`` entry per archive update.
+Per trial: the trial record, Optuna user attributes written and read only by
+:mod:`moo_compress.record` (``config``, ``config_key``, ``worker``, ``generation``,
+``objectives``, ``result`` and, for failed trials, ``fail_reason``; see there). Per study:
+``moo_compress`` (what the study was created from: the fingerprint, the settings behind
+it, objectives, driver, space; enough for ``status``, ``pareto`` and ``report`` to work from
+the database alone), ``budget`` (the ``n_trials`` the last search or worker ran with) and
+one ``hv/<n_complete>`` entry per archive update.
 
 Commands that only read (``status``, ``pareto``, ``report``, ``export``) open the storage
 read-only (:func:`open_for_reading`): they never create a file or a table.
+
+This is the only module that touches Optuna's private attributes (a study's storage, a
+trial's storage id, the storage's database backend, Optuna's system attributes); the rest
+of moo-compress calls the small functions under "Optuna's internals" below.
 """
 
 from __future__ import annotations
@@ -17,13 +21,12 @@ from __future__ import annotations
 import re
 import time
 import warnings
-from dataclasses import dataclass
 from typing import Any
 
+from moo_compress import record
 from moo_compress.errors import ConfigError, MooCompressError
+from moo_compress.record import INTERRUPTED, SKIPPED, TrialRecord  # also re-exported
 
-INTERRUPTED = "interrupted: the process stopped while the trial was running"
-SKIPPED = "skipped"  # a worker's proposal not run because running trials already meet the budget
 HV_PREFIX = "hv/"
 
 
@@ -711,34 +714,153 @@ def load_existing(cfg, url: str):
     return optuna.load_study(study_name=cfg.name, storage=open_storage(url))
 
 
-@dataclass
-class TrialRecord:
-    number: int
-    state: str
-    config: dict[str, Any]
-    config_key: str
-    values: dict[str, float]
-    attrs: dict[str, Any]
+# -- Optuna's internals: the only place moo-compress reaches into them --------------------
+# Optuna keeps a trial's storage id, a study's storage (and its database backend) and a
+# few system attributes private; every use of them is one of these functions.
 
 
-def records(study, states=None) -> list[TrialRecord]:
+def trial_id(trial) -> int:
+    """The storage id of an Optuna ``Trial`` or ``FrozenTrial`` (Optuna's private
+    ``_trial_id``): unique in the storage, unlike the trial's ``number`` (per study).
+
+    Args:
+        trial: An Optuna ``Trial`` or ``FrozenTrial``.
+    """
+    return trial._trial_id
+
+
+def storage_of(study):
+    """The storage object behind ``study`` (Optuna's private ``study._storage``: usually
+    Optuna's cache in front of an ``RDBStorage``).
+
+    Args:
+        study: An Optuna study.
+    """
+    return study._storage
+
+
+def _backend_of(study):
+    """The storage under Optuna's cache of ``study`` (the ``RDBStorage``), or the storage
+    itself when it has no cache."""
+    storage = storage_of(study)
+    return getattr(storage, "_backend", storage)
+
+
+def study_id(study) -> int:
+    """The storage id of ``study`` (Optuna's private ``study._study_id``).
+
+    Args:
+        study: An Optuna study.
+    """
+    return study._study_id
+
+
+def live_trial(study, trial):
+    """An Optuna ``Trial`` of ``study`` to write to, for its ``FrozenTrial`` ``trial``.
+
+    Args:
+        study: The Optuna study holding ``trial``.
+        trial: A ``FrozenTrial`` (e.g. from ``study.get_trials``).
+    """
+    import optuna
+
+    return optuna.trial.Trial(study, trial_id(trial))
+
+
+def stored_state(study, trial):
+    """The state of ``trial`` as stored now (another process may have finished it since
+    this one last looked).
+
+    Args:
+        study: The Optuna study holding ``trial``.
+        trial: An Optuna ``Trial`` or ``FrozenTrial``.
+    """
+    return storage_of(study).get_trial(trial_id(trial)).state
+
+
+def heartbeat_interval(study) -> int | None:
+    """Seconds between heartbeats of ``study``'s running trials (None: heartbeats off).
+
+    Args:
+        study: An Optuna study.
+    """
+    return getattr(storage_of(study), "get_heartbeat_interval", lambda: None)()
+
+
+def record_heartbeat(study, trial) -> None:
+    """Record a heartbeat of the running ``trial`` now.
+
+    Args:
+        study: The Optuna study holding ``trial``; its storage has heartbeats on.
+        trial: An Optuna ``Trial`` or ``FrozenTrial``.
+    """
+    storage_of(study).record_heartbeat(trial_id(trial))
+
+
+def fail_trial(study, trial, reason: str) -> None:
+    """Record ``reason`` and set ``trial`` to ``FAIL`` directly in the storage (no Optuna
+    ``Trial`` is made and ``study.tell`` is not called).
+
+    Args:
+        study: The Optuna study holding ``trial``.
+        trial: The running trial (a ``FrozenTrial``).
+        reason: The trial record's failure reason (see :mod:`moo_compress.record`).
+
+    Raises:
+        optuna.exceptions.UpdateFinishedTrialError: The trial finished meanwhile.
+    """
     from optuna.trial import TrialState
 
-    out = []
-    for t in study.get_trials(deepcopy=False, states=states):
-        out.append(
-            TrialRecord(
-                number=t.number,
-                state=t.state.name,
-                config=t.user_attrs.get("config", {}),
-                config_key=t.user_attrs.get("config_key", ""),
-                values={k[4:]: v for k, v in t.user_attrs.items() if k.startswith("obj:")}
-                if t.state == TrialState.COMPLETE
-                else {},
-                attrs=dict(t.user_attrs),
-            )
-        )
-    return out
+    storage = storage_of(study)
+    storage.set_trial_user_attr(trial_id(trial), record.FAIL_REASON, reason)
+    storage.set_trial_state_values(trial_id(trial), TrialState.FAIL)
+
+
+def close_connections(study) -> None:
+    """Close every pooled database connection of ``study``'s storage, ignoring errors (an
+    interrupt that hit a write halfway can leave a connection inside a transaction that
+    holds SQLite's lock).
+
+    Args:
+        study: An Optuna study.
+    """
+    import contextlib
+
+    backend = _backend_of(study)
+    with contextlib.suppress(Exception):
+        backend.scoped_session.remove()
+        backend.engine.dispose()
+
+
+def queued_params(trial) -> dict[str, Any]:
+    """The parameters a WAITING ``trial`` was queued with (``study.enqueue_trial``), which
+    Optuna keeps in its ``fixed_params`` system attribute ({} when none).
+
+    Args:
+        trial: A ``FrozenTrial``.
+    """
+    return trial.system_attrs.get("fixed_params", {})
+
+
+def sampler_generation(trial) -> int | None:
+    """The generation Optuna's NSGA-II sampler recorded with ``trial`` (its system
+    attribute ``<sampler>:generation``), or None.
+
+    Args:
+        trial: A ``FrozenTrial``.
+    """
+    return next((v for k, v in trial.system_attrs.items() if k.endswith(":generation")), None)
+
+
+# -- trials --------------------------------------------------------------------------------
+def records(study, states=None) -> list[TrialRecord]:
+    """The trial records of ``study`` (:func:`moo_compress.record.read`), by trial number.
+
+    Args:
+        study: An Optuna study.
+        states: Only trials in these Optuna states (None: all).
+    """
+    return [record.read(t) for t in study.get_trials(deepcopy=False, states=states)]
 
 
 def heartbeat_ages(study) -> dict[int, float | None]:
@@ -749,7 +871,7 @@ def heartbeat_ages(study) -> dict[int, float | None]:
     from optuna.storages._rdb import models
     from optuna.trial import TrialState
 
-    backend = getattr(study._storage, "_backend", study._storage)
+    backend = _backend_of(study)
     engine = getattr(backend, "engine", None)
     if engine is None:
         return {}
@@ -759,7 +881,7 @@ def heartbeat_ages(study) -> dict[int, float | None]:
             session.query(models.TrialModel)
             .options(sqlalchemy.orm.selectinload(models.TrialModel.heartbeats))
             .filter(models.TrialModel.state == TrialState.RUNNING)
-            .filter(models.TrialModel.study_id == study._study_id)
+            .filter(models.TrialModel.study_id == study_id(study))
             .all()
         )
         return {
@@ -806,8 +928,8 @@ def mark_interrupted(
         now = dt.datetime.now()
         live = []
         for t in study.get_trials(deepcopy=False, states=(TrialState.RUNNING,)):
-            worker = "worker" in t.user_attrs
-            age = ages.get(t._trial_id)
+            worker = record.is_worker_trial(t)
+            age = ages.get(trial_id(t))
             if age is None:  # never beat: stopped when started over twice the grace ago
                 started = t.datetime_start
                 age = (now - started).total_seconds() / 2 if started else float("inf")
@@ -816,7 +938,7 @@ def mark_interrupted(
                     live.append((t.number, age))
                 continue
             with contextlib.suppress(optuna.exceptions.UpdateFinishedTrialError):
-                optuna.trial.Trial(study, t._trial_id).set_user_attr("fail_reason", INTERRUPTED)
+                record.write_fail_reason(live_trial(study, t), INTERRUPTED)
                 study.tell(t.number, state=TrialState.FAIL, skip_if_finished=True)
         if not live:
             break
@@ -837,19 +959,19 @@ def mark_interrupted(
             told = True
         time.sleep(1.0)
     finished = study.get_trials(deepcopy=False, states=(TrialState.COMPLETE, TrialState.FAIL))
-    not_run = (INTERRUPTED, "duplicate", SKIPPED, "abandoned")  # proposals never evaluated
+    # proposals never evaluated
+    not_run = (INTERRUPTED, record.DUPLICATE, SKIPPED, record.ABANDONED)
     evaluated = {
-        t.user_attrs.get("config_key")
+        record.config_key(t)
         for t in finished
-        if t.state == TrialState.COMPLETE
-        or not t.user_attrs.get("fail_reason", "").startswith(not_run)
+        if t.state == TrialState.COMPLETE or not record.fail_reason(t).startswith(not_run)
     }
     configs: dict[str, dict[str, Any]] = {}
     for t in finished:
-        key = t.user_attrs.get("config_key")
-        if t.user_attrs.get("fail_reason") == INTERRUPTED and "config" in t.user_attrs:
+        key = record.config_key(t)
+        if record.fail_reason(t) == INTERRUPTED and record.has_config(t):
             if key not in evaluated and key not in configs:
-                configs[key] = t.user_attrs["config"]
+                configs[key] = record.config(t)
     return list(configs.values())
 
 

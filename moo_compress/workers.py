@@ -28,6 +28,7 @@ import time
 from functools import partial
 from typing import Any
 
+from moo_compress import record
 from moo_compress import storage as st
 
 POLL_SECONDS = 0.5
@@ -74,20 +75,20 @@ def heartbeat(study, trial):
     The first beat is recorded before the block starts, so a trial never runs without one;
     entering it again for the same trial (a worker's claim around ``evaluate_trial``) adds
     no second thread."""
-    storage = study._storage
-    interval = getattr(storage, "get_heartbeat_interval", lambda: None)()
-    if not interval or trial._trial_id in _BEATING:
+    interval = st.heartbeat_interval(study)
+    ident = st.trial_id(trial)
+    if not interval or ident in _BEATING:
         yield
         return
-    storage.record_heartbeat(trial._trial_id)
+    st.record_heartbeat(study, trial)
     stop = threading.Event()
 
     def beat() -> None:
         while not stop.wait(interval):
             with contextlib.suppress(Exception):  # a missed beat is retried next interval
-                storage.record_heartbeat(trial._trial_id)
+                st.record_heartbeat(study, trial)
 
-    _BEATING.add(trial._trial_id)
+    _BEATING.add(ident)
     thread = threading.Thread(target=beat, name=f"heartbeat-{trial.number}", daemon=True)
     thread.start()
     try:
@@ -95,7 +96,7 @@ def heartbeat(study, trial):
     finally:
         stop.set()
         thread.join()
-        _BEATING.discard(trial._trial_id)
+        _BEATING.discard(ident)
 
 
 def fail_abandoned_trials(study, grace_seconds: float) -> list[int]:
@@ -114,17 +115,14 @@ def fail_abandoned_trials(study, grace_seconds: float) -> list[int]:
     now = dt.datetime.now()
     failed = []
     for t in study.get_trials(deepcopy=False, states=(TrialState.RUNNING,)):
-        if "config_key" in t.user_attrs or t.datetime_start is None:
+        if record.has_config_key(t) or t.datetime_start is None:
             continue
         if (now - t.datetime_start).total_seconds() <= 2 * grace_seconds:
             continue
         with contextlib.suppress(UpdateFinishedTrialError):  # another worker was quicker
-            study._storage.set_trial_user_attr(
-                t._trial_id,
-                "fail_reason",
-                "abandoned: its worker stopped before its first heartbeat",
+            st.fail_trial(
+                study, t, f"{record.ABANDONED}: its worker stopped before its first heartbeat"
             )
-            study._storage.set_trial_state_values(t._trial_id, TrialState.FAIL)
             failed.append(t.number)
     return failed
 
@@ -140,9 +138,9 @@ def _claim(study, trial, key: str, n_trials: int) -> str | None:
 
     others = study.get_trials(deepcopy=False, states=(TrialState.COMPLETE, TrialState.RUNNING))
     for t in others:
-        if t.number != trial.number and t.user_attrs.get("config_key") == key:
+        if t.number != trial.number and record.config_key(t) == key:
             if t.state == TrialState.COMPLETE or t.number < trial.number:
-                return f"duplicate of trial {t.number}: configuration already evaluated or running"
+                return f"{record.DUPLICATE} of trial {t.number}: configuration already evaluated or running"
     done = sum(t.state == TrialState.COMPLETE for t in others)
     ahead = sum(t.state == TrialState.RUNNING and t.number < trial.number for t in others)
     if done + ahead >= n_trials:
@@ -219,12 +217,11 @@ def run_worker(cfg, *, worker: str | None = None, log=None) -> dict[str, Any]:
             with heartbeat(study, trial):
                 config = space.suggest(trial)
                 key = space.config_key(config)
-                trial.set_user_attr("worker", worker)
-                trial.set_user_attr("config", config)
-                trial.set_user_attr("config_key", key)
+                record.write_worker(trial, worker)
+                record.write_config(trial, config, key)
                 reason = st.with_retries(partial(_claim, study, trial, key, cfg.n_trials), url)
                 if reason is not None:
-                    trial.set_user_attr("fail_reason", reason)
+                    record.write_fail_reason(trial, reason)
                     st.with_retries(partial(study.tell, trial, state=TrialState.FAIL), url)
                     continue
                 session.evaluate_trial(trial, config)
@@ -232,7 +229,7 @@ def run_worker(cfg, *, worker: str | None = None, log=None) -> dict[str, Any]:
         except (UpdateFinishedTrialError, ValueError):  # ValueError: study.tell's "Cannot tell"
             # this worker was too slow to beat (an overloaded machine): another worker
             # failed the trial and re-queued its configuration
-            if study._storage.get_trial(trial._trial_id).state != TrialState.FAIL:
+            if st.stored_state(study, trial) != TrialState.FAIL:
                 raise
             log(f"trial {trial.number} was failed by another worker: heartbeat overdue")
     loop_seconds = time.perf_counter() - t_loop

@@ -39,12 +39,13 @@ class OptunaDriver:
 
         from optuna.trial import TrialState
 
+        from moo_compress import storage as st
         from moo_compress.errors import MooCompressError
 
         study = session.study
         space = session.space
         waiting = {
-            space.config_key(space.full_config(t.system_attrs.get("fixed_params", {})))
+            space.config_key(space.full_config(st.queued_params(t)))
             for t in study.get_trials(deepcopy=False, states=(TrialState.WAITING,))
         }
         for config in interrupted:

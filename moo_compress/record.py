@@ -1,0 +1,297 @@
+"""The trial record: what moo-compress stores with each Optuna trial, written and read here only.
+
+Every trial of a moo-compress study carries these Optuna user attributes (their names and
+JSON shapes are fixed: studies already on disk must keep loading):
+
+``config``
+    The full pipeline configuration (a dict), set before the trial is evaluated.
+``config_key``
+    Its identity (:meth:`moo_compress.space.SearchSpace.config_key`), written just after
+    ``config``: a running trial with a ``config_key`` has a live process behind it.
+``worker``
+    The id of the ``moo-compress worker`` process that claimed the trial (absent for the
+    trials of a ``search``'s own driver).
+``generation``
+    The pymoo generation that proposed the trial (``pymoo-nsga2`` only).
+``objectives``
+    Complete trials: every measured objective value by name (validation split), the
+    optimized ones and the recorded ones; the trial's Optuna ``values`` are the optimized
+    ones in the study's objective order.
+``result``
+    Complete trials: ``{"technique": str, "eval_seconds": float, "artifact_sha256": str
+    (of the ``.mcz`` artifact), "details": {objective: details}}`` (per-corruption errors,
+    deployment figures...).
+``fail_reason``
+    Failed trials: one line. A proposal that was never evaluated starts with
+    :data:`INTERRUPTED`, :data:`DUPLICATE`, :data:`SKIPPED` or :data:`ABANDONED`; any other
+    reason is an evaluation that failed (``<ExceptionType>: <message>``).
+
+Writers take an Optuna ``Trial`` (anything with ``set_user_attr``); readers take a
+``FrozenTrial`` or a ``Trial`` (anything with ``user_attrs``). The study-level attributes
+(``moo_compress``, ``budget``, ``hv/<n>``) are described in :mod:`moo_compress.storage`.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass
+from typing import Any
+
+__all__ = [
+    "ABANDONED",
+    "DUPLICATE",
+    "FAIL_REASON",
+    "INTERRUPTED",
+    "SKIPPED",
+    "TrialRecord",
+    "config",
+    "config_key",
+    "fail_reason",
+    "generation",
+    "has_config",
+    "has_config_key",
+    "has_objectives",
+    "is_worker_trial",
+    "objectives",
+    "read",
+    "result",
+    "write_config",
+    "write_fail_reason",
+    "write_generation",
+    "write_result",
+    "write_worker",
+]
+
+# -- attribute names (private: use the functions below) --------------------------------
+_CONFIG = "config"
+_CONFIG_KEY = "config_key"
+_WORKER = "worker"
+_GENERATION = "generation"
+_OBJECTIVES = "objectives"
+_RESULT = "result"
+FAIL_REASON = "fail_reason"
+"""Name of the failure attribute, for :mod:`moo_compress.storage`, which fails a trial
+through the storage itself (without an Optuna ``Trial``)."""
+
+# -- failure reasons of proposals that were never evaluated ------------------------------
+INTERRUPTED = "interrupted: the process stopped while the trial was running"
+DUPLICATE = "duplicate"
+"""Prefix: the configuration was already evaluated (or is running in an earlier trial)."""
+SKIPPED = "skipped"
+"""Prefix: a worker's proposal not run because running trials already meet the budget."""
+ABANDONED = "abandoned"
+"""Prefix: the trial's worker stopped before its first heartbeat."""
+
+
+# -- writers -----------------------------------------------------------------------------
+def write_worker(trial, worker: str) -> None:
+    """Record the id of the worker process that claimed ``trial``.
+
+    Args:
+        trial: The running Optuna trial.
+        worker: The worker's id (``--worker-id``, or ``<host>-<pid>``).
+    """
+    trial.set_user_attr(_WORKER, worker)
+
+
+def write_config(trial, config: dict[str, Any], key: str) -> None:
+    """Record the configuration ``trial`` evaluates, then its key (in this order: a running
+    trial with a key always has its configuration).
+
+    Args:
+        trial: The running Optuna trial.
+        config: The full pipeline configuration.
+        key: ``config``'s identity (``SearchSpace.config_key``).
+    """
+    trial.set_user_attr(_CONFIG, config)
+    trial.set_user_attr(_CONFIG_KEY, key)
+
+
+def write_generation(trial, generation: int) -> None:
+    """Record the pymoo generation that proposed ``trial``.
+
+    Args:
+        trial: The running Optuna trial.
+        generation: The generation number.
+    """
+    trial.set_user_attr(_GENERATION, generation)
+
+
+def write_fail_reason(trial, reason: str) -> None:
+    """Record why ``trial`` failed or was not evaluated (before it is told ``FAIL``).
+
+    Args:
+        trial: The running Optuna trial.
+        reason: One line; see the module docstring for the prefixes of proposals never
+            evaluated.
+    """
+    trial.set_user_attr(FAIL_REASON, reason)
+
+
+def write_result(trial, result) -> None:
+    """Record a successful evaluation: ``objectives``, then ``result`` (before the trial is
+    told its values).
+
+    Args:
+        trial: The running Optuna trial.
+        result: The evaluation's ``TrialResult`` (``values``, ``technique``, ``seconds``,
+            ``artifact``, ``details``).
+    """
+    trial.set_user_attr(_OBJECTIVES, result.values)
+    trial.set_user_attr(
+        _RESULT,
+        {
+            "technique": result.technique,
+            "eval_seconds": result.seconds,
+            "artifact_sha256": hashlib.sha256(result.artifact).hexdigest(),
+            "details": result.details,
+        },
+    )
+
+
+# -- readers -----------------------------------------------------------------------------
+def has_config(trial) -> bool:
+    """Whether ``trial`` recorded its configuration.
+
+    Args:
+        trial: An Optuna ``FrozenTrial`` or ``Trial``.
+    """
+    return _CONFIG in trial.user_attrs
+
+
+def has_config_key(trial) -> bool:
+    """Whether ``trial`` recorded its configuration's key (a live process claimed it).
+
+    Args:
+        trial: An Optuna ``FrozenTrial`` or ``Trial``.
+    """
+    return _CONFIG_KEY in trial.user_attrs
+
+
+def config(trial, default: Any = None) -> Any:
+    """The configuration recorded with ``trial``, or ``default``.
+
+    Args:
+        trial: An Optuna ``FrozenTrial`` or ``Trial``.
+        default: Returned when none was recorded.
+    """
+    return trial.user_attrs.get(_CONFIG, default)
+
+
+def config_key(trial, default: Any = None) -> Any:
+    """The configuration key recorded with ``trial``, or ``default``.
+
+    Args:
+        trial: An Optuna ``FrozenTrial`` or ``Trial``.
+        default: Returned when none was recorded.
+    """
+    return trial.user_attrs.get(_CONFIG_KEY, default)
+
+
+def is_worker_trial(trial) -> bool:
+    """Whether a ``moo-compress worker`` process claimed ``trial``.
+
+    Args:
+        trial: An Optuna ``FrozenTrial`` or ``Trial``.
+    """
+    return _WORKER in trial.user_attrs
+
+
+def generation(trial) -> int | None:
+    """The pymoo generation recorded with ``trial`` (None: not a pymoo trial).
+
+    Args:
+        trial: An Optuna ``FrozenTrial`` or ``Trial``.
+    """
+    return trial.user_attrs.get(_GENERATION)
+
+
+def fail_reason(trial, default: Any = "") -> Any:
+    """Why ``trial`` failed, or ``default`` when no reason was recorded.
+
+    Args:
+        trial: An Optuna ``FrozenTrial`` or ``Trial``.
+        default: Returned when none was recorded.
+    """
+    return trial.user_attrs.get(FAIL_REASON, default)
+
+
+def has_objectives(trial) -> bool:
+    """Whether ``trial`` recorded objective values.
+
+    Args:
+        trial: An Optuna ``FrozenTrial`` or ``Trial``.
+    """
+    return _OBJECTIVES in trial.user_attrs
+
+
+def objectives(trial) -> dict[str, float]:
+    """Every objective value recorded with ``trial``, by name (a copy).
+
+    Args:
+        trial: An Optuna ``FrozenTrial`` or ``Trial``.
+
+    Raises:
+        KeyError: ``trial`` recorded none (it is not a complete moo-compress trial).
+    """
+    return dict(trial.user_attrs[_OBJECTIVES])
+
+
+def result(trial) -> dict[str, Any]:
+    """The ``result`` recorded with a complete ``trial`` (see the module docstring).
+
+    Args:
+        trial: An Optuna ``FrozenTrial`` or ``Trial``.
+
+    Raises:
+        KeyError: ``trial`` recorded none.
+    """
+    return trial.user_attrs[_RESULT]
+
+
+@dataclass
+class TrialRecord:
+    """One trial as moo-compress recorded it.
+
+    Args:
+        number: The Optuna trial number.
+        state: The Optuna state's name (``COMPLETE``, ``FAIL``, ``RUNNING``...).
+        config: The recorded configuration ({} when none).
+        config_key: Its key ("" when none).
+        objectives: Complete trials: every recorded objective value by name ({} for other
+            states, or a complete trial that recorded none).
+        attrs: A copy of all its user attributes, as stored.
+    """
+
+    number: int
+    state: str
+    config: dict[str, Any]
+    config_key: str
+    objectives: dict[str, float]
+    attrs: dict[str, Any]
+
+    @property
+    def result(self) -> dict[str, Any]:
+        """The recorded ``result`` (see the module docstring).
+
+        Raises:
+            KeyError: The trial recorded none.
+        """
+        return self.attrs[_RESULT]
+
+
+def read(trial) -> TrialRecord:
+    """The record of ``trial``.
+
+    Args:
+        trial: An Optuna ``FrozenTrial``.
+    """
+    complete = trial.state.name == "COMPLETE"
+    return TrialRecord(
+        number=trial.number,
+        state=trial.state.name,
+        config=config(trial, {}),
+        config_key=config_key(trial, ""),
+        objectives=objectives(trial) if complete and has_objectives(trial) else {},
+        attrs=dict(trial.user_attrs),
+    )
