@@ -26,7 +26,7 @@ sys.path.insert(0, str(ROOT))
 
 def run(folder: Path, name: str) -> dict:
     from moo_compress.config import load_study_config
-    from moo_compress.search import run_search
+    from moo_compress.runner import run_search
 
     study = folder / "studies" / "quickstart.yaml"
     text = study.read_text().replace("name: quickstart", f"name: {name}")

@@ -182,7 +182,7 @@ def _load_cfg(args, **overrides):
 
 def cmd_search(args) -> int:
     from moo_compress.errors import ConfigError
-    from moo_compress.search import run_search
+    from moo_compress.runner import run_search
 
     if args.n_workers < 1:
         raise ConfigError("--n-workers", "", f"must be an int >= 1. Got {args.n_workers} instead.")

@@ -7,7 +7,6 @@ or :meth:`SearchSession.evaluate_config` (for a configuration they chose themsel
 
 from __future__ import annotations
 
-import hashlib
 import sys
 import time
 from dataclasses import dataclass
@@ -17,6 +16,8 @@ import numpy as np
 
 from moo_compress import record
 from moo_compress import storage as st
+from moo_compress._utils.hashing import derived_seed
+from moo_compress._utils.io import atomic_write
 from moo_compress.archive import normalized_hypervolume, pareto_indices
 from moo_compress.errors import MooCompressError
 
@@ -96,8 +97,7 @@ class SearchSession:
         """Seed for the next proposal: depends only on the study seed and how many
         proposals were finished before it, so a resumed search proposes what an
         uninterrupted one would have."""
-        text = f"{self.cfg.seed}:{self.proposals}"
-        return int(hashlib.sha256(text.encode()).hexdigest()[:8], 16) % (2**31 - 1)
+        return derived_seed(self.cfg.seed, self.proposals)
 
     def start_progress(self) -> None:
         if self._show_progress and self._pbar is None:
@@ -285,8 +285,7 @@ class SearchSession:
     ) -> Outcome:
         from optuna.trial import TrialState
 
-        from moo_compress.evaluation import atomic_write
-        from moo_compress.workers import heartbeat
+        from moo_compress.heartbeat import heartbeat
 
         key = self.space.config_key(config)
         if record.config_key(trial) != key:  # a worker's claim may have set them
@@ -351,64 +350,6 @@ class SearchSession:
         return out
 
 
-def run_search(
-    cfg,
-    *,
-    show_progress: bool = True,
-    log=None,
-    n_workers: int = 1,
-    dask_scheduler: str | None = None,
-    study_file: str | None = None,
-) -> dict[str, Any]:
-    """Create or resume the study of ``cfg`` and run its driver until the budget is met.
-
-    Args:
-        n_workers: Optuna samplers: local ``worker`` processes to start; pymoo: processes of
-            a local Dask cluster evaluating each generation.
-        dask_scheduler: pymoo: address of a running Dask scheduler to evaluate on.
-        study_file: The study file (workers are started on it).
-
-    Returns:
-        A summary: trials complete and failed, archive size, hypervolume, timings.
-    """
-    import warnings
-
-    import optuna
-
-    from moo_compress.errors import ConfigError
-
-    warnings.filterwarnings("ignore", category=optuna.exceptions.ExperimentalWarning)
-    if (n_workers > 1 or dask_scheduler) and cfg.driver == "grid":
-        raise ConfigError(
-            "--n-workers",
-            "",
-            "applies to Optuna samplers (worker processes) and pymoo-nsga2 (Dask); the grid driver runs in one process. Got driver 'grid'.",
-        )
-    if dask_scheduler and cfg.driver != "pymoo-nsga2":
-        raise ConfigError(
-            "--dask-scheduler",
-            "",
-            f"parallelises pymoo-nsga2 generations; Optuna samplers scale out with `moo-compress worker` processes. Got driver {cfg.driver!r}.",
-        )
-    log = log or (lambda msg: print(msg, file=sys.stderr))
-    t_start = time.perf_counter()
-    url = st.storage_url(cfg)
-    # Storage, space and an existing study first (reading only): bad input writes nothing.
-    check_before_search(cfg, url)
-    with st.search_lock(url) as lock:
-        return _search(
-            cfg,
-            url,
-            sole=lock is not None,
-            log=log,
-            t_start=t_start,
-            show_progress=show_progress,
-            n_workers=n_workers,
-            dask_scheduler=dask_scheduler,
-            study_file=study_file,
-        )
-
-
 def check_before_search(cfg, url: str) -> None:
     """Everything ``search`` and ``worker`` can check before data, corrupted sets and the
     baseline are prepared, reading only: a storage that keeps results and can be opened, a
@@ -432,74 +373,4 @@ def check_before_search(cfg, url: str) -> None:
     st.check_existing_study(cfg, url)
 
 
-def _search(
-    cfg, url, *, sole, log, t_start, show_progress, n_workers, dask_scheduler, study_file
-) -> dict[str, Any]:
-    from moo_compress.drivers import DRIVERS
-    from moo_compress.evaluation import make_evaluator
-
-    # Data, baseline and reference next: a missing or malformed dataset creates no study.
-    evaluator = make_evaluator(cfg.evaluation_spec(), cfg.cache_dir, log=log)
-    evaluator.prepare(cfg.space.archs(cfg.arch))
-    study = st.create_or_load(cfg, url, heartbeat=cfg.workers.heartbeat())
-    # this search holds the SQLite study's lock: trials of a search left RUNNING are dead;
-    # on a database server a trial is dead only when its heartbeat stopped
-    interrupted = st.mark_interrupted(
-        study,
-        sole=sole,
-        grace_seconds=cfg.workers.grace_seconds,
-        wait_seconds=0 if sole else cfg.workers.grace_seconds + cfg.workers.heartbeat_seconds,
-        log=log,
-    )
-    if interrupted:
-        log(f"resuming: {len(interrupted)} interrupted trial(s) marked failed and queued again")
-    setup_seconds = time.perf_counter() - t_start
-    if cfg.driver.startswith("optuna-") and n_workers > 1:
-        from moo_compress.workers import spawn_workers
-
-        session = SearchSession(cfg, study, evaluator, show_progress=False)
-        # the workers ask Optuna, which hands out queued trials first
-        for config in session.rerun_interrupted(interrupted):
-            study.enqueue_trial(cfg.space.searched_params(config), skip_if_exists=False)
-        spawn_workers(
-            cfg,
-            study_file or cfg.source,
-            n_workers,
-            storage=cfg.storage,
-            show_progress=show_progress,
-            log=log,
-        )
-        session.refresh()
-    else:
-        pool = None
-        if cfg.driver == "pymoo-nsga2" and (n_workers > 1 or dask_scheduler):
-            from moo_compress.workers import DaskPool
-
-            pool = DaskPool(cfg, scheduler=dask_scheduler, n_workers=n_workers)
-        driver = DRIVERS.get(cfg.driver)(cfg, pool) if pool else DRIVERS.get(cfg.driver)(cfg)
-        session = SearchSession(cfg, study, evaluator, show_progress=show_progress)
-        session.start_progress()
-        try:
-            driver.run(session, interrupted=session.rerun_interrupted(interrupted))
-            # the archive after the last evaluation (a partial last generation included)
-            session.record_hypervolume(generation=session.last_generation)
-        except KeyboardInterrupt:
-            if sole:
-                session.interrupt_running()
-            raise
-        finally:
-            session.close()
-            if pool is not None:
-                pool.close()
-    values = np.array(session._completed_values, dtype=float).reshape(-1, len(session.objectives))
-    return {
-        "study": cfg.name,
-        "storage": st.redact(url),
-        "complete": session.n_complete,
-        "failed": session.n_failed,
-        "archive_size": len(pareto_indices(values, session.directions)) if len(values) else 0,
-        "hypervolume": normalized_hypervolume(values, session.directions, session.bounds),
-        "wall_seconds": time.perf_counter() - t_start,
-        "setup_seconds": setup_seconds,
-        "eval_seconds": session.eval_seconds,
-    }
+__all__ = ["Outcome", "SearchSession", "check_before_search"]

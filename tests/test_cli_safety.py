@@ -388,7 +388,7 @@ def test_tell_is_retried_after_a_lost_connection(tmp_path, monkeypatch):
 
 # -- 12. RUNNING trials: only dead ones are marked interrupted -------------------------------
 def _beating_study(tmp_path):
-    from moo_compress.workers import heartbeat
+    from moo_compress.heartbeat import heartbeat
 
     path = write_study(tmp_path, cache_dir=tmp_path / "cache")
     cfg = load_study_config(path)

@@ -7,7 +7,7 @@ import optuna
 from moo_compress.config import load_study_config
 from moo_compress.evaluation import Evaluator
 from moo_compress.objectives import task_objectives
-from moo_compress.search import run_search
+from moo_compress.runner import run_search
 from tests.conftest import write_study
 
 

@@ -168,7 +168,7 @@ def test_a_trial_whose_worker_died_before_or_after_its_first_beat_is_failed(tmp_
     from optuna.trial import TrialState
 
     from moo_compress import storage as st
-    from moo_compress.workers import fail_abandoned_trials, heartbeat
+    from moo_compress.heartbeat import fail_abandoned_trials, heartbeat
 
     url = f"sqlite:///{tmp_path / 's.db'}"
     storage = st.open_storage(url, heartbeat={"interval": 1, "grace": 1, "max_retry": 0})

@@ -261,7 +261,7 @@ def test_search_on_cifar_with_a_c_folder_made_by_corrupt(tmp_path):
     """`moo-compress corrupt` writes the official -C layout; a study then reads it."""
     from moo_compress.cli import main
     from moo_compress.config import load_study_config
-    from moo_compress.search import run_search
+    from moo_compress.runner import run_search
 
     write_cifar(tmp_path / "data")
     code = main(

@@ -1,0 +1,164 @@
+"""The layers contract: data flows one way. Every import between moo_compress modules,
+including imports inside functions and the ``"module:attribute"`` strings of registries,
+goes to a lower (or the same) layer, and the module graph has no cycle.
+
+Deprecated re-export shims (old module paths kept for one release) may import anything, and
+no module of the package may import them. A module-level ``__getattr__`` is a shim too.
+"""
+
+from __future__ import annotations
+
+import ast
+import re
+from pathlib import Path
+
+PACKAGE = Path(__file__).resolve().parents[1] / "moo_compress"
+
+# Lowest first. A module belongs to the layer of the longest prefix that names it.
+LAYERS: list[tuple[str, ...]] = [
+    ("errors", "_utils"),
+    ("record", "storage", "heartbeat", "archive", "selection"),
+    ("drivers",),
+    (  # the engine: configuration, data, models, corruptions, training, compression,
+        # objectives (no order among them is enforced yet: see issue 13)
+        "config",
+        "space",
+        "data",
+        "models",
+        "corruptions",
+        "training",
+        "adversarial",
+        "compression",
+        "artifact",
+        "onnx_runtime",
+        "multicut",
+        "detection",
+        "objectives",
+    ),
+    ("evaluation",),
+    ("search",),
+    ("workers", "runner"),
+    ("report", "proxy_report", "export", "model_card"),
+    ("cli", "__main__", "__init__"),
+]
+SHIMS = {
+    "moo_compress.registry",
+    "moo_compress.device",
+    "moo_compress.detection.evaluation",
+}
+
+
+def _modules() -> dict[str, Path]:
+    mods = {}
+    for p in PACKAGE.rglob("*.py"):
+        parts = p.relative_to(PACKAGE.parent).with_suffix("").parts
+        name = ".".join(parts[:-1] if parts[-1] == "__init__" else parts)
+        mods[name] = p
+    return mods
+
+
+def _layer(module: str) -> int:
+    rest = module.split(".", 1)[1] if "." in module else "__init__"
+    best, level = -1, None
+    for i, names in enumerate(LAYERS):
+        for n in names:
+            if (rest == n or rest.startswith(n + ".")) and len(n) > best:
+                best, level = len(n), i
+    assert level is not None, f"{module} is in no layer: add it to LAYERS"
+    return level
+
+
+def _imports(module: str, path: Path, mods: dict[str, Path]) -> set[tuple[str, int, bool]]:
+    """(imported module, line, inside a module-level __getattr__) for every reference."""
+    tree = ast.parse(path.read_text())
+    shim_nodes = set()
+    for node in tree.body:
+        if isinstance(node, ast.FunctionDef) and node.name == "__getattr__":
+            shim_nodes |= {id(n) for n in ast.walk(node)}
+    out = set()
+    for node in ast.walk(tree):
+        if isinstance(node, ast.ImportFrom):
+            if node.level:
+                base = module.split(".")
+                keep = len(base) - node.level + (1 if path.name == "__init__.py" else 0)
+                stem = ".".join(base[:keep] + ([node.module] if node.module else []))
+            else:
+                stem = node.module or ""
+            cands = [stem] + [f"{stem}.{a.name}" for a in node.names]
+        elif isinstance(node, ast.Import):
+            cands = [a.name for a in node.names]
+        elif isinstance(node, ast.Constant) and isinstance(node.value, str):
+            m = re.fullmatch(r"(moo_compress(?:\.\w+)+):\w+", node.value)
+            cands = [m.group(1)] if m else []
+        else:
+            continue
+        for c in cands:
+            if c in mods and c != module and not module.startswith(c + "."):
+                out.add((c, node.lineno, id(node) in shim_nodes))
+    return out
+
+
+def test_every_import_goes_downhill_and_nothing_imports_a_shim():
+    mods = _modules()
+    bad = []
+    for module, path in sorted(mods.items()):
+        for target, line, in_getattr in sorted(_imports(module, path, mods)):
+            if target in SHIMS and module not in SHIMS:
+                bad.append(f"{path.name}:{line}: {module} imports the deprecated shim {target}")
+            if module in SHIMS or in_getattr:
+                continue
+            if _layer(target) > _layer(module):
+                bad.append(
+                    f"{module}:{line} imports {target} (layer {_layer(target)} above "
+                    f"{_layer(module)})"
+                )
+    assert not bad, "\n".join(bad)
+
+
+def test_no_import_cycles_counting_function_imports_and_registry_strings():
+    mods = _modules()
+    graph = {
+        m: {t for t, _, shim in _imports(m, p, mods) if not shim and m not in SHIMS}
+        for m, p in mods.items()
+    }
+    index: dict[str, int] = {}
+    low: dict[str, int] = {}
+    stack: list[str] = []
+    on: set[str] = set()
+    cycles: list[list[str]] = []
+
+    def visit(v: str) -> None:  # Tarjan's strongly connected components
+        index[v] = low[v] = len(index)
+        stack.append(v)
+        on.add(v)
+        for w in graph[v]:
+            if w not in index:
+                visit(w)
+                low[v] = min(low[v], low[w])
+            elif w in on:
+                low[v] = min(low[v], index[w])
+        if low[v] == index[v]:
+            comp = []
+            while True:
+                w = stack.pop()
+                on.discard(w)
+                comp.append(w)
+                if w == v:
+                    break
+            if len(comp) > 1:
+                cycles.append(sorted(comp))
+
+    for v in graph:
+        if v not in index:
+            visit(v)
+    assert not cycles, cycles
+
+
+def test_the_checker_sees_function_imports_and_registry_strings(tmp_path):
+    """The contract cannot pass by not looking."""
+    mods = {"moo_compress.a": tmp_path / "a.py", "moo_compress.b": tmp_path / "b.py"}
+    mods["moo_compress.a"].write_text(
+        'def f():\n    from moo_compress import b\nX = "moo_compress.b:thing"\n'
+    )
+    found = _imports("moo_compress.a", mods["moo_compress.a"], mods)
+    assert {(t, line) for t, line, _ in found} == {("moo_compress.b", 2), ("moo_compress.b", 3)}
