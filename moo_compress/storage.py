@@ -452,16 +452,8 @@ _SETTING_KEYS = {
 def settings(cfg) -> dict[str, Any]:
     """Everything the fingerprint covers, as stored JSON (to say what changed)."""
     import json
-    from dataclasses import asdict
 
-    payload = {
-        "evaluation": cfg.evaluation_spec(),
-        "space": cfg.space.describe(),
-        "objectives": [asdict(o) for o in cfg.objectives],
-        "driver": cfg.driver,
-        "driver_options": cfg.driver_options,
-    }
-    return json.loads(json.dumps(payload, sort_keys=True, default=str))
+    return json.loads(json.dumps(cfg.settings(), sort_keys=True, default=str))
 
 
 def _diff(old: Any, new: Any, key: str, out: list[str]) -> None:
@@ -625,20 +617,7 @@ def create_or_load(cfg, url: str, *, heartbeat: dict[str, int] | None = None):
                 break
             time.sleep(0.1)
             stored = study.user_attrs.get("moo_compress")
-        if stored is None:
-            raise ConfigError(
-                cfg.source,
-                "study.name",
-                f"names an existing Optuna study that moo-compress did not create. Got {cfg.name!r}.",
-            )
-        if stored["seed"] != cfg.seed:
-            raise ConfigError(
-                cfg.source,
-                "study.seed",
-                f"must match the existing study's seed {stored['seed']} to resume it. Got {cfg.seed} instead.",
-            )
-        if stored["fingerprint"] != cfg.fingerprint():
-            raise changed_study_error(cfg, stored)
+        _check_stored(cfg, stored, "")
         if study.user_attrs.get("budget") != budget:
             study.set_user_attr("budget", budget)
         return study
@@ -685,11 +664,16 @@ def check_existing_study(cfg, url: str) -> None:
     if storage is None or cfg.name not in study_names(storage):
         return
     stored = optuna.load_study(study_name=cfg.name, storage=storage).user_attrs.get("moo_compress")
+    _check_stored(cfg, stored, f" (no 'moo_compress' study attribute) in {redact(url)}")
+
+
+def _check_stored(cfg, stored: dict[str, Any] | None, where: str) -> None:
+    """The existing study was made by moo-compress, with this seed and these settings."""
     if stored is None:
         raise ConfigError(
             cfg.source,
             "study.name",
-            f"names an existing Optuna study that moo-compress did not create (no 'moo_compress' study attribute) in {redact(url)}. Got {cfg.name!r}.",
+            f"names an existing Optuna study that moo-compress did not create{where}. Got {cfg.name!r}.",
         )
     if stored["seed"] != cfg.seed:
         raise ConfigError(

@@ -204,15 +204,19 @@ class StudyConfig:
             "record": list(self.record),
         }
 
-    def fingerprint(self) -> str:
-        payload = {
+    def settings(self) -> dict[str, Any]:
+        """Everything a study's identity covers: evaluation, space, objectives, driver."""
+        return {
             "evaluation": self.evaluation_spec(),
             "space": self.space.describe(),
             "objectives": [asdict(o) for o in self.objectives],
             "driver": self.driver,
             "driver_options": self.driver_options,
         }
-        return digest(payload)
+
+    def fingerprint(self) -> str:
+        """Digest of :meth:`settings`: a resumed study must have the same."""
+        return digest(self.settings())
 
 
 def _train_config(sec: Section, defaults: dict[str, Any]) -> TrainConfig:
