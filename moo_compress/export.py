@@ -128,8 +128,7 @@ def _deploy(
         )
         verification["int8"] = check
     deploy_file = "model.int8.onnx" if int8 else "model.onnx"
-    lat_cfg = {"batch_size": 1, "warmup": 5, "repeats": 30}
-    lat_cfg.update(evaluator.spec.get("latency") or {})
+    lat_cfg = evaluator.settings("latency")
     batch = to_tensor(x_test[: lat_cfg["batch_size"]])
     times = measure_latency(deployed, batch, warmup=lat_cfg["warmup"], repeats=lat_cfg["repeats"])
     deployment = {

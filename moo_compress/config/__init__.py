@@ -1,13 +1,33 @@
-"""Validated configuration: the study file and the search space it points to."""
+"""Validated configuration: the study file and the search space it points to.
+
+Each setting and its default are stated once, in the dataclasses below; the loader reads the
+study file against them and everything downstream receives them (or their ``asdict``).
+"""
 
 from __future__ import annotations
 
 from moo_compress.config._study import (
+    AdversarialConfig,
     DatasetConfig,
+    DetectionConfig,
+    LatencyConfig,
     ObjectiveSpec,
+    ProxyConfig,
     StudyConfig,
     TrainConfig,
+    WorkersConfig,
     load_study_config,
 )
 
-__all__ = ["DatasetConfig", "ObjectiveSpec", "StudyConfig", "TrainConfig", "load_study_config"]
+__all__ = [
+    "AdversarialConfig",
+    "DatasetConfig",
+    "DetectionConfig",
+    "LatencyConfig",
+    "ObjectiveSpec",
+    "ProxyConfig",
+    "StudyConfig",
+    "TrainConfig",
+    "WorkersConfig",
+    "load_study_config",
+]

@@ -414,15 +414,17 @@ def load_study_config(
     adversarial = _adversarial_config(top.section("adversarial"))
     proxy_sec = top.section("proxy")
     proxy = ProxyConfig(
-        multicut_points=proxy_sec.integer("multicut_points", 200, low=10, high=2000)
+        multicut_points=proxy_sec.integer(
+            "multicut_points", ProxyConfig.multicut_points, low=10, high=2000
+        )
     )
     proxy_sec.finish()
     lat = top.section("latency")
     latency = LatencyConfig(
-        batch_size=lat.integer("batch_size", 1, low=1, high=4096),
-        warmup=lat.integer("warmup", 5, low=0, high=1000),
-        repeats=lat.integer("repeats", 30, low=1, high=10000),
-        threads=lat.integer("threads", 1, low=1, high=1024),
+        batch_size=lat.integer("batch_size", LatencyConfig.batch_size, low=1, high=4096),
+        warmup=lat.integer("warmup", LatencyConfig.warmup, low=0, high=1000),
+        repeats=lat.integer("repeats", LatencyConfig.repeats, low=1, high=10000),
+        threads=lat.integer("threads", LatencyConfig.threads, low=1, high=1024),
     )
     lat.finish()
     wk = top.section("workers")
@@ -440,9 +442,13 @@ def load_study_config(
     record = _record(top, objectives, task)
     det = top.section("detection")
     detection = DetectionConfig(
-        score_threshold=det.number("score_threshold", 0.05, low=0.0, high=1.0),
-        nms_iou=det.number("nms_iou", 0.5, low=0.0, high=1.0, low_open=True),
-        max_detections=det.integer("max_detections", 100, low=1, high=10000),
+        score_threshold=det.number(
+            "score_threshold", DetectionConfig.score_threshold, low=0.0, high=1.0
+        ),
+        nms_iou=det.number("nms_iou", DetectionConfig.nms_iou, low=0.0, high=1.0, low_open=True),
+        max_detections=det.integer(
+            "max_detections", DetectionConfig.max_detections, low=1, high=10000
+        ),
     )
     det.finish()
     needs_standard = {"mce", "relative_mce"} & set(record)
@@ -637,12 +643,13 @@ def _reference(sec: Section, study_path: Path) -> str:
 
 
 def _adversarial_config(sec: Section) -> AdversarialConfig:
+    d = AdversarialConfig()  # the defaults, stated once in the dataclass
     cfg = AdversarialConfig(
-        eps=sec.number("eps", 0.05, low=0.0, high=1.0, low_open=True),
-        step=sec.number("step", 0.02, low=0.0, high=1.0, low_open=True),
-        steps=sec.integer("steps", 5, low=1, high=1000),
-        random_start=sec.boolean("random_start", False),
-        n_images=sec.integer("n_images", None, low=1, high=10_000_000),
+        eps=sec.number("eps", d.eps, low=0.0, high=1.0, low_open=True),
+        step=sec.number("step", d.step, low=0.0, high=1.0, low_open=True),
+        steps=sec.integer("steps", d.steps, low=1, high=1000),
+        random_start=sec.boolean("random_start", d.random_start),
+        n_images=sec.integer("n_images", d.n_images, low=1, high=10_000_000),
     )
     sec.finish()
     return cfg

@@ -99,9 +99,8 @@ class Measurements:
         self.n_test = len(self.y_test)
         self.seed = evaluator.seed
         self.severities = evaluator.severities
-        self.adversarial = dict(evaluator.spec.get("adversarial") or {})
-        self.latency = {"batch_size": 1, "warmup": 5, "repeats": 30}
-        self.latency.update(evaluator.spec.get("latency") or {})
+        self.adversarial = evaluator.settings("adversarial")
+        self.latency = evaluator.settings("latency")
         self.x_test = evaluator.dataset.x_test
         self.attacks_done: dict[str, tuple] = {}
 
@@ -140,7 +139,7 @@ class Measurements:
             self.y_test,
             num_classes=self.num_classes,
             seed=self.seed,
-            multicut_points=int((self._ev.spec.get("proxy") or {}).get("multicut_points", 200)),
+            multicut_points=int(self._ev.settings("proxy")["multicut_points"]),
         )
 
     def attack(self, kind: str):
@@ -148,9 +147,7 @@ class Measurements:
         if kind not in self.attacks_done:
             from moo_compress.adversarial import attack_predictions
 
-            cfg = {"eps": 0.05, "step": 0.02, "steps": 5, "random_start": False, "n_images": None}
-            cfg.update(self.adversarial)
-            self.adversarial = cfg
+            cfg = self.adversarial
             n = cfg["n_images"] or self.n_test
             x, y = self._ev.dataset.x_test[:n], self.y_test[:n]
             clean, adv = attack_predictions(
@@ -264,6 +261,24 @@ class Evaluator:
         return _digest({"dataset": self.spec["dataset"], "split": self.split, **extra})
 
     # -- baselines, one per architecture ---------------------------------------------------
+    def settings(self, section: str) -> dict[str, Any]:
+        """A section of the evaluation spec (``adversarial``, ``latency``, ``proxy``) with the
+        study configuration's defaults for keys it lacks (specs stored by older versions).
+
+        Args:
+            section: The section's name.
+        """
+        from dataclasses import asdict
+
+        from moo_compress.config import AdversarialConfig, LatencyConfig, ProxyConfig
+
+        defaults = {
+            "adversarial": AdversarialConfig,
+            "latency": LatencyConfig,
+            "proxy": ProxyConfig,
+        }[section]
+        return {**asdict(defaults()), **(self.spec.get(section) or {})}
+
     def arch_spec(self, name: str) -> dict[str, Any]:
         return {
             "name": name,

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import functools
 import json
-from dataclasses import replace
+from dataclasses import asdict, replace
 from types import SimpleNamespace
 from typing import Any
 
@@ -19,9 +19,11 @@ import numpy as np
 
 from moo_compress._utils.hashing import digest
 from moo_compress._utils.io import atomic_write
+from moo_compress.config import DetectionConfig
 from moo_compress.evaluation.base import Evaluator, Measurements, Reference
 
-DEFAULTS = {"score_threshold": 0.05, "nms_iou": 0.5, "max_detections": 100}
+#: Post-processing defaults (the study configuration's, for specs that lack them).
+DEFAULTS = asdict(DetectionConfig())
 
 
 class DetectionMeasurements(Measurements):
@@ -43,9 +45,7 @@ class DetectionMeasurements(Measurements):
         from moo_compress.adversarial import pgd
         from moo_compress.data.base import to_tensor, to_uint8
 
-        cfg = {"eps": 0.05, "step": 0.02, "steps": 5, "random_start": False, "n_images": None}
-        cfg.update(self.adversarial)
-        self.adversarial = cfg
+        cfg = self.adversarial
         n = cfg["n_images"] or self.n_test
         # an int8 model is attacked through its float twin (ONNX Runtime has no gradients)
         attacked = getattr(self.model, "float_model", self.model)

@@ -24,9 +24,6 @@ import torch
 
 from moo_compress.objectives.base import ObjectiveResult
 
-WARMUP = 5
-REPEATS = 30
-THREADS = 1
 BLOCKS = 5
 
 
@@ -47,10 +44,15 @@ def pinned_threads(n: int):
 
 
 @torch.no_grad()
-def measure_latency(
-    model, x: torch.Tensor, *, warmup: int = WARMUP, repeats: int = REPEATS
-) -> list[float]:
-    """Seconds per forward pass of ``x``, one entry per repeat."""
+def measure_latency(model, x: torch.Tensor, *, warmup: int, repeats: int) -> list[float]:
+    """Seconds per forward pass of ``x``, one entry per repeat.
+
+    Args:
+        model: Any callable module (PyTorch or an ONNX Runtime wrapper).
+        x: The input batch, on the model's device.
+        warmup: Untimed passes first.
+        repeats: Timed passes.
+    """
     model.eval()
     device = x.device
     for _ in range(warmup):
@@ -87,7 +89,7 @@ def latency(m) -> ObjectiveResult:
     from moo_compress.data.base import to_tensor
 
     cfg = m.latency
-    threads = int(cfg.get("threads", THREADS))
+    threads = int(cfg["threads"])  # settings of the study's ``latency`` section
     device = get_device()
     with pinned_threads(threads):
         if hasattr(m.model, "onnx_bytes"):  # a session whose thread count is pinned too
