@@ -13,6 +13,7 @@ import numpy as np
 
 from moo_compress import storage as st
 from moo_compress.archive import normalized_hypervolume, pareto_indices
+from moo_compress.drivers import DRIVER_INFO, drivers_that
 from moo_compress.search import SearchSession, check_before_search
 
 __all__ = ["run_search"]
@@ -45,17 +46,18 @@ def run_search(
     from moo_compress.errors import ConfigError
 
     warnings.filterwarnings("ignore", category=optuna.exceptions.ExperimentalWarning)
-    if (n_workers > 1 or dask_scheduler) and cfg.driver == "grid":
+    scale_out = DRIVER_INFO[cfg.driver].scale_out
+    if (n_workers > 1 or dask_scheduler) and scale_out is None:
         raise ConfigError(
             "--n-workers",
             "",
-            "applies to Optuna samplers (worker processes) and pymoo-nsga2 (Dask); the grid driver runs in one process. Got driver 'grid'.",
+            f"applies to Optuna samplers (worker processes) and pymoo-nsga2 (Dask); the {cfg.driver} driver runs in one process. Got driver {cfg.driver!r}.",
         )
-    if dask_scheduler and cfg.driver != "pymoo-nsga2":
+    if dask_scheduler and scale_out != "dask":
         raise ConfigError(
             "--dask-scheduler",
             "",
-            f"parallelises pymoo-nsga2 generations; Optuna samplers scale out with `moo-compress worker` processes. Got driver {cfg.driver!r}.",
+            f"parallelises {', '.join(drivers_that('dask'))} generations; Optuna samplers scale out with `moo-compress worker` processes. Got driver {cfg.driver!r}.",
         )
     log = log or (lambda msg: print(msg, file=sys.stderr))
     t_start = time.perf_counter()
@@ -98,7 +100,7 @@ def _search(
     if interrupted:
         log(f"resuming: {len(interrupted)} interrupted trial(s) marked failed and queued again")
     setup_seconds = time.perf_counter() - t_start
-    if cfg.driver.startswith("optuna-") and n_workers > 1:
+    if DRIVER_INFO[cfg.driver].scale_out == "workers" and n_workers > 1:
         from moo_compress.workers import spawn_workers
 
         session = SearchSession(cfg, study, evaluator, show_progress=False)
@@ -116,7 +118,7 @@ def _search(
         session.refresh()
     else:
         pool = None
-        if cfg.driver == "pymoo-nsga2" and (n_workers > 1 or dask_scheduler):
+        if DRIVER_INFO[cfg.driver].scale_out == "dask" and (n_workers > 1 or dask_scheduler):
             from moo_compress.workers import DaskPool
 
             pool = DaskPool(cfg, scheduler=dask_scheduler, n_workers=n_workers)

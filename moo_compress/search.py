@@ -362,7 +362,9 @@ def check_before_search(cfg, url: str) -> None:
     from moo_compress.errors import ConfigError
 
     st.check_keeps_results(url)
-    if not cfg.space.searched and cfg.driver != "grid":
+    from moo_compress.drivers import DRIVER_INFO
+
+    if not cfg.space.searched and DRIVER_INFO[cfg.driver].needs_searched:
         raise ConfigError(
             str(cfg.space_path),
             "variables",

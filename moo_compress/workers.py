@@ -92,16 +92,17 @@ def run_worker(cfg, *, worker: str | None = None, log=None) -> dict[str, Any]:
     from optuna.exceptions import UpdateFinishedTrialError
     from optuna.trial import TrialState
 
+    from moo_compress.drivers import DRIVER_INFO, drivers_that
     from moo_compress.drivers.optuna_samplers import OptunaDriver
     from moo_compress.errors import ConfigError
     from moo_compress.evaluation import make_evaluator
     from moo_compress.search import SearchSession
 
-    if not cfg.driver.startswith("optuna-"):
+    if DRIVER_INFO[cfg.driver].scale_out != "workers":
         raise ConfigError(
             cfg.source,
             "driver.name",
-            f"`worker` runs Optuna samplers (optuna-tpe, optuna-nsga2, optuna-random); pymoo-nsga2 parallelises generations with `search --n-workers` or `--dask-scheduler`. Got {cfg.driver!r} instead.",
+            f"`worker` runs Optuna samplers ({', '.join(drivers_that('workers'))}); {', '.join(drivers_that('dask'))} parallelises generations with `search --n-workers` or `--dask-scheduler`. Got {cfg.driver!r} instead.",
         )
     log = log or (lambda msg: print(msg, file=sys.stderr))
     worker = worker or f"{os.uname().nodename}-{os.getpid()}"

@@ -13,7 +13,7 @@ from moo_compress._utils.hashing import digest
 from moo_compress.config._reader import Section, describe, file_problem, load_yaml
 from moo_compress.corruptions import CORRUPTIONS, SEVERITIES, STANDARD
 from moo_compress.data import DATASETS
-from moo_compress.drivers import DRIVER_OPTIONS, DRIVERS
+from moo_compress.drivers import DRIVER_INFO, DRIVERS
 from moo_compress.errors import ConfigError
 from moo_compress.models import task_architectures
 from moo_compress.objectives import OBJECTIVE_INFO, TASKS, task_objectives
@@ -357,15 +357,15 @@ def load_study_config(
     drv = top.section("driver")
     driver = drv.string("name", "pymoo-nsga2", choices=DRIVERS.names())
     options = {}
-    for opt, (default, low) in DRIVER_OPTIONS[driver].items():
+    for opt, (default, low) in DRIVER_INFO[driver].options.items():
         options[opt] = drv.integer(opt, default, low=low, high=100_000)
     drv.finish()
-    if driver == "grid":
+    if DRIVER_INFO[driver].needs_grid:
         continuous = [v.name for v in space.searched if v.grid_size() is None]
         if continuous:
             raise drv.error(
                 "name",
-                f"grid needs a finite grid for every searched variable; give {continuous[0]} a step. Got {describe(driver)} instead.",
+                f"{driver} needs a finite grid for every searched variable; give {continuous[0]} a step. Got {describe(driver)} instead.",
             )
 
     budget = top.section("budget")
