@@ -10,17 +10,31 @@ from __future__ import annotations
 import numpy as np
 import torch
 import torch.nn.functional as F
+from torch import nn
+
+__all__ = ["as_targets", "attack_predictions", "fgsm", "pgd", "robust_instances", "task_loss"]
 
 
-def task_loss(model, out: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+def task_loss(model: nn.Module, out: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
     """The model's training loss: its own ``task_loss`` (a detector's, on dense targets) or
-    the cross-entropy on class labels."""
+    the cross-entropy on class labels.
+
+    Args:
+        model: The model whose loss it is.
+        out: The model's output on a batch.
+        y: Class labels, or a detector's dense targets.
+    """
     own = getattr(model, "task_loss", None)
     return own(out, y) if own is not None else F.cross_entropy(out, y)
 
 
-def as_targets(y, device=None) -> torch.Tensor:
-    """Labels as int64, dense detection targets as float32."""
+def as_targets(y, device: torch.device | str | None = None) -> torch.Tensor:
+    """Labels as int64, dense detection targets as float32.
+
+    Args:
+        y: Integer labels or float targets (array-like or tensor).
+        device: Where the tensor goes (default None: where ``torch.as_tensor`` puts it).
+    """
     t = torch.as_tensor(y, device=device)
     return t.long() if not t.is_floating_point() else t.float()
 
@@ -32,13 +46,20 @@ def _input_grad(model, x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
     return grad
 
 
-def fgsm(model, x: torch.Tensor, y: torch.Tensor, eps: float) -> torch.Tensor:
-    """One signed-gradient step of size ``eps`` (Goodfellow et al.)."""
+def fgsm(model: nn.Module, x: torch.Tensor, y: torch.Tensor, eps: float) -> torch.Tensor:
+    """One signed-gradient step of size ``eps`` (Goodfellow et al.), clamped to [0, 1].
+
+    Args:
+        model: The model whose loss gradient is followed (its mode is left as it is).
+        x: Images, float NCHW in [0, 1].
+        y: Labels or targets of ``x``.
+        eps: Step size (the L-infinity radius).
+    """
     return (x + eps * _input_grad(model, x, y).sign()).clamp(0, 1).detach()
 
 
 def pgd(
-    model,
+    model: nn.Module,
     x: torch.Tensor,
     y: torch.Tensor,
     *,
@@ -48,7 +69,18 @@ def pgd(
     random_start: bool = False,
     gen: torch.Generator | None = None,
 ) -> torch.Tensor:
-    """Projected gradient descent on the task loss, projected to the eps-ball and [0, 1]."""
+    """Projected gradient descent on the task loss, projected to the eps-ball and [0, 1].
+
+    Args:
+        model: The model whose loss gradient is followed (its mode is left as it is).
+        x: Images, float NCHW in [0, 1].
+        y: Labels or targets of ``x``.
+        eps: L-infinity radius.
+        step: Size of each signed-gradient step.
+        steps: Number of steps.
+        random_start: Start from a uniform point of the eps-ball (default False).
+        gen: Generator of the random start (default None: torch's global one).
+    """
     x0 = x.detach()
     adv = x0.clone()
     if random_start:
@@ -61,7 +93,7 @@ def pgd(
 
 
 def attack_predictions(
-    model,
+    model: nn.Module,
     images: np.ndarray,
     labels: np.ndarray,
     *,
@@ -79,7 +111,22 @@ def attack_predictions(
     (the float model it was quantized from) and judged on its own predictions.
 
     Args:
+        model: The model (put in eval mode on the engine's device).
+        images: uint8 images (N, H, W, C).
+        labels: Class labels (N,).
         attack: ``"fgsm"`` or ``"pgd"``.
+        eps: L-infinity radius.
+        step: PGD step size (default 0.02).
+        steps: PGD steps (default 5).
+        random_start: PGD from a random point of the eps-ball (default False).
+        seed: Seed of the random starts (default 0).
+        batch_size: Images per batch (default 256).
+
+    Returns:
+        Clean and adversarial predicted classes, each (N,).
+
+    Raises:
+        ValueError: An unknown ``attack``.
     """
     from moo_compress._utils.device import get_device
     from moo_compress.data.base import to_tensor
@@ -114,5 +161,11 @@ def attack_predictions(
 
 
 def robust_instances(clean_pred: np.ndarray, adv_pred: np.ndarray, labels: np.ndarray) -> float:
-    """Share of inputs with g(x_adv) = g(x) = y (seed 002)."""
+    """Share of inputs with g(x_adv) = g(x) = y (seed 002).
+
+    Args:
+        clean_pred: Predicted classes on the clean inputs.
+        adv_pred: Predicted classes on the adversarial inputs.
+        labels: True classes.
+    """
     return float(((adv_pred == clean_pred) & (clean_pred == labels)).mean())

@@ -6,15 +6,28 @@ from collections.abc import Sequence
 
 import numpy as np
 
+__all__ = ["normalize", "normalized_hypervolume", "pareto_indices", "to_minimization"]
+
 
 def to_minimization(values: np.ndarray, directions: Sequence[str]) -> np.ndarray:
+    """The values with every maximized objective negated, as rows of one column per objective.
+
+    Args:
+        values: Objective values, one row per point (reshaped to ``len(directions)`` columns).
+        directions: ``"minimize"`` or ``"maximize"`` for each objective.
+    """
     values = np.asarray(values, dtype=float).reshape(-1, len(directions))
     sign = np.array([1.0 if d == "minimize" else -1.0 for d in directions])
     return values * sign
 
 
 def pareto_indices(values: np.ndarray, directions: Sequence[str]) -> list[int]:
-    """Indices of the non-dominated rows (first occurrence kept among identical rows)."""
+    """Indices of the non-dominated rows (first occurrence kept among identical rows).
+
+    Args:
+        values: Objective values, one row per point (reshaped to ``len(directions)`` columns).
+        directions: ``"minimize"`` or ``"maximize"`` for each objective.
+    """
     f = to_minimization(values, directions)
     keep = []
     for i in range(len(f)):
@@ -28,7 +41,13 @@ def pareto_indices(values: np.ndarray, directions: Sequence[str]) -> list[int]:
 def normalize(
     values: np.ndarray, directions: Sequence[str], bounds: Sequence[tuple[float, float]]
 ) -> np.ndarray:
-    """Map each objective to [0, 1] with 0 the best bound, clipping outside values."""
+    """Map each objective to [0, 1] with 0 the best bound, clipping outside values.
+
+    Args:
+        values: Objective values, one row per point (reshaped to ``len(directions)`` columns).
+        directions: ``"minimize"`` or ``"maximize"`` for each objective.
+        bounds: ``(low, high)`` of each objective, in its own units.
+    """
     values = np.asarray(values, dtype=float).reshape(-1, len(directions))
     out = np.empty_like(values)
     for j, (d, (lo, hi)) in enumerate(zip(directions, bounds, strict=True)):
@@ -40,7 +59,16 @@ def normalize(
 def normalized_hypervolume(
     values: np.ndarray, directions: Sequence[str], bounds: Sequence[tuple[float, float]]
 ) -> float:
-    """Hypervolume of the normalized front against the reference point (1, ..., 1), in [0, 1]."""
+    """Hypervolume of the normalized front against the reference point (1, ..., 1), in [0, 1].
+
+    Args:
+        values: Objective values, one row per point (reshaped to ``len(directions)`` columns).
+        directions: ``"minimize"`` or ``"maximize"`` for each objective.
+        bounds: ``(low, high)`` of each objective, mapped to [0, 1] by :func:`normalize`.
+
+    Returns:
+        The hypervolume of the front's rows (0.0 when there are none).
+    """
     values = np.asarray(values, dtype=float).reshape(-1, len(directions))
     if len(values) == 0:
         return 0.0

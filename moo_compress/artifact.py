@@ -28,17 +28,41 @@ import math
 import struct
 import zipfile
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from moo_compress.errors import ArtifactError
 
+if TYPE_CHECKING:
+    from torch import nn
+
+__all__ = [
+    "MAGIC",
+    "decode_model",
+    "deflate_size",
+    "encode_model",
+    "load_model",
+    "model_bytes",
+    "pack_bits",
+    "parameter_bits",
+    "read_header",
+    "unpack_bits",
+]
+
 MAGIC = b"MOOCMPv1"
 
 
 def pack_bits(values: np.ndarray, bits: int) -> bytes:
-    """Pack non-negative ints < 2**bits into a little-endian bit stream."""
+    """Pack non-negative ints < 2**bits into a little-endian bit stream.
+
+    Args:
+        values: The integers (flattened).
+        bits: Bits per value.
+
+    Raises:
+        ValueError: A value needs more than ``bits`` bits.
+    """
     values = np.asarray(values, dtype=np.uint64).ravel()
     if values.size and int(values.max()) >= 2**bits:
         raise ValueError(f"value {int(values.max())} does not fit in {bits} bits")
@@ -48,7 +72,19 @@ def pack_bits(values: np.ndarray, bits: int) -> bytes:
 
 
 def unpack_bits(buf: bytes, bits: int, count: int) -> np.ndarray:
-    """Inverse of :func:`pack_bits`."""
+    """Inverse of :func:`pack_bits`.
+
+    Args:
+        buf: The packed stream.
+        bits: Bits per value.
+        count: Number of values to read.
+
+    Returns:
+        The values as int64.
+
+    Raises:
+        ArtifactError: The stream holds fewer than ``count * bits`` bits.
+    """
     flat = np.unpackbits(np.frombuffer(buf, dtype=np.uint8), bitorder="little")[: count * bits]
     if flat.size != count * bits:
         raise ArtifactError(f"packed stream holds {flat.size} bits, expected {count * bits}")
@@ -135,7 +171,9 @@ def _encode_layer(module, writer: _Writer) -> dict[str, Any]:
     return entry
 
 
-def encode_model(model, arch: dict[str, Any], metadata: dict[str, Any] | None = None) -> bytes:
+def encode_model(
+    model: nn.Module, arch: dict[str, Any], metadata: dict[str, Any] | None = None
+) -> bytes:
     """Serialize a (possibly compressed) model to the packed format.
 
     Args:
@@ -143,7 +181,7 @@ def encode_model(model, arch: dict[str, Any], metadata: dict[str, Any] | None = 
             model (``compression.int8.Int8Model``) is stored as its float model plus its
             activation quantization parameters.
         arch: ``{"name": registry name, "kwargs": constructor arguments}``.
-        metadata: JSON-serialisable extras stored in the header.
+        metadata: JSON-serialisable extras stored in the header (default None: none).
     """
     from torch import nn
 
@@ -287,11 +325,29 @@ def _decode_packed(entry: dict[str, Any], payload: memoryview, key: str):
 def parameter_bits(data: bytes) -> int:
     """Bits of the model's parameters at their stored precision: the bit-packed payload
     (masks, surviving weights, cluster indices and codebooks, b-bit codes and scales, raw
-    tensors), without the file's JSON header. The "theoretical bits" of a compression ratio."""
+    tensors), without the file's JSON header. The "theoretical bits" of a compression ratio.
+
+    Args:
+        data: A packed model file's bytes.
+
+    Raises:
+        ArtifactError: ``data`` is not a model file or its header is broken.
+    """
     return len(read_header(data)[1]) * 8
 
 
 def read_header(data: bytes) -> tuple[dict[str, Any], memoryview]:
+    """Split a model file into its JSON header and its payload.
+
+    Args:
+        data: A packed model file's bytes.
+
+    Returns:
+        ``(header, payload)``; the payload is a view of ``data`` after the header.
+
+    Raises:
+        ArtifactError: Bad magic bytes, a truncated file or a header that is not JSON.
+    """
     if not data.startswith(MAGIC) or len(data) < len(MAGIC) + 8:
         raise ArtifactError("not a moo-compress model file (bad magic bytes)")
     (n,) = struct.unpack("<Q", data[len(MAGIC) : len(MAGIC) + 8])
@@ -305,11 +361,20 @@ def read_header(data: bytes) -> tuple[dict[str, Any], memoryview]:
     return header, memoryview(data)[start + n :]
 
 
-def decode_model(data: bytes):
+def decode_model(data: bytes) -> tuple[nn.Module, dict[str, Any]]:
     """Rebuild a plain ``nn.Module`` (weights baked, eval mode) from packed bytes.
+
+    A stored int8 model comes back as ``compression.int8.Int8Model``.
+
+    Args:
+        data: A packed model file's bytes.
 
     Returns:
         ``(model, header)``.
+
+    Raises:
+        ArtifactError: The file is malformed, names an unknown architecture or does not fit
+            it.
     """
     import torch
 
@@ -381,7 +446,15 @@ def _resize(model, shapes: dict[str, tuple[int, ...]], groups: dict[str, int]) -
             module.num_features = module.running_mean.shape[0]
 
 
-def load_model(path: str | Path):
+def load_model(path: str | Path) -> tuple[nn.Module, dict[str, Any]]:
+    """:func:`decode_model` of a file.
+
+    Args:
+        path: The packed model file.
+
+    Returns:
+        ``(model, header)``.
+    """
     return decode_model(Path(path).read_bytes())
 
 
@@ -391,6 +464,16 @@ def model_bytes(data: bytes) -> bytes:
     CR compares these, so a trial artifact (which records its configuration in the
     metadata) and the baseline artifact (which records none) are measured the same way, and
     an unchanged model has CR exactly 1.
+
+    Args:
+        data: A packed model file's bytes.
+
+    Returns:
+        ``data`` itself when its metadata is empty, else the file rewritten with empty
+        metadata.
+
+    Raises:
+        ArtifactError: Bad magic bytes or a header that is not JSON.
     """
     if data[: len(MAGIC)] != MAGIC or len(data) < len(MAGIC) + 8:
         raise ArtifactError("not a moo-compress model file (bad magic)")
@@ -408,7 +491,14 @@ def model_bytes(data: bytes) -> bytes:
 
 
 def deflate_size(data: bytes, arcname: str = "model.mcz") -> int:
-    """Bytes of a DEFLATE zip archive holding ``data`` (the TF-MOT / seed-000 convention)."""
+    """Bytes of a DEFLATE zip archive holding ``data`` (the TF-MOT / seed-000 convention).
+
+    The archive's member has a fixed date, so the size depends on ``data`` only.
+
+    Args:
+        data: The bytes to archive.
+        arcname: The member's name in the archive (default ``"model.mcz"``).
+    """
     buf = io.BytesIO()
     with zipfile.ZipFile(buf, "w", compression=zipfile.ZIP_DEFLATED) as zf:
         info = zipfile.ZipInfo(arcname, date_time=(2020, 1, 1, 0, 0, 0))

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+__all__ = ["ArtifactError", "ConfigError", "DataError", "MooCompressError"]
+
 
 class MooCompressError(Exception):
     """Base class of errors the CLI reports in one line (exit code 1)."""
@@ -14,6 +16,11 @@ class ConfigError(MooCompressError):
 
     The message names the file, the key path, what is allowed and the bad value, in the
     scikit-learn style: ``studies/x.yaml: budget.n_trials: must be an int >= 1. Got 0 instead.``
+
+    Args:
+        source: The file (or ``"command line"``-like origin) the bad value came from.
+        key: The key path of the bad value; empty when the whole source is at fault.
+        message: What is allowed and what was given.
     """
 
     exit_code = 2

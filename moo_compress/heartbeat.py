@@ -9,9 +9,14 @@ from __future__ import annotations
 
 import contextlib
 import threading
+from collections.abc import Iterator
+from typing import TYPE_CHECKING
 
 from moo_compress import record
 from moo_compress import storage as st
+
+if TYPE_CHECKING:
+    import optuna
 
 __all__ = ["fail_abandoned_trials", "heartbeat"]
 
@@ -19,12 +24,17 @@ _BEATING: set[int] = set()  # trial ids this process is beating for (heartbeat i
 
 
 @contextlib.contextmanager
-def heartbeat(study, trial):
+def heartbeat(study: optuna.Study, trial: optuna.Trial) -> Iterator[None]:
     """Record ``trial``'s heartbeat every interval while the block runs (if enabled).
 
     The first beat is recorded before the block starts, so a trial never runs without one;
     entering it again for the same trial (a worker's claim around ``evaluate_trial``) adds
-    no second thread."""
+    no second thread. Nothing is recorded when the study's storage has heartbeats off.
+
+    Args:
+        study: The study whose storage records the beats.
+        trial: The running trial.
+    """
     interval = st.heartbeat_interval(study)
     ident = st.trial_id(trial)
     if not interval or ident in _BEATING:
@@ -49,14 +59,22 @@ def heartbeat(study, trial):
         _BEATING.discard(ident)
 
 
-def fail_abandoned_trials(study, grace_seconds: float) -> list[int]:
+def fail_abandoned_trials(study: optuna.Study, grace_seconds: float) -> list[int]:
     """Fail RUNNING trials whose worker died between ``ask`` and its first heartbeat.
 
     Optuna's heartbeat check skips trials that never beat, and such a trial would stay
     RUNNING for ever and hold a share of the budget. A live worker records its first beat
     and the configuration within milliseconds of ``ask``, so a trial without a configuration
     after twice the grace period has no worker (clocks of worker machines must agree to
-    within that). Its configuration is unknown, so it is not re-queued."""
+    within that). Its configuration is unknown, so it is not re-queued.
+
+    Args:
+        study: The study whose RUNNING trials are looked at.
+        grace_seconds: The heartbeat grace period; a trial is abandoned after twice this.
+
+    Returns:
+        The numbers of the trials set to FAIL.
+    """
     import datetime as dt
 
     from optuna.exceptions import UpdateFinishedTrialError

@@ -12,9 +12,19 @@ from __future__ import annotations
 
 import numpy as np
 
+__all__ = ["gaec", "kernighan_lin", "multicut", "objective"]
+
 
 def gaec(w: np.ndarray) -> np.ndarray:
-    """Greedy additive edge contraction. Returns a cluster label per node."""
+    """Greedy additive edge contraction.
+
+    Args:
+        w: Symmetric (n, n) edge weights, positive to join, negative to cut (the diagonal
+            is ignored; not modified).
+
+    Returns:
+        A cluster label per node, numbered 0, 1, ... without gaps.
+    """
     n = len(w)
     c = np.array(w, dtype=np.float64, copy=True)
     np.fill_diagonal(c, -np.inf)
@@ -37,14 +47,29 @@ def gaec(w: np.ndarray) -> np.ndarray:
 
 
 def objective(w: np.ndarray, labels: np.ndarray) -> float:
-    """Total weight of the edges inside clusters (the diagonal excluded)."""
+    """Total weight of the edges inside clusters (the diagonal excluded).
+
+    Args:
+        w: Symmetric (n, n) edge weights.
+        labels: A cluster label per node.
+    """
     same = labels[:, None] == labels[None, :]
     np.fill_diagonal(same, False)
     return float(w[same].sum() / 2)
 
 
 def kernighan_lin(w: np.ndarray, labels: np.ndarray, *, max_passes: int = 10) -> np.ndarray:
-    """Improve a partition by passes of single-node moves (to any cluster or a new one)."""
+    """Improve a partition by passes of single-node moves (to any cluster or a new one).
+
+    Args:
+        w: Symmetric (n, n) edge weights (the diagonal is ignored; not modified).
+        labels: The partition to start from, a cluster label per node.
+        max_passes: At most this many passes (default 10); passes stop early when one
+            gains nothing.
+
+    Returns:
+        A cluster label per node, numbered 0, 1, ... without gaps.
+    """
     w = np.array(w, dtype=np.float64, copy=True)
     np.fill_diagonal(w, 0.0)
     labels = np.unique(labels, return_inverse=True)[1]
@@ -89,5 +114,14 @@ def kernighan_lin(w: np.ndarray, labels: np.ndarray, *, max_passes: int = 10) ->
 
 
 def multicut(w: np.ndarray, *, refine: bool = True) -> np.ndarray:
+    """A heuristic minimum cost multicut: :func:`gaec`, then :func:`kernighan_lin`.
+
+    Args:
+        w: Symmetric (n, n) edge weights, positive to join, negative to cut.
+        refine: Refine GAEC's partition with Kernighan-Lin (default True).
+
+    Returns:
+        A cluster label per node, numbered 0, 1, ... without gaps.
+    """
     labels = gaec(w)
     return kernighan_lin(w, labels) if refine else labels

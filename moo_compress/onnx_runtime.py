@@ -15,6 +15,8 @@ import warnings
 import torch
 from torch import nn
 
+__all__ = ["DEFAULT_OPSET", "OnnxModel", "export_onnx", "opset_for_export", "plain_copy"]
+
 DEFAULT_OPSET = 17
 
 
@@ -38,8 +40,13 @@ class _Outputs(nn.Module):
 
 
 def plain_copy(model: nn.Module, *, activation_quantizers: bool = True) -> nn.Module:
-    """A CPU copy with constraints baked into plain weights; 8-bit activation fake
-    quantization (QAT) is kept unless ``activation_quantizers`` is False."""
+    """A CPU copy with constraints baked into plain weights, in eval mode; 8-bit activation
+    fake quantization (QAT) is kept unless ``activation_quantizers`` is False.
+
+    Args:
+        model: The model to copy (not modified).
+        activation_quantizers: Keep activation fake quantizers (default True).
+    """
     from moo_compress.compression.constraints import bake
     from moo_compress.compression.quantization import remove_activation_quantizers
 
@@ -54,7 +61,14 @@ def export_onnx(
     *,
     activation_quantizers: bool = True,
 ) -> bytes:
-    """ONNX bytes of ``model`` with outputs ``features`` and ``logits`` (dynamic batch)."""
+    """ONNX bytes of ``model`` with outputs ``features`` and ``logits`` (dynamic batch).
+
+    Args:
+        model: A model with ``features`` and ``head`` (exported from a :func:`plain_copy`).
+        input_shape: (C, H, W) of one input.
+        opset: ONNX opset to write (default :data:`DEFAULT_OPSET`).
+        activation_quantizers: Export activation fake quantizers (default True).
+    """
     plain = plain_copy(model, activation_quantizers=activation_quantizers)
     buf = io.BytesIO()
     with warnings.catch_warnings():
@@ -95,20 +109,40 @@ class OnnxModel(nn.Module):
 
     @property
     def gradient_model(self) -> nn.Module:
+        """The float model that attacks take input gradients from.
+
+        Raises:
+            TypeError: The model was made without a float model.
+        """
         if self.float_model is None:
             raise TypeError("this ONNX model has no float model to take gradients from")
         return self.float_model
 
-    def features_and_logits(self, x: torch.Tensor):
+    def features_and_logits(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """Both outputs of one ONNX Runtime run, on ``x``'s device.
+
+        Args:
+            x: Images, float NCHW in [0, 1].
+        """
         f, logits = self._session.run(
             ["features", "logits"], {"input": x.detach().float().cpu().numpy()}
         )
         return torch.from_numpy(f).to(x.device), torch.from_numpy(logits).to(x.device)
 
     def features(self, x: torch.Tensor) -> torch.Tensor:
+        """The penultimate representation.
+
+        Args:
+            x: Images, float NCHW in [0, 1].
+        """
         return self.features_and_logits(x)[0]
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
+        """The logits.
+
+        Args:
+            x: Images, float NCHW in [0, 1].
+        """
         return self.features_and_logits(x)[1]
 
     def __deepcopy__(self, memo):

@@ -13,6 +13,8 @@ from moo_compress.adversarial import as_targets, pgd, task_loss
 from moo_compress.config import TrainConfig
 from moo_compress.data.base import to_tensor
 
+__all__ = ["accuracy", "predict", "predict_outputs", "train"]
+
 
 def train(
     model: nn.Module,
@@ -38,7 +40,15 @@ def train(
         seed: Seed for the shuffling order.
         adversarial: PGD settings (``eps``, ``step``, ``steps``, ``random_start``) to train
             on the clean plus the adversarial loss (seed 001's robust training); adversarial
-            examples are made against the current model in eval mode.
+            examples are made against the current model in eval mode (default None: clean
+            training only).
+
+    Returns:
+        The same ``model`` (in eval mode when it was trained; its mode is unchanged when
+        ``epochs`` is 0 or nothing is trainable).
+
+    Raises:
+        FloatingPointError: The loss became NaN or infinite.
     """
     device = get_device()
     model.to(device)
@@ -77,8 +87,24 @@ def train(
 
 
 @torch.no_grad()
-def predict(model: nn.Module, x, *, batch_size: int = 256, features: bool = False) -> torch.Tensor:
-    """Logits (or penultimate features) for uint8 images (N, H, W, C) or a float NCHW tensor."""
+def predict(
+    model: nn.Module,
+    x: np.ndarray | torch.Tensor,
+    *,
+    batch_size: int = 256,
+    features: bool = False,
+) -> torch.Tensor:
+    """Logits (or penultimate features) for uint8 images (N, H, W, C) or a float NCHW tensor.
+
+    Args:
+        model: The model (put in eval mode on the engine's device).
+        x: uint8 images (N, H, W, C), or a float NCHW tensor in [0, 1].
+        batch_size: Images per forward pass (default 256).
+        features: Return ``model.features(x)`` instead of the logits (default False).
+
+    Returns:
+        A float CPU tensor with one row per image (empty for no images).
+    """
     device = get_device()
     model.eval().to(device)
     outs = []
@@ -91,9 +117,20 @@ def predict(model: nn.Module, x, *, batch_size: int = 256, features: bool = Fals
 
 
 @torch.no_grad()
-def predict_outputs(model: nn.Module, x, *, batch_size: int = 256):
+def predict_outputs(
+    model: nn.Module, x: np.ndarray, *, batch_size: int = 256
+) -> tuple[torch.Tensor, torch.Tensor]:
     """(penultimate features, logits) in one pass; models may provide
-    ``features_and_logits`` (the int8 model does), else ``head(features(x))`` is used."""
+    ``features_and_logits`` (the int8 model does), else ``head(features(x))`` is used.
+
+    Args:
+        model: The model (put in eval mode on the engine's device).
+        x: uint8 images (N, H, W, C).
+        batch_size: Images per forward pass (default 256).
+
+    Returns:
+        Float CPU tensors, one row per image.
+    """
     device = get_device()
     model.eval().to(device)
     both = getattr(model, "features_and_logits", None)
@@ -110,7 +147,13 @@ def predict_outputs(model: nn.Module, x, *, batch_size: int = 256):
     return torch.cat(feats), torch.cat(logits)
 
 
-def accuracy(model: nn.Module, x, y: np.ndarray) -> float:
-    """Top-1 accuracy in [0, 1]."""
+def accuracy(model: nn.Module, x: np.ndarray | torch.Tensor, y: np.ndarray) -> float:
+    """Top-1 accuracy in [0, 1].
+
+    Args:
+        model: A classifier.
+        x: Images, as :func:`predict` takes them.
+        y: Class labels.
+    """
     pred = predict(model, x).argmax(1).numpy()
     return float((pred == np.asarray(y)).mean())

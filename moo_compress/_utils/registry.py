@@ -6,6 +6,8 @@ import importlib
 from collections.abc import Iterator
 from typing import Any
 
+__all__ = ["Registry"]
+
 
 class Registry:
     """Maps names to ``"module:attribute"`` targets imported on first use.
@@ -27,13 +29,28 @@ class Registry:
         return iter(self._entries)
 
     def names(self) -> list[str]:
+        """The registered names, in registration order."""
         return list(self._entries)
 
     def register(self, name: str, target: str) -> None:
+        """Add or replace an entry; a replaced entry is imported again on its next use.
+
+        Args:
+            name: The entry's name.
+            target: ``"module:attribute"`` to import on first use.
+        """
         self._entries[name] = target
         self._loaded.pop(name, None)
 
     def get(self, name: str) -> Any:
+        """The object an entry names, imported on the first call and cached.
+
+        Args:
+            name: A registered name.
+
+        Raises:
+            KeyError: The name is not registered (the message lists the known names).
+        """
         if name not in self._entries:
             raise KeyError(f"unknown {self.kind} {name!r}; known: {', '.join(self._entries)}")
         if name not in self._loaded:

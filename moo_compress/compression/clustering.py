@@ -8,6 +8,8 @@ from torch import nn
 
 from moo_compress.compression.constraints import constraint, prunable_layers, raw_weight
 
+__all__ = ["cluster_weights"]
+
 
 @torch.no_grad()
 def cluster_weights(model: nn.Module, k: int, *, seed: int, init: str = "kmeans++") -> None:
@@ -21,8 +23,11 @@ def cluster_weights(model: nn.Module, k: int, *, seed: int, init: str = "kmeans+
         model: Model to cluster in place.
         k: Number of distinct values per layer (>= 2).
         seed: Seed of the k-means++ initialisation.
-        init: ``"kmeans++"``, or ``"linear"``: centroids evenly spaced between the layer's
-            smallest and largest weight (TF-MOT's ``LINEAR``).
+        init: ``"kmeans++"`` (the default), or ``"linear"``: centroids evenly spaced between
+            the layer's smallest and largest weight (TF-MOT's ``LINEAR``).
+
+    Raises:
+        ValueError: ``init`` is neither of those, or ``k < 2``.
     """
     from sklearn.cluster import KMeans
 

@@ -19,6 +19,18 @@ import torch
 from torch import nn
 from torch.nn.utils import parametrize
 
+__all__ = [
+    "CompressedWeight",
+    "bake",
+    "channel_scale",
+    "constraint",
+    "existing_constraint",
+    "fake_quantize",
+    "prunable_layers",
+    "quantize_codes",
+    "raw_weight",
+]
+
 PRUNABLE = (nn.Conv2d, nn.Linear)
 
 
@@ -63,7 +75,12 @@ class _Tie(torch.autograd.Function):
 
 
 def channel_scale(w: torch.Tensor, bits: int) -> torch.Tensor:
-    """Per-output-channel symmetric scale, shaped to broadcast against ``w``."""
+    """Per-output-channel symmetric scale, shaped to broadcast against ``w``.
+
+    Args:
+        w: A weight, output channels first.
+        bits: Bit-width; the channel's largest magnitude maps to ``2**(bits - 1) - 1``.
+    """
     qmax = 2 ** (bits - 1) - 1
     flat = w.detach().reshape(w.shape[0], -1)
     amax = flat.abs().amax(dim=1).clamp_min(1e-12)
@@ -71,16 +88,36 @@ def channel_scale(w: torch.Tensor, bits: int) -> torch.Tensor:
 
 
 def quantize_codes(w: torch.Tensor, scale: torch.Tensor, qmax: int) -> torch.Tensor:
+    """Integer codes (as floats) ``round(w / scale)`` clamped to ``[-qmax, qmax]``.
+
+    Args:
+        w: A weight.
+        scale: Its scale (see :func:`channel_scale`), broadcast against ``w``.
+        qmax: The largest code magnitude.
+    """
     return torch.clamp(torch.round(w / scale), -qmax, qmax)
 
 
 def fake_quantize(w: torch.Tensor, bits: int) -> torch.Tensor:
-    """Symmetric per-channel fake quantization at ``bits`` bits (at most 2**bits - 1 levels)."""
+    """Symmetric per-channel fake quantization at ``bits`` bits (at most 2**bits - 1 levels).
+
+    The gradient passes straight through the rounding.
+
+    Args:
+        w: A weight, output channels first.
+        bits: Bit-width.
+    """
     return _RoundSTE.apply(w, channel_scale(w, bits), 2 ** (bits - 1) - 1)
 
 
 class CompressedWeight(nn.Module):
-    """The parametrization holding one layer's mask, centroid tie and bit-width."""
+    """The parametrization holding one layer's mask, centroid tie and bit-width.
+
+    Every part starts unset (None); the compression stages fill them in.
+
+    Args:
+        shape: The shape of the layer's weight.
+    """
 
     def __init__(self, shape: torch.Size) -> None:
         super().__init__()
@@ -92,6 +129,12 @@ class CompressedWeight(nn.Module):
         self.bits: int | None = None
 
     def forward(self, w: torch.Tensor) -> torch.Tensor:
+        """The effective weight: tied to the centroids, masked, then fake-quantized (each
+        only when set).
+
+        Args:
+            w: The raw weight (ignored when the weights are tied to centroids).
+        """
         if self.indices is not None:
             w = _Tie.apply(self.centroids, self.indices, self.inv_counts)
         if self.mask is not None:
@@ -102,12 +145,23 @@ class CompressedWeight(nn.Module):
 
 
 def prunable_layers(model: nn.Module) -> list[tuple[str, nn.Module]]:
-    """Conv and linear layers, in module order."""
+    """Conv and linear layers, in module order.
+
+    Args:
+        model: The model to walk.
+
+    Returns:
+        ``(qualified name, module)`` pairs.
+    """
     return [(n, m) for n, m in model.named_modules() if isinstance(m, PRUNABLE)]
 
 
 def constraint(module: nn.Module) -> CompressedWeight:
-    """The layer's constraint, registered on first use."""
+    """The layer's constraint, registered on first use.
+
+    Args:
+        module: A prunable layer.
+    """
     if parametrize.is_parametrized(module, "weight"):
         for p in module.parametrizations.weight:
             if isinstance(p, CompressedWeight):
@@ -118,6 +172,11 @@ def constraint(module: nn.Module) -> CompressedWeight:
 
 
 def existing_constraint(module: nn.Module) -> CompressedWeight | None:
+    """The layer's constraint, or None when it has none (nothing is registered).
+
+    Args:
+        module: A prunable layer.
+    """
     if parametrize.is_parametrized(module, "weight"):
         for p in module.parametrizations.weight:
             if isinstance(p, CompressedWeight):
@@ -126,7 +185,11 @@ def existing_constraint(module: nn.Module) -> CompressedWeight | None:
 
 
 def raw_weight(module: nn.Module) -> torch.Tensor:
-    """The unconstrained weight tensor (what the optimizer updates when not tied)."""
+    """The unconstrained weight tensor (what the optimizer updates when not tied).
+
+    Args:
+        module: A prunable layer, constrained or not.
+    """
     if parametrize.is_parametrized(module, "weight"):
         return module.parametrizations.weight.original
     return module.weight
@@ -139,6 +202,12 @@ def bake(model: nn.Module) -> nn.Module:
     from the module's class, and a deep copy of a parametrized module shares that class
     with the original, so removing it from a copy would break the original. Here only the
     instance changes: it gets its plain class back and the effective weight as a parameter.
+
+    Args:
+        model: The model, changed in place.
+
+    Returns:
+        The same ``model``.
     """
     with torch.no_grad():
         for _, module in prunable_layers(model):

@@ -38,6 +38,16 @@ from torch import nn
 from moo_compress.compression.constraints import prunable_layers
 from moo_compress.compression.masks import PruneContext
 
+__all__ = [
+    "PHI",
+    "datafree_masks",
+    "energy",
+    "entropy",
+    "saliency_masks",
+    "saliency_matrix",
+    "unit_intervals",
+]
+
 ALPHA, BETA, PHI = 0.75, 0.25, 0.9
 EPOCH_SHARE = 0.05
 
@@ -102,7 +112,15 @@ def _hidden_pairs(seq: list[nn.Module]) -> list[tuple[int, int]]:
 
 @torch.no_grad()
 def unit_intervals(seq: list[nn.Module], input_shape: tuple[int, ...]) -> list[tuple]:
-    """Interval of every module's output for inputs in [0, 1]."""
+    """Interval of every module's output for inputs in [0, 1].
+
+    Args:
+        seq: The model's layers in forward order (its ``sequential()``).
+        input_shape: (C, H, W) of one input.
+
+    Returns:
+        ``(lo, hi)`` of each module's output, batch dimension 1, in the order of ``seq``.
+    """
     lo = torch.zeros(1, *input_shape)
     hi = torch.ones(1, *input_shape)
     out = []
@@ -129,7 +147,13 @@ def _sigmoid(x: float) -> float:
 
 
 def entropy(lo: torch.Tensor, hi: torch.Tensor, phi: float = PHI) -> float:
-    """ENT: entropy of the phi-similarity densities of the output intervals (Eqs. 5-7)."""
+    """ENT: entropy of the phi-similarity densities of the output intervals (Eqs. 5-7).
+
+    Args:
+        lo: Lower ends of the output intervals, one per output (1-D).
+        hi: Upper ends, the same shape.
+        phi: Similarity threshold of two intervals (default :data:`PHI`, 0.9).
+    """
     span = float(hi.max() - lo.min())
     n = lo.numel()
     if span <= 0:
@@ -146,7 +170,12 @@ def entropy(lo: torch.Tensor, hi: torch.Tensor, phi: float = PHI) -> float:
 
 
 def energy(lo: torch.Tensor, hi: torch.Tensor) -> float:
-    """Eq. 8 with alpha 0.75, beta 0.25."""
+    """Eq. 8 with alpha 0.75, beta 0.25: ``ALPHA sigmoid(NORM) + BETA sigmoid(ENT)``.
+
+    Args:
+        lo: Lower ends of the output intervals, one per output (1-D).
+        hi: Upper ends, the same shape.
+    """
     norm = float((hi - lo).abs().sum())
     return ALPHA * _sigmoid(norm) + BETA * _sigmoid(entropy(lo, hi))
 
@@ -154,7 +183,13 @@ def energy(lo: torch.Tensor, hi: torch.Tensor) -> float:
 def saliency_matrix(
     w_in: torch.Tensor, b_in: torch.Tensor | None, w_out: torch.Tensor
 ) -> torch.Tensor:
-    """S[i, j]: cost of pruning nominee ``i`` onto delegate ``j`` (diagonal = inf)."""
+    """S[i, j]: cost of pruning nominee ``i`` onto delegate ``j`` (diagonal = inf).
+
+    Args:
+        w_in: Incoming weights of the hidden layer, one row per unit.
+        b_in: Its biases (None: the layer has none, and the bias term is left out).
+        w_out: The next layer's weights, one column per unit.
+    """
     dist = torch.cdist(w_in[None], w_in[None])[0]
     if b_in is not None:
         dist = dist + (b_in[:, None] - b_in[None, :]).abs() / (
@@ -214,7 +249,18 @@ def _targets(model, seq, pairs, ctx: PruneContext) -> list[int]:
 
 @torch.no_grad()
 def saliency_masks(model: nn.Module, ctx: PruneContext) -> dict[str, torch.Tensor]:
-    """One-shot saliency pruning: per hidden layer, the lowest-saliency pairs, in one go."""
+    """One-shot saliency pruning: per hidden layer, the lowest-saliency pairs, in one go.
+
+    The merges change the model's weights in place.
+
+    Args:
+        model: The model to score; it needs a ``sequential()`` view and has its merged units' weights
+            changed in place.
+        ctx: Ratios per layer, granularity.
+
+    Returns:
+        Layer name -> keep-mask of the weight's shape.
+    """
     seq = _sequence(model)
     pairs = _hidden_pairs(seq)
     targets = _targets(model, seq, pairs, ctx)
@@ -242,7 +288,16 @@ def saliency_masks(model: nn.Module, ctx: PruneContext) -> dict[str, torch.Tenso
 
 @torch.no_grad()
 def datafree_masks(model: nn.Module, ctx: PruneContext) -> dict[str, torch.Tensor]:
-    """Seed 002's supervised stochastic pruning (Algorithm 1) by simulated annealing."""
+    """Seed 002's supervised stochastic pruning (Algorithm 1) by simulated annealing.
+
+    Args:
+        model: The model to score; it needs a ``sequential()`` view, is put in eval mode and has its
+            merged units' weights changed in place.
+        ctx: Ratios per layer, granularity, seed of the annealing and input shape.
+
+    Returns:
+        Layer name -> keep-mask of the weight's shape.
+    """
     model.eval()
     seq = _sequence(model)
     pairs = _hidden_pairs(seq)

@@ -26,6 +26,8 @@ from torch import nn
 from moo_compress.compression.constraints import prunable_layers
 from moo_compress.compression.masks import PruneContext, layer_ratios, masks_from_scores
 
+__all__ = ["CALIBRATION_IMAGES", "deeplift_masks", "deeplift_scores"]
+
 CALIBRATION_IMAGES = 128
 
 
@@ -84,7 +86,19 @@ class _Evidence(nn.Module):
 
 
 def deeplift_scores(model: nn.Module, ctx: PruneContext) -> dict[str, torch.Tensor]:
-    """Per-weight DeepLIFT importance of every layer that has something to prune."""
+    """Per-weight DeepLIFT importance of every layer that has something to prune.
+
+    Args:
+        model: The model to score (put in eval mode); a detector explains its
+            ``evidence`` output.
+        ctx: Ratios per layer, seed and training images (a calibration sample of
+            :data:`CALIBRATION_IMAGES` is drawn with the seed) and the
+            ``deeplift_baseline`` option (``"zero"``, the default, or ``"mean"``).
+
+    Returns:
+        Layer name -> mean absolute contribution of each weight, for layers with a ratio
+        above 0.
+    """
     from captum.attr import LayerDeepLift
 
     from moo_compress.data.base import to_tensor
@@ -130,4 +144,13 @@ def deeplift_scores(model: nn.Module, ctx: PruneContext) -> dict[str, torch.Tens
 
 
 def deeplift_masks(model: nn.Module, ctx: PruneContext) -> dict[str, torch.Tensor]:
+    """Keep-masks from :func:`deeplift_scores` at the context's ratios and granularity.
+
+    Args:
+        model: The model to score.
+        ctx: What :func:`deeplift_scores` uses, and the granularity.
+
+    Returns:
+        Layer name -> keep-mask of the weight's shape.
+    """
     return masks_from_scores(model, deeplift_scores(model, ctx), ctx)

@@ -28,6 +28,8 @@ from moo_compress.compression.masks import (
     topk_mask,
 )
 
+__all__ = ["ScoreMask", "hydra_masks", "hydra_scores", "scaled_init"]
+
 SCORE_LR = 0.1
 SCORE_MOMENTUM = 0.9
 SCORE_WEIGHT_DECAY = 1e-4
@@ -44,7 +46,13 @@ class _TopKSTE(torch.autograd.Function):
 
 
 class ScoreMask(nn.Module):
-    """Parametrization ``w -> w * topk(|scores|)`` with trainable scores."""
+    """Parametrization ``w -> w * topk(|scores|)`` with trainable scores.
+
+    Args:
+        scores: Initial scores, the weight's shape (copied into a parameter).
+        ratio: Share of the layer's groups to mask.
+        granularity: ``unstructured``, ``kernel`` or ``filter``.
+    """
 
     def __init__(self, scores: torch.Tensor, ratio: float, granularity: str) -> None:
         super().__init__()
@@ -53,17 +61,40 @@ class ScoreMask(nn.Module):
         self.granularity = granularity
 
     def forward(self, w: torch.Tensor) -> torch.Tensor:
+        """The masked weight (the gradient reaches the scores straight through the mask).
+
+        Args:
+            w: The layer's weight.
+        """
         return w * _TopKSTE.apply(self.scores, self.ratio, self.granularity)
 
 
 def scaled_init(weight: torch.Tensor) -> torch.Tensor:
-    """HYDRA's scaled initialisation: ``sqrt(6 / fan_in) * w / max|w|``."""
+    """HYDRA's scaled initialisation: ``sqrt(6 / fan_in) * w / max|w|``.
+
+    Args:
+        weight: A layer's weight, output channels first.
+    """
     fan_in = weight[0].numel()
     return math.sqrt(6.0 / fan_in) * weight / weight.abs().max().clamp_min(1e-12)
 
 
 def hydra_scores(model: nn.Module, ctx: PruneContext) -> dict[str, torch.Tensor]:
-    """Optimised scores (scaled initialisation, then ``score_epochs`` of score training)."""
+    """Optimised scores (scaled initialisation, then ``score_epochs`` of score training).
+
+    The model's parameters are frozen during score training and trainable again after it;
+    the weights are unchanged.
+
+    Args:
+        model: The model to score.
+        ctx: Ratios per layer, granularity, seed, training images and labels, ``train``
+            (``batch_size``, default 64; ``adversarial``) and the ``score_epochs`` option
+            (default 2).
+
+    Returns:
+        Layer name -> absolute optimised score of each weight, for layers with a ratio
+        above 0.
+    """
     from moo_compress.config import TrainConfig
     from moo_compress.training import train
 
@@ -108,4 +139,13 @@ def hydra_scores(model: nn.Module, ctx: PruneContext) -> dict[str, torch.Tensor]
 
 
 def hydra_masks(model: nn.Module, ctx: PruneContext) -> dict[str, torch.Tensor]:
+    """Keep-masks from :func:`hydra_scores` at the context's ratios and granularity.
+
+    Args:
+        model: The model to score.
+        ctx: What :func:`hydra_scores` uses.
+
+    Returns:
+        Layer name -> keep-mask of the weight's shape.
+    """
     return masks_from_scores(model, hydra_scores(model, ctx), ctx)

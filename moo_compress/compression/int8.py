@@ -26,6 +26,8 @@ from torch import nn
 
 from moo_compress.onnx_runtime import OnnxModel, export_onnx
 
+__all__ = ["CALIBRATION_IMAGES", "OPSET", "Int8Model", "activation_qparams", "build", "calibrate"]
+
 CALIBRATION_IMAGES = 200
 OPSET = 17  # of the int8 model (stored with it, so that loading rebuilds the same model)
 
@@ -70,7 +72,11 @@ def _quantize(float_onnx: bytes, batches: list[np.ndarray], overrides: dict | No
 
 
 def activation_qparams(int8_onnx: bytes) -> dict[str, list[float]]:
-    """{activation tensor: [scale, zero point]} of a QDQ model (weights excluded)."""
+    """{activation tensor: [scale, zero point]} of a QDQ model (weights excluded).
+
+    Args:
+        int8_onnx: The serialized QDQ model.
+    """
     import onnx
     from onnx import numpy_helper
 
@@ -93,7 +99,14 @@ def _overrides(qparams: dict[str, list[float]]) -> dict[str, list[dict[str, Any]
 
 
 class Int8Model(OnnxModel):
-    """The int8 ONNX model of ``float_model`` with its activation parameters ``int8_spec``."""
+    """The int8 ONNX model of ``float_model`` with its activation parameters ``int8_spec``.
+
+    Args:
+        float_model: The float model it was quantized from (kept for gradients and export).
+        int8_onnx: The serialized int8 (QDQ) model that ONNX Runtime runs.
+        int8_spec: ``opset``, ``input_shape`` and ``qparams`` (see :func:`activation_qparams`),
+            what :func:`build` needs to make the same model again.
+    """
 
     def __init__(self, float_model: nn.Module, int8_onnx: bytes, int8_spec: dict[str, Any]) -> None:
         super().__init__(int8_onnx, float_model)
@@ -106,7 +119,12 @@ class Int8Model(OnnxModel):
 
 
 def calibrate(model: nn.Module, images: np.ndarray) -> Int8Model:
-    """Quantize ``model`` with min/max ranges from ``images`` (float NCHW in [0, 1])."""
+    """Quantize ``model`` with min/max ranges from ``images`` (float NCHW in [0, 1]).
+
+    Args:
+        model: The float model (constraints baked into the export; not modified).
+        images: Calibration images, float NCHW in [0, 1]; their shape sets the input shape.
+    """
     input_shape = tuple(images.shape[1:])
     float_onnx = export_onnx(model, input_shape, activation_quantizers=False)
     int8_onnx = _quantize(float_onnx, [images.astype(np.float32)], None)
@@ -119,7 +137,15 @@ def calibrate(model: nn.Module, images: np.ndarray) -> Int8Model:
 
 
 def build(model: nn.Module, spec: dict[str, Any], int8_onnx: bytes | None = None) -> Int8Model:
-    """The int8 model of ``model`` with stored activation parameters ``spec``."""
+    """The int8 model of ``model`` with stored activation parameters ``spec``.
+
+    Args:
+        model: The float model.
+        spec: ``input_shape``, ``qparams`` and ``opset`` (default :data:`OPSET`), as stored in
+            the artifact.
+        int8_onnx: The int8 model already made (default None: export ``model`` and quantize it
+            with the stored parameters, which gives the same model again).
+    """
     if int8_onnx is None:
         input_shape = tuple(spec["input_shape"])
         float_onnx = export_onnx(

@@ -65,6 +65,12 @@ def topk_mask(scores: torch.Tensor, ratio: float, granularity: str) -> torch.Ten
 
     At least one group is always kept, so no layer is cut off entirely. Ties break by
     position (stable sort), so the mask is deterministic.
+
+    Args:
+        scores: Importance of each weight (higher is kept first), the weight's shape.
+        ratio: Share of the groups to prune.
+        granularity: ``unstructured`` (single weights), ``kernel`` (a conv kernel's mean
+            score) or ``filter`` (an output unit's mean score).
     """
     groups = _group_scores(scores.detach(), granularity)
     n = groups.numel()
@@ -76,7 +82,12 @@ def topk_mask(scores: torch.Tensor, ratio: float, granularity: str) -> torch.Ten
 
 
 def layer_ratios(model: nn.Module, ctx: PruneContext) -> dict[str, float]:
-    """Per-layer ratio; under ``filter`` granularity the output layer is never pruned."""
+    """Per-layer ratio; under ``filter`` granularity the output layer is never pruned.
+
+    Args:
+        model: The model whose prunable layers are named.
+        ctx: The context whose ``ratios`` are read (0 for a layer it does not name).
+    """
     layers = prunable_layers(model)
     out = {name: float(ctx.ratios.get(name, 0.0)) for name, _ in layers}
     if ctx.granularity == "filter":
@@ -87,6 +98,17 @@ def layer_ratios(model: nn.Module, ctx: PruneContext) -> dict[str, float]:
 def masks_from_scores(
     model: nn.Module, scores: dict[str, torch.Tensor], ctx: PruneContext
 ) -> dict[str, torch.Tensor]:
+    """Keep-masks from a criterion's scores, at the context's ratios and granularity.
+
+    Args:
+        model: The model the scores belong to.
+        scores: Layer name -> importance of each weight (the weight's shape).
+        ctx: The pruning context (ratios per layer, granularity).
+
+    Returns:
+        Layer name -> keep-mask (see :func:`topk_mask`) of the scored layers with a ratio
+        above 0.
+    """
     ratios = layer_ratios(model, ctx)
     return {
         name: topk_mask(s, ratios[name], ctx.granularity)

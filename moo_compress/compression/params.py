@@ -11,6 +11,21 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
+__all__ = [
+    "CONFIG_COLUMNS",
+    "PARAMETERS",
+    "PER_LAYER",
+    "PRUNE_METHODS",
+    "TECHNIQUES",
+    "TECHNIQUE_DEFAULTS",
+    "ParamDomain",
+    "config_row",
+    "layer_values",
+    "model_parameters",
+    "resolve",
+    "stage_value",
+]
+
 
 @dataclass(frozen=True)
 class ParamDomain:
@@ -24,6 +39,7 @@ class ParamDomain:
         contains: Predicate telling whether a single value is allowed.
         low: Smallest allowed value for numeric kinds (for range checks).
         high: Largest allowed value for numeric kinds.
+        choices: The allowed values of a categorical variable (None for numeric kinds).
     """
 
     name: str
@@ -101,7 +117,11 @@ def model_parameters() -> dict[str, ParamDomain]:
 
     They are not in :data:`PARAMETERS`: a configuration holds ``arch`` only when its search
     space names it (otherwise the study's ``model.arch`` applies), so studies that do not
-    search architectures keep their configuration identities."""
+    search architectures keep their configuration identities.
+
+    Returns:
+        ``{"arch": ...}``, a categorical over the registered architectures (no default).
+    """
     from moo_compress.models import ARCHITECTURES
 
     return {"arch": _choice("arch", tuple(ARCHITECTURES.names()), None)}
@@ -163,11 +183,26 @@ PER_LAYER = ("prune_ratio", "quant_bits")
 
 
 def layer_values(config: dict[str, Any], name: str) -> dict[str, Any]:
+    """A configuration's per-layer values of one variable (empty when it has none).
+
+    Args:
+        config: A configuration.
+        name: A variable of :data:`PER_LAYER`.
+
+    Returns:
+        Layer name -> value, from the configuration's ``layer_<name>`` map.
+    """
     return config.get(f"layer_{name}") or {}
 
 
 def stage_value(config: dict[str, Any], name: str, layer: str) -> Any:
-    """The value of a per-layer-capable variable for one layer."""
+    """The value of a per-layer-capable variable for one layer.
+
+    Args:
+        config: A resolved configuration (the variable's global value is its fallback).
+        name: A variable of :data:`PER_LAYER`.
+        layer: The layer's qualified name.
+    """
     return layer_values(config, name).get(layer, config[name])
 
 
@@ -175,7 +210,14 @@ CONFIG_COLUMNS = (*PARAMETERS, *(f"layer_{name}" for name in PER_LAYER))
 
 
 def config_row(config: dict[str, Any]) -> dict[str, Any]:
-    """A configuration as flat table columns (per-layer maps as ``layer=value`` lists)."""
+    """A configuration as flat table columns (per-layer maps as ``layer=value`` lists).
+
+    Args:
+        config: A configuration; a variable it lacks is None in the row.
+
+    Returns:
+        Column -> value, for the columns :data:`CONFIG_COLUMNS`.
+    """
     row = {name: config.get(name) for name in PARAMETERS}
     for name in PER_LAYER:
         values = layer_values(config, name)
@@ -190,6 +232,13 @@ def resolve(config: dict[str, Any]) -> dict[str, Any]:
     switches stages on (with :data:`TECHNIQUE_DEFAULTS` for a stage whose variable is off)
     and off. Settings of stages that do not run return to their defaults, so two
     configurations that build the same model have the same identity.
+
+    Args:
+        config: A configuration (missing variables take their defaults; not modified).
+
+    Returns:
+        A new dict: every variable of :data:`PARAMETERS`, the per-layer maps and any other
+        key of ``config`` (such as ``arch``).
     """
     c = {name: dom.default for name, dom in PARAMETERS.items()}
     c.update(config)

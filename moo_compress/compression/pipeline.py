@@ -27,9 +27,15 @@ from moo_compress.compression.quantization import (
 from moo_compress.config import TrainConfig
 from moo_compress.training import train
 
+__all__ = ["compress", "technique_name"]
+
 
 def technique_name(config: dict[str, Any]) -> str:
-    """Seed-000 name of the technique a configuration realises."""
+    """Seed-000 name of the technique a configuration realises.
+
+    Args:
+        config: Pipeline configuration (missing keys take their defaults).
+    """
     return resolve(config)["technique"]
 
 
@@ -63,7 +69,8 @@ def compress(
         y_train: Training labels.
         finetune: Fine-tuning optimizer settings.
         seed: Seed for every random choice of the chain.
-        adversarial: PGD settings used when ``robust_training`` is on.
+        adversarial: PGD settings used when ``robust_training`` is on (default None: no
+            adversarial fine-tuning).
     """
     from moo_compress.data.base import to_tensor
 

@@ -51,13 +51,30 @@ PRUNE_METHODS = Registry(
 
 
 def magnitude_masks(model: nn.Module, ctx: PruneContext) -> dict[str, torch.Tensor]:
-    """|w| (mean |w| per kernel or filter: the L1-norm filter criterion of Li et al.)."""
+    """|w| (mean |w| per kernel or filter: the L1-norm filter criterion of Li et al.).
+
+    Args:
+        model: The model to score.
+        ctx: Ratios per layer and granularity.
+
+    Returns:
+        Layer name -> keep-mask of the weight's shape.
+    """
     return masks_from_scores(
         model, {n: m.weight.detach().abs() for n, m in prunable_layers(model)}, ctx
     )
 
 
 def random_masks(model: nn.Module, ctx: PruneContext) -> dict[str, torch.Tensor]:
+    """Uniform random scores drawn from ``ctx.seed`` (the baseline every criterion must beat).
+
+    Args:
+        model: The model to score.
+        ctx: Ratios per layer, granularity and seed.
+
+    Returns:
+        Layer name -> keep-mask of the weight's shape.
+    """
     gen = torch.Generator().manual_seed(ctx.seed)
     scores = {
         n: torch.rand(tuple(m.weight.shape), generator=gen).to(m.weight.device)
@@ -74,7 +91,16 @@ def remove_filters(
     Every layer that consumes a removed channel (the next conv's input channels, batch-norm
     statistics, a flatten into a linear layer, depthwise partners, residual partners) is
     rewired by torch-pruning's dependency graph. In a coupled group (e.g. channels joined by
-    a residual addition) the group's first layer's mask decides.
+    a residual addition) the group's first layer's mask decides. The output layer keeps
+    every channel, and a layer whose every channel would go keeps them all.
+
+    Args:
+        model: The model, changed in place.
+        masks: Layer name -> keep-mask (output channels first).
+        input_shape: (C, H, W) of the model's input, for tracing the dependency graph.
+
+    Returns:
+        The same ``model``.
     """
     import torch_pruning as tp
 
@@ -106,8 +132,17 @@ def remove_filters(
 def prune(model: nn.Module, method: str, ctx: PruneContext) -> nn.Module:
     """Prune ``model`` in place with ``method`` at ``ctx``'s ratios and granularity.
 
+    Args:
+        model: The model to prune.
+        method: A name in :data:`PRUNE_METHODS`.
+        ctx: Ratios per layer (each in [0, 1)), granularity and what the criterion uses.
+
     Returns:
         The model (the same object; under ``filter`` granularity its layers are smaller).
+
+    Raises:
+        ValueError: An unknown granularity, or a ratio outside [0, 1).
+        KeyError: An unknown ``method``.
     """
     if ctx.granularity not in ("unstructured", "kernel", "filter"):
         raise ValueError(
@@ -137,7 +172,16 @@ def prune(model: nn.Module, method: str, ctx: PruneContext) -> nn.Module:
 
 
 def magnitude_prune(model: nn.Module, ratio: float, granularity: str) -> nn.Module:
-    """Magnitude pruning at one ratio for every layer (seed-000 technique 3)."""
+    """Magnitude pruning at one ratio for every layer (seed-000 technique 3).
+
+    Args:
+        model: The model, pruned in place.
+        ratio: Share of each layer's weights (or kernels, filters) to prune, in [0, 1).
+        granularity: ``unstructured``, ``kernel`` or ``filter``.
+
+    Returns:
+        The model (the same object).
+    """
     ratios = {name: ratio for name, _ in prunable_layers(model)}
     return prune(model, "magnitude", PruneContext(ratios=ratios, granularity=granularity, seed=0))
 

@@ -15,6 +15,14 @@ from torch import nn
 
 from moo_compress.compression.constraints import constraint, prunable_layers
 
+__all__ = [
+    "ActivationQuantizer",
+    "calibrate_activations",
+    "quantize_activations",
+    "quantize_weights",
+    "remove_activation_quantizers",
+]
+
 RANGE_MOMENTUM = 0.1
 
 
@@ -26,8 +34,11 @@ def quantize_weights(model: nn.Module, bits: int | dict[str, int]) -> None:
 
     Args:
         model: Model to annotate in place.
-        bits: Bit-width in [2, 8] for every layer, or a per-layer map (32 leaves a layer
-            in float).
+        bits: Bit-width in [2, 8] for every layer, or a per-layer map (32, also for a layer
+            the map does not name, leaves a layer in float).
+
+    Raises:
+        ValueError: A bit-width outside [2, 8] other than 32.
     """
     for name, module in prunable_layers(model):
         b = bits.get(name, 32) if isinstance(bits, dict) else bits
@@ -41,7 +52,11 @@ def quantize_weights(model: nn.Module, bits: int | dict[str, int]) -> None:
 
 
 class ActivationQuantizer(nn.Module):
-    """Unsigned per-tensor fake quantization with a moving-average range."""
+    """Unsigned per-tensor fake quantization with a moving-average range.
+
+    Args:
+        bits: Bit-width (default 8).
+    """
 
     def __init__(self, bits: int = 8) -> None:
         super().__init__()
@@ -50,6 +65,11 @@ class ActivationQuantizer(nn.Module):
         self.register_buffer("seen", torch.zeros((), dtype=torch.long))
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
+        """``x`` fake-quantized over the range (updated first in training mode).
+
+        Args:
+            x: An activation tensor.
+        """
         if self.training:
             with torch.no_grad():
                 batch = torch.stack([x.min(), x.max()]).to(self.range)
@@ -72,7 +92,14 @@ def _quantize_input(module: nn.Module, args):
 
 
 def quantize_activations(model: nn.Module, bits: int = 8) -> None:
-    """Fake-quantize the input of every conv/linear layer at ``bits`` bits from now on."""
+    """Fake-quantize the input of every conv/linear layer at ``bits`` bits from now on.
+
+    A layer that already has an activation quantizer keeps it.
+
+    Args:
+        model: Model to annotate in place.
+        bits: Bit-width (default 8).
+    """
     for _, module in prunable_layers(model):
         if not hasattr(module, "act_quant"):
             module.act_quant = ActivationQuantizer(bits)
@@ -80,6 +107,14 @@ def quantize_activations(model: nn.Module, bits: int = 8) -> None:
 
 
 def remove_activation_quantizers(model: nn.Module) -> nn.Module:
+    """Remove every activation quantizer and its hook (the inputs stay float).
+
+    Args:
+        model: The model, changed in place.
+
+    Returns:
+        The same ``model``.
+    """
     for _, module in prunable_layers(model):
         if hasattr(module, "act_quant"):
             del module.act_quant
@@ -91,7 +126,15 @@ def remove_activation_quantizers(model: nn.Module) -> nn.Module:
 
 @torch.no_grad()
 def calibrate_activations(model: nn.Module, images: torch.Tensor, batch_size: int = 256) -> None:
-    """Set activation ranges from ``images`` (float NCHW) without touching batch norm."""
+    """Set activation ranges from ``images`` (float NCHW) without touching batch norm.
+
+    The model is left in eval mode.
+
+    Args:
+        model: A model with activation quantizers.
+        images: Calibration images, float NCHW.
+        batch_size: Images per forward pass (default 256).
+    """
     model.eval()
     images = images.to(next(model.parameters()).device)
     quantizers = [m.act_quant for _, m in prunable_layers(model) if hasattr(m, "act_quant")]

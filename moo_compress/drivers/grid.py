@@ -13,14 +13,28 @@ from __future__ import annotations
 import itertools
 from typing import Any
 
+__all__ = ["GridDriver"]
+
 
 class GridDriver:
-    """Evaluate the whole grid (or its first ``n_trials`` distinct models)."""
+    """Evaluate the whole grid (or its first ``n_trials`` distinct models).
+
+    Args:
+        cfg: The study configuration (:class:`moo_compress.config.StudyConfig`).
+    """
 
     def __init__(self, cfg) -> None:
         self.cfg = cfg
 
     def run(self, session, *, interrupted: list[dict[str, Any]]) -> None:
+        """Evaluate the interrupted configurations, then every grid point not stored yet,
+        until the budget is spent.
+
+        Args:
+            session: The search session (:class:`moo_compress.search.SearchSession`) that
+                evaluates, stores and counts configurations.
+            interrupted: Configurations of trials an earlier run left unfinished, evaluated first.
+        """
         space = session.space
         session.fill_hypervolume_history()
         for config in interrupted:

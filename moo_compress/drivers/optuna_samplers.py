@@ -9,6 +9,8 @@ from __future__ import annotations
 
 from typing import Any
 
+__all__ = ["OptunaDriver"]
+
 
 class OptunaDriver:
     """Drive the search with one of Optuna's samplers.
@@ -21,6 +23,14 @@ class OptunaDriver:
         self.cfg = cfg
 
     def make_sampler(self, seed: int):
+        """A new sampler of the study's driver (TPE, NSGA-II or random) with the driver options.
+
+        Args:
+            seed: The sampler's seed.
+
+        Raises:
+            ValueError: The study's driver is not an Optuna one.
+        """
         import optuna
 
         opts = self.cfg.driver_options
@@ -35,6 +45,17 @@ class OptunaDriver:
         raise ValueError(f"OptunaDriver cannot run driver {self.cfg.driver!r}")
 
     def run(self, session, *, interrupted: list[dict[str, Any]]) -> None:
+        """Ask, evaluate and tell until the budget is spent (interrupted configurations are
+        queued first, unless already waiting in the study).
+
+        Args:
+            session: The search session (:class:`moo_compress.search.SearchSession`) that
+                evaluates, stores and counts configurations.
+            interrupted: Configurations of trials an earlier run left unfinished, queued first.
+
+        Raises:
+            MooCompressError: 200 proposals in a row were already evaluated.
+        """
         import warnings
 
         from optuna.trial import TrialState

@@ -20,10 +20,21 @@ from typing import Any
 
 import numpy as np
 
+__all__ = ["PymooNSGA2Driver"]
+
 _INFEASIBLE = 1e12
 
 
 class PymooNSGA2Driver:
+    """Drive the search with pymoo's NSGA-II (ask/tell over mixed variables).
+
+    Args:
+        cfg: The study configuration (:class:`moo_compress.config.StudyConfig`).
+        pool: A pool with ``submit(config, key)`` returning a callable that gives the result
+            (``moo_compress.workers.DaskPool``) to evaluate each generation's new
+            configurations at once; None (the default) evaluates them one by one.
+    """
+
     def __init__(self, cfg, pool=None) -> None:
         self.cfg = cfg
         self.pool = pool
@@ -44,6 +55,19 @@ class PymooNSGA2Driver:
         return pending
 
     def run(self, session, *, interrupted: list[dict[str, Any]]) -> None:
+        """Run generations (replaying stored ones) until the budget is spent or the
+        algorithm proposes nothing.
+
+        Args:
+            session: The search session (:class:`moo_compress.search.SearchSession`) that
+                evaluates, stores and counts configurations.
+            interrupted: Configurations of trials an earlier run left unfinished; not used,
+                as replaying NSGA-II with the study seed proposes them again.
+
+        Raises:
+            MooCompressError: The space has no searched variable, or 50 generations in a row
+                proposed only configurations already evaluated.
+        """
         from pymoo.algorithms.moo.nsga2 import NSGA2
         from pymoo.core.evaluator import Evaluator
         from pymoo.core.mixed import (

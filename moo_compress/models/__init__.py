@@ -23,12 +23,22 @@ DETECTORS = ("centernet_lite",)
 
 
 def task_architectures(task: str) -> list[str]:
+    """The architectures a study of ``task`` may use, in registry order.
+
+    Args:
+        task: ``"detection"`` for the detectors; any other task gets the classifiers.
+    """
     names = ARCHITECTURES.names()
     return [n for n in names if (n in DETECTORS) == (task == "detection")]
 
 
 def layer_names(arch: str, width: float = 1.0) -> list[str]:
-    """Names of an architecture's conv/linear layers (what per-layer variables address)."""
+    """Names of an architecture's conv/linear layers (what per-layer variables address).
+
+    Args:
+        arch: A name in :data:`ARCHITECTURES`.
+        width: The architecture's width multiplier (default 1.0).
+    """
     from moo_compress.compression.constraints import prunable_layers
 
     return [name for name, _ in prunable_layers(ARCHITECTURES.get(arch)(width=width))]

@@ -5,6 +5,8 @@ from __future__ import annotations
 import torch
 from torch import nn
 
+__all__ = ["MLP"]
+
 
 class MLP(nn.Module):
     """Flatten -> [Linear -> ReLU] x len(hidden) -> Linear head.
@@ -34,10 +36,21 @@ class MLP(nn.Module):
         self.head = nn.Linear(prev, num_classes)
 
     def sequential(self) -> list[nn.Module]:
+        """The layers in forward order (used by interval arithmetic)."""
         return [*self.body, self.head]
 
     def features(self, x: torch.Tensor) -> torch.Tensor:
+        """The penultimate representation (the input of ``head``), one row per image.
+
+        Args:
+            x: Images, ``(N, C, H, W)`` (flattened to ``in_features``).
+        """
         return self.body(x)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
+        """Class logits, ``head(features(x))``.
+
+        Args:
+            x: Images, ``(N, C, H, W)`` (flattened to ``in_features``).
+        """
         return self.head(self.features(x))

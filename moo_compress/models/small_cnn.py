@@ -5,6 +5,8 @@ from __future__ import annotations
 import torch
 from torch import nn
 
+__all__ = ["SmallCNN"]
+
 
 class SmallCNN(nn.Module):
     """Three conv-BN-ReLU-pool blocks, a hidden dense layer and a linear head.
@@ -43,7 +45,17 @@ class SmallCNN(nn.Module):
         return [*self.body, self.flatten, self.fc, self.act, self.head]
 
     def features(self, x: torch.Tensor) -> torch.Tensor:
+        """The penultimate representation (the input of ``head``), one row per image.
+
+        Args:
+            x: Images, ``(N, in_channels, 32, 32)``.
+        """
         return self.act(self.fc(self.flatten(self.body(x))))
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
+        """Class logits, ``head(features(x))``.
+
+        Args:
+            x: Images, ``(N, in_channels, 32, 32)``.
+        """
         return self.head(self.features(x))

@@ -22,13 +22,31 @@ import torch
 from torch import nn
 from torchvision.models import mobilenetv2, resnet, vgg
 
+__all__ = [
+    "BasicBlock",
+    "Bottleneck",
+    "CifarMobileNetV2",
+    "CifarResNet",
+    "CifarVGG",
+    "mobilenet_v2",
+    "resnet18",
+    "resnet50",
+    "vgg11_bn",
+    "vgg19_bn",
+]
+
 
 def _scaled(c: int, width: float) -> int:
     return max(4, int(round(c * width)))
 
 
 class BasicBlock(resnet.BasicBlock):
-    """torchvision's block with one ReLU module per use (attribution needs distinct modules)."""
+    """torchvision's block with one ReLU module per use (attribution needs distinct modules).
+
+    Args:
+        *args: Positional arguments of torchvision's ``BasicBlock`` (inplanes, planes, ...).
+        **kwargs: Keyword arguments of torchvision's ``BasicBlock``.
+    """
 
     def __init__(self, *args, **kwargs) -> None:
         super().__init__(*args, **kwargs)
@@ -36,13 +54,23 @@ class BasicBlock(resnet.BasicBlock):
         self.relu_out = nn.ReLU()
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
+        """The block's output, ``relu(residual branch + shortcut)``.
+
+        Args:
+            x: Feature maps, ``(N, C, H, W)``.
+        """
         identity = x if self.downsample is None else self.downsample(x)
         out = self.relu(self.bn1(self.conv1(x)))
         return self.relu_out(self.bn2(self.conv2(out)) + identity)
 
 
 class Bottleneck(resnet.Bottleneck):
-    """torchvision's bottleneck with one ReLU module per use."""
+    """torchvision's bottleneck with one ReLU module per use.
+
+    Args:
+        *args: Positional arguments of torchvision's ``Bottleneck`` (inplanes, planes, ...).
+        **kwargs: Keyword arguments of torchvision's ``Bottleneck``.
+    """
 
     def __init__(self, *args, **kwargs) -> None:
         super().__init__(*args, **kwargs)
@@ -51,6 +79,11 @@ class Bottleneck(resnet.Bottleneck):
         self.relu_out = nn.ReLU()
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
+        """The block's output, ``relu(residual branch + shortcut)``.
+
+        Args:
+            x: Feature maps, ``(N, C, H, W)``.
+        """
         identity = x if self.downsample is None else self.downsample(x)
         out = self.relu(self.bn1(self.conv1(x)))
         out = self.relu2(self.bn2(self.conv2(out)))
@@ -58,11 +91,20 @@ class Bottleneck(resnet.Bottleneck):
 
 
 class CifarResNet(resnet.ResNet):
-    """torchvision ResNet with a CIFAR stem and a width multiplier."""
+    """torchvision ResNet with a CIFAR stem and a width multiplier.
+
+    Args:
+        block: The residual block class, :class:`BasicBlock` or :class:`Bottleneck`.
+        layers: Blocks in each of the four stages.
+        num_classes: Number of output classes (default 10).
+        width: Multiplier of the stage widths 64/128/256/512, at least 4 channels each
+            (default 1.0).
+        in_channels: Input channels (default 3).
+    """
 
     def __init__(
         self,
-        block,
+        block: type[BasicBlock | Bottleneck],
         layers: list[int],
         num_classes: int = 10,
         width: float = 1.0,
@@ -89,24 +131,52 @@ class CifarResNet(resnet.ResNet):
                 nn.init.kaiming_normal_(m.weight, mode="fan_out", nonlinearity="relu")
 
     def features(self, x: torch.Tensor) -> torch.Tensor:
+        """The penultimate representation (the input of ``head``), one row per image.
+
+        Args:
+            x: Images, ``(N, C, H, W)``.
+        """
         x = self.relu(self.bn1(self.conv1(x)))
         x = self.layer4(self.layer3(self.layer2(self.layer1(x))))
         return torch.flatten(self.avgpool(x), 1)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
+        """Class logits, ``head(features(x))``.
+
+        Args:
+            x: Images, ``(N, C, H, W)``.
+        """
         return self.head(self.features(x))
 
 
 def resnet18(num_classes: int = 10, width: float = 1.0) -> CifarResNet:
+    """ResNet-18 (basic blocks 2-2-2-2) for 32x32 inputs.
+
+    Args:
+        num_classes: Number of output classes (default 10).
+        width: Multiplier of the channel counts (default 1.0).
+    """
     return CifarResNet(BasicBlock, [2, 2, 2, 2], num_classes, width)
 
 
 def resnet50(num_classes: int = 10, width: float = 1.0) -> CifarResNet:
+    """ResNet-50 (bottlenecks 3-4-6-3) for 32x32 inputs.
+
+    Args:
+        num_classes: Number of output classes (default 10).
+        width: Multiplier of the channel counts (default 1.0).
+    """
     return CifarResNet(Bottleneck, [3, 4, 6, 3], num_classes, width)
 
 
 class CifarVGG(nn.Module):
-    """torchvision VGG features (batch norm) with global pooling and a linear head."""
+    """torchvision VGG features (batch norm) with global pooling and a linear head.
+
+    Args:
+        cfg: torchvision's configuration letter (``"A"`` is VGG-11, ``"E"`` VGG-19).
+        num_classes: Number of output classes (default 10).
+        width: Multiplier of the channel counts, at least 4 channels each (default 1.0).
+    """
 
     def __init__(self, cfg: str, num_classes: int = 10, width: float = 1.0) -> None:
         super().__init__()
@@ -119,22 +189,49 @@ class CifarVGG(nn.Module):
         self.head = nn.Linear(layers[-2], num_classes)
 
     def features(self, x: torch.Tensor) -> torch.Tensor:
+        """The penultimate representation (the input of ``head``), one row per image.
+
+        Args:
+            x: Images, ``(N, C, H, W)``.
+        """
         return torch.flatten(self.avgpool(self.body(x)), 1)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
+        """Class logits, ``head(features(x))``.
+
+        Args:
+            x: Images, ``(N, C, H, W)``.
+        """
         return self.head(self.features(x))
 
 
 def vgg11_bn(num_classes: int = 10, width: float = 1.0) -> CifarVGG:
+    """VGG-11 with batch norm for 32x32 inputs.
+
+    Args:
+        num_classes: Number of output classes (default 10).
+        width: Multiplier of the channel counts (default 1.0).
+    """
     return CifarVGG("A", num_classes, width)
 
 
 def vgg19_bn(num_classes: int = 10, width: float = 1.0) -> CifarVGG:
+    """VGG-19 with batch norm for 32x32 inputs.
+
+    Args:
+        num_classes: Number of output classes (default 10).
+        width: Multiplier of the channel counts (default 1.0).
+    """
     return CifarVGG("E", num_classes, width)
 
 
 class CifarMobileNetV2(mobilenetv2.MobileNetV2):
-    """torchvision MobileNetV2 (``width_mult`` = width) without its first two downsamplings."""
+    """torchvision MobileNetV2 (``width_mult`` = width) without its first two downsamplings.
+
+    Args:
+        num_classes: Number of output classes (default 10).
+        width: torchvision's ``width_mult`` (default 1.0).
+    """
 
     def __init__(self, num_classes: int = 10, width: float = 1.0) -> None:
         super().__init__(num_classes=num_classes, width_mult=width)
@@ -149,11 +246,27 @@ class CifarMobileNetV2(mobilenetv2.MobileNetV2):
         self.head = self._modules.pop("classifier")[1]
 
     def features(self, x: torch.Tensor) -> torch.Tensor:
+        """The penultimate representation (the input of ``head``), one row per image.
+
+        Args:
+            x: Images, ``(N, C, H, W)``.
+        """
         return torch.flatten(self.avgpool(self.body(x)), 1)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
+        """Class logits, ``head(features(x))``.
+
+        Args:
+            x: Images, ``(N, C, H, W)``.
+        """
         return self.head(self.features(x))
 
 
 def mobilenet_v2(num_classes: int = 10, width: float = 1.0) -> CifarMobileNetV2:
+    """MobileNetV2 for 32x32 inputs.
+
+    Args:
+        num_classes: Number of output classes (default 10).
+        width: torchvision's ``width_mult`` (default 1.0).
+    """
     return CifarMobileNetV2(num_classes, width)
