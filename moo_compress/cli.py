@@ -13,6 +13,20 @@ import os
 import sys
 from pathlib import Path
 
+__all__ = [
+    "Terminated",
+    "build_parser",
+    "cmd_corrupt",
+    "cmd_evaluate",
+    "cmd_export",
+    "cmd_pareto",
+    "cmd_report",
+    "cmd_search",
+    "cmd_status",
+    "cmd_worker",
+    "main",
+]
+
 
 def _common(p: argparse.ArgumentParser) -> None:
     p.add_argument(
@@ -40,6 +54,7 @@ def _reading(p: argparse.ArgumentParser) -> None:
 
 
 def build_parser() -> argparse.ArgumentParser:
+    """The ``moo-compress`` argument parser, one subcommand per command."""
     parser = argparse.ArgumentParser(
         prog="moo-compress",
         description="Multi-objective search over pruning, clustering and quantization of neural networks.",
@@ -180,7 +195,16 @@ def _load_cfg(args, **overrides):
     return load_study_config(args.study, storage=args.storage, **overrides)
 
 
-def cmd_search(args) -> int:
+def cmd_search(args: argparse.Namespace) -> int:
+    """``moo-compress search``: create or resume the study and search until its budget is met;
+    prints a one-line summary.
+
+    Args:
+        args: The parsed command line.
+
+    Returns:
+        The exit code: 0.
+    """
     from moo_compress.errors import ConfigError
     from moo_compress.runner import run_search
 
@@ -202,7 +226,16 @@ def cmd_search(args) -> int:
     return 0
 
 
-def cmd_worker(args) -> int:
+def cmd_worker(args: argparse.Namespace) -> int:
+    """``moo-compress worker``: one more worker process on a study's shared storage (Optuna
+    drivers); the storage may come from the environment instead of ``--storage``.
+
+    Args:
+        args: The parsed command line.
+
+    Returns:
+        The exit code: 0.
+    """
     from moo_compress.errors import ConfigError
     from moo_compress.workers import STORAGE_VARIABLE, run_worker
 
@@ -277,7 +310,15 @@ def _read_study(args):
     return study_view(study, meta, cfg), study, cfg
 
 
-def cmd_status(args) -> int:
+def cmd_status(args: argparse.Namespace) -> int:
+    """``moo-compress status``: trial counts, generation, archive and hypervolume history.
+
+    Args:
+        args: The parsed command line.
+
+    Returns:
+        The exit code: 0.
+    """
     from moo_compress.report import format_status, status
 
     view, study, _ = _read_study(args)
@@ -285,7 +326,16 @@ def cmd_status(args) -> int:
     return 0
 
 
-def cmd_pareto(args) -> int:
+def cmd_pareto(args: argparse.Namespace) -> int:
+    """``moo-compress pareto``: the Pareto archive (or every completed trial) as a table,
+    CSV or JSON, with the archive's shares of architectures and techniques.
+
+    Args:
+        args: The parsed command line.
+
+    Returns:
+        The exit code: 0.
+    """
     from moo_compress.objectives import OBJECTIVE_INFO
     from moo_compress.report import archive_shares, format_shares, format_table, pareto_frame
 
@@ -314,7 +364,16 @@ def cmd_pareto(args) -> int:
     return 0
 
 
-def cmd_export(args) -> int:
+def cmd_export(args: argparse.Namespace) -> int:
+    """``moo-compress export``: export the Pareto-optimal models (of the objectives the study
+    stores) that satisfy ``--select``.
+
+    Args:
+        args: The parsed command line.
+
+    Returns:
+        The exit code: 0.
+    """
     import dataclasses
 
     from moo_compress import storage as st
@@ -347,7 +406,16 @@ def cmd_export(args) -> int:
     return 0
 
 
-def cmd_evaluate(args) -> int:
+def cmd_evaluate(args: argparse.Namespace) -> int:
+    """``moo-compress evaluate``: measure an exported model again and compare with what was
+    recorded.
+
+    Args:
+        args: The parsed command line.
+
+    Returns:
+        The exit code: 1 when a measurement does not match the record, else 0.
+    """
     from moo_compress.export import evaluate_exported
 
     report = evaluate_exported(
@@ -381,7 +449,16 @@ REPORTS = {
 }
 
 
-def cmd_report(args) -> int:
+def cmd_report(args: argparse.Namespace) -> int:
+    """``moo-compress report``: without a report flag, list the reports; with ``--proxy``,
+    the clustering proxies' validity, written as CSV files and a PNG when there are 3 points.
+
+    Args:
+        args: The parsed command line.
+
+    Returns:
+        The exit code: 0.
+    """
     if not args.proxy:
         print("moo-compress report writes one of these reports over a study's trials:")
         for flag, what in REPORTS.items():
@@ -412,7 +489,15 @@ def cmd_report(args) -> int:
     return 0
 
 
-def cmd_corrupt(args) -> int:
+def cmd_corrupt(args: argparse.Namespace) -> int:
+    """``moo-compress corrupt``: write a "-C" version of a test set.
+
+    Args:
+        args: The parsed command line.
+
+    Returns:
+        The exit code: 0.
+    """
     from moo_compress.corruptions.suite import corrupt_dataset
 
     names = args.corruptions.split(",") if args.corruptions else None
@@ -459,6 +544,17 @@ def _on_sigterm(signum, frame) -> None:
 
 
 def main(argv: list[str] | None = None) -> int:
+    """Run one command (the ``moo-compress`` entry point).
+
+    Errors become one line on stderr (``MOO_COMPRESS_DEBUG=1`` re-raises them); SIGTERM is
+    handled as Ctrl-C is.
+
+    Args:
+        argv: The arguments after the program name (default None: ``sys.argv[1:]``).
+
+    Returns:
+        The exit code: 0 success, 1 failure, 2 bad input, 130 interrupted, 143 terminated.
+    """
     import signal
     import threading
 

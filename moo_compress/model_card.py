@@ -6,11 +6,23 @@ from typing import Any
 
 from moo_compress.objectives import OBJECTIVE_INFO
 
+__all__ = ["front_ranks", "render"]
+
 
 def front_ranks(
     name: str, front: dict[str, dict[str, float]], directions: dict[str, str]
 ) -> dict[str, int]:
-    """Rank (1 = best, ties share the rank) of model ``name`` among ``front`` per objective."""
+    """Rank (1 = best, ties share the rank) of model ``name`` among ``front`` per objective.
+
+    Args:
+        name: The model whose ranks are wanted (a key of ``front``).
+        front: Objective values of every exported model, by name.
+        directions: Direction of each objective; an objective not named here takes its
+            default direction.
+
+    Returns:
+        Objective -> rank, for every objective the model has a value for.
+    """
     ranks = {}
     mine = front[name]
     for obj, value in mine.items():

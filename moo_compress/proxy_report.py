@@ -10,17 +10,28 @@ one compression study, which differ from each other far less than distinct archi
 from __future__ import annotations
 
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 
 from moo_compress import storage as st
 from moo_compress.objectives import OBJECTIVE_INFO, PROXIES, ROBUSTNESS_TARGETS
 
+if TYPE_CHECKING:
+    import optuna
+    import pandas as pd
+
+__all__ = ["PAPER", "format_validity", "plot_validity", "proxy_points", "proxy_validity"]
+
 PAPER = {"r2_combined": 0.87, "tau_kmeans": (0.79, 0.82)}
 
 
-def proxy_points(study):
-    """DataFrame of trial number, every proxy and every robustness target (complete trials)."""
+def proxy_points(study: optuna.Study) -> pd.DataFrame:
+    """DataFrame of trial number, every proxy and every robustness target (complete trials).
+
+    Args:
+        study: The study; complete trials that lack a proxy or a target are left out.
+    """
     import pandas as pd
     from optuna.trial import TrialState
 
@@ -34,8 +45,14 @@ def proxy_points(study):
     return pd.DataFrame(rows, columns=["trial", *PROXIES, *ROBUSTNESS_TARGETS])
 
 
-def proxy_validity(points):
-    """One row per (proxy, target): n, R^2, Kendall tau and its p-value."""
+def proxy_validity(points: pd.DataFrame) -> pd.DataFrame:
+    """One row per (proxy, target): n, R^2, Kendall tau and its p-value.
+
+    Statistics are NaN with fewer than 3 finite points or when either variable is constant.
+
+    Args:
+        points: :func:`proxy_points`'s table.
+    """
     import pandas as pd
     from scipy.stats import kendalltau
 
@@ -64,7 +81,15 @@ def proxy_validity(points):
     return pd.DataFrame(rows)
 
 
-def format_validity(table) -> str:
+def format_validity(table: pd.DataFrame) -> str:
+    """The validity table as text, with seed 003's numbers (:data:`PAPER`) below it.
+
+    Args:
+        table: :func:`proxy_validity`'s table.
+
+    Returns:
+        The text, or a one-line note when no pair has 3 points.
+    """
     if table.empty or table["n"].max() < 3:
         return "(fewer than 3 completed trials with proxies and robustness recorded)"
     fmt = {c: (lambda v: f"{v:.3f}") for c in ("r2", "kendall_tau")}
@@ -77,8 +102,16 @@ def format_validity(table) -> str:
     )
 
 
-def plot_validity(points, table, path: Path) -> None:
-    """A PNG grid of scatter plots: proxies (rows) x robustness targets (columns)."""
+def plot_validity(points: pd.DataFrame, table: pd.DataFrame, path: Path) -> None:
+    """A PNG grid of scatter plots: proxies (rows) x robustness targets (columns).
+
+    Each panel shows the least-squares line when R^2 is defined, and R^2, tau and n.
+
+    Args:
+        points: :func:`proxy_points`'s table.
+        table: :func:`proxy_validity`'s table.
+        path: The PNG file (folders created; written under a temporary name, then renamed).
+    """
     import matplotlib
 
     matplotlib.use("Agg")

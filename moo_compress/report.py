@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
@@ -18,11 +18,45 @@ from moo_compress.archive import normalized_hypervolume, pareto_indices
 from moo_compress.compression.params import CONFIG_COLUMNS, config_row
 from moo_compress.objectives import task_objectives
 
+if TYPE_CHECKING:
+    import optuna
+    import pandas as pd
+
+    from moo_compress.config import StudyConfig
+
+__all__ = [
+    "StudyView",
+    "archive_shares",
+    "format_shares",
+    "format_status",
+    "format_table",
+    "pareto_frame",
+    "pareto_records",
+    "status",
+    "study_view",
+]
+
 
 @dataclass
 class StudyView:
     """A study as it was searched, read from its ``moo_compress`` record: what the read-only
-    commands need (the attributes they use of a ``StudyConfig``)."""
+    commands need (the attributes they use of a ``StudyConfig``).
+
+    Args:
+        name: The study's name.
+        driver: The driver that searched it (``"?"`` when not recorded).
+        n_trials: The budget of the last search or worker (None when unknown).
+        objective_names: The objectives searched.
+        directions: ``"minimize"`` or ``"maximize"`` for each objective.
+        bounds: ``(low, high)`` of each objective, for the hypervolume.
+        task: ``"classification"`` or ``"detection"``.
+        arch: The study's architecture.
+        cache_dir: The study's cache folder.
+        searched: The searched variables.
+        per_layer: The variables searched per layer.
+        archs: The architectures the study could use.
+        record: The objectives each trial records (searched or not).
+    """
 
     name: str
     driver: str
@@ -39,10 +73,18 @@ class StudyView:
     record: list[str] = field(default_factory=list)
 
 
-def study_view(study, meta: dict[str, Any], cfg=None) -> StudyView:
+def study_view(
+    study: optuna.Study, meta: dict[str, Any], cfg: StudyConfig | None = None
+) -> StudyView:
     """The view of ``study`` from its record ``meta``; for a study recorded before the
     record held the space and the budget, those come from ``cfg`` (the study file) when
-    given, else from the trials."""
+    given, else from the trials.
+
+    Args:
+        study: The study.
+        meta: Its ``moo_compress`` record (the study's user attribute).
+        cfg: The study file's configuration, if there is one (default None).
+    """
     ev = meta.get("evaluation", {})
     budget = study.user_attrs.get("budget") or {}
     space = meta.get("space")
@@ -96,11 +138,20 @@ def _fail_kind(reason: str) -> str:
     return "failed"
 
 
-def status(cfg, study) -> dict[str, Any]:
+def status(cfg: StudyView | StudyConfig, study: optuna.Study) -> dict[str, Any]:
     """Counts, generation, budget and the archive of ``study`` (``cfg``: a
     :class:`StudyView` or a study configuration). The archive size and hypervolume are
     those of the completed trials now, computed as ``pareto`` does; the history is what the
-    search recorded."""
+    search recorded.
+
+    Args:
+        cfg: The study as searched (name, driver, budget, objectives, directions, bounds).
+        study: The study.
+
+    Returns:
+        What :func:`format_status` prints: trial counts by state and by failure kind, the
+        latest generation, the archive size and hypervolume, and the recorded history.
+    """
     from optuna.trial import TrialState
 
     counts = {
@@ -143,6 +194,11 @@ def status(cfg, study) -> dict[str, Any]:
 
 
 def format_status(s: dict[str, Any]) -> str:
+    """The ``status`` command's text.
+
+    Args:
+        s: What :func:`status` returns.
+    """
     budget = "?" if s["budget"] is None else s["budget"]
     lines = [
         f"study       {s['study']}  (driver {s['driver']})",
@@ -178,9 +234,19 @@ def format_status(s: dict[str, Any]) -> str:
     return "\n".join(lines)
 
 
-def pareto_records(cfg, study, *, with_values: bool = False) -> list:
+def pareto_records(
+    cfg: StudyView | StudyConfig, study: optuna.Study, *, with_values: bool = False
+) -> list:
     """The Pareto-optimal completed trials by number (``with_values``: pairs of the record
-    and its objective vector)."""
+    and its objective vector).
+
+    Only trials that recorded every objective of ``cfg`` count.
+
+    Args:
+        cfg: The study as searched (its objective names and directions are used).
+        study: The study.
+        with_values: Return ``(record, values)`` pairs instead of records (default False).
+    """
     from optuna.trial import TrialState
 
     recs = [r for r in st.records(study, states=(TrialState.COMPLETE,))]
@@ -194,9 +260,21 @@ def pareto_records(cfg, study, *, with_values: bool = False) -> list:
     return [recs[i] for i in chosen]
 
 
-def pareto_frame(cfg, study, *, all_trials: bool = False):
+def pareto_frame(
+    cfg: StudyView | StudyConfig, study: optuna.Study, *, all_trials: bool = False
+) -> pd.DataFrame:
     """The current Pareto archive (or every completed trial) as a DataFrame: trial, every
-    variable, every objective."""
+    variable, every objective.
+
+    Args:
+        cfg: The study as searched (objectives, directions, task and architecture).
+        study: The study.
+        all_trials: Every completed trial instead of the archive (default False).
+
+    Returns:
+        Columns ``trial``, ``arch``, the configuration columns and every objective of the
+        study's task (None where a trial did not record it).
+    """
     import pandas as pd
     from optuna.trial import TrialState
 
@@ -215,10 +293,17 @@ def pareto_frame(cfg, study, *, all_trials: bool = False):
     return pd.DataFrame(rows, columns=columns)
 
 
-def archive_shares(frame, columns=("arch", "technique")) -> dict[str, list[tuple[str, int, float]]]:
+def archive_shares(
+    frame: pd.DataFrame, columns: tuple[str, ...] = ("arch", "technique")
+) -> dict[str, list[tuple[str, int, float]]]:
     """How the archive divides among architectures and techniques (seed 000 reports, e.g.,
     ResNet-50 71 %, VGG-19 29 %, MobileNetV2 0 %): ``{column: [(value, count, share)]}``,
-    largest first."""
+    largest first.
+
+    Args:
+        frame: :func:`pareto_frame`'s table.
+        columns: The columns to count (default ``("arch", "technique")``).
+    """
     n = len(frame)
     out = {}
     for col in columns:
@@ -231,7 +316,12 @@ def archive_shares(frame, columns=("arch", "technique")) -> dict[str, list[tuple
 
 
 def format_shares(shares: dict[str, list[tuple[str, int, float]]], archs: list[str]) -> str:
-    """Share lines; architectures the study could use but that are absent show as 0 %."""
+    """Share lines; architectures the study could use but that are absent show as 0 %.
+
+    Args:
+        shares: What :func:`archive_shares` returns.
+        archs: The architectures the study could use.
+    """
     lines = []
     for col, items in shares.items():
         present = {k for k, _, _ in items}
@@ -241,7 +331,12 @@ def format_shares(shares: dict[str, list[tuple[str, int, float]]], archs: list[s
     return "\n".join(lines)
 
 
-def format_table(frame) -> str:
+def format_table(frame: pd.DataFrame) -> str:
+    """A table as text, floats with 4 decimals (a note when it is empty).
+
+    Args:
+        frame: :func:`pareto_frame`'s table.
+    """
     if frame.empty:
         return "(empty archive: no completed trial yet)"
     floats = {c: (lambda v: f"{v:.4f}") for c in frame.columns if frame[c].dtype.kind == "f"}

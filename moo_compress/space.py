@@ -23,7 +23,7 @@ import hashlib
 import json
 from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from moo_compress.compression.params import (
     PARAMETERS,
@@ -35,6 +35,9 @@ from moo_compress.compression.params import (
 )
 from moo_compress.config._reader import Section, describe, load_yaml
 from moo_compress.errors import ConfigError
+
+if TYPE_CHECKING:
+    import optuna
 
 _MAX_INT_VALUES = 100_000
 
@@ -65,10 +68,21 @@ class Variable:
 
     @property
     def searched(self) -> bool:
+        """Whether the variable is searched (not fixed)."""
         return self.type != "fixed"
 
     def snap(self, value: Any) -> Any:
-        """Return ``value`` on this variable's grid with a canonical Python type."""
+        """Return ``value`` on this variable's grid with a canonical Python type.
+
+        Numbers are rounded to the grid and clamped to [low, high]; a fixed variable
+        returns its value whatever ``value`` is.
+
+        Args:
+            value: A value proposed for this variable.
+
+        Raises:
+            ValueError: ``value`` is not one of a categorical variable's choices.
+        """
         if self.type == "float":
             v = float(value)
             if self.step is not None:
@@ -86,7 +100,12 @@ class Variable:
             raise ValueError(f"{value!r} is not a choice of {self.name}")
         return self.value
 
-    def optuna_distribution(self):
+    def optuna_distribution(self) -> optuna.distributions.BaseDistribution:
+        """The variable's Optuna distribution.
+
+        Raises:
+            ValueError: The variable is fixed.
+        """
         import optuna.distributions as d
 
         if self.type == "float":
@@ -100,7 +119,11 @@ class Variable:
         raise ValueError("fixed variables have no distribution")
 
     def grid_values(self) -> list[Any]:
-        """Every value of a finite grid, in order."""
+        """Every value of a finite grid, in order.
+
+        Raises:
+            ValueError: The variable is a continuous float.
+        """
         if self.type == "categorical":
             return list(self.choices)
         if self.type == "fixed":
@@ -128,7 +151,10 @@ class SearchSpace:
 
     Args:
         variables: Variables by name, in file order.
-        source: File the space was read from (for messages and reports).
+        source: File the space was read from (for messages and reports; default
+            ``"<memory>"``).
+        per_layer: Templates of the per-layer variables by name (default None: none); they
+            become variables when the space is bound to layers (:meth:`bind`).
     """
 
     def __init__(
@@ -143,7 +169,17 @@ class SearchSpace:
         self.layers: list[str] | None = None
 
     def bind(self, layers: list[str]) -> SearchSpace:
-        """Create the ``per_layer`` variables for these layers (conv/linear, module order)."""
+        """Create the ``per_layer`` variables for these layers (conv/linear, module order).
+
+        Only the first call on a space with per-layer variables binds it; later calls
+        change nothing.
+
+        Args:
+            layers: The architecture's layer names.
+
+        Returns:
+            The same space.
+        """
         if self.layers is not None or not self.per_layer:
             return self
         self.layers = list(layers)
@@ -154,7 +190,11 @@ class SearchSpace:
         return self
 
     def archs(self, default: str) -> list[str]:
-        """The architectures this space's configurations use (``default``: the study's)."""
+        """The architectures this space's configurations use.
+
+        Args:
+            default: The study's architecture, used when the space has no ``arch`` variable.
+        """
         var = self.variables.get("arch")
         if var is None:
             return [default]
@@ -162,10 +202,21 @@ class SearchSpace:
 
     @property
     def searched(self) -> list[Variable]:
+        """The searched (not fixed) variables, in order."""
         return [v for v in self.variables.values() if v.searched]
 
     def full_config(self, params: dict[str, Any]) -> dict[str, Any]:
-        """Complete pipeline configuration: searched values, fixed values, defaults."""
+        """Complete pipeline configuration: searched values, fixed values, defaults.
+
+        Args:
+            params: A value for every searched variable, by name (snapped to its grid).
+
+        Returns:
+            The canonical (resolved) configuration.
+
+        Raises:
+            RuntimeError: The space has per-layer variables but is not bound to layers.
+        """
         if self.per_layer and self.layers is None:
             raise RuntimeError("a space with per_layer variables must be bound to layers first")
 
@@ -187,8 +238,12 @@ class SearchSpace:
             }
         return resolve(config)
 
-    def suggest(self, trial) -> dict[str, Any]:
-        """Ask an Optuna trial for every searched variable; return the full configuration."""
+    def suggest(self, trial: optuna.Trial) -> dict[str, Any]:
+        """Ask an Optuna trial for every searched variable; return the full configuration.
+
+        Args:
+            trial: The trial to ask.
+        """
         params = {}
         for var in self.searched:
             if var.type == "float":
@@ -204,6 +259,7 @@ class SearchSpace:
         return self.full_config(params)
 
     def distributions(self) -> dict[str, Any]:
+        """The Optuna distribution of every searched variable, by name."""
         return {v.name: v.optuna_distribution() for v in self.searched}
 
     def searched_params(self, config: dict[str, Any]) -> dict[str, Any]:
@@ -212,7 +268,11 @@ class SearchSpace:
         Canonicalisation resets the settings of stages that do not run (``prune_method`` of
         an unpruned model becomes ``magnitude``), which may lie outside the variable's
         domain; any value of the domain builds the same model then, so the first one (or the
-        nearest bound) stands in."""
+        nearest bound) stands in.
+
+        Args:
+            config: A canonical configuration.
+        """
         out = {}
         for v in self.searched:
             if "@" in v.name:
@@ -227,9 +287,13 @@ class SearchSpace:
             out[v.name] = value
         return out
 
-    # pymoo: floats with a step and ints are searched as integer grid indices, so no
-    # operator can propose a value off the grid; categoricals are pymoo Choice variables.
     def pymoo_variables(self) -> dict[str, Any]:
+        """The searched variables as pymoo variables, by name.
+
+        Floats with a step and ints are searched as integer grid indices (``Integer``), so no
+        operator can propose a value off the grid; categoricals are ``Choice`` variables over
+        the choices' indices, continuous floats ``Real``.
+        """
         from pymoo.core.variable import Choice, Integer, Real
 
         out = {}
@@ -243,6 +307,11 @@ class SearchSpace:
         return out
 
     def from_pymoo(self, x: dict[str, Any]) -> dict[str, Any]:
+        """The full configuration of a pymoo individual (see :meth:`pymoo_variables`).
+
+        Args:
+            x: The individual's ``X``: a value per searched variable, by name.
+        """
         params = {}
         for var in self.searched:
             raw = x[var.name]
@@ -258,11 +327,20 @@ class SearchSpace:
 
     @staticmethod
     def config_key(config: dict[str, Any]) -> str:
-        """Stable identity of a configuration (used to never evaluate one twice)."""
+        """Stable identity of a configuration (used to never evaluate one twice).
+
+        Args:
+            config: A configuration (JSON-serialisable).
+
+        Returns:
+            16 hex digits of the SHA-256 of its canonical JSON.
+        """
         text = json.dumps(config, sort_keys=True, separators=(",", ":"))
         return hashlib.sha256(text.encode()).hexdigest()[:16]
 
     def describe(self) -> list[dict[str, Any]]:
+        """One row (``name``, ``type``, ``domain``) per variable, per-layer ones once as
+        ``<name>@<layer>``."""
         rows = []
         templates = [replace(v, name=f"{v.name}@<layer>") for v in self.per_layer.values()]
         for var in [*self.variables.values(), *templates]:

@@ -13,13 +13,56 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
+__all__ = [
+    "TRUNCATION_SLACK",
+    "box_blur3",
+    "box_resize",
+    "clipped_zoom",
+    "clipped_zoom_matrix",
+    "disk_kernel",
+    "filter2d",
+    "gaussian_filter",
+    "gaussian_kernel1d",
+    "grey",
+    "hsv_value_saturation",
+    "motion_blur_layer",
+    "pad2d",
+    "pil_box_matrix",
+    "pil_box_resize_uint8",
+    "plasma_fractal",
+    "rand",
+    "randn",
+    "separable_filter",
+    "shift_gather",
+    "truncate_grey",
+]
 
-def rand(shape, gen: torch.Generator, device, low: float = 0.0, high: float = 1.0):
-    """Uniform in [low, high), drawn on CPU."""
+
+def rand(shape, gen: torch.Generator, device, low: float = 0.0, high: float = 1.0) -> torch.Tensor:
+    """Uniform in [low, high), drawn on CPU.
+
+    Args:
+        shape: The tensor's shape.
+        gen: CPU generator to draw from.
+        device: Where the result goes.
+        low: Lower bound (default 0).
+        high: Upper bound (default 1).
+    """
     return (torch.rand(tuple(shape), generator=gen) * (high - low) + low).to(device)
 
 
-def randn(shape, gen: torch.Generator, device, loc: float = 0.0, scale: float = 1.0):
+def randn(
+    shape, gen: torch.Generator, device, loc: float = 0.0, scale: float = 1.0
+) -> torch.Tensor:
+    """Normal with mean ``loc`` and standard deviation ``scale``, drawn on CPU.
+
+    Args:
+        shape: The tensor's shape.
+        gen: CPU generator to draw from.
+        device: Where the result goes.
+        loc: Mean (default 0).
+        scale: Standard deviation (default 1).
+    """
     return (torch.randn(tuple(shape), generator=gen) * scale + loc).to(device)
 
 
@@ -31,7 +74,13 @@ TRUNCATION_SLACK = 3e-5
 
 
 def truncate_grey(v: torch.Tensor) -> torch.Tensor:
-    """Values on the 0..255 scale truncated to whole grey levels, as ``np.uint8`` does."""
+    """Values on the 0..255 scale truncated to whole grey levels, as ``np.uint8`` does.
+
+    :data:`TRUNCATION_SLACK` is added first, for the float32 error of our arithmetic.
+
+    Args:
+        v: Non-negative values on the 0..255 scale.
+    """
     return torch.floor(v + TRUNCATION_SLACK)
 
 
@@ -57,7 +106,18 @@ def _pad_index(n: int, before: int, after: int, mode: str) -> np.ndarray:
 
 
 def pad2d(x: torch.Tensor, ph: int, pw: int, mode: str) -> torch.Tensor:
-    """Pad the last two axes by ``ph`` rows and ``pw`` columns on each side."""
+    """Pad the last two axes by ``ph`` rows and ``pw`` columns on each side.
+
+    Args:
+        x: A tensor whose last two axes are (H, W).
+        ph: Rows to add above and below.
+        pw: Columns to add left and right.
+        mode: ``nearest`` (edge), ``reflect`` (half-sample symmetric, SciPy) or ``mirror``
+            (whole-sample, cv2 BORDER_REFLECT_101); pads may exceed the axis.
+
+    Raises:
+        ValueError: An unknown ``mode``.
+    """
     rows = torch.from_numpy(_pad_index(x.shape[-2], ph, ph, mode)).to(x.device)
     cols = torch.from_numpy(_pad_index(x.shape[-1], pw, pw, mode)).to(x.device)
     return x.index_select(-2, rows).index_select(-1, cols)
@@ -66,7 +126,15 @@ def pad2d(x: torch.Tensor, ph: int, pw: int, mode: str) -> torch.Tensor:
 # -- linear filters -----------------------------------------------------------------------
 @functools.lru_cache(maxsize=64)
 def gaussian_kernel1d(sigma: float, truncate: float) -> np.ndarray:
-    """SciPy's ``gaussian_filter`` kernel: radius ``int(truncate * sigma + 0.5)``."""
+    """SciPy's ``gaussian_filter`` kernel: radius ``int(truncate * sigma + 0.5)``.
+
+    Args:
+        sigma: Standard deviation, in pixels.
+        truncate: Radius in standard deviations.
+
+    Returns:
+        The normalised float32 kernel.
+    """
     radius = int(truncate * sigma + 0.5)
     t = np.arange(-radius, radius + 1, dtype=np.float64)
     k = np.exp(-0.5 * t**2 / sigma**2)
@@ -74,7 +142,13 @@ def gaussian_kernel1d(sigma: float, truncate: float) -> np.ndarray:
 
 
 def separable_filter(x: torch.Tensor, kernel: np.ndarray, mode: str) -> torch.Tensor:
-    """Correlate every (N, C) plane with ``kernel`` along both spatial axes."""
+    """Correlate every (N, C) plane with ``kernel`` along both spatial axes.
+
+    Args:
+        x: Images (N, C, H, W).
+        kernel: An odd-length 1-D kernel.
+        mode: Padding mode of :func:`pad2d`.
+    """
     k = torch.from_numpy(np.ascontiguousarray(kernel)).to(x.device, x.dtype)
     r = (len(kernel) - 1) // 2
     n, c, h, w = x.shape
@@ -87,19 +161,36 @@ def separable_filter(x: torch.Tensor, kernel: np.ndarray, mode: str) -> torch.Te
 def gaussian_filter(
     x: torch.Tensor, sigma: float, *, mode: str = "nearest", truncate: float = 4.0
 ) -> torch.Tensor:
-    """``skimage.filters.gaussian`` on each channel (its defaults: mode nearest, truncate 4)."""
+    """``skimage.filters.gaussian`` on each channel (its defaults: mode nearest, truncate 4).
+
+    Args:
+        x: Images (N, C, H, W).
+        sigma: Standard deviation, in pixels (at most 1e-15 returns ``x`` itself).
+        mode: Padding mode of :func:`pad2d` (default ``"nearest"``).
+        truncate: Kernel radius in standard deviations (default 4.0).
+    """
     if sigma <= 1e-15:  # SciPy skips axes with zero sigma
         return x
     return separable_filter(x, gaussian_kernel1d(float(sigma), float(truncate)), mode)
 
 
 def box_blur3(x: torch.Tensor) -> torch.Tensor:
-    """``cv2.blur(x, (3, 3))``: 3x3 mean with BORDER_REFLECT_101."""
+    """``cv2.blur(x, (3, 3))``: 3x3 mean with BORDER_REFLECT_101.
+
+    Args:
+        x: Images (N, C, H, W).
+    """
     return separable_filter(x, np.full(3, 1.0 / 3.0, dtype=np.float32), "mirror")
 
 
 def filter2d(x: torch.Tensor, kernel: np.ndarray, mode: str = "mirror") -> torch.Tensor:
-    """``cv2.filter2D``: correlation of every (N, C) plane with a 2-D kernel."""
+    """``cv2.filter2D``: correlation of every (N, C) plane with a 2-D kernel.
+
+    Args:
+        x: Images (N, C, H, W).
+        kernel: A square kernel of odd size.
+        mode: Padding mode of :func:`pad2d` (default ``"mirror"``, cv2's default border).
+    """
     k = torch.from_numpy(np.ascontiguousarray(kernel, dtype=np.float32)).to(x.device, x.dtype)
     r = k.shape[0] // 2
     n, c, h, w = x.shape
@@ -109,7 +200,15 @@ def filter2d(x: torch.Tensor, kernel: np.ndarray, mode: str = "mirror") -> torch
 
 @functools.lru_cache(maxsize=16)
 def disk_kernel(radius: float, alias_blur: float) -> np.ndarray:
-    """The reference's aliased disk, normalised, then ``cv2.GaussianBlur`` (3x3 for radius <= 8)."""
+    """The reference's aliased disk, normalised, then ``cv2.GaussianBlur`` (3x3 for radius <= 8).
+
+    Args:
+        radius: Disk radius, in pixels.
+        alias_blur: Standard deviation of the anti-aliasing blur.
+
+    Returns:
+        The float32 kernel, its all-zero border cropped.
+    """
     if radius <= 8:
         coords, ksize = np.arange(-8, 8 + 1), 3
     else:
@@ -152,7 +251,15 @@ def _pil_box_matrix64(in_size: int, out_size: int) -> np.ndarray:
 
 
 def pil_box_matrix(in_size: int, out_size: int) -> np.ndarray:
-    """The resampling matrix of PIL's ``Image.resize(..., Image.BOX)`` along one axis."""
+    """The resampling matrix of PIL's ``Image.resize(..., Image.BOX)`` along one axis.
+
+    Args:
+        in_size: Input length.
+        out_size: Output length.
+
+    Returns:
+        A float32 (out_size, in_size) matrix with rows summing to 1.
+    """
     return _pil_box_matrix64(in_size, out_size).astype(np.float32)
 
 
@@ -176,6 +283,11 @@ def pil_box_resize_uint8(x: torch.Tensor, h: int, w: int) -> torch.Tensor:
     coefficients, ``(2**21 + sum(pixel * coefficient)) >> 22`` and a clip to 0..255, so the
     intermediate image is uint8 too. Computed in float64, where these integer sums are exact.
     Returns float64 whole numbers in 0..255.
+
+    Args:
+        x: Images (N, C, H, W) holding whole numbers in 0..255.
+        h: Output rows.
+        w: Output columns.
     """
     scale = 1.0 / float(1 << _PIL_PRECISION_BITS)  # a power of two: exact
     half = float(1 << (_PIL_PRECISION_BITS - 1))
@@ -190,6 +302,13 @@ def pil_box_resize_uint8(x: torch.Tensor, h: int, w: int) -> torch.Tensor:
 
 
 def box_resize(x: torch.Tensor, h: int, w: int) -> torch.Tensor:
+    """PIL's BOX resampling of float images, without its 8-bit rounding.
+
+    Args:
+        x: Images (N, C, H, W).
+        h: Output rows.
+        w: Output columns.
+    """
     mh = torch.from_numpy(pil_box_matrix(x.shape[2], h)).to(x.device, x.dtype)
     mw = torch.from_numpy(pil_box_matrix(x.shape[3], w)).to(x.device, x.dtype)
     return torch.einsum("hi,ncij,wj->nchw", mh, x, mw)
@@ -201,6 +320,13 @@ def clipped_zoom_matrix(n: int, zoom: float) -> np.ndarray:
 
     Centre crop of ``ceil(n / zoom)`` pixels, ``scipy.ndimage.zoom(order=1)`` (output size
     ``round(crop * zoom)``, corner-aligned linear interpolation), centre trim back to ``n``.
+
+    Args:
+        n: Axis length.
+        zoom: Zoom factor (>= 1).
+
+    Returns:
+        A float32 (n, n) matrix: output position x input position.
     """
     ch = int(np.ceil(n / zoom))
     top = (n - ch) // 2
@@ -219,13 +345,25 @@ def clipped_zoom_matrix(n: int, zoom: float) -> np.ndarray:
 
 
 def clipped_zoom(x: torch.Tensor, zoom: float) -> torch.Tensor:
+    """The reference's ``clipped_zoom`` (centre zoom, same size) on the last two axes.
+
+    Args:
+        x: A tensor whose last two axes are (H, W).
+        zoom: Zoom factor (>= 1).
+    """
     mh = torch.from_numpy(clipped_zoom_matrix(x.shape[-2], float(zoom))).to(x.device, x.dtype)
     mw = torch.from_numpy(clipped_zoom_matrix(x.shape[-1], float(zoom))).to(x.device, x.dtype)
     return torch.einsum("hi,...ij,wj->...hw", mh, x, mw)
 
 
 def shift_gather(x: torch.Tensor, dy: torch.Tensor, dx: torch.Tensor) -> torch.Tensor:
-    """Per-image integer shift with edge replication: out[n, :, i, j] = x[n, :, i+dy[n], j+dx[n]]."""
+    """Per-image integer shift with edge replication: out[n, :, i, j] = x[n, :, i+dy[n], j+dx[n]].
+
+    Args:
+        x: Images (N, C, H, W).
+        dy: Row shift per image (N,), integer.
+        dx: Column shift per image (N,), integer.
+    """
     n, _, h, w = x.shape
     rows = (torch.arange(h, device=x.device)[None, :] + dy[:, None]).clamp(0, h - 1)
     cols = (torch.arange(w, device=x.device)[None, :] + dx[:, None]).clamp(0, w - 1)
@@ -241,6 +379,12 @@ def motion_blur_layer(
     As in MagickCore: ``width = 2 * ceil(radius) + 1`` taps with Gaussian weights
     ``exp(-i^2 / (2 sigma^2))`` (normalised), tap ``i`` sampling the pixel at
     ``(round(i * sin a), round(i * cos a))``; edge pixels extend the image.
+
+    Args:
+        x: Images (N, C, H, W).
+        radius: Kernel radius, in pixels.
+        sigma: Standard deviation of the tap weights.
+        angle_deg: Blur angle per image (N,), in degrees.
     """
     width = int(2 * math.ceil(radius) + 1)
     taps = np.exp(-(np.arange(width) ** 2) / (2.0 * sigma * sigma))
@@ -263,6 +407,13 @@ def plasma_fractal(
 
     ``size`` is rounded up to a power of two (32 for CIFAR, as in the reference); the caller
     crops. Returns (n, size, size).
+
+    Args:
+        n: Number of height maps.
+        size: Their minimum side (rounded up to a power of two, at least 2).
+        wibble_decay: Factor the noise amplitude is divided by at each finer scale.
+        gen: CPU generator to draw from.
+        device: Where the result goes.
     """
     m = 1 << max(1, int(math.ceil(math.log2(size))))
     arr = torch.zeros(n, m, m, dtype=torch.float64)
@@ -294,13 +445,24 @@ def plasma_fractal(
 
 # -- colour -------------------------------------------------------------------------------
 def grey(x: torch.Tensor) -> torch.Tensor:
-    """Rec. 601 luma (cv2 RGB2GRAY), (N, 1, H, W)."""
+    """Rec. 601 luma (cv2 RGB2GRAY), (N, 1, H, W).
+
+    Args:
+        x: RGB images (N, 3, H, W).
+    """
     w = torch.tensor([0.299, 0.587, 0.114], device=x.device, dtype=x.dtype).view(1, 3, 1, 1)
     return (x * w).sum(dim=1, keepdim=True)
 
 
 def hsv_value_saturation(x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-    """HSV value and saturation as in ``skimage.color.rgb2hsv`` (S = 0 where V = 0)."""
+    """HSV value and saturation as in ``skimage.color.rgb2hsv`` (S = 0 where V = 0).
+
+    Args:
+        x: RGB images (N, 3, H, W).
+
+    Returns:
+        ``(V, S)``, each (N, 1, H, W).
+    """
     v = x.amax(dim=1, keepdim=True)
     delta = v - x.amin(dim=1, keepdim=True)
     s = torch.where(v > 0, delta / v.clamp_min(1e-12), torch.zeros_like(v))

@@ -21,8 +21,27 @@ from moo_compress.corruptions._filters import (
     truncate_grey,
 )
 
+__all__ = [
+    "defocus_blur",
+    "gaussian_blur",
+    "glass_blur",
+    "motion_blur",
+    "zoom_blur",
+    "zoom_factors",
+]
+
 
 def defocus_blur(x: torch.Tensor, severity: int, gen: torch.Generator) -> torch.Tensor:
+    """Correlation with an anti-aliased disk kernel (radius 0.3 to 1.5), mirrored edges.
+
+    Args:
+        x: Images (N, C, H, W) in [0, 1].
+        severity: 1..5.
+        gen: Unused (deterministic); part of the common corruption signature.
+
+    Returns:
+        The corrupted images, same shape, in [0, 1].
+    """
     radius, alias_blur = [(0.3, 0.4), (0.4, 0.5), (0.5, 0.6), (1, 0.2), (1.5, 0.1)][severity - 1]
     k = torch.from_numpy(disk_kernel(radius, alias_blur)).to(x.device, x.dtype)
     pad = k.shape[0] // 2
@@ -33,6 +52,16 @@ def defocus_blur(x: torch.Tensor, severity: int, gen: torch.Generator) -> torch.
 
 
 def gaussian_blur(x: torch.Tensor, severity: int, gen: torch.Generator) -> torch.Tensor:
+    """Gaussian filter, sigma 0.4 to 1.0.
+
+    Args:
+        x: Images (N, C, H, W) in [0, 1].
+        severity: 1..5.
+        gen: Unused (deterministic); part of the common corruption signature.
+
+    Returns:
+        The corrupted images, same shape, in [0, 1].
+    """
     c = [0.4, 0.6, 0.7, 0.8, 1.0][severity - 1]
     return gaussian_filter(x, c).clamp(0, 1)
 
@@ -52,8 +81,14 @@ def glass_blur(
     single gather from the image as it was before that pass.
 
     Args:
+        x: Images (N, C, H, W) in [0, 1].
+        severity: 1..5.
+        gen: CPU generator of the pixel offsets.
         true_swap: Exchange the two pixels instead (what the reference's comment intends;
-            not the published data), sequentially in the reference's order.
+            not the published data), sequentially in the reference's order (default False).
+
+    Returns:
+        The corrupted images, same shape, in [0, 1].
     """
     sigma, d, iterations = [(0.05, 1, 1), (0.25, 1, 1), (0.4, 1, 1), (0.25, 1, 2), (0.4, 1, 2)][
         severity - 1
@@ -90,19 +125,44 @@ def glass_blur(
 
 
 def motion_blur(x: torch.Tensor, severity: int, gen: torch.Generator) -> torch.Tensor:
+    """A one-sided Gaussian-weighted line kernel at a random angle in [-45, 45) degrees
+    per image (ImageMagick's ``MotionBlurImage`` kernel).
+
+    Args:
+        x: Images (N, C, H, W) in [0, 1].
+        severity: 1..5.
+        gen: CPU generator of the random draws.
+
+    Returns:
+        The corrupted images, same shape, in [0, 1].
+    """
     radius, sigma = [(6, 1), (6, 1.5), (6, 2), (8, 2), (9, 2.5)][severity - 1]
     angle = torch.rand(x.shape[0], generator=gen, dtype=torch.float64) * 90.0 - 45.0
     return motion_blur_layer(x, radius, sigma, angle).clamp(0, 1)
 
 
 def zoom_factors(severity: int) -> np.ndarray:
+    """The zoom factors :func:`zoom_blur` averages over, from 1 in steps of 0.01.
+
+    Args:
+        severity: 1..5.
+    """
     # np.arange exactly as the reference calls it (its float end point includes e.g. 1.06).
     end = [1.06, 1.11, 1.16, 1.21, 1.26][severity - 1]
     return np.arange(1, end, 0.01)
 
 
 def zoom_blur(x: torch.Tensor, severity: int, gen: torch.Generator) -> torch.Tensor:
-    """Mean of the image and its centre zooms; every zoom is a fixed linear map per axis."""
+    """Mean of the image and its centre zooms; every zoom is a fixed linear map per axis.
+
+    Args:
+        x: Images (N, C, H, W) in [0, 1].
+        severity: 1..5.
+        gen: Unused (deterministic); part of the common corruption signature.
+
+    Returns:
+        The corrupted images, same shape, in [0, 1].
+    """
     zooms = zoom_factors(severity)
     h, w = x.shape[-2:]
     mh = np.stack([clipped_zoom_matrix(h, float(z)) for z in zooms])

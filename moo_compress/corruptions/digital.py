@@ -16,8 +16,20 @@ from moo_compress.corruptions._filters import (
     rand,
 )
 
+__all__ = ["contrast", "elastic_transform", "jpeg_compression", "pixelate", "saturate"]
+
 
 def contrast(x: torch.Tensor, severity: int, gen: torch.Generator) -> torch.Tensor:
+    """Deviations from each image's per-channel mean scaled by 0.75 down to 0.15.
+
+    Args:
+        x: Images (N, C, H, W) in [0, 1].
+        severity: 1..5.
+        gen: Unused (deterministic); part of the common corruption signature.
+
+    Returns:
+        The corrupted images, same shape, in [0, 1].
+    """
     c = [0.75, 0.5, 0.4, 0.3, 0.15][severity - 1]
     means = x.mean(dim=(2, 3), keepdim=True)  # per image and channel, as np.mean(x, axis=(0, 1))
     return ((x - means) * c + means).clamp(0, 1)
@@ -28,6 +40,14 @@ def pixelate(x: torch.Tensor, severity: int, gen: torch.Generator) -> torch.Tens
 
     The reference scales the CIFAR size 32 (``int(32 * c)`` on both axes); for other sizes
     each axis is scaled by itself (``int(h * c)``, ``int(w * c)``), the same at 32 x 32.
+
+    Args:
+        x: Images (N, C, H, W) in [0, 1].
+        severity: 1..5.
+        gen: Unused (deterministic); part of the common corruption signature.
+
+    Returns:
+        The corrupted images, same shape, in [0, 1].
     """
     c = [0.95, 0.9, 0.85, 0.75, 0.65][severity - 1]
     h, w = x.shape[2], x.shape[3]
@@ -38,6 +58,16 @@ def pixelate(x: torch.Tensor, severity: int, gen: torch.Generator) -> torch.Tens
 
 
 def jpeg_compression(x: torch.Tensor, severity: int, gen: torch.Generator) -> torch.Tensor:
+    """A JPEG round trip (libjpeg, quality 80 down to 40) of the uint8 images.
+
+    Args:
+        x: Images (N, C, H, W) in [0, 1].
+        severity: 1..5.
+        gen: Unused (deterministic); part of the common corruption signature.
+
+    Returns:
+        The corrupted images, same shape, in [0, 1].
+    """
     # A real codec: libjpeg through torchvision, on uint8 images, like PIL's save(quality=q).
     import warnings
 
@@ -67,7 +97,16 @@ def _affine_from_points(src: torch.Tensor, dst: torch.Tensor) -> torch.Tensor:
 
 def elastic_transform(x: torch.Tensor, severity: int, gen: torch.Generator) -> torch.Tensor:
     """Random affine warp (cv2.warpAffine, bilinear, BORDER_REFLECT_101), then a smooth random
-    displacement field sampled bilinearly with half-sample reflection (map_coordinates)."""
+    displacement field sampled bilinearly with half-sample reflection (map_coordinates).
+
+    Args:
+        x: Images (N, C, H, W) in [0, 1].
+        severity: 1..5.
+        gen: CPU generator of the random draws.
+
+    Returns:
+        The corrupted images, same shape, in [0, 1].
+    """
     n, _, h, w = x.shape
     size = 32  # the reference scales its parameters by the CIFAR image size
     alpha, sigma, affine = [
@@ -123,6 +162,14 @@ def saturate(x: torch.Tensor, severity: int, gen: torch.Generator) -> torch.Tens
 
     For fixed hue and value, each RGB channel is ``V - (V - c) * S' / S``; grey pixels
     (S = 0, hue 0 in skimage) that gain saturation become ``(V, V (1 - S'), V (1 - S'))``.
+
+    Args:
+        x: Images (N, C, H, W) in [0, 1].
+        severity: 1..5.
+        gen: Unused (deterministic); part of the common corruption signature.
+
+    Returns:
+        The corrupted images, same shape, in [0, 1].
     """
     a, b = [(0.3, 0), (0.1, 0), (1.5, 0), (2, 0.1), (2.5, 0.2)][severity - 1]
     v, s = hsv_value_saturation(x)

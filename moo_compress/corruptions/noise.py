@@ -10,18 +10,50 @@ import torch
 
 from moo_compress.corruptions._filters import rand, randn
 
+__all__ = ["gaussian_noise", "impulse_noise", "shot_noise", "speckle_noise"]
+
 
 def gaussian_noise(x: torch.Tensor, severity: int, gen: torch.Generator) -> torch.Tensor:
+    """Additive Gaussian noise, standard deviation 0.04 to 0.10.
+
+    Args:
+        x: Images (N, C, H, W) in [0, 1].
+        severity: 1..5.
+        gen: CPU generator of the random draws.
+
+    Returns:
+        The corrupted images, same shape, in [0, 1].
+    """
     c = [0.04, 0.06, 0.08, 0.09, 0.10][severity - 1]
     return (x + randn(x.shape, gen, x.device, scale=c)).clamp(0, 1)
 
 
 def shot_noise(x: torch.Tensor, severity: int, gen: torch.Generator) -> torch.Tensor:
+    """Poisson noise: ``poisson(x c) / c`` with ``c`` from 500 down to 50.
+
+    Args:
+        x: Images (N, C, H, W) in [0, 1].
+        severity: 1..5.
+        gen: CPU generator of the random draws.
+
+    Returns:
+        The corrupted images, same shape, in [0, 1].
+    """
     c = [500, 250, 100, 75, 50][severity - 1]
     return (torch.poisson((x * c).cpu(), generator=gen).to(x.device) / c).clamp(0, 1)
 
 
 def impulse_noise(x: torch.Tensor, severity: int, gen: torch.Generator) -> torch.Tensor:
+    """Salt-and-pepper noise: each value becomes 0 or 1 with probability 0.01 to 0.07.
+
+    Args:
+        x: Images (N, C, H, W) in [0, 1].
+        severity: 1..5.
+        gen: CPU generator of the random draws.
+
+    Returns:
+        The corrupted images, same shape, in [0, 1].
+    """
     # skimage.util.random_noise(mode='s&p', amount=c): each value is replaced, with
     # probability c, by 0 or 1 (equally likely).
     c = [0.01, 0.02, 0.03, 0.05, 0.07][severity - 1]
@@ -34,5 +66,15 @@ def impulse_noise(x: torch.Tensor, severity: int, gen: torch.Generator) -> torch
 
 
 def speckle_noise(x: torch.Tensor, severity: int, gen: torch.Generator) -> torch.Tensor:
+    """Multiplicative Gaussian noise ``x + x n``, standard deviation 0.06 to 0.2.
+
+    Args:
+        x: Images (N, C, H, W) in [0, 1].
+        severity: 1..5.
+        gen: CPU generator of the random draws.
+
+    Returns:
+        The corrupted images, same shape, in [0, 1].
+    """
     c = [0.06, 0.1, 0.12, 0.16, 0.2][severity - 1]
     return (x + x * randn(x.shape, gen, x.device, scale=c)).clamp(0, 1)

@@ -5,11 +5,25 @@ from __future__ import annotations
 import hashlib
 import zlib
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 
 from moo_compress._utils.io import atomic_save_npy, atomic_write
 from moo_compress.corruptions import CORRUPTIONS, SEVERITIES
+
+if TYPE_CHECKING:
+    import torch
+
+__all__ = [
+    "IMPLEMENTATION_VERSION",
+    "cached_corrupted_set",
+    "corrupt_dataset",
+    "corrupt_images",
+    "corrupted_to_uint8",
+    "corruption_seed",
+    "write_corrupted_set",
+]
 
 # Bump when an implementation changes, so caches made by older code are not reused.
 # 3: glass_blur copies pixels as the published CIFAR-10-C does, frost crops the original
@@ -18,6 +32,13 @@ IMPLEMENTATION_VERSION = 3
 
 
 def corruption_seed(seed: int, name: str, severity: int) -> int:
+    """The generator seed of one corruption at one severity (stable across runs).
+
+    Args:
+        seed: The study's (or command's) seed.
+        name: The corruption's name.
+        severity: 1..5.
+    """
     return (seed * 1_000_003 + zlib.crc32(name.encode()) * 7 + severity) % (2**63 - 1)
 
 
@@ -27,6 +48,13 @@ def corrupt_images(
     """Corrupt uint8 images (N, H, W, 3) at one severity; returns uint8 of the same shape.
 
     The same ``(seed, name, severity)`` gives the same output on every run.
+
+    Args:
+        images: uint8 images (N, H, W, 3).
+        name: A name in :data:`~moo_compress.corruptions.CORRUPTIONS`.
+        severity: 1..5.
+        seed: Seed of the corruption's random draws (see :func:`corruption_seed`).
+        batch_size: Images per batch on the engine's device (default 2048).
     """
     import torch
 
@@ -43,7 +71,7 @@ def corrupt_images(
     return out
 
 
-def corrupted_to_uint8(batch) -> np.ndarray:
+def corrupted_to_uint8(batch: torch.Tensor) -> np.ndarray:
     """A corruption's float output (N, C, H, W) in [0, 1] -> uint8 (N, H, W, C), truncated.
 
     The reference stores ``np.uint8(corruption(img))``: every corruption there returns
@@ -52,6 +80,9 @@ def corrupted_to_uint8(batch) -> np.ndarray:
     versions return as exact ``k / 255`` and truncation keeps. Truncation allows
     :data:`~moo_compress.corruptions._filters.TRUNCATION_SLACK` for float32 error.
     ``moo_compress.data.base.to_uint8`` rounds and stays so for its other callers.
+
+    Args:
+        batch: A corruption's output, float (N, C, H, W), on any device.
     """
     from moo_compress.corruptions._filters import truncate_grey
 
@@ -65,7 +96,14 @@ def write_corrupted_set(
     """Write ``<name>.npy`` (all five severities, severity 1 first) and ``labels.npy``.
 
     Files are written under a temporary name and renamed, so an interrupted run never
-    leaves a half-written file that looks complete.
+    leaves a half-written file that looks complete. Files that exist already are kept.
+
+    Args:
+        images: uint8 images (N, H, W, 3).
+        labels: Their labels (N,), stored as uint8, repeated for each severity.
+        names: Corruption names to write.
+        out_dir: The folder (created if missing).
+        seed: Seed of the corruptions' random draws.
     """
     out_dir.mkdir(parents=True, exist_ok=True)
     for name in names:
@@ -83,6 +121,15 @@ def cached_corrupted_set(
     images: np.ndarray, labels: np.ndarray, names, cache_root: Path, *, seed: int, data_key: str
 ) -> dict[str, np.ndarray]:
     """Memory-mapped corrupted test sets, generated on first use and reused afterwards.
+
+    Args:
+        images: uint8 test images (N, H, W, 3).
+        labels: Their labels (N,).
+        names: Corruption names.
+        cache_root: The cache folder; sets go to ``corrupted/<digest>`` below it.
+        seed: Seed of the corruptions' random draws.
+        data_key: Identity of the test set; with the seed and :data:`IMPLEMENTATION_VERSION`
+            it names the cache folder.
 
     Returns:
         Corruption name -> uint8 array (5 * N, H, W, 3), severity 1 first.
@@ -115,6 +162,21 @@ def corrupt_dataset(
     your own uint8 images (N, H, W, 3) and labels in ``.npy`` files. ``corrupt.json`` records
     what was written; rerunning the same command completes an interrupted run, and a
     different command on the same folder is refused.
+
+    Args:
+        out: The output folder (new, empty, or one this same command started).
+        dataset: A built-in dataset whose test split is corrupted (when ``images`` is None).
+        root: The dataset's folder (required for CIFAR).
+        images: A ``.npy`` file of uint8 images (N, H, W, 3), instead of ``dataset``.
+        labels: A ``.npy`` file of their N integer labels in [0, 255] (required with
+            ``images``).
+        names: Corruption names (default None: every registered corruption).
+        seed: Seed of the dataset split and of the corruptions (default 0).
+        test_fraction: Test share of the ``digits`` dataset, in [0.05, 0.9] (default 0.3).
+        log: Called with a progress line per corruption (default None: silent).
+
+    Returns:
+        ``n_images``, ``n_corruptions`` and the ``seconds`` it took.
 
     Raises:
         ConfigError: For bad arguments, naming the option, the allowed values and the value.

@@ -33,8 +33,30 @@ from moo_compress.corruptions._filters import (
     truncate_grey,
 )
 
+__all__ = [
+    "FROST_FILES",
+    "FROST_SCALE",
+    "brightness",
+    "fog",
+    "frost",
+    "frost_dir",
+    "frost_photos",
+    "snow",
+    "spatter",
+]
+
 
 def brightness(x: torch.Tensor, severity: int, gen: torch.Generator) -> torch.Tensor:
+    """0.05 to 0.3 added to the HSV value channel (hue and saturation kept).
+
+    Args:
+        x: Images (N, C, H, W) in [0, 1].
+        severity: 1..5.
+        gen: Unused (deterministic); part of the common corruption signature.
+
+    Returns:
+        The corrupted images, same shape, in [0, 1].
+    """
     # Add c to the HSV value channel. For fixed hue and saturation RGB is linear in V, so
     # this equals the rgb2hsv -> +c -> hsv2rgb round trip without leaving RGB; black pixels
     # (V = 0, hence S = 0) become grey V'.
@@ -46,6 +68,16 @@ def brightness(x: torch.Tensor, severity: int, gen: torch.Generator) -> torch.Te
 
 
 def fog(x: torch.Tensor, severity: int, gen: torch.Generator) -> torch.Tensor:
+    """A random plasma fractal added and the result rescaled to each image's maximum.
+
+    Args:
+        x: Images (N, C, H, W) in [0, 1].
+        severity: 1..5.
+        gen: CPU generator of the random draws.
+
+    Returns:
+        The corrupted images, same shape, in [0, 1].
+    """
     strength, decay = [(0.2, 3), (0.5, 3), (0.75, 2.5), (1, 2), (1.5, 1.75)][severity - 1]
     n, _, h, w = x.shape
     max_val = x.reshape(n, -1).amax(dim=1).view(n, 1, 1, 1)
@@ -123,6 +155,13 @@ def frost_photos(min_h: int = 1, min_w: int = 1) -> tuple[torch.Tensor, ...]:
     Images with more than 62 rows or columns (larger than the smallest shrunk photograph,
     63 x 112) do not fit a crop at 0.2: for them the photographs are shrunk less (by the
     smallest factor at which every photograph is larger than the image) instead.
+
+    Args:
+        min_h: Rows each shrunk photograph must exceed (default 1: the reference's 0.2).
+        min_w: Columns each shrunk photograph must exceed (default 1).
+
+    Raises:
+        DataError: The frost photographs are missing (see :func:`frost_dir`).
     """
     from PIL import Image
 
@@ -151,6 +190,17 @@ def frost(x: torch.Tensor, severity: int, gen: torch.Generator) -> torch.Tensor:
     float64 arithmetic on the 0..255 scale (inputs within 1e-4 of a whole grey level are taken
     as that level, as they are uint8 there), truncated to whole grey levels as its
     ``np.uint8`` does; the result is returned as exact ``k / 255``.
+
+    Args:
+        x: Images (N, C, H, W) in [0, 1].
+        severity: 1..5.
+        gen: CPU generator of the random draws.
+
+    Returns:
+        The corrupted images, same shape, in [0, 1].
+
+    Raises:
+        DataError: The frost photographs are missing (see :func:`frost_dir`).
     """
     image_w, frost_w = [(1, 0.2), (1, 0.3), (0.9, 0.4), (0.85, 0.4), (0.75, 0.45)][severity - 1]
     n, _, h, w = x.shape
@@ -177,6 +227,17 @@ def _fit(h: int, w: int) -> tuple[int, int]:
 
 
 def snow(x: torch.Tensor, severity: int, gen: torch.Generator) -> torch.Tensor:
+    """A random, thresholded, motion-blurred snow layer (and its flip) over the image,
+    which is first brightened towards its grey level.
+
+    Args:
+        x: Images (N, C, H, W) in [0, 1].
+        severity: 1..5.
+        gen: CPU generator of the random draws.
+
+    Returns:
+        The corrupted images, same shape, in [0, 1].
+    """
     loc, scale, zoom, threshold, radius, sigma, blend = [
         (0.1, 0.2, 1, 0.6, 8, 3, 0.95),
         (0.1, 0.2, 1, 0.5, 10, 4, 0.9),
@@ -268,6 +329,17 @@ def _equalize_hist(img: torch.Tensor) -> torch.Tensor:
 
 
 def spatter(x: torch.Tensor, severity: int, gen: torch.Generator) -> torch.Tensor:
+    """Water drops (severities 1-3: a shaded pale-blue liquid layer) or mud (4-5: brown
+    blotches) from a smoothed random field.
+
+    Args:
+        x: Images (N, C, H, W) in [0, 1].
+        severity: 1..5.
+        gen: CPU generator of the random draws.
+
+    Returns:
+        The corrupted images, same shape, in [0, 1].
+    """
     loc, scale, sigma, threshold, intensity, mud = [
         (0.62, 0.1, 0.7, 0.7, 0.5, 0),
         (0.65, 0.1, 0.8, 0.7, 0.5, 0),

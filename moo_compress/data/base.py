@@ -3,15 +3,30 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, replace
+from typing import TYPE_CHECKING
 
 import numpy as np
+
+if TYPE_CHECKING:
+    import torch
+
+__all__ = [
+    "SPLITS",
+    "ImageDataset",
+    "greyscale",
+    "greyscale_dataset",
+    "select_split",
+    "to_tensor",
+    "to_uint8",
+    "validation_indices",
+]
 
 
 @dataclass(frozen=True)
 class ImageDataset:
     """A train/test split of uint8 RGB images.
 
-    Attributes:
+    Args:
         name: Dataset name.
         x_train: uint8 array (N, H, W, 3).
         y_train: int64 labels (N,).
@@ -28,16 +43,24 @@ class ImageDataset:
     num_classes: int
 
 
-def to_tensor(images: np.ndarray):
-    """uint8 (N, H, W, C) -> float32 tensor (N, C, H, W) in [0, 1]."""
+def to_tensor(images: np.ndarray) -> torch.Tensor:
+    """uint8 (N, H, W, C) -> float32 tensor (N, C, H, W) in [0, 1].
+
+    Args:
+        images: uint8 images (N, H, W, C); copied first when read-only or not contiguous.
+    """
     import torch
 
     arr = images if images.flags.writeable and images.flags.c_contiguous else np.array(images)
     return torch.from_numpy(arr).permute(0, 3, 1, 2).float().div_(255.0)
 
 
-def to_uint8(batch) -> np.ndarray:
-    """float tensor (N, C, H, W) in [0, 1] -> uint8 array (N, H, W, C), rounded."""
+def to_uint8(batch: torch.Tensor) -> np.ndarray:
+    """float tensor (N, C, H, W) in [0, 1] -> uint8 array (N, H, W, C), rounded.
+
+    Args:
+        batch: Float images (N, C, H, W), on any device; clamped to [0, 1].
+    """
     return (
         batch.clamp(0, 1)
         .mul(255.0)
@@ -55,13 +78,22 @@ REC601 = (0.299, 0.587, 0.114)
 
 
 def greyscale(images: np.ndarray) -> np.ndarray:
-    """uint8 (N, H, W, 3) -> uint8 (N, H, W, 3): Rec. 601 luma, rounded, in all channels."""
+    """uint8 (N, H, W, 3) -> uint8 (N, H, W, 3): Rec. 601 luma, rounded, in all channels.
+
+    Args:
+        images: uint8 RGB images (N, H, W, 3).
+    """
     luma = images.astype(np.float32) @ np.asarray(REC601, dtype=np.float32)
     grey = np.clip(np.rint(luma), 0, 255).astype(np.uint8)
     return np.repeat(grey[..., None], 3, axis=-1)
 
 
 def greyscale_dataset(ds: ImageDataset) -> ImageDataset:
+    """The dataset with both splits in :func:`greyscale` and ``(greyscale)`` in its name.
+
+    Args:
+        ds: The dataset.
+    """
     return replace(
         ds,
         name=f"{ds.name} (greyscale)",
@@ -74,7 +106,9 @@ def greyscale_dataset(ds: ImageDataset) -> ImageDataset:
 SPLITS = ("validation", "test")
 
 
-def validation_indices(labels: np.ndarray, fraction: float, seed: int):
+def validation_indices(
+    labels: np.ndarray, fraction: float, seed: int
+) -> tuple[np.ndarray, np.ndarray]:
     """Stratified (train, validation) row indices of a training set, sorted.
 
     Args:
@@ -99,6 +133,15 @@ def select_split(ds: ImageDataset, split: str, fraction: float, seed: int) -> Im
 
     Both splits train on the same rows, so the baseline and every compressed model are the
     same whichever split measures them.
+
+    Args:
+        ds: The dataset.
+        split: ``"validation"`` or ``"test"`` (see :data:`SPLITS`).
+        fraction: Share of the training rows held out for validation.
+        seed: The study seed (fixes the validation rows).
+
+    Raises:
+        ValueError: An unknown ``split``.
     """
     if split not in SPLITS:
         raise ValueError(f"split must be one of {SPLITS}. Got {split!r} instead.")

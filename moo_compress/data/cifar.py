@@ -40,14 +40,36 @@ FOLDERS = {
 }
 NUM_CLASSES = {"cifar10": 10, "cifar100": 100}
 
+__all__ = [
+    "FOLDERS",
+    "NUM_CLASSES",
+    "check_cifar_root",
+    "expected_files",
+    "load_cifar",
+    "load_cifar10",
+    "load_cifar100",
+    "load_corrupted_folder",
+]
+
 
 def expected_files(name: str, root: Path) -> list[Path]:
+    """The files an extracted official archive holds (training and test batches, meta).
+
+    Args:
+        name: ``"cifar10"`` or ``"cifar100"``.
+        root: The folder the archive was extracted into.
+    """
     folder, train, test, meta = FOLDERS[name]
     return [Path(root) / folder / f for f in [*train, *test, meta]]
 
 
 def check_cifar_root(name: str, root: Path) -> str | None:
-    """None if ``root`` looks like an extracted official archive, else what is missing."""
+    """None if ``root`` looks like an extracted official archive, else what is missing.
+
+    Args:
+        name: ``"cifar10"`` or ``"cifar100"``.
+        root: The folder the archive was extracted into.
+    """
     root = Path(root)
     folder = FOLDERS[name][0]
     expected = (
@@ -174,6 +196,16 @@ def load_cifar(
 
     The first ``test_subset`` test images are also the ones a CIFAR-C folder is read for, so
     clean and corrupted results refer to the same images.
+
+    Args:
+        name: ``"cifar10"`` or ``"cifar100"``.
+        root: The folder holding the extracted official archive.
+        seed: Unused: the official split is fixed (taken for the common loader signature).
+        train_subset: Keep the first this many training images (default None: all).
+        test_subset: Keep the first this many test images (default None: all).
+
+    Raises:
+        DataError: Files are missing, refused or not in the official format.
     """
     del seed  # the official split is fixed
     x_train, y_train = _read_split(name, Path(root), True)
@@ -190,10 +222,20 @@ def load_cifar(
 
 
 def load_cifar10(**kwargs) -> ImageDataset:
+    """CIFAR-10: :func:`load_cifar` with ``name="cifar10"``.
+
+    Args:
+        **kwargs: ``root``, ``seed`` and optionally ``train_subset``, ``test_subset``.
+    """
     return load_cifar("cifar10", **kwargs)
 
 
 def load_cifar100(**kwargs) -> ImageDataset:
+    """CIFAR-100 (fine labels): :func:`load_cifar` with ``name="cifar100"``.
+
+    Args:
+        **kwargs: ``root``, ``seed`` and optionally ``train_subset``, ``test_subset``.
+    """
     return load_cifar("cifar100", **kwargs)
 
 
@@ -207,9 +249,13 @@ def load_corrupted_folder(
         folder: The -C folder.
         names: Corruptions to read.
         y_test: Labels of the clean test images used; the folder's labels must match them.
+        n_severities: Severity blocks in each file (default 5).
 
     Returns:
         Name -> uint8 array (5 * len(y_test), 32, 32, 3), severity 1 first.
+
+    Raises:
+        DataError: The folder, its labels or a file is missing or does not match.
     """
     folder = Path(folder)
     if not folder.is_dir():

@@ -11,6 +11,8 @@ import numpy as np
 
 from moo_compress.data.base import ImageDataset
 
+__all__ = ["load_digits"]
+
 
 def load_digits(*, seed: int, test_fraction: float) -> ImageDataset:
     """Load the digits dataset as 32x32 RGB uint8 images.

@@ -35,12 +35,25 @@ from moo_compress.errors import DataError
 SHAPES_CATEGORIES = ("circle", "square", "triangle", "digit")
 SHAPES_VERSION = 1
 
+__all__ = [
+    "SHAPES_CATEGORIES",
+    "DetectionDataset",
+    "DetectionSplit",
+    "generate_shapes",
+    "load_coco",
+    "load_coco_split",
+    "load_detection_dataset",
+    "quiet_coco",
+    "shapes_folder",
+    "write_coco",
+]
+
 
 @dataclass(frozen=True)
 class DetectionSplit:
     """One split, resized for the detector.
 
-    Attributes:
+    Args:
         images: uint8 (N, S, S, 3) at the detector's input size.
         coco: The split's COCO ground truth (pycocotools ``COCO``), original coordinates.
         image_ids: COCO image id of each row of ``images``.
@@ -54,7 +67,7 @@ class DetectionSplit:
 
     def boxes(self) -> list[tuple[np.ndarray, np.ndarray]]:
         """Per image: ground-truth boxes (K, 4) as x1, y1, x2, y2 in input pixels, and their
-        contiguous class indices (K,)."""
+        contiguous class indices (K,); crowd annotations are left out."""
         cat_index = {c: i for i, c in enumerate(sorted(self.coco.getCatIds()))}
         out = []
         for img_id, (sx, sy) in zip(self.image_ids.tolist(), self.scales, strict=True):
@@ -74,6 +87,16 @@ class DetectionSplit:
 
 @dataclass(frozen=True)
 class DetectionDataset:
+    """A detection dataset: a train and a test split with the same categories.
+
+    Args:
+        name: Dataset name (the folder's name for COCO folders).
+        train: The training split.
+        test: The test split.
+        category_ids: COCO category id of each class index (sorted; may be sparse).
+        category_names: Name of each class index.
+    """
+
     name: str
     train: DetectionSplit
     test: DetectionSplit
@@ -82,11 +105,16 @@ class DetectionDataset:
 
     @property
     def num_classes(self) -> int:
+        """Number of categories."""
         return len(self.category_ids)
 
 
 def quiet_coco(annotation: str | Path | dict):
-    """A pycocotools ``COCO`` from a file or a dict, without its progress prints."""
+    """A pycocotools ``COCO`` from a file or a dict, without its progress prints.
+
+    Args:
+        annotation: A COCO instances JSON file, or its content as a dict.
+    """
     from pycocotools.coco import COCO
 
     with contextlib.redirect_stdout(io.StringIO()):
@@ -101,6 +129,11 @@ def quiet_coco(annotation: str | Path | dict):
 
 def load_coco_split(root: Path, split: str, image_size: int) -> DetectionSplit:
     """Read ``<root>/annotations/instances_<split>.json`` and its images.
+
+    Args:
+        root: The dataset folder (COCO layout).
+        split: The split's name, e.g. ``"train2017"``.
+        image_size: Side of the square detector input the images are resized to.
 
     Raises:
         DataError: A file is missing or not a COCO instances file.
@@ -133,7 +166,17 @@ def load_coco_split(root: Path, split: str, image_size: int) -> DetectionSplit:
 
 
 def load_coco(root: str | Path, *, image_size: int, train: str, test: str) -> DetectionDataset:
-    """A COCO-format dataset with a train and a test split (category ids may be sparse)."""
+    """A COCO-format dataset with a train and a test split (category ids may be sparse).
+
+    Args:
+        root: The dataset folder (COCO layout).
+        image_size: Side of the square detector input.
+        train: Name of the training split.
+        test: Name of the test split.
+
+    Raises:
+        DataError: A split is missing or malformed, or the splits' categories differ.
+    """
     root = Path(root)
     tr = load_coco_split(root, train, image_size)
     te = load_coco_split(root, test, image_size)
@@ -149,7 +192,15 @@ def write_coco(
 ) -> None:
     """Write images (PNG) and their instances JSON in the COCO layout.
 
-    ``annotations[i]`` holds ``{"bbox": [x, y, w, h], "category_id": c}`` for image i."""
+    ``annotations[i]`` holds ``{"bbox": [x, y, w, h], "category_id": c}`` for image i.
+
+    Args:
+        root: The dataset folder (created if missing).
+        split: The split's name.
+        images: uint8 RGB images (H, W, 3), stored as ``000001.png``, ... (ids from 1).
+        annotations: Each image's objects.
+        categories: COCO categories, ``{"id": ..., "name": ...}``.
+    """
     from PIL import Image
 
     (root / "images" / split).mkdir(parents=True, exist_ok=True)
@@ -212,8 +263,20 @@ def _shape_mask(kind: str, w: int, h: int, rng, digits) -> np.ndarray:
     return up[0, 0].numpy() > 0.35
 
 
-def generate_shapes(n: int, *, seed: int, size: int = 64):
-    """``n`` images with their annotations (``bbox`` x, y, w, h of the object's pixels)."""
+def generate_shapes(
+    n: int, *, seed: int, size: int = 64
+) -> tuple[list[np.ndarray], list[list[dict]]]:
+    """``n`` images with their annotations (``bbox`` x, y, w, h of the object's pixels).
+
+    Args:
+        n: Number of images.
+        seed: Seed of every random choice (the same seed gives the same images).
+        size: Side of the square images (default 64).
+
+    Returns:
+        uint8 images (size, size, 3) and, per image, ``{"bbox", "category_id"}`` dicts
+        (category ids 1.. in the order of :data:`SHAPES_CATEGORIES`).
+    """
     from sklearn.datasets import load_digits
 
     digits = (load_digits().images / 16.0).astype(np.float32)
@@ -255,7 +318,18 @@ def generate_shapes(n: int, *, seed: int, size: int = 64):
 
 
 def shapes_folder(cache_dir: Path, *, seed: int, n_train: int, n_test: int, size: int) -> Path:
-    """The embedded dataset's COCO folder (written once per settings, atomically)."""
+    """The embedded dataset's COCO folder (written once per settings, atomically).
+
+    Args:
+        cache_dir: The cache folder; the dataset goes to ``datasets/shapes-<digest>`` below it.
+        seed: Seed of the training images (the test images use ``seed + 7919``).
+        n_train: Training images.
+        n_test: Test images.
+        size: Side of the square images.
+
+    Returns:
+        The dataset folder.
+    """
     key = json.dumps([SHAPES_VERSION, seed, n_train, n_test, size])
     root = Path(cache_dir) / "datasets" / f"shapes-{hashlib.sha256(key.encode()).hexdigest()[:12]}"
     if (root / "annotations" / "instances_test.json").is_file():
@@ -274,8 +348,18 @@ def shapes_folder(cache_dir: Path, *, seed: int, n_train: int, n_test: int, size
     return root
 
 
-def load_detection_dataset(spec: dict[str, Any], *, seed: int, cache_dir: Path, image_size: int):
-    """The dataset a detection study names: ``shapes`` (embedded) or ``coco`` (a folder)."""
+def load_detection_dataset(
+    spec: dict[str, Any], *, seed: int, cache_dir: Path, image_size: int
+) -> DetectionDataset:
+    """The dataset a detection study names: ``shapes`` (embedded) or ``coco`` (a folder).
+
+    Args:
+        spec: The study's dataset: ``name`` and ``options`` (``n_train``, ``n_test`` for
+            ``shapes``; ``root``, ``train``, ``test`` for ``coco``).
+        seed: The study seed (generates ``shapes``).
+        cache_dir: The study's cache folder (holds ``shapes``).
+        image_size: Side of the square detector input.
+    """
     opts = spec["options"]
     if spec["name"] == "shapes":
         root = shapes_folder(

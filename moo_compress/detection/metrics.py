@@ -26,7 +26,19 @@ def postprocess(
 ) -> list[dict[str, Any]]:
     """One image's candidates (x1, y1, x2, y2 in input pixels, score, class index) to COCO
     detections: drop scores below ``score_threshold``, class-wise NMS (torchvision.ops),
-    keep the ``max_detections`` best, rescale to the original image."""
+    keep the ``max_detections`` best, rescale to the original image.
+
+    Args:
+        boxes: Candidate boxes (K, 4), x1, y1, x2, y2 in input pixels.
+        scores: Their confidences (K,).
+        labels: Their class indices (K,).
+        image_id: The COCO id of the image.
+        scale: ``(sx, sy)``, original pixels per input pixel.
+        category_ids: COCO category id of each class index.
+        score_threshold: Candidates scoring below this are dropped.
+        iou_threshold: NMS overlap above which the lower-scoring box of a class is dropped.
+        max_detections: At most this many detections (default 100).
+    """
     import torch
     from torchvision.ops import batched_nms
 
@@ -55,7 +67,13 @@ def coco_map(coco_gt, detections: list[dict[str, Any]], image_ids=None) -> dict[
     """``{"map": AP@[.50:.95], "ap50": AP@.50}`` of ``detections`` against ``coco_gt``
     (a pycocotools ``COCO``), over ``image_ids`` (default: all its images).
 
-    No detection at all scores 0 (COCOeval cannot load an empty result list)."""
+    No detection at all scores 0 (COCOeval cannot load an empty result list).
+
+    Args:
+        coco_gt: The ground truth, a pycocotools ``COCO``.
+        detections: COCO detections (see :func:`postprocess`).
+        image_ids: The images to score (default None: all of ``coco_gt``'s).
+    """
     from pycocotools.cocoeval import COCOeval
 
     ids = sorted(coco_gt.getImgIds()) if image_ids is None else [int(i) for i in image_ids]

@@ -23,6 +23,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+__all__ = ["CenterNetLite", "centernet_lite", "centernet_loss", "decode", "encode_targets"]
+
 STRIDE = 4
 EXTRA_CHANNELS = 5  # target tensor: C heatmaps, then log w, log h, dx, dy, centre mask
 
@@ -34,9 +36,12 @@ def _block(cin: int, cout: int, stride: int) -> nn.Sequential:
 
 
 class CenterNetLite(nn.Module):
-    """Args:
-    num_classes: Object categories.
-    width: Channel multiplier (1.0: 32 channels at stride 1 ... 256 at stride 8).
+    """CenterNet-style detector: a stride-4 map of class heatmaps, box sizes and offsets.
+
+    Args:
+        num_classes: Object categories.
+        width: Channel multiplier (1.0: 32 channels at stride 1 ... 256 at stride 8; at
+            least 8 channels each; default 1.0).
     """
 
     def __init__(self, num_classes: int, width: float = 1.0) -> None:
@@ -57,28 +62,59 @@ class CenterNetLite(nn.Module):
             self.head.bias[:num_classes].fill_(-math.log((1 - 0.01) / 0.01))
 
     def features(self, x: torch.Tensor) -> torch.Tensor:
+        """The merged stride-4 feature map (the input of ``head``).
+
+        Args:
+            x: Images, float (N, 3, H, W) in [0, 1].
+        """
         s4 = self.stage4(self.stem(x))
         s8 = self.stage8(s4)
         return self.neck(s4 + self.up(self.lateral(s8)))
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
+        """Raw outputs (N, C + 4, H/4, W/4): heatmap logits, log w, log h, dx, dy.
+
+        Args:
+            x: Images, float (N, 3, H, W) in [0, 1].
+        """
         return self.head(self.features(x))
 
     def task_loss(self, out: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
+        """:func:`centernet_loss` (what training and attacks use instead of cross-entropy).
+
+        Args:
+            out: The model's outputs.
+            target: Dense targets from :func:`encode_targets`.
+        """
         return centernet_loss(out, target, self.num_classes)
 
-    # what DeepLIFT attributes (one scalar per image and class)
     def evidence(self, x: torch.Tensor) -> torch.Tensor:
+        """What DeepLIFT attributes: each class's heatmap logits averaged over the image,
+        (N, C).
+
+        Args:
+            x: Images, float (N, 3, H, W) in [0, 1].
+        """
         return self(x)[:, : self.num_classes].mean(dim=(2, 3))
 
     def evidence_target(self, target: torch.Tensor) -> torch.Tensor:
-        """The class with most object mass in each image's target heatmaps."""
+        """The class with most object mass in each image's target heatmaps.
+
+        Args:
+            target: Dense targets from :func:`encode_targets`.
+        """
         return target[:, : self.num_classes].sum(dim=(2, 3)).argmax(1)
 
 
 def centernet_loss(out: torch.Tensor, target: torch.Tensor, num_classes: int) -> torch.Tensor:
     """Penalty-reduced focal loss (alpha 2, beta 4) on the heatmaps plus L1 on log size and
-    offset at object centres, normalised by the number of objects."""
+    offset at object centres, normalised by the number of objects (at least 1).
+
+    Args:
+        out: Model outputs (N, C + 4, G, G).
+        target: Dense targets (N, C + 5, G, G) from :func:`encode_targets`.
+        num_classes: C.
+    """
     c = num_classes
     logits, heat = out[:, :c].float(), target[:, :c]
     mask = target[:, c + 4]
@@ -107,7 +143,15 @@ def encode_targets(
     boxes: list[tuple[np.ndarray, np.ndarray]], num_classes: int, image_size: int
 ) -> np.ndarray:
     """Dense float32 targets (N, C + 5, S/4, S/4) from per-image boxes (x1, y1, x2, y2 in input
-    pixels) and class indices."""
+    pixels) and class indices.
+
+    Channels: C Gaussian centre heatmaps, then log w, log h, dx, dy and a centre mask.
+
+    Args:
+        boxes: Per image, ``(xyxy (K, 4), class indices (K,))``.
+        num_classes: C.
+        image_size: S, the side of the square input images.
+    """
     g = image_size // STRIDE
     out = np.zeros((len(boxes), num_classes + EXTRA_CHANNELS, g, g), np.float32)
     yy, xx = np.mgrid[0:g, 0:g].astype(np.float32)
@@ -130,8 +174,16 @@ def encode_targets(
 
 
 @torch.no_grad()
-def decode(out: torch.Tensor, num_classes: int, top_k: int = 50):
-    """Candidates per image: (boxes x1, y1, x2, y2 in input pixels, scores, class indices)."""
+def decode(
+    out: torch.Tensor, num_classes: int, top_k: int = 50
+) -> list[tuple[torch.Tensor, torch.Tensor, torch.Tensor]]:
+    """Candidates per image: (boxes x1, y1, x2, y2 in input pixels, scores, class indices).
+
+    Args:
+        out: Model outputs (N, C + 4, G, G).
+        num_classes: C.
+        top_k: Heatmap peaks kept per image (default 50).
+    """
     c = num_classes
     heat = torch.sigmoid(out[:, :c].float())
     peaks = heat * (F.max_pool2d(heat, 3, stride=1, padding=1) == heat)
@@ -149,4 +201,10 @@ def decode(out: torch.Tensor, num_classes: int, top_k: int = 50):
 
 
 def centernet_lite(num_classes: int = 4, width: float = 1.0) -> CenterNetLite:
+    """The registry's detector builder.
+
+    Args:
+        num_classes: Object categories (default 4).
+        width: Channel multiplier (default 1.0).
+    """
     return CenterNetLite(num_classes, width)
