@@ -359,7 +359,7 @@ def test_tell_is_retried_after_a_lost_connection(tmp_path, monkeypatch):
 
     from moo_compress.search import SearchSession
 
-    monkeypatch.setattr(st.time, "sleep", lambda s: None)
+    monkeypatch.setattr("moo_compress.storage._connect.time.sleep", lambda s: None)
     _, cfg, url = make_study(tmp_path, n_complete=0)
     study = optuna.load_study(study_name="tiny", storage=url)
     session = SearchSession(cfg, study, evaluator=None, show_progress=False)

@@ -26,27 +26,6 @@ PACKAGE = Path(__file__).resolve().parents[1] / "moo_compress"
 
 # being restructured (issue 13); remove from this list when done
 NOT_YET = {
-    "moo_compress.evaluation",
-    "moo_compress.evaluation.base",
-    "moo_compress.evaluation.detection",
-    "moo_compress.config",
-    "moo_compress.config._reader",
-    "moo_compress.config._study",
-    "moo_compress.objectives",
-    "moo_compress.objectives.accuracy",
-    "moo_compress.objectives.adversarial",
-    "moo_compress.objectives.base",
-    "moo_compress.objectives.cr",
-    "moo_compress.objectives.detection",
-    "moo_compress.objectives.latency",
-    "moo_compress.objectives.proxy",
-    "moo_compress.objectives.robustness",
-    "moo_compress.export",
-    "moo_compress.storage",
-    "moo_compress.record",
-    "moo_compress.search",
-    "moo_compress.runner",
-    "moo_compress.workers",
 }
 
 

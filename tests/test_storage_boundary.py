@@ -3,7 +3,7 @@ benchmarks:
 
 - Optuna's private attributes (a study's storage, a trial's storage id, the storage's
   backend, Optuna's system attributes, its private modules) are used in
-  ``moo_compress/storage.py`` only; everything else calls its functions.
+  ``moo_compress/storage/_optuna.py`` only; everything else calls its functions.
 - The trial record's attribute names are written and read in ``moo_compress/record.py``
   only; everything else calls its writers and readers.
 """
@@ -17,10 +17,10 @@ import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
 PACKAGE = ROOT / "moo_compress"
-STORAGE = PACKAGE / "storage.py"
+STORAGE = PACKAGE / "storage" / "_optuna.py"
 RECORD = PACKAGE / "record.py"
 
-# Optuna internals moo-compress needs; storage.py wraps each in a function.
+# Optuna internals moo-compress needs; storage/_optuna.py wraps each in a function.
 OPTUNA_PRIVATE = {
     "_storage",  # study._storage
     "_trial_id",  # Trial._trial_id, FrozenTrial._trial_id
@@ -120,7 +120,7 @@ def test_optuna_private_attributes_only_in_storage(path):
     assert not uses, (
         f"{_name(path)} reaches into Optuna's internals "
         f"({', '.join(f'line {n}: {w}' for n, w in uses)}); add or use a function of "
-        "moo_compress/storage.py instead"
+        "moo_compress/storage/_optuna.py instead"
     )
 
 

@@ -1,0 +1,272 @@
+"""What a study was made from: creating or resuming it, and checking an existing study's
+origin, seed and settings (naming the settings that changed)."""
+
+from __future__ import annotations
+
+import time
+import warnings
+from typing import Any
+
+from moo_compress.errors import ConfigError
+from moo_compress.storage._connect import (
+    check_storage_for_search,
+    open_storage,
+    redact,
+    study_names,
+)
+
+# -- what a study was made from ----------------------------------------------------------
+# Where each setting behind the fingerprint lives in the study file.
+_SETTING_KEYS = {
+    "seed": "study.seed",
+    "task": "study.task",
+    "arch": "model.arch",
+    "width": "model.width",
+    "corruptions": "corruptions.names",
+    "severities": "corruptions.severities",
+    "reference": "robustness.reference",
+}
+
+
+def settings(cfg) -> dict[str, Any]:
+    """Everything the fingerprint covers, as stored JSON (to say what changed).
+
+    Args:
+        cfg: The validated study configuration (:class:`moo_compress.config.StudyConfig`).
+    """
+    import json
+
+    return json.loads(json.dumps(cfg.settings(), sort_keys=True, default=str))
+
+
+def _diff(old: Any, new: Any, key: str, out: list[str]) -> None:
+    if isinstance(old, dict) and isinstance(new, dict):
+        for k in sorted(set(old) | set(new), key=str):
+            _diff(old.get(k), new.get(k), f"{key}.{k}" if key else str(k), out)
+    elif old != new:
+        out.append(key)
+
+
+def changed_settings(cfg, meta: dict[str, Any]) -> list[str]:
+    """Study-file keys whose values differ from those the study was created with (empty
+    when the fingerprints agree).
+
+    Args:
+        cfg: The validated study configuration (:class:`moo_compress.config.StudyConfig`).
+        meta: The study's stored ``moo_compress`` record.
+    """
+    import json
+
+    if meta.get("fingerprint") == cfg.fingerprint():
+        return []
+    new = settings(cfg)
+    old = meta.get("settings")
+    if old is None:  # a study made before the settings were stored: what is there
+        old = {
+            "evaluation": meta.get("evaluation", {}),
+            "space": new["space"],
+            "objectives": [
+                {"name": n, "direction": d, "bounds": list(b)}
+                for n, d, b in zip(
+                    meta.get("objectives", []),
+                    meta.get("directions", []),
+                    meta.get("bounds", []),
+                    strict=False,
+                )
+            ],
+            "driver": meta.get("driver"),
+            "driver_options": new["driver_options"],
+        }
+        old = json.loads(json.dumps(old, sort_keys=True, default=str))
+    out = _diff_evaluation(old.get("evaluation", {}), new["evaluation"])
+    if old.get("objectives") != new["objectives"]:
+        out.append("objectives")
+    if old.get("driver") != new["driver"]:
+        out.append("driver.name")
+    _diff(old.get("driver_options", {}), new["driver_options"], "driver", out)
+    if old.get("space") != new["space"]:
+        old_vars = {r["name"]: r for r in old.get("space", [])}
+        new_vars = {r["name"]: r for r in new["space"]}
+        names = sorted(
+            n for n in set(old_vars) | set(new_vars) if old_vars.get(n) != new_vars.get(n)
+        )
+        out.append(f"search_space ({', '.join(names)})" if names else "search_space")
+    return out or ["settings outside the stored record (search space or driver options)"]
+
+
+def _diff_evaluation(old: dict[str, Any], new: dict[str, Any]) -> list[str]:
+    found: list[str] = []
+    for k in sorted(set(old) | set(new)):
+        _diff(old.get(k), new.get(k), _SETTING_KEYS.get(k, k), found)
+    # the loader's keyword arguments are keys of the study file's dataset section
+    return [k.replace("dataset.options.", "dataset.", 1) for k in found]
+
+
+def study_exists(url: str, name: str) -> bool:
+    """Whether ``url`` holds a study named ``name`` (reads only).
+
+    Args:
+        url: A storage URL (Optuna RDB URL: ``sqlite:///...``, ``postgresql+psycopg://...``).
+        name: The study name.
+    """
+    import optuna
+
+    if url.startswith("sqlite:///"):
+        from pathlib import Path
+
+        if not Path(url[len("sqlite:///") :]).exists():
+            return False
+    storage = open_storage(url)
+    return any(
+        s.study_name == name
+        for s in optuna.get_all_study_summaries(storage=storage, include_best_trial=False)
+    )
+
+
+def create_or_load(cfg, url: str, *, heartbeat: dict[str, int] | None = None):
+    """Create the study, or load it and check it was made from the same study file.
+
+    Args:
+        cfg: The validated study configuration (:class:`moo_compress.config.StudyConfig`).
+        url: A storage URL (Optuna RDB URL: ``sqlite:///...``, ``postgresql+psycopg://...``).
+        heartbeat: Heartbeat settings for the storage (``heartbeat_interval``, ``grace_period``), or None.
+    """
+    import optuna
+
+    optuna.logging.set_verbosity(optuna.logging.WARNING)
+    meta = {
+        "fingerprint": cfg.fingerprint(),
+        "seed": cfg.seed,
+        "objectives": [o.name for o in cfg.objectives],
+        "directions": cfg.directions,
+        "bounds": [list(o.bounds) for o in cfg.objectives],
+        "driver": cfg.driver,
+        "evaluation": cfg.evaluation_spec(),
+        "cache_dir": str(cfg.cache_dir),
+        # for reading the study from the database alone (status, pareto, report)
+        "settings": settings(cfg),
+        "driver_options": cfg.driver_options,
+        "space": {
+            "searched": [v.name for v in cfg.space.searched],
+            "per_layer": list(cfg.space.per_layer),
+            "archs": cfg.space.archs(cfg.arch),
+        },
+    }
+    budget = {"n_trials": cfg.n_trials, "max_failures": cfg.max_failures}
+    if study_exists(url, cfg.name):
+        study = optuna.load_study(
+            study_name=cfg.name, storage=open_storage(url, heartbeat=heartbeat)
+        )
+        stored = study.user_attrs.get("moo_compress")
+        for _ in range(50):  # a worker that just created the study may still be writing it
+            if stored is not None:
+                break
+            time.sleep(0.1)
+            stored = study.user_attrs.get("moo_compress")
+        _check_stored(cfg, stored, "")
+        if study.user_attrs.get("budget") != budget:
+            study.set_user_attr("budget", budget)
+        return study
+    try:
+        study = optuna.create_study(
+            study_name=cfg.name,
+            storage=open_storage(url, heartbeat=heartbeat),
+            directions=cfg.directions,
+            load_if_exists=False,
+        )
+    except optuna.exceptions.DuplicatedStudyError:  # another worker created it just now
+        return create_or_load(cfg, url, heartbeat=heartbeat)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        study.set_metric_names(cfg.objective_names)
+    study.set_user_attr("moo_compress", meta)
+    study.set_user_attr("budget", budget)
+    return study
+
+
+def changed_study_error(cfg, stored: dict[str, Any]) -> ConfigError:
+    """The one-line error for a study file changed since its study was created, naming the
+    changed keys.
+
+    Args:
+        cfg: The validated study configuration (:class:`moo_compress.config.StudyConfig`).
+        stored: The study's stored ``moo_compress`` record.
+    """
+    changed = changed_settings(cfg, stored)
+    return ConfigError(
+        cfg.source,
+        "",
+        f"changed since study {cfg.name!r} was created (changed: {', '.join(changed)}); "
+        "resuming would mix incompatible trials. Give this study a new study.name or restore "
+        "the old settings.",
+    )
+
+
+def check_existing_study(cfg, url: str) -> None:
+    """Before anything is prepared: the study of ``cfg``, if it exists in ``url``, was made
+    by moo-compress from the same settings and seed. Reads only.
+
+    Args:
+        cfg: The validated study configuration (:class:`moo_compress.config.StudyConfig`).
+        url: A storage URL (Optuna RDB URL: ``sqlite:///...``, ``postgresql+psycopg://...``).
+
+    Raises:
+        ConfigError: A bad storage (see :func:`check_storage_for_search`), a foreign study
+            of that name, another seed or changed settings (naming the changed keys).
+    """
+    import optuna
+
+    optuna.logging.set_verbosity(optuna.logging.WARNING)
+    storage = check_storage_for_search(url)
+    if storage is None or cfg.name not in study_names(storage):
+        return
+    stored = optuna.load_study(study_name=cfg.name, storage=storage).user_attrs.get("moo_compress")
+    _check_stored(cfg, stored, f" (no 'moo_compress' study attribute) in {redact(url)}")
+
+
+def _check_stored(cfg, stored: dict[str, Any] | None, where: str) -> None:
+    """The existing study was made by moo-compress, with this seed and these settings."""
+    if stored is None:
+        raise ConfigError(
+            cfg.source,
+            "study.name",
+            f"names an existing Optuna study that moo-compress did not create{where}. Got {cfg.name!r}.",
+        )
+    if stored["seed"] != cfg.seed:
+        raise ConfigError(
+            cfg.source,
+            "study.seed",
+            f"must match the existing study's seed {stored['seed']} to resume it. Got {cfg.seed} instead.",
+        )
+    if stored["fingerprint"] != cfg.fingerprint():
+        raise changed_study_error(cfg, stored)
+
+
+def load_existing(cfg, url: str):
+    """Load the existing study of ``cfg`` from ``url`` for writing (it must exist).
+
+    Args:
+        cfg: The validated study configuration (:class:`moo_compress.config.StudyConfig`).
+        url: A storage URL (Optuna RDB URL: ``sqlite:///...``, ``postgresql+psycopg://...``).
+    """
+    import optuna
+
+    optuna.logging.set_verbosity(optuna.logging.WARNING)
+    if not study_exists(url, cfg.name):
+        raise ConfigError(
+            cfg.source,
+            "study.name",
+            f"no study {cfg.name!r} in storage {redact(url)}; run `moo-compress search {cfg.source}` first.",
+        )
+    return optuna.load_study(study_name=cfg.name, storage=open_storage(url))
+
+
+__all__ = [
+    "changed_settings",
+    "changed_study_error",
+    "check_existing_study",
+    "create_or_load",
+    "load_existing",
+    "settings",
+    "study_exists",
+]
