@@ -23,12 +23,30 @@ import json
 import os
 import shutil
 import tempfile
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from moo_compress.compression.params import config_row
 from moo_compress.errors import ArtifactError, ConfigError, MooCompressError
 from moo_compress.objectives import task_objectives
+
+if TYPE_CHECKING:
+    import optuna
+
+    from moo_compress.config import StudyConfig
+
+__all__ = [
+    "CARD",
+    "DEFAULT_TOLERANCE",
+    "EXACT",
+    "MAX_MISMATCH",
+    "MIN_AGREEMENT",
+    "NOT_COMPARED",
+    "RELATIVE_TOLERANCE",
+    "evaluate_exported",
+    "export_pareto",
+]
 
 CARD = "MODEL_CARD.md"
 DEFAULT_TOLERANCE = 1e-3
@@ -158,14 +176,14 @@ def _deploy(
 
 
 def export_pareto(
-    cfg,
-    study,
+    cfg: StudyConfig,
+    study: optuna.Study,
     out_dir: str | Path,
     *,
     force: bool = False,
     select: str | None = None,
     tolerance: float = DEFAULT_TOLERANCE,
-    log=None,
+    log: Callable[[str], None] | None = None,
 ) -> list[dict[str, Any]]:
     """Write every Pareto-optimal model of ``study`` (or those meeting ``select``) to
     ``out_dir``, each verified in ONNX Runtime.
@@ -174,6 +192,21 @@ def export_pareto(
     with the trial; otherwise the model is rebuilt from its configuration (deterministic) and
     must reproduce the recorded accuracy. The directory appears only when every model has
     been written and verified.
+
+    Args:
+        cfg: The study configuration, its objectives those the study was searched with.
+        study: The study.
+        out_dir: The directory to create (new or empty unless ``force``).
+        force: Replace a directory that holds files (default False).
+        select: Keep only the models meeting clauses such as ``accuracy>=95 and cr>=8``
+            (default None: every Pareto-optimal model).
+        tolerance: Largest difference of a logit between ONNX Runtime and PyTorch for an
+            image to agree (default :data:`DEFAULT_TOLERANCE`); export fails when more than
+            :data:`MAX_MISMATCH` of the images disagree.
+        log: Callable for progress messages (default None: silent).
+
+    Returns:
+        The rows of ``manifest.csv``, one per model.
 
     Raises:
         ConfigError: ``out_dir`` exists and is not empty (without ``force``), or ``select``
@@ -431,13 +464,18 @@ def evaluate_exported(
     model_dir: str | Path,
     *,
     cache_dir: str | Path | None = None,
-    log=None,
+    log: Callable[[str], None] | None = None,
     data_root: str | Path | None = None,
     corrupted_root: str | Path | None = None,
 ) -> dict[str, Any]:
     """Load an exported model and re-measure every objective.
 
     Args:
+        model_dir: The exported model's directory (inside an export, next to
+            ``manifest.csv``).
+        cache_dir: Where the baseline and corrupted sets are cached (default None:
+            ``$MOO_COMPRESS_CACHE``, else ``~/.cache/moo-compress``).
+        log: Callable for progress messages (default None: silent).
         data_root: The dataset folder, for a model measured on data read from one (CIFAR,
             COCO); required then, since a model folder never names a data path.
         corrupted_root: The CIFAR-C style folder, for a model measured on one.
@@ -447,6 +485,12 @@ def evaluate_exported(
         "quality_matches": bool, "checks": {name: {"tolerance", "result"}},
         "mismatches": [names], "notes": [...]}``: every recorded objective is compared,
         CR and the quality objective exactly, latency not at all (see :data:`NOT_COMPARED`).
+
+    Raises:
+        ArtifactError: ``model_dir`` is not an exported model, a file is changed, missing or
+            unlisted, or its JSON is malformed.
+        ConfigError: ``data_root`` or ``corrupted_root`` is missing where the model needs it,
+            or given where it does not.
     """
     from moo_compress.artifact import decode_model
     from moo_compress.evaluation import make_evaluator

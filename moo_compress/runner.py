@@ -7,7 +7,8 @@ from __future__ import annotations
 
 import sys
 import time
-from typing import Any
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
@@ -16,14 +17,17 @@ from moo_compress.archive import normalized_hypervolume, pareto_indices
 from moo_compress.drivers import DRIVER_INFO, drivers_that
 from moo_compress.search import SearchSession, check_before_search
 
+if TYPE_CHECKING:
+    from moo_compress.config import StudyConfig
+
 __all__ = ["run_search"]
 
 
 def run_search(
-    cfg,
+    cfg: StudyConfig,
     *,
     show_progress: bool = True,
-    log=None,
+    log: Callable[[str], None] | None = None,
     n_workers: int = 1,
     dask_scheduler: str | None = None,
     study_file: str | None = None,
@@ -31,13 +35,22 @@ def run_search(
     """Create or resume the study of ``cfg`` and run its driver until the budget is met.
 
     Args:
+        cfg: The validated study configuration.
+        show_progress: Draw a progress bar on stderr (default True).
+        log: Callable for progress messages (default None: print to stderr).
         n_workers: Optuna samplers: local ``worker`` processes to start; pymoo: processes of
-            a local Dask cluster evaluating each generation.
-        dask_scheduler: pymoo: address of a running Dask scheduler to evaluate on.
-        study_file: The study file (workers are started on it).
+            a local Dask cluster evaluating each generation (default 1: none, the search
+            runs in this process).
+        dask_scheduler: pymoo: address of a running Dask scheduler to evaluate on (default
+            None).
+        study_file: The study file workers are started on (default None: ``cfg.source``).
 
     Returns:
         A summary: trials complete and failed, archive size, hypervolume, timings.
+
+    Raises:
+        ConfigError: ``n_workers`` or ``dask_scheduler`` do not apply to the driver, or a
+            check before the search fails (nothing is written then).
     """
     import warnings
 

@@ -9,8 +9,9 @@ from __future__ import annotations
 
 import sys
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
@@ -21,10 +22,25 @@ from moo_compress._utils.io import atomic_write
 from moo_compress.archive import normalized_hypervolume, pareto_indices
 from moo_compress.errors import MooCompressError
 
+if TYPE_CHECKING:
+    import optuna
+
+    from moo_compress.config import StudyConfig
+    from moo_compress.evaluation import Evaluator, TrialResult
+
+__all__ = ["Outcome", "SearchSession", "check_before_search"]
+
 
 @dataclass
 class Outcome:
-    """Stored result of one configuration: objective values, or the failure reason."""
+    """Stored result of one configuration: objective values, or the failure reason.
+
+    Args:
+        complete: Whether the evaluation succeeded.
+        values: Every measured objective value by name (None when it failed).
+        reason: Why it failed (None when it succeeded).
+        trial_number: The Optuna trial that holds it.
+    """
 
     complete: bool
     values: dict[str, float] | None
@@ -39,10 +55,18 @@ class SearchSession:
         cfg: The validated study configuration.
         study: The Optuna study (created or loaded).
         evaluator: A prepared :class:`moo_compress.evaluation.Evaluator`.
-        show_progress: Draw a progress bar on stderr.
+        show_progress: Draw a progress bar on stderr (default True; see
+            :meth:`start_progress`).
     """
 
-    def __init__(self, cfg, study, evaluator, *, show_progress: bool = True) -> None:
+    def __init__(
+        self,
+        cfg: StudyConfig,
+        study: optuna.Study,
+        evaluator: Evaluator,
+        *,
+        show_progress: bool = True,
+    ) -> None:
         self.cfg = cfg
         self.study = study
         self.evaluator = evaluator
@@ -91,6 +115,7 @@ class SearchSession:
 
     # -- budget and progress ------------------------------------------------------------
     def budget_left(self) -> int:
+        """Completed trials still needed to reach ``budget.n_trials`` (never negative)."""
         return max(0, self.cfg.n_trials - self.n_complete)
 
     def proposal_seed(self) -> int:
@@ -100,6 +125,7 @@ class SearchSession:
         return derived_seed(self.cfg.seed, self.proposals)
 
     def start_progress(self) -> None:
+        """Open the progress bar (once; nothing when ``show_progress`` is off)."""
         if self._show_progress and self._pbar is None:
             from tqdm import tqdm
 
@@ -114,6 +140,7 @@ class SearchSession:
             self._refresh_postfix()
 
     def close(self) -> None:
+        """Close the progress bar, if open."""
         if self._pbar is not None:
             self._pbar.close()
             self._pbar = None
@@ -129,12 +156,25 @@ class SearchSession:
 
     # -- archive --------------------------------------------------------------------------
     def set_completed(self, values: list[list[float]]) -> None:
-        """The study's completed objective vectors, as read by a worker from storage."""
+        """Set the study's completed objective vectors, as read by a worker from storage.
+
+        Args:
+            values: The optimized objectives' values of every complete trial.
+        """
         self._completed_values = [list(v) for v in values]
         self.n_complete = len(values)
 
     def record_hypervolume(self, generation: int | None = None) -> float:
-        """Store the normalized hypervolume of the current archive in the study."""
+        """Store the normalized hypervolume of the current archive in the study.
+
+        The entry is keyed by the number of completed trials; one already stored is kept.
+
+        Args:
+            generation: The pymoo generation just finished (default None).
+
+        Returns:
+            The normalized hypervolume.
+        """
         values = np.array(self._completed_values, dtype=float).reshape(-1, len(self.objectives))
         hv = normalized_hypervolume(values, self.directions, self.bounds)
         key = f"{st.HV_PREFIX}{self.n_complete:06d}"
@@ -183,21 +223,46 @@ class SearchSession:
 
     # -- evaluation -----------------------------------------------------------------------
     def lookup(self, config: dict[str, Any]) -> Outcome | None:
+        """The stored outcome of ``config``, or None when it has none yet.
+
+        Args:
+            config: A full pipeline configuration.
+        """
         return self.outcomes.get(self.space.config_key(config))
 
     def check_failures(self) -> None:
+        """Stop the search when too many trials failed.
+
+        Raises:
+            MooCompressError: More than ``budget.max_failures`` trials failed.
+        """
         if self.n_failed > self.cfg.max_failures:
             raise MooCompressError(
                 f"search stopped: {self.n_failed} trials failed, more than budget.max_failures = {self.cfg.max_failures}; last reason: {self.last_failure}"
             )
 
     def evaluate_config(
-        self, config: dict[str, Any], *, generation: int | None = None, compute=None
+        self,
+        config: dict[str, Any],
+        *,
+        generation: int | None = None,
+        compute: Callable[[], TrialResult] | None = None,
     ) -> Outcome:
         """Create a trial with exactly ``config`` (driver-chosen), evaluate and store it.
 
-        ``compute`` (optional) returns the evaluation's ``TrialResult`` or raises; drivers
-        that evaluate elsewhere (a Dask cluster) pass it, and storage is written here.
+        Args:
+            config: A full pipeline configuration.
+            generation: The pymoo generation that proposed it (default None).
+            compute: Returns the evaluation's ``TrialResult`` or raises (default None: the
+                evaluator runs here); drivers that evaluate elsewhere (a Dask cluster) pass
+                it, and storage is written here.
+
+        Returns:
+            The configuration's outcome (a stored one when it was evaluated before).
+
+        Raises:
+            RuntimeError: The trial's parameters do not rebuild ``config`` (the trial is
+                failed first).
         """
         from optuna.samplers import PartialFixedSampler, RandomSampler
 
@@ -223,23 +288,50 @@ class SearchSession:
         return self.evaluate_trial(trial, full, generation=generation, compute=compute)
 
     def evaluate_trial(
-        self, trial, config: dict[str, Any], *, generation: int | None = None, compute=None
+        self,
+        trial: optuna.Trial,
+        config: dict[str, Any],
+        *,
+        generation: int | None = None,
+        compute: Callable[[], TrialResult] | None = None,
     ) -> Outcome:
         """Evaluate an asked trial whose parameters have been suggested; tell the result.
 
         While it runs, the trial records a heartbeat (when the storage has heartbeats on), so
         that other workers can tell a crashed worker's trial from a running one. Stopped by
         Ctrl-C or SIGTERM (``KeyboardInterrupt``), the trial is failed as interrupted before
-        the process ends, and a resumed search runs its configuration again."""
+        the process ends, and a resumed search runs its configuration again.
+
+        A configuration with a stored outcome is not evaluated again: the trial is failed
+        as a duplicate. A failed evaluation is recorded as a failed trial and the search
+        goes on.
+
+        Args:
+            trial: The asked trial.
+            config: Its full pipeline configuration.
+            generation: The pymoo generation that proposed it (default None).
+            compute: Returns the evaluation's ``TrialResult`` or raises (default None: the
+                evaluator runs here).
+
+        Returns:
+            The configuration's outcome.
+
+        Raises:
+            MooCompressError: More than ``budget.max_failures`` trials failed.
+        """
         try:
             return self._evaluate_trial(trial, config, generation=generation, compute=compute)
         except KeyboardInterrupt:
             self.mark_trial_interrupted(trial)
             raise
 
-    def mark_trial_interrupted(self, trial) -> None:
+    def mark_trial_interrupted(self, trial: optuna.Trial) -> None:
         """Fail a trial this process was running as ``INTERRUPTED`` (best effort: the
-        process is stopping; otherwise the next search start fails it)."""
+        process is stopping; otherwise the next search start fails it).
+
+        Args:
+            trial: The trial (nothing is done unless it is still RUNNING in storage).
+        """
         from optuna.trial import TrialState
 
         for attempt in range(2):
@@ -340,7 +432,11 @@ class SearchSession:
         return outcome
 
     def rerun_interrupted(self, configs: list[dict[str, Any]]) -> list[dict[str, Any]]:
-        """Configurations of interrupted trials that have no stored outcome yet (in order)."""
+        """Configurations of interrupted trials that have no stored outcome yet (in order).
+
+        Args:
+            configs: The interrupted trials' configurations (repeats are dropped).
+        """
         out, seen = [], set()
         for config in configs:
             key = self.space.config_key(config)
@@ -350,11 +446,15 @@ class SearchSession:
         return out
 
 
-def check_before_search(cfg, url: str) -> None:
+def check_before_search(cfg: StudyConfig, url: str) -> None:
     """Everything ``search`` and ``worker`` can check before data, corrupted sets and the
     baseline are prepared, reading only: a storage that keeps results and can be opened, a
     space with something to search, and an existing study of that name made by moo-compress
     from the same settings (else the changed keys are named).
+
+    Args:
+        cfg: The validated study configuration.
+        url: Its storage URL.
 
     Raises:
         ConfigError: Any of these fails (exit code 2); nothing has been written.
@@ -373,6 +473,3 @@ def check_before_search(cfg, url: str) -> None:
             "evaluates a single configuration).",
         )
     st.check_existing_study(cfg, url)
-
-
-__all__ = ["Outcome", "SearchSession", "check_before_search"]

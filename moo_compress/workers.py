@@ -23,13 +23,31 @@ import os
 import subprocess
 import sys
 import time
+from collections.abc import Callable
 from functools import partial
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from moo_compress import record
 from moo_compress import storage as st
 from moo_compress._utils.hashing import derived_seed
 from moo_compress.heartbeat import fail_abandoned_trials, heartbeat
+
+if TYPE_CHECKING:
+    from moo_compress.config import StudyConfig
+    from moo_compress.evaluation import TrialResult
+
+__all__ = [
+    "MAX_THREADS",
+    "POLL_SECONDS",
+    "SQLITE_WARNING",
+    "STORAGE_VARIABLE",
+    "THREADS_VARIABLE",
+    "DaskPool",
+    "env_threads",
+    "evaluate_remote",
+    "run_worker",
+    "spawn_workers",
+]
 
 POLL_SECONDS = 0.5
 STORAGE_VARIABLE = "MOO_COMPRESS_STORAGE"
@@ -85,9 +103,25 @@ def _claim(study, trial, key: str, n_trials: int) -> str | None:
     return None
 
 
-def run_worker(cfg, *, worker: str | None = None, log=None) -> dict[str, Any]:
+def run_worker(
+    cfg: StudyConfig, *, worker: str | None = None, log: Callable[[str], None] | None = None
+) -> dict[str, Any]:
     """Join the study of ``cfg`` (creating it if needed) and evaluate trials until the
-    study holds ``n_trials`` completed trials. Optuna-sampler drivers only."""
+    study holds ``n_trials`` completed trials. Optuna-sampler drivers only.
+
+    Args:
+        cfg: The validated study configuration.
+        worker: This worker's id, recorded with the trials it claims (default None:
+            ``<host>-<pid>``).
+        log: Callable for progress messages (default None: print to stderr).
+
+    Returns:
+        A summary: trials evaluated here, complete and failed in the study, timings.
+
+    Raises:
+        ConfigError: The driver is not an Optuna sampler, or a check before the search
+            fails (nothing is written then).
+    """
     import optuna
     from optuna.exceptions import UpdateFinishedTrialError
     from optuna.trial import TrialState
@@ -188,9 +222,31 @@ def run_worker(cfg, *, worker: str | None = None, log=None) -> dict[str, Any]:
     }
 
 
-def spawn_workers(cfg, study_file: str, k: int, *, storage: str | None, show_progress: bool, log):
+def spawn_workers(
+    cfg: StudyConfig,
+    study_file: str,
+    k: int,
+    *,
+    storage: str | None,
+    show_progress: bool,
+    log: Callable[[str], None],
+) -> None:
     """Start ``k`` local ``worker`` processes on the study and wait for them, showing the
-    study's progress. Each gets an equal share of the CPU threads."""
+    study's progress. Each gets an equal share of the CPU threads.
+
+    Args:
+        cfg: The validated study configuration (the study must exist).
+        study_file: The study file the workers read.
+        k: Number of workers.
+        storage: The ``--storage`` URL, handed over in the environment (None: the study
+            file's, or the default SQLite file).
+        show_progress: Draw a progress bar on stderr.
+        log: Callable for messages.
+
+    Raises:
+        MooCompressError: A worker exited with an error (the first one's last line is
+            shown, passwords hidden).
+    """
     from optuna.trial import TrialState
 
     from moo_compress.errors import MooCompressError
@@ -243,8 +299,18 @@ def spawn_workers(cfg, study_file: str, k: int, *, storage: str | None, show_pro
 _EVALUATORS: dict[str, Any] = {}
 
 
-def evaluate_remote(spec: dict[str, Any], cache_dir: str, config: dict, key: str, threads: int):
-    """Run on a Dask worker: evaluate one configuration with a per-process cached Evaluator."""
+def evaluate_remote(
+    spec: dict[str, Any], cache_dir: str, config: dict, key: str, threads: int
+) -> TrialResult:
+    """Run on a Dask worker: evaluate one configuration with a per-process cached Evaluator.
+
+    Args:
+        spec: ``StudyConfig.evaluation_spec()``.
+        cache_dir: The study's cache folder.
+        config: A full pipeline configuration.
+        key: Its key.
+        threads: PyTorch threads for the evaluation.
+    """
     import json
     from pathlib import Path
 
@@ -260,9 +326,18 @@ def evaluate_remote(spec: dict[str, Any], cache_dir: str, config: dict, key: str
 
 
 class DaskPool:
-    """Evaluate configurations on a Dask cluster: an existing scheduler or a local one."""
+    """Evaluate configurations on a Dask cluster: an existing scheduler or a local one.
 
-    def __init__(self, cfg, *, scheduler: str | None = None, n_workers: int = 1) -> None:
+    Args:
+        cfg: The validated study configuration.
+        scheduler: Address of a running Dask scheduler (default None: start a local cluster).
+        n_workers: Processes of the local cluster (default 1); each evaluation gets an
+            equal share of the CPU threads (or ``MOO_COMPRESS_THREADS``).
+    """
+
+    def __init__(
+        self, cfg: StudyConfig, *, scheduler: str | None = None, n_workers: int = 1
+    ) -> None:
         from distributed import Client, LocalCluster
 
         self.cfg = cfg
@@ -280,7 +355,17 @@ class DaskPool:
             self.client = Client(self._cluster)
             self.threads = env_threads() or max(1, (os.cpu_count() or 1) // n_workers)
 
-    def submit(self, config: dict, key: str):
+    def submit(self, config: dict, key: str) -> Callable[[], TrialResult]:
+        """Start evaluating ``config`` on the cluster.
+
+        Args:
+            config: A full pipeline configuration.
+            key: Its key (names the Dask task).
+
+        Returns:
+            A callable that waits for the ``TrialResult`` (or raises the evaluation's error):
+            the ``compute`` of :meth:`moo_compress.search.SearchSession.evaluate_config`.
+        """
         future = self.client.submit(
             evaluate_remote,
             self.cfg.evaluation_spec(),
@@ -294,6 +379,7 @@ class DaskPool:
         return future.result
 
     def close(self) -> None:
+        """Close the client and the local cluster, if one was started."""
         self.client.close()
         if self._cluster is not None:
             self._cluster.close()

@@ -11,13 +11,27 @@ import difflib
 import math
 import os
 import stat
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from pathlib import Path
 from typing import Any
 
 import yaml
 
 from moo_compress.errors import ConfigError
+
+__all__ = [
+    "MAX_ALIASES",
+    "MAX_ALIAS_GROWTH",
+    "MAX_DEPTH",
+    "MAX_FILE_BYTES",
+    "MAX_PATH_CHARS",
+    "Section",
+    "check_float",
+    "check_int",
+    "describe",
+    "file_problem",
+    "load_yaml",
+]
 
 _MISSING = object()
 
@@ -87,6 +101,12 @@ def describe(value: Any) -> str:
 
     Long strings and containers are cut *before* they are rendered, so the message stays
     one short line whatever the value is.
+
+    Args:
+        value: Any value read from a file or given on the command line.
+
+    Returns:
+        About 60 characters: ``true``/``false``, ``null`` or a ``repr``-like text.
     """
     if isinstance(value, bool):
         return "true" if value else "false"
@@ -103,10 +123,19 @@ def _key_text(name: Any) -> str:
 class Section:
     """A mapping of the config file together with where it came from.
 
+    Every reader takes the key's ``name`` and a ``default`` used when the key is missing
+    (without a default the key is required). For :meth:`string`, :meth:`path_string`,
+    :meth:`integer` and :meth:`number` a ``None`` default lets the key be missing or null,
+    and None is returned.
+
     Args:
         data: The mapping read from YAML.
         source: The file name used in error messages.
-        path: The dotted key path of this mapping inside the file ("" for the top level).
+        path: The dotted key path of this mapping inside the file (default ``""``: the top
+            level).
+
+    Raises:
+        ConfigError: ``data`` is not a mapping.
     """
 
     def __init__(self, data: Any, source: str, path: str = "") -> None:
@@ -120,16 +149,42 @@ class Section:
         self._used: set[str] = set()
 
     def key(self, name: Any) -> str:
+        """The dotted path of key ``name`` in this mapping, for messages.
+
+        Args:
+            name: The key (a non-string key is rendered with :func:`describe`).
+        """
         name = _key_text(name)
         return f"{self.path}.{name}" if self.path else name
 
     def error(self, name: str, message: str) -> ConfigError:
+        """A :class:`ConfigError` about key ``name`` of this mapping (to raise).
+
+        Args:
+            name: The key.
+            message: What is wrong, as one sentence.
+        """
         return ConfigError(self.source, self.key(name), message)
 
     def has(self, name: str) -> bool:
+        """Whether the mapping has key ``name`` (the key is not marked as read).
+
+        Args:
+            name: The key.
+        """
         return name in self.data
 
     def raw(self, name: str, default: Any = _MISSING) -> Any:
+        """The value of ``name`` unchecked, marking the key as read.
+
+        Args:
+            name: The key.
+            default: Returned when the key is missing (without one the key is required).
+
+        Raises:
+            ConfigError: A required key is missing (reported as the unknown key it is when
+                an unread key is a close misspelling of it).
+        """
         self._used.add(name)
         if name not in self.data:
             if default is _MISSING:
@@ -150,6 +205,12 @@ class Section:
 
         Sections with required keys call this first, so a misspelt key is reported as
         unknown instead of as the required key it was meant to be.
+
+        Args:
+            allowed: Every key this mapping may have.
+
+        Raises:
+            ConfigError: A key is not in ``allowed`` (with the closest allowed one).
         """
         allowed = list(allowed)
         for name in self.data:
@@ -170,7 +231,15 @@ class Section:
 
     def path_string(self, name: str, default: Any = _MISSING) -> str:
         """A non-empty string naming a file or folder (at most :data:`MAX_PATH_CHARS`
-        characters, no NUL character)."""
+        characters, no NUL character).
+
+        Args:
+            name: The key.
+            default: Used when the key is missing (without one the key is required).
+
+        Raises:
+            ConfigError: The value is not such a string.
+        """
         value = self.string(name, default)
         if value is not None and (len(value) > MAX_PATH_CHARS or "\0" in value):
             raise self.error(
@@ -181,6 +250,15 @@ class Section:
         return value
 
     def section(self, name: str, default: Any = _MISSING) -> Section:
+        """The nested mapping ``name`` as a :class:`Section` (empty when missing or null).
+
+        Args:
+            name: The key.
+            default: Used when the key is missing (default: an empty mapping).
+
+        Raises:
+            ConfigError: The value is not a mapping.
+        """
         value = self.raw(name, {} if default is _MISSING else default)
         if value is None:
             value = {}
@@ -189,6 +267,16 @@ class Section:
     def string(
         self, name: str, default: Any = _MISSING, choices: Iterable[str] | None = None
     ) -> str:
+        """A non-empty string, or one of ``choices``.
+
+        Args:
+            name: The key.
+            default: Used when the key is missing (without one the key is required).
+            choices: The allowed values (default None: any non-empty string).
+
+        Raises:
+            ConfigError: The value is not a non-empty string or not one of ``choices``.
+        """
         value = self.raw(name, default)
         if value is None and default is None:
             return None  # type: ignore[return-value]
@@ -207,6 +295,17 @@ class Section:
     def integer(
         self, name: str, default: Any = _MISSING, low: int | None = None, high: int | None = None
     ) -> int:
+        """An int (not a bool) in [``low``, ``high``].
+
+        Args:
+            name: The key.
+            default: Used when the key is missing (without one the key is required).
+            low: Smallest allowed value (default None: no bound).
+            high: Largest allowed value (default None: no bound).
+
+        Raises:
+            ConfigError: The value is not such an int.
+        """
         value = self.raw(name, default)
         if value is None and default is None:
             return None  # type: ignore[return-value]
@@ -221,6 +320,18 @@ class Section:
         high: float | None = None,
         low_open: bool = False,
     ) -> float:
+        """A finite number (int or float, not a bool) in the range, as a float.
+
+        Args:
+            name: The key.
+            default: Used when the key is missing (without one the key is required).
+            low: Smallest allowed value (default None: no bound).
+            high: Largest allowed value (default None: no bound).
+            low_open: Exclude ``low`` itself (default False).
+
+        Raises:
+            ConfigError: The value is not such a number.
+        """
         value = self.raw(name, default)
         if value is None and default is None:
             return None  # type: ignore[return-value]
@@ -228,20 +339,41 @@ class Section:
         return float(value)
 
     def boolean(self, name: str, default: Any = _MISSING) -> bool:
+        """``true`` or ``false``.
+
+        Args:
+            name: The key.
+            default: Used when the key is missing (without one the key is required).
+
+        Raises:
+            ConfigError: The value is not a bool.
+        """
         value = self.raw(name, default)
         if not isinstance(value, bool):
             raise self.error(name, f"must be true or false. Got {describe(value)} instead.")
         return value
 
     def finish(self) -> None:
-        """Reject keys that no reader asked for (typos, unsupported options)."""
+        """Reject keys that no reader asked for (typos, unsupported options).
+
+        Raises:
+            ConfigError: A key was never read (with the closest key that was).
+        """
         unknown = [k for k in self.data if k not in self._used]
         if unknown:
             raise self._unknown(unknown[0], [str(k) for k in self._used])
 
 
 def file_problem(path: Path) -> str | None:
-    """None if ``path`` is a regular file this process can look at, else what is wrong."""
+    """None if ``path`` is a regular file this process can look at, else what is wrong.
+
+    Args:
+        path: The file.
+
+    Returns:
+        None, or the end of a sentence about ``path`` (``"does not exist"``,
+        ``"is a directory, not a file"``, ...).
+    """
     try:
         mode = path.stat().st_mode
     except (FileNotFoundError, NotADirectoryError):
@@ -488,7 +620,20 @@ def _range_text(low: float | None, high: float | None, low_open: bool = False) -
     return ""
 
 
-def check_int(value: Any, low: int | None, high: int | None, error) -> None:
+def check_int(
+    value: Any, low: int | None, high: int | None, error: Callable[[str], Exception]
+) -> None:
+    """Check that ``value`` is an int (not a bool) in [``low``, ``high``].
+
+    Args:
+        value: The value read.
+        low: Smallest allowed value (None: no bound).
+        high: Largest allowed value (None: no bound).
+        error: Makes the exception to raise from a message.
+
+    Raises:
+        Exception: ``error(message)`` when the check fails.
+    """
     if isinstance(value, bool) or not isinstance(value, int):
         raise error(
             f"must be an int {_range_text(low, high)}. Got {describe(value)} instead.".replace(
@@ -500,8 +645,24 @@ def check_int(value: Any, low: int | None, high: int | None, error) -> None:
 
 
 def check_float(
-    value: Any, low: float | None, high: float | None, error, low_open: bool = False
+    value: Any,
+    low: float | None,
+    high: float | None,
+    error: Callable[[str], Exception],
+    low_open: bool = False,
 ) -> None:
+    """Check that ``value`` is a finite int or float (not a bool) in the range.
+
+    Args:
+        value: The value read.
+        low: Smallest allowed value (None: no bound).
+        high: Largest allowed value (None: no bound).
+        error: Makes the exception to raise from a message.
+        low_open: Exclude ``low`` itself (default False).
+
+    Raises:
+        Exception: ``error(message)`` when the check fails.
+    """
     text = _range_text(low, high, low_open)
     if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
         raise error(f"must be a number {text}. Got {describe(value)} instead.")

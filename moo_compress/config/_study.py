@@ -21,6 +21,22 @@ from moo_compress.objectives import OBJECTIVE_INFO, TASKS, task_objectives
 if TYPE_CHECKING:  # the space module reads its files with this package's reader
     from moo_compress.space import SearchSpace
 
+__all__ = [
+    "DIRECTIONS",
+    "MAX_NAME_CHARS",
+    "TOP_LEVEL_KEYS",
+    "AdversarialConfig",
+    "DatasetConfig",
+    "DetectionConfig",
+    "LatencyConfig",
+    "ObjectiveSpec",
+    "ProxyConfig",
+    "StudyConfig",
+    "TrainConfig",
+    "WorkersConfig",
+    "load_study_config",
+]
+
 DIRECTIONS = ("maximize", "minimize")
 MAX_NAME_CHARS = 512
 TOP_LEVEL_KEYS = (
@@ -48,24 +64,39 @@ TOP_LEVEL_KEYS = (
 
 @dataclass(frozen=True)
 class DatasetConfig:
-    """``options`` are the loader's keyword arguments (e.g. ``test_fraction`` or ``root``);
-    ``corrupted_root`` is a CIFAR-C style folder to read corrupted test sets from instead of
-    generating them; ``greyscale`` turns every image (clean and corrupted) into Rec. 601 luma
-    replicated to 3 channels, as seed 001 does."""
+    """The study's ``dataset`` section.
+
+    Args:
+        name: The dataset's name (a ``DATASETS`` entry, or ``shapes``/``coco`` for
+            detection).
+        options: The loader's keyword arguments (e.g. ``test_fraction`` or ``root``).
+        corrupted_root: A CIFAR-C style folder to read corrupted test sets from instead of
+            generating them (default None: generate them).
+        greyscale: Turn every image (clean and corrupted) into Rec. 601 luma replicated to 3
+            channels, as seed 001 does (default False).
+        validation_fraction: Share of the training data held out (stratified, from the study
+            seed) as the validation split every search objective is measured on; the test
+            split is only touched by ``export`` and ``evaluate`` (default 0.2).
+    """
 
     name: str
     options: dict[str, Any]
     corrupted_root: str | None = None
     greyscale: bool = False
-    #: Share of the training data held out (stratified, from the study seed) as the
-    #: validation split every search objective is measured on; the test split is only
-    #: touched by ``export`` and ``evaluate``.
     validation_fraction: float = 0.2
 
 
 @dataclass(frozen=True)
 class AdversarialConfig:
-    """L-infinity attacks in pixel space [0, 1]; defaults of seed 001 (no random start)."""
+    """L-infinity attacks in pixel space [0, 1]; defaults of seed 001 (no random start).
+
+    Args:
+        eps: L-infinity radius of FGSM and PGD (default 0.05).
+        step: PGD step size (default 0.02).
+        steps: PGD steps (default 5).
+        random_start: Start PGD at a random point of the eps-ball (default False).
+        n_images: Test images attacked, from the first (default None: all).
+    """
 
     eps: float = 0.05
     step: float = 0.02
@@ -76,8 +107,13 @@ class AdversarialConfig:
 
 @dataclass(frozen=True)
 class DetectionConfig:
-    """Detection post-processing before COCOeval: confidence filter, NMS IoU, detections
-    kept per image."""
+    """Detection post-processing before COCOeval.
+
+    Args:
+        score_threshold: Detections scoring less are dropped (default 0.05).
+        nms_iou: IoU above which non-maximum suppression drops the weaker box (default 0.5).
+        max_detections: Detections kept per image (default 100).
+    """
 
     score_threshold: float = 0.05
     nms_iou: float = 0.5
@@ -86,24 +122,42 @@ class DetectionConfig:
 
 @dataclass(frozen=True)
 class LatencyConfig:
-    """Latency objective: median over ``repeats`` forward passes after ``warmup`` passes."""
+    """Latency objective: the smallest block median of ``repeats`` timed forward passes
+    after ``warmup`` untimed ones (:mod:`moo_compress.objectives.latency`).
+
+    Args:
+        batch_size: Test images per forward pass (default 1).
+        warmup: Untimed passes first (default 5).
+        repeats: Timed passes (default 30).
+        threads: PyTorch and ONNX Runtime threads, pinned while timing so the figure
+            repeats on a busy machine (default 1).
+    """
 
     batch_size: int = 1
     warmup: int = 5
     repeats: int = 30
-    threads: int = 1  # pinned while timing, so the figure repeats on a busy machine
+    threads: int = 1
 
 
 @dataclass(frozen=True)
 class WorkersConfig:
     """Several workers on one study: heartbeat period, how long a silent worker's trial
-    stays RUNNING before another worker fails and re-queues it, and how often."""
+    stays RUNNING before another worker fails and re-queues it, and how often.
+
+    Args:
+        heartbeat_seconds: Period of a running trial's heartbeat (default 10).
+        grace_seconds: Silence after which a running trial is failed and re-queued
+            (default 30; more than ``heartbeat_seconds``).
+        max_retry: Times a failed trial's configuration is re-queued (default 3).
+    """
 
     heartbeat_seconds: int = 10
     grace_seconds: int = 30
     max_retry: int = 3
 
     def heartbeat(self) -> dict[str, int]:
+        """The settings as the storage's heartbeat options (``interval``, ``grace``,
+        ``max_retry``)."""
         return {
             "interval": self.heartbeat_seconds,
             "grace": self.grace_seconds,
@@ -113,14 +167,27 @@ class WorkersConfig:
 
 @dataclass(frozen=True)
 class ProxyConfig:
-    """Clustering proxy (seed 003): points sampled for the multicut graph."""
+    """Clustering proxy (seed 003).
+
+    Args:
+        multicut_points: Test images sampled for the multicut graph (default 200).
+    """
 
     multicut_points: int = 200
 
 
 @dataclass(frozen=True)
 class TrainConfig:
-    """Optimizer settings for baseline training or per-trial fine-tuning (SGD, cosine)."""
+    """Optimizer settings for baseline training or per-trial fine-tuning (SGD, cosine).
+
+    Args:
+        epochs: Passes over the training data (0 for ``finetune``: the search variable
+            ``finetune_epochs`` sets it).
+        batch_size: Images per step.
+        lr: Initial learning rate.
+        momentum: SGD momentum.
+        weight_decay: L2 weight decay.
+    """
 
     epochs: int
     batch_size: int
@@ -131,6 +198,14 @@ class TrainConfig:
 
 @dataclass(frozen=True)
 class ObjectiveSpec:
+    """One objective the study optimizes.
+
+    Args:
+        name: The objective's name (an ``OBJECTIVE_INFO`` entry).
+        direction: ``"maximize"`` or ``"minimize"``.
+        bounds: ``(low, high)`` mapped to 0 and 1 when the hypervolume is normalized.
+    """
+
     name: str
     direction: str
     bounds: tuple[float, float]
@@ -142,6 +217,40 @@ class StudyConfig:
 
     ``fingerprint`` identifies everything that changes results (not budget or storage), so
     a resume with a changed file is refused instead of mixing incompatible trials.
+
+    Args:
+        source: The study file as given (for messages).
+        path: The study file, resolved.
+        name: The study's name.
+        seed: The study's seed.
+        dataset: The ``dataset`` section.
+        arch: The architecture (``model.arch``).
+        width: The architecture's width multiplier (``model.width``).
+        baseline: Training of the uncompressed baseline.
+        finetune: Fine-tuning of each compressed model.
+        space_path: The search-space file, resolved.
+        space: The search space read from it (bound to the architecture's layers when it
+            has per-layer variables).
+        objectives: The optimized objectives, in order.
+        driver: The driver's name.
+        driver_options: The driver's options (those of its ``DRIVER_INFO`` entry).
+        n_trials: Completed trials to reach (``budget.n_trials``).
+        max_failures: The search stops when more trials than this have failed
+            (``budget.max_failures``; the loader's default is ``max(10, n_trials)``).
+        corruptions: The corruptions evaluated.
+        severities: Their severities, ascending.
+        storage: The Optuna storage URL (None: :meth:`default_storage`).
+        cache_dir: Folder of baselines, corrupted sets and artifacts.
+        reference: The robustness reference: ``"baseline"`` (default) or a stored model's
+            path.
+        adversarial: Attack settings.
+        proxy: Clustering-proxy settings.
+        task: ``"classification"`` (default) or ``"detection"``.
+        detection: Detection post-processing.
+        latency: Latency settings.
+        workers: Settings of several workers on one study.
+        record: Every objective measured and stored per trial (the optimized ones
+            included), in table order.
     """
 
     source: str
@@ -175,13 +284,16 @@ class StudyConfig:
 
     @property
     def objective_names(self) -> list[str]:
+        """The optimized objectives' names, in order."""
         return [o.name for o in self.objectives]
 
     @property
     def directions(self) -> list[str]:
+        """The optimized objectives' directions, in order."""
         return [o.direction for o in self.objectives]
 
     def default_storage(self) -> str:
+        """The SQLite URL used when no storage is given: ``<study>.db`` next to the file."""
         return f"sqlite:///{self.path.with_suffix('.db')}"
 
     def evaluation_spec(self) -> dict[str, Any]:
@@ -249,6 +361,9 @@ def load_study_config(
         n_trials: Overrides ``budget.n_trials`` (``--n-trials``).
         seed: Overrides ``study.seed`` (``--seed``).
         storage: Overrides ``storage`` (``--storage``).
+
+    Returns:
+        The validated configuration.
 
     Raises:
         ConfigError: For any unknown key, wrong type or out-of-range value.

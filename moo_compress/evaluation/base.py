@@ -13,9 +13,10 @@ import hashlib
 import json
 import math
 import time
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
@@ -23,6 +24,21 @@ from moo_compress._utils.hashing import derived_seed, digest
 from moo_compress._utils.io import atomic_write
 from moo_compress.errors import DataError
 from moo_compress.objectives import OBJECTIVES
+
+if TYPE_CHECKING:
+    import torch
+    from torch import nn
+
+    from moo_compress.objectives.base import ObjectiveResult
+
+__all__ = [
+    "BASELINE_VERSION",
+    "Evaluator",
+    "Measurements",
+    "Reference",
+    "TrialResult",
+    "trial_seed",
+]
 
 # Bump when training or evaluation code changes in a way that invalidates cached baselines.
 BASELINE_VERSION = 1
@@ -37,6 +53,9 @@ def trial_seed(study_seed: int, config_key: str) -> int:
     Args:
         study_seed: The study's seed.
         config_key: The configuration's key.
+
+    Returns:
+        A seed derived from both.
     """
     return derived_seed(study_seed, config_key)
 
@@ -48,6 +67,15 @@ class Reference:
     ``baseline_*`` describe the study's uncompressed baseline (CR is always relative to it);
     ``name``, ``accuracy`` and ``corruption_errors`` the robustness reference (the baseline by
     default, or another stored model named in ``robustness.reference``).
+
+    Args:
+        baseline_accuracy: The baseline's clean accuracy (a fraction; mAP for detection).
+        baseline_deflate_bytes: DEFLATE size of the baseline's packed artifact (CR's
+            numerator).
+        corruption_errors: The reference's top-1 error per corruption and severity (1 - mAP
+            for detection).
+        name: The reference's name (default ``"baseline"``; else the stored model's path).
+        accuracy: The reference's clean accuracy (default None: ``baseline_accuracy``).
     """
 
     baseline_accuracy: float
@@ -61,10 +89,16 @@ class Reference:
             self.accuracy = self.baseline_accuracy
 
     def to_dict(self) -> dict[str, Any]:
+        """The fields as a JSON-serialisable dict (cached next to the baseline, exported)."""
         return asdict(self)
 
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> Reference:
+        """Rebuild a reference from :meth:`to_dict`'s output.
+
+        Args:
+            d: The dict (``name`` and ``accuracy`` may be missing).
+        """
         return cls(
             float(d["baseline_accuracy"]),
             int(d["baseline_deflate_bytes"]),
@@ -76,6 +110,17 @@ class Reference:
 
 @dataclass
 class TrialResult:
+    """What :meth:`Evaluator.evaluate` returns for one configuration.
+
+    Args:
+        values: Every objective that has a value, by name.
+        details: Each objective's details, by name (objectives without details left out;
+            an undefined objective's details say why under ``undefined``).
+        technique: The configuration's technique chain, by name.
+        artifact: The packed model's bytes (the ``.mcz`` file).
+        seconds: Wall time of the evaluation.
+    """
+
     values: dict[str, float]
     details: dict[str, Any]
     technique: str
@@ -84,10 +129,25 @@ class TrialResult:
 
 
 class Measurements:
-    """Lazily computed measurements of one model, shared by all objectives."""
+    """Lazily computed measurements of one model, shared by all objectives.
+
+    Each objective function receives this object and reads what it needs; every
+    measurement is computed once, on first use.
+
+    Args:
+        evaluator: The prepared evaluator (data, corrupted sets, settings).
+        model: The model loaded back from its packed artifact.
+        artifact: The packed model's bytes.
+        reference: What objectives compare against (default None: the evaluator's, that of
+            the study's architecture).
+    """
 
     def __init__(
-        self, evaluator: Evaluator, model, artifact: bytes, reference: Reference | None = None
+        self,
+        evaluator: Evaluator,
+        model: nn.Module,
+        artifact: bytes,
+        reference: Reference | None = None,
     ) -> None:
         self._ev = evaluator
         self.model = model
@@ -106,32 +166,37 @@ class Measurements:
 
     @functools.cached_property
     def artifact_deflate_bytes(self) -> int:
+        """DEFLATE size of the packed model (CR's denominator)."""
         from moo_compress.artifact import deflate_size, model_bytes
 
         return deflate_size(model_bytes(self._artifact))
 
     @functools.cached_property
-    def outputs(self):
+    def outputs(self) -> tuple[torch.Tensor, torch.Tensor]:
         """(penultimate features, logits) of the clean test set, from one forward pass."""
         from moo_compress.training import predict_outputs
 
         return predict_outputs(self.model, self._ev.dataset.x_test)
 
     @property
-    def features(self):
+    def features(self) -> torch.Tensor:
+        """Penultimate features of the clean test set, one row per image."""
         return self.outputs[0]
 
     @functools.cached_property
     def clean_accuracy(self) -> float:
+        """Top-1 accuracy on the clean test set (a fraction)."""
         pred = self.outputs[1].argmax(1).numpy()
         return float((pred == self.y_test).mean())
 
     @functools.cached_property
     def corruption_errors(self) -> dict[str, list[float]]:
+        """Top-1 error per corruption and severity (see :meth:`Evaluator.corruption_errors`)."""
         return self._ev.corruption_errors(self.model)
 
     @functools.cached_property
     def clustering(self) -> dict[str, float]:
+        """The clustering measures of the features (``objectives.proxy.clustering_scores``)."""
         from moo_compress.objectives.proxy import clustering_scores
 
         return clustering_scores(
@@ -142,8 +207,15 @@ class Measurements:
             multicut_points=int(self._ev.settings("proxy")["multicut_points"]),
         )
 
-    def attack(self, kind: str):
-        """(clean predictions, adversarial predictions, labels) on the attacked images."""
+    def attack(self, kind: str) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """(clean predictions, adversarial predictions, labels) on the attacked images.
+
+        The first ``adversarial.n_images`` test images (all when unset) are attacked once
+        per kind; the result is kept in :attr:`attacks_done`.
+
+        Args:
+            kind: ``"fgsm"`` or ``"pgd"``.
+        """
         if kind not in self.attacks_done:
             from moo_compress.adversarial import attack_predictions
 
@@ -177,7 +249,7 @@ class Evaluator:
         cache_dir: Where the baseline and corrupted test sets are cached.
         reference: A stored reference of the study's architecture (when re-measuring an
             exported model); computed from the baseline when omitted.
-        log: Callable for progress messages.
+        log: Callable for progress messages (default None: silent).
         split: ``"validation"`` (default: what the search sees, held out from the training
             data) or ``"test"`` (only ``export`` and ``evaluate`` measure on it). Both train
             on the same rows, so a configuration builds the same model for either.
@@ -192,7 +264,7 @@ class Evaluator:
         cache_dir: Path,
         *,
         reference: dict[str, Any] | None = None,
-        log=None,
+        log: Callable[[str], None] | None = None,
         split: str = "validation",
     ) -> None:
         from moo_compress.data.base import SPLITS
@@ -254,10 +326,15 @@ class Evaluator:
 
     @property
     def validation_fraction(self) -> float:
+        """Share of the training data held out as the validation split (default 0.2)."""
         return float(self.spec["dataset"].get("validation_fraction", 0.2))
 
     def data_key(self, **extra: Any) -> str:
-        """Cache key of this split's evaluation images (clean and corrupted)."""
+        """Cache key of this split's evaluation images (clean and corrupted).
+
+        Args:
+            extra: More items for the key (the detection evaluator adds its task).
+        """
         return _digest({"dataset": self.spec["dataset"], "split": self.split, **extra})
 
     # -- baselines, one per architecture ---------------------------------------------------
@@ -280,15 +357,33 @@ class Evaluator:
         return {**asdict(defaults()), **(self.spec.get(section) or {})}
 
     def arch_spec(self, name: str) -> dict[str, Any]:
+        """How to build architecture ``name`` for this study's data and width.
+
+        Args:
+            name: The architecture's name.
+
+        Returns:
+            ``{"name", "kwargs"}`` as stored in packed artifacts.
+        """
         return {
             "name": name,
             "kwargs": {"num_classes": self.dataset.num_classes, "width": self.spec["width"]},
         }
 
     def arch_of(self, config: dict[str, Any]) -> str:
+        """The architecture a configuration uses: its ``arch``, else the study's.
+
+        Args:
+            config: A full pipeline configuration.
+        """
         return config.get("arch") or self.arch["name"]
 
     def baseline_path_for(self, arch: str) -> Path:
+        """Where the baseline of ``arch`` is cached (keyed by everything that trains it).
+
+        Args:
+            arch: The architecture's name.
+        """
         key = _digest(
             {
                 "v": BASELINE_VERSION,
@@ -300,8 +395,12 @@ class Evaluator:
         )
         return self.cache_dir / "baselines" / f"{key}.mcz"
 
-    def baseline_for(self, arch: str):
-        """The trained uncompressed model of ``arch`` (trained once, cached on disk)."""
+    def baseline_for(self, arch: str) -> nn.Module:
+        """The trained uncompressed model of ``arch`` (trained once, cached on disk).
+
+        Args:
+            arch: The architecture's name.
+        """
         if arch not in self._baselines:
             from moo_compress.artifact import decode_model
 
@@ -315,25 +414,37 @@ class Evaluator:
         return self._baselines[arch]
 
     def reference_for(self, arch: str) -> Reference:
+        """The reference of ``arch``'s models (computed once, cached next to its baseline).
+
+        Args:
+            arch: The architecture's name.
+        """
         if arch not in self._references:
             self._references[arch] = self._baseline_reference(arch)
         return self._references[arch]
 
     def prepare(self, archs: list[str]) -> None:
-        """Train (or load) the baseline and compute the reference of every architecture."""
+        """Train (or load) the baseline and compute the reference of every architecture.
+
+        Args:
+            archs: The architectures' names.
+        """
         for arch in archs:
             self.reference_for(arch)
 
     @property
     def baseline_path(self) -> Path:
+        """Where the baseline of the study's architecture is cached."""
         return self.baseline_path_for(self.arch["name"])
 
     @property
-    def baseline(self):
+    def baseline(self) -> nn.Module:
+        """The baseline of the study's architecture."""
         return self.baseline_for(self.arch["name"])
 
     @property
     def reference(self) -> Reference:
+        """The reference of the study's architecture."""
         return self.reference_for(self.arch["name"])
 
     def _train_baseline(self, arch: str) -> bytes:
@@ -421,8 +532,12 @@ class Evaluator:
         )
 
     # -- measurements ---------------------------------------------------------------------
-    def corruption_errors(self, model) -> dict[str, list[float]]:
-        """Top-1 error per corruption and severity (the study's severities, in order)."""
+    def corruption_errors(self, model: nn.Module) -> dict[str, list[float]]:
+        """Top-1 error per corruption and severity (the study's severities, in order).
+
+        Args:
+            model: The model to measure.
+        """
         from moo_compress.training import predict
 
         n = len(self.dataset.y_test)
@@ -442,21 +557,42 @@ class Evaluator:
             out[name] = [float(e) for e in (pred != y[None, :]).mean(axis=1)]
         return out
 
-    def score_outputs(self, logits) -> dict[str, float]:
-        """The recorded quality objective from outputs on the whole clean test split."""
+    def score_outputs(self, logits: torch.Tensor) -> dict[str, float]:
+        """The recorded quality objective from outputs on the whole clean test split.
+
+        Args:
+            logits: The model's logits, one row per test image.
+
+        Returns:
+            ``{"accuracy": percent}``.
+        """
         pred = logits.argmax(1).numpy()
         return {"accuracy": 100.0 * float((pred == self.dataset.y_test).mean())}
 
     def measure(
         self,
-        model,
+        model: nn.Module,
         artifact: bytes,
         objectives: list[str] | None = None,
         *,
         reference: Reference | None = None,
-    ) -> dict[str, Any]:
-        """Compute objectives (all registered ones by default) of a loaded model, against
-        ``reference`` (default: the study architecture's)."""
+    ) -> dict[str, ObjectiveResult]:
+        """Compute objectives of a loaded model.
+
+        An objective without a value for this model (it raised
+        :class:`~moo_compress.objectives.base.UndefinedObjective`) gets NaN and the reason
+        under ``details["undefined"]``.
+
+        Args:
+            model: The model loaded back from ``artifact``.
+            artifact: The packed model's bytes.
+            objectives: Names to measure (default None: the spec's ``record``, else every
+                registered objective).
+            reference: What to compare against (default None: the study architecture's).
+
+        Returns:
+            Each objective's result, by name.
+        """
         from moo_compress.objectives.base import ObjectiveResult, UndefinedObjective
 
         m = self.measurements_class(self, model, artifact, reference)
@@ -471,6 +607,13 @@ class Evaluator:
 
     def evaluate(self, config: dict[str, Any], config_key: str) -> TrialResult:
         """Compress the baseline with ``config``, pack it, load it back and measure it.
+
+        Args:
+            config: A full pipeline configuration.
+            config_key: Its key (the evaluation's seed derives from it).
+
+        Returns:
+            The values, details, technique, artifact and wall time.
 
         Raises:
             FloatingPointError: An objective is NaN or infinite.

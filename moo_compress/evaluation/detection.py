@@ -13,7 +13,7 @@ import functools
 import json
 from dataclasses import asdict, replace
 from types import SimpleNamespace
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
@@ -22,23 +22,35 @@ from moo_compress._utils.io import atomic_write
 from moo_compress.config import DetectionConfig
 from moo_compress.evaluation.base import Evaluator, Measurements, Reference
 
+if TYPE_CHECKING:
+    import torch
+    from torch import nn
+
+__all__ = ["DEFAULTS", "DetectionEvaluator", "DetectionMeasurements"]
+
 #: Post-processing defaults (the study configuration's, for specs that lack them).
 DEFAULTS = asdict(DetectionConfig())
 
 
 class DetectionMeasurements(Measurements):
-    """Lazily computed detection measurements of one model."""
+    """Lazily computed detection measurements of one model (constructed as
+    :class:`~moo_compress.evaluation.base.Measurements`, whose attributes it keeps)."""
 
     @functools.cached_property
     def clean(self) -> dict[str, float]:
+        """``map`` and ``ap50`` (fractions) on the clean test split."""
         return self._ev.score(self.model, self.x_test)
 
     @functools.cached_property
     def corrupted_maps(self) -> dict[str, list[float]]:
+        """mAP per corruption and severity (see :meth:`DetectionEvaluator.corrupted_maps`)."""
         return self._ev.corrupted_maps(self.model)
 
     @functools.cached_property
     def pgd(self) -> dict[str, float]:
+        """``map`` and ``ap50`` (fractions) on the first ``adversarial.n_images`` test images
+        (all when unset) attacked by PGD on the detection loss; an int8 model is attacked
+        through its float twin and scored on its own outputs."""
         import torch
 
         from moo_compress._utils.device import get_device
@@ -126,9 +138,13 @@ class DetectionEvaluator(Evaluator):
         self.corrupted = {k: grey(v) for k, v in corrupted.items()}
 
     # -- scoring --------------------------------------------------------------------------
-    def detections(self, out) -> list[dict[str, Any]]:
+    def detections(self, out: torch.Tensor) -> list[dict[str, Any]]:
         """COCO detections (original image coordinates) from the detector's outputs on the
-        first rows of the test split."""
+        first rows of the test split.
+
+        Args:
+            out: The detector's raw outputs, one row per test image from the first.
+        """
         from moo_compress.detection.metrics import postprocess
         from moo_compress.detection.model import decode
 
@@ -150,8 +166,19 @@ class DetectionEvaluator(Evaluator):
             )
         return dets
 
-    def score(self, model, images: np.ndarray, *, n_images: int | None = None) -> dict[str, float]:
-        """mAP@[.50:.95] and AP50 of ``model`` on (possibly altered) test images."""
+    def score(
+        self, model: nn.Module, images: np.ndarray, *, n_images: int | None = None
+    ) -> dict[str, float]:
+        """mAP@[.50:.95] and AP50 of ``model`` on (possibly altered) test images.
+
+        Args:
+            model: The detector.
+            images: uint8 test images in test-split order (clean, corrupted or attacked).
+            n_images: Score only the first this many (default None: all of ``images``).
+
+        Returns:
+            COCOeval's figures (``map``, ``ap50``, fractions).
+        """
         from moo_compress.detection.metrics import coco_map
         from moo_compress.training import predict
 
@@ -159,15 +186,26 @@ class DetectionEvaluator(Evaluator):
         out = predict(model, images[:n], batch_size=128)
         return coco_map(self.data.test.coco, self.detections(out), self.data.test.image_ids[:n])
 
-    def score_outputs(self, out) -> dict[str, float]:
-        """The recorded quality objective from outputs on the whole clean test split."""
+    def score_outputs(self, out: torch.Tensor) -> dict[str, float]:
+        """The recorded quality objective from outputs on the whole clean test split.
+
+        Args:
+            out: The detector's raw outputs, one row per test image.
+
+        Returns:
+            ``{"map": percent}``.
+        """
         from moo_compress.detection.metrics import coco_map
 
         split = self.data.test
         return {"map": 100.0 * coco_map(split.coco, self.detections(out), split.image_ids)["map"]}
 
-    def corrupted_maps(self, model) -> dict[str, list[float]]:
-        """mAP per corruption and severity (the study's severities, in order)."""
+    def corrupted_maps(self, model: nn.Module) -> dict[str, list[float]]:
+        """mAP per corruption and severity (the study's severities, in order).
+
+        Args:
+            model: The detector to measure.
+        """
         n = len(self.dataset.x_test)
         return {
             name: [

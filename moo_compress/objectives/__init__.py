@@ -1,7 +1,7 @@
 """Objectives, found by name. A study measures and stores every objective of ``record``
 (default: all) for every trial, and optimizes the ones it lists under ``objectives``.
 
-``bounds`` are the values mapped to 0 and 1 when the archive"s hypervolume is normalized
+``bounds`` are the values mapped to 0 and 1 when the archive's hypervolume is normalized
 (a study may override them). ``kind`` groups objectives in reports.
 """
 
@@ -223,7 +223,11 @@ PROXIES = ("proxy_acc", "proxy_purity", "proxy_multicut", "proxy_combined", "pro
 
 
 def task_objectives(task: str) -> list[str]:
-    """Names of the objectives a task"s studies can measure."""
+    """Names of the objectives a task's studies can measure, in table order.
+
+    Args:
+        task: ``"classification"`` or ``"detection"``.
+    """
     return [o.name for o in _INFO if task in o.tasks]
 
 

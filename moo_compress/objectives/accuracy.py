@@ -4,7 +4,14 @@ from __future__ import annotations
 
 from moo_compress.objectives.base import ObjectiveResult
 
+__all__ = ["accuracy"]
+
 
 def accuracy(m) -> ObjectiveResult:
-    """Args: m: :class:`moo_compress.evaluation.Measurements` of the model."""
+    """Top-1 accuracy (%) on the clean images of the evaluated split.
+
+    Args:
+        m: The model's :class:`moo_compress.evaluation.Measurements` (uses
+            ``clean_accuracy``).
+    """
     return ObjectiveResult(100.0 * m.clean_accuracy)

@@ -4,9 +4,21 @@ from __future__ import annotations
 
 from moo_compress.objectives.base import ObjectiveResult
 
+__all__ = ["compression_ratio"]
+
 
 def compression_ratio(m) -> ObjectiveResult:
-    """Both sizes are of the packed artifact format (``moo_compress.artifact``), zipped."""
+    """DEFLATE size of the baseline artifact / the model's.
+
+    Both sizes are of the packed artifact format (``moo_compress.artifact``), zipped.
+
+    Args:
+        m: The model's :class:`moo_compress.evaluation.Measurements` (uses
+            ``artifact_deflate_bytes``, ``artifact_bytes`` and ``reference``).
+
+    Returns:
+        The ratio, with both DEFLATE sizes and the raw artifact size as details.
+    """
     size = m.artifact_deflate_bytes
     return ObjectiveResult(
         m.reference.baseline_deflate_bytes / size,

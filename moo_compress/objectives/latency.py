@@ -19,10 +19,13 @@ from __future__ import annotations
 import contextlib
 import statistics
 import time
+from collections.abc import Iterator
 
 import torch
 
 from moo_compress.objectives.base import ObjectiveResult
+
+__all__ = ["BLOCKS", "latency", "measure_latency", "pinned_threads", "robust_latency"]
 
 BLOCKS = 5
 
@@ -33,8 +36,12 @@ def _sync(device: torch.device) -> None:
 
 
 @contextlib.contextmanager
-def pinned_threads(n: int):
-    """Run the block with ``n`` PyTorch intra-op threads, restoring the previous count."""
+def pinned_threads(n: int) -> Iterator[None]:
+    """Run the block with ``n`` PyTorch intra-op threads, restoring the previous count.
+
+    Args:
+        n: Number of threads (at least 1 is used).
+    """
     previous = torch.get_num_threads()
     torch.set_num_threads(max(1, int(n)))
     try:
@@ -52,6 +59,9 @@ def measure_latency(model, x: torch.Tensor, *, warmup: int, repeats: int) -> lis
         x: The input batch, on the model's device.
         warmup: Untimed passes first.
         repeats: Timed passes.
+
+    Returns:
+        Seconds of each timed pass, in order.
     """
     model.eval()
     device = x.device
@@ -72,7 +82,8 @@ def robust_latency(times: list[float], blocks: int = BLOCKS) -> tuple[float, lis
 
     Args:
         times: Seconds per pass, in the order they were measured.
-        blocks: Number of blocks (fewer when there are fewer passes).
+        blocks: Number of blocks (default :data:`BLOCKS`; fewer when there are fewer
+            passes).
     """
     k = max(1, min(blocks, len(times)))
     size = len(times) // k
@@ -84,7 +95,19 @@ def robust_latency(times: list[float], blocks: int = BLOCKS) -> tuple[float, lis
 
 
 def latency(m) -> ObjectiveResult:
-    """Latency objective (ms); see the module docstring for how it is measured."""
+    """Latency objective (ms); see the module docstring for how it is measured.
+
+    An int8 model (one with ``onnx_bytes``) runs in a fresh ONNX Runtime session on the CPU;
+    any other model runs in PyTorch on the engine's device.
+
+    Args:
+        m: The model's :class:`moo_compress.evaluation.Measurements` (uses ``model``,
+            ``x_test`` and the ``latency`` settings).
+
+    Returns:
+        The smallest block median in ms, with the spread, settings, backend and thread count
+        as details.
+    """
     from moo_compress._utils.device import get_device
     from moo_compress.data.base import to_tensor
 

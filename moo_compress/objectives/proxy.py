@@ -23,15 +23,39 @@ import numpy as np
 
 from moo_compress.objectives.base import ObjectiveResult
 
+__all__ = [
+    "class_overlap_delta",
+    "cluster_accuracy",
+    "clustering_scores",
+    "fit_logistic_1d",
+    "multicut_weights",
+    "proxy_acc",
+    "proxy_combined",
+    "proxy_delta",
+    "proxy_multicut",
+    "proxy_purity",
+    "purity",
+]
+
 
 def purity(labels_true: np.ndarray, clusters: np.ndarray) -> float:
-    """(1/N) * sum over clusters of the size of its majority class."""
+    """(1/N) * sum over clusters of the size of its majority class.
+
+    Args:
+        labels_true: The true class of each point.
+        clusters: The cluster of each point.
+    """
     table = _contingency(labels_true, clusters)
     return float(table.max(axis=1).sum()) / len(labels_true)
 
 
 def cluster_accuracy(labels_true: np.ndarray, clusters: np.ndarray) -> float:
-    """Accuracy under the best one-to-one cluster-to-class matching (Hungarian algorithm)."""
+    """Accuracy under the best one-to-one cluster-to-class matching (Hungarian algorithm).
+
+    Args:
+        labels_true: The true class of each point.
+        clusters: The cluster of each point.
+    """
     from scipy.optimize import linear_sum_assignment
 
     table = _contingency(labels_true, clusters)
@@ -57,6 +81,14 @@ def fit_logistic_1d(x: np.ndarray, y: np.ndarray, *, iterations: int = 25) -> tu
 
     Equivalent to scikit-learn's ``LogisticRegression(class_weight="balanced")`` without its
     L2 penalty, for one feature; a few Newton steps on the 2x2 problem are ~100x faster.
+
+    Args:
+        x: The feature, one value per sample.
+        y: The labels, 0 or 1; both classes must occur.
+        iterations: Most Newton steps (default 25; stops earlier once a step is below 1e-10).
+
+    Returns:
+        ``(a, b)``: the coefficient and the intercept.
     """
     pos = y == 1
     n_pos, n_neg = int(pos.sum()), int((~pos).sum())
@@ -77,7 +109,19 @@ def fit_logistic_1d(x: np.ndarray, y: np.ndarray, *, iterations: int = 25) -> tu
 def multicut_weights(
     feats: np.ndarray, labels: np.ndarray, calib_feats: np.ndarray, calib_labels: np.ndarray
 ) -> tuple[np.ndarray, dict]:
-    """Signed edge weights logit(1 - p_cut(d)) of the sampled points (see module docstring)."""
+    """Signed edge weights logit(1 - p_cut(d)) of the sampled points (see module docstring).
+
+    Args:
+        feats: Features of the points of the multicut graph, one row per point.
+        labels: Their classes (unused: the graph does not see them).
+        calib_feats: Features of the disjoint calibration sample the logistic regression
+            is fitted on.
+        calib_labels: Classes of the calibration sample.
+
+    Returns:
+        The symmetric weight matrix (zero diagonal; positive = join) and the fit
+        (``logistic_coef``, ``logistic_intercept``, ``boundary_d``).
+    """
     d_cal = _sq_dists(calib_feats, calib_feats)
     iu = np.triu_indices(len(calib_feats), k=1)
     scale = float(np.median(d_cal[iu])) or 1.0
@@ -96,6 +140,13 @@ def multicut_weights(
 
 
 def class_overlap_delta(feats: np.ndarray, labels: np.ndarray) -> float:
+    """Delta = (mu_intra + sigma_intra) - (mu_inter + sigma_inter) of Euclidean distances
+    between points of the same class and of different classes (eq. 9 of seed 003).
+
+    Args:
+        feats: Features, one row per point.
+        labels: The class of each point.
+    """
     d = np.sqrt(_sq_dists(feats, feats))
     iu = np.triu_indices(len(feats), k=1)
     same = labels[iu[0]] == labels[iu[1]]
@@ -106,7 +157,20 @@ def class_overlap_delta(feats: np.ndarray, labels: np.ndarray) -> float:
 def clustering_scores(
     feats: np.ndarray, labels: np.ndarray, *, num_classes: int, seed: int, multicut_points: int
 ) -> dict[str, float]:
-    """Every clustering measure of seed 003 for one feature matrix (clean test set)."""
+    """Every clustering measure of seed 003 for one feature matrix (clean test set).
+
+    Args:
+        feats: Penultimate features, one row per test image.
+        labels: The class of each test image.
+        num_classes: K of k-means.
+        seed: Seed of k-means and of the multicut and Delta samples.
+        multicut_points: Points of the multicut graph (at most half the images; as many
+            again calibrate the cut probability).
+
+    Returns:
+        k-means accuracy and purity, multicut purity, accuracy, clusters, objective and
+        points, ``delta``, and the logistic fit.
+    """
     from sklearn.cluster import KMeans
     from threadpoolctl import threadpool_limits
 
@@ -144,11 +208,32 @@ def _relative(m, value: float, what: str) -> float:
 
 
 def proxy_acc(m) -> ObjectiveResult:
+    """k-means cluster accuracy / clean accuracy.
+
+    Args:
+        m: The model's :class:`moo_compress.evaluation.Measurements` (uses ``clustering``
+            and ``clean_accuracy``).
+
+    Returns:
+        The ratio, with every clustering measure as details.
+
+    Raises:
+        ValueError: The model's clean accuracy is 0.
+    """
     c = m.clustering
     return ObjectiveResult(_relative(m, c["kmeans_accuracy"], "proxy_acc"), dict(c))
 
 
 def proxy_purity(m) -> ObjectiveResult:
+    """k-means purity / clean accuracy.
+
+    Args:
+        m: The model's :class:`moo_compress.evaluation.Measurements` (uses ``clustering``
+            and ``clean_accuracy``).
+
+    Raises:
+        ValueError: The model's clean accuracy is 0.
+    """
     c = m.clustering
     return ObjectiveResult(
         _relative(m, c["kmeans_purity"], "proxy_purity"), {"kmeans_purity": c["kmeans_purity"]}
@@ -156,6 +241,15 @@ def proxy_purity(m) -> ObjectiveResult:
 
 
 def proxy_multicut(m) -> ObjectiveResult:
+    """Multicut purity / clean accuracy.
+
+    Args:
+        m: The model's :class:`moo_compress.evaluation.Measurements` (uses ``clustering``
+            and ``clean_accuracy``).
+
+    Raises:
+        ValueError: The model's clean accuracy is 0.
+    """
     c = m.clustering
     return ObjectiveResult(
         _relative(m, c["multicut_purity"], "proxy_multicut"),
@@ -164,6 +258,15 @@ def proxy_multicut(m) -> ObjectiveResult:
 
 
 def proxy_combined(m) -> ObjectiveResult:
+    """k-means purity * multicut purity / clean accuracy (eq. 10 of seed 003).
+
+    Args:
+        m: The model's :class:`moo_compress.evaluation.Measurements` (uses ``clustering``
+            and ``clean_accuracy``).
+
+    Raises:
+        ValueError: The model's clean accuracy is 0.
+    """
     c = m.clustering
     return ObjectiveResult(
         _relative(m, c["kmeans_purity"] * c["multicut_purity"], "proxy_combined")
@@ -171,4 +274,9 @@ def proxy_combined(m) -> ObjectiveResult:
 
 
 def proxy_delta(m) -> ObjectiveResult:
+    """The class-distance overlap Delta of the features (see :func:`class_overlap_delta`).
+
+    Args:
+        m: The model's :class:`moo_compress.evaluation.Measurements` (uses ``clustering``).
+    """
     return ObjectiveResult(m.clustering["delta"])

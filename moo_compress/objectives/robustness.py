@@ -26,6 +26,14 @@ import numpy as np
 from moo_compress.corruptions import STANDARD
 from moo_compress.objectives.base import ObjectiveResult, UndefinedObjective
 
+__all__ = [
+    "corruption_errors_to_ce",
+    "mean_corruption_accuracy",
+    "mean_corruption_error",
+    "relative_mean_corruption_error",
+    "robustness_ratio",
+]
+
 
 def _ratios(
     num: dict[str, float], den: dict[str, float], floor: float
@@ -52,6 +60,9 @@ def corruption_errors_to_ce(
         errors: Top-1 error per corruption and severity of the model.
         ref_errors: The same for the reference.
         n_test: Number of evaluated images (the floor is one image per severity).
+
+    Returns:
+        ``(CE per corruption kept, corruptions excluded)``.
     """
     num = {k: float(np.sum(v)) for k, v in errors.items()}
     den = {k: float(np.sum(ref_errors[k])) for k in errors}
@@ -74,7 +85,19 @@ def _mean_of_standard(std: dict[str, float], excluded: list[str], what: str) -> 
 
 
 def mean_corruption_error(m) -> ObjectiveResult:
-    """mCE (%) against the reference (see the module docstring)."""
+    """mCE (%) against the reference (see the module docstring).
+
+    Args:
+        m: The model's :class:`moo_compress.evaluation.Measurements` (uses
+            ``corruption_errors``, ``reference``, ``n_test`` and ``severities``).
+
+    Returns:
+        The mCE, with CE per standard and extra corruption, the errors, the mean error per
+        severity, the reference's name and the excluded corruptions as details.
+
+    Raises:
+        UndefinedObjective: Every standard corruption is excluded.
+    """
     errors = m.corruption_errors
     ce, excluded = corruption_errors_to_ce(errors, m.reference.corruption_errors, m.n_test)
     std, extra = _split(ce)
@@ -96,7 +119,20 @@ def mean_corruption_error(m) -> ObjectiveResult:
 
 
 def relative_mean_corruption_error(m) -> ObjectiveResult:
-    """Relative mCE (%): error above the model's own clean error, against the reference's."""
+    """Relative mCE (%): error above the model's own clean error, against the reference's.
+
+    Args:
+        m: The model's :class:`moo_compress.evaluation.Measurements` (uses
+            ``corruption_errors``, ``clean_accuracy``, ``reference``, ``n_test`` and
+            ``severities``).
+
+    Returns:
+        The relative mCE, with relative CE per standard and extra corruption and the
+        excluded corruptions as details.
+
+    Raises:
+        UndefinedObjective: Every standard corruption is excluded.
+    """
     errors = m.corruption_errors
     clean = 1.0 - m.clean_accuracy
     ref_clean = 1.0 - m.reference.accuracy
@@ -113,6 +149,15 @@ def relative_mean_corruption_error(m) -> ObjectiveResult:
 
 
 def mean_corruption_accuracy(m) -> ObjectiveResult:
+    """Accuracy (%) averaged over the study's corruptions and severities.
+
+    Args:
+        m: The model's :class:`moo_compress.evaluation.Measurements` (uses
+            ``corruption_errors``).
+
+    Returns:
+        The mean, with the accuracy per corruption as details.
+    """
     errors = m.corruption_errors
     per_corruption = {k: 100.0 * (1.0 - float(np.mean(v))) for k, v in errors.items()}
     return ObjectiveResult(
@@ -121,6 +166,15 @@ def mean_corruption_accuracy(m) -> ObjectiveResult:
 
 
 def robustness_ratio(m) -> ObjectiveResult:
+    """Corrupted accuracy (mean over corruptions and severities) / clean accuracy.
+
+    Args:
+        m: The model's :class:`moo_compress.evaluation.Measurements` (uses
+            ``corruption_errors`` and ``clean_accuracy``).
+
+    Raises:
+        UndefinedObjective: The model's clean accuracy is 0.
+    """
     acc_c = 1.0 - float(np.mean([np.mean(v) for v in m.corruption_errors.values()]))
     if m.clean_accuracy <= 0:
         raise UndefinedObjective("robustness_ratio is undefined for a model with 0% clean accuracy")
