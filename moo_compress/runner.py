@@ -98,7 +98,7 @@ def _search(
     from moo_compress.evaluation import make_evaluator
 
     # Data, baseline and reference next: a missing or malformed dataset creates no study.
-    evaluator = make_evaluator(cfg.evaluation_spec(), cfg.cache_dir, log=log)
+    evaluator = make_evaluator(cfg.evaluation(), cfg.cache_dir, log=log)
     evaluator.prepare(cfg.space.archs(cfg.arch))
     study = st.create_or_load(cfg, url, heartbeat=cfg.workers.heartbeat())
     # this search holds the SQLite study's lock: trials of a search left RUNNING are dead;

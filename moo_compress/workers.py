@@ -147,7 +147,7 @@ def run_worker(
     if st.is_sqlite(url):
         log(SQLITE_WARNING)
     t0 = time.perf_counter()
-    evaluator = make_evaluator(cfg.evaluation_spec(), cfg.cache_dir, log=log)
+    evaluator = make_evaluator(cfg.evaluation(), cfg.cache_dir, log=log)
     evaluator.prepare(cfg.space.archs(cfg.arch))
     study = st.with_retries(
         lambda: st.create_or_load(cfg, url, heartbeat=cfg.workers.heartbeat()), url

@@ -30,7 +30,7 @@ def _evaluator(cfg, split: str):
     if spec.get("task") == "detection":
         from moo_compress.evaluation.detection import DetectionEvaluator as Evaluator
     ev = object.__new__(Evaluator)
-    ev.spec, ev.seed, ev.cache_dir, ev.split = spec, int(spec["seed"]), Path("<cache>"), split
+    ev.spec, ev.seed, ev.cache_dir, ev.split = cfg.evaluation(), cfg.seed, Path("<cache>"), split
     ev.corruptions, ev.severities = list(spec["corruptions"]), list(spec["severities"])
     ev.dataset = SimpleNamespace(num_classes=NUM_CLASSES[spec["dataset"]["name"]])
     return ev

@@ -22,6 +22,7 @@ if TYPE_CHECKING:  # the space module reads its files with this package's reader
     from moo_compress.space import SearchSpace
 
 __all__ = [
+    "EvaluationSpec",
     "DIRECTIONS",
     "MAX_NAME_CHARS",
     "TOP_LEVEL_KEYS",
@@ -212,6 +213,96 @@ class ObjectiveSpec:
 
 
 @dataclass(frozen=True)
+class EvaluationSpec:
+    """Everything an evaluation depends on: what the search measured with, stored in the
+    study and with every exported model, enough to re-measure one.
+
+    Args:
+        task: ``classification`` or ``detection``.
+        seed: The study seed.
+        dataset: The dataset and its split settings.
+        detection: Detection post-processing (detection studies).
+        arch: The study's architecture.
+        width: Channel width multiplier of the architectures.
+        baseline: Baseline training settings.
+        finetune: Fine-tuning settings.
+        corruptions: Corruptions measured.
+        severities: Severities measured.
+        reference: ``baseline`` or the path of the robustness reference model.
+        adversarial: PGD/FGSM settings.
+        proxy: Clustering-proxy settings.
+        latency: Latency measurement settings.
+        record: Objectives measured and stored per trial.
+    """
+
+    task: str
+    seed: int
+    dataset: DatasetConfig
+    detection: DetectionConfig
+    arch: str
+    width: float
+    baseline: TrainConfig
+    finetune: TrainConfig
+    corruptions: tuple[str, ...]
+    severities: tuple[int, ...]
+    reference: str = "baseline"
+    adversarial: AdversarialConfig = AdversarialConfig()
+    proxy: ProxyConfig = ProxyConfig()
+    latency: LatencyConfig = LatencyConfig()
+    record: tuple[str, ...] = ()
+
+    def to_dict(self) -> dict[str, Any]:
+        """The JSON form stored with studies and exported models (its digest is part of the
+        study fingerprint and of every cache key)."""
+        return {
+            "task": self.task,
+            "seed": self.seed,
+            "dataset": asdict(self.dataset),
+            "detection": asdict(self.detection),
+            "arch": self.arch,
+            "width": self.width,
+            "baseline": asdict(self.baseline),
+            "finetune": asdict(self.finetune),
+            "corruptions": list(self.corruptions),
+            "severities": list(self.severities),
+            "reference": self.reference,
+            "adversarial": asdict(self.adversarial),
+            "proxy": asdict(self.proxy),
+            "latency": asdict(self.latency),
+            "record": list(self.record),
+        }
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> EvaluationSpec:
+        """Read a stored spec; sections or keys it lacks take today's defaults.
+
+        Args:
+            d: A dict as written by :meth:`to_dict`.
+        """
+
+        def section(kind, key):
+            return kind(**(d.get(key) or {}))
+
+        return cls(
+            task=d.get("task", "classification"),
+            seed=int(d["seed"]),
+            dataset=DatasetConfig(**d["dataset"]),
+            detection=section(DetectionConfig, "detection"),
+            arch=d["arch"],
+            width=d["width"],
+            baseline=TrainConfig(**d["baseline"]),
+            finetune=TrainConfig(**d["finetune"]),
+            corruptions=tuple(d["corruptions"]),
+            severities=tuple(d["severities"]),
+            reference=d.get("reference", "baseline"),
+            adversarial=section(AdversarialConfig, "adversarial"),
+            proxy=section(ProxyConfig, "proxy"),
+            latency=section(LatencyConfig, "latency"),
+            record=tuple(d.get("record") or ()),
+        )
+
+
+@dataclass(frozen=True)
 class StudyConfig:
     """A validated study file.
 
@@ -296,25 +387,29 @@ class StudyConfig:
         """The SQLite URL used when no storage is given: ``<study>.db`` next to the file."""
         return f"sqlite:///{self.path.with_suffix('.db')}"
 
+    def evaluation(self) -> EvaluationSpec:
+        """The typed evaluation spec of this study."""
+        return EvaluationSpec(
+            task=self.task,
+            seed=self.seed,
+            dataset=self.dataset,
+            detection=self.detection,
+            arch=self.arch,
+            width=self.width,
+            baseline=self.baseline,
+            finetune=self.finetune,
+            corruptions=tuple(self.corruptions),
+            severities=tuple(self.severities),
+            reference=self.reference,
+            adversarial=self.adversarial,
+            proxy=self.proxy,
+            latency=self.latency,
+            record=tuple(self.record),
+        )
+
     def evaluation_spec(self) -> dict[str, Any]:
-        """What an evaluation depends on: enough to re-measure an exported model."""
-        return {
-            "task": self.task,
-            "seed": self.seed,
-            "dataset": asdict(self.dataset),
-            "detection": asdict(self.detection),
-            "arch": self.arch,
-            "width": self.width,
-            "baseline": asdict(self.baseline),
-            "finetune": asdict(self.finetune),
-            "corruptions": list(self.corruptions),
-            "severities": list(self.severities),
-            "reference": self.reference,
-            "adversarial": asdict(self.adversarial),
-            "proxy": asdict(self.proxy),
-            "latency": asdict(self.latency),
-            "record": list(self.record),
-        }
+        """What an evaluation depends on, as stored JSON (:meth:`evaluation` as a dict)."""
+        return self.evaluation().to_dict()
 
     def settings(self) -> dict[str, Any]:
         """Everything a study's identity covers: evaluation, space, objectives, driver."""

@@ -16,6 +16,7 @@ from typing import Any
 
 from moo_compress._utils.io import atomic_write
 from moo_compress._utils.registry import Registry
+from moo_compress.config import EvaluationSpec
 from moo_compress.evaluation.base import (
     BASELINE_VERSION,
     Evaluator,
@@ -35,7 +36,7 @@ EVALUATORS = Registry(
 )
 
 
-def make_evaluator(spec: dict[str, Any], cache_dir: Path, **kwargs) -> Evaluator:
+def make_evaluator(spec: EvaluationSpec | dict[str, Any], cache_dir: Path, **kwargs) -> Evaluator:
     """The evaluator of a study's task.
 
     Args:
@@ -43,7 +44,8 @@ def make_evaluator(spec: dict[str, Any], cache_dir: Path, **kwargs) -> Evaluator
         cache_dir: Where baselines and corrupted sets are cached.
         kwargs: ``split``, ``reference``, ``log`` for the evaluator's constructor.
     """
-    return EVALUATORS.get(spec.get("task", "classification"))(spec, cache_dir, **kwargs)
+    task = spec.task if isinstance(spec, EvaluationSpec) else spec.get("task", "classification")
+    return EVALUATORS.get(task)(spec, cache_dir, **kwargs)
 
 
 __all__ = [

@@ -29,6 +29,7 @@ if TYPE_CHECKING:
     import torch
     from torch import nn
 
+    from moo_compress.config import EvaluationSpec
     from moo_compress.objectives.base import ObjectiveResult
 
 __all__ = [
@@ -260,28 +261,32 @@ class Evaluator:
 
     def __init__(
         self,
-        spec: dict[str, Any],
+        spec: EvaluationSpec | dict[str, Any],
         cache_dir: Path,
         *,
         reference: dict[str, Any] | None = None,
         log: Callable[[str], None] | None = None,
         split: str = "validation",
     ) -> None:
+        from moo_compress.config import EvaluationSpec
         from moo_compress.data.base import SPLITS
+
+        if not isinstance(spec, EvaluationSpec):  # stored JSON (study, exported model)
+            spec = EvaluationSpec.from_dict(spec)
 
         if split not in SPLITS:
             raise ValueError(f"split must be one of {SPLITS}. Got {split!r} instead.")
         self.split = split
         self.spec = spec
-        self.seed = int(spec["seed"])
+        self.seed = int(spec.seed)
         self.cache_dir = Path(cache_dir)
         self.log = log or (lambda msg: None)
-        self.corruptions = list(spec["corruptions"])
-        self.severities = list(spec["severities"])
+        self.corruptions = list(spec.corruptions)
+        self.severities = list(spec.severities)
         t0 = time.perf_counter()
         self._load_data()
         self.setup_seconds = {"data": time.perf_counter() - t0}
-        self.arch = self.arch_spec(spec["arch"])
+        self.arch = self.arch_spec(spec.arch)
         self._baselines: dict[str, Any] = {}
         self._references: dict[str, Reference] = {}
         if reference is not None:
@@ -295,22 +300,22 @@ class Evaluator:
         from moo_compress.data import DATASETS
         from moo_compress.data.base import greyscale, greyscale_dataset, select_split
 
-        ds = self.spec["dataset"]
+        ds = self.spec.dataset
         self.dataset = select_split(
-            DATASETS.get(ds["name"])(seed=self.seed, **ds["options"]),
+            DATASETS.get(ds.name)(seed=self.seed, **ds.options),
             self.split,
             self.validation_fraction,
             self.seed,
         )
-        if ds.get("greyscale"):
+        if ds.greyscale:
             self.dataset = greyscale_dataset(self.dataset)
-        if ds.get("corrupted_root") and self.split == "test":
+        if ds.corrupted_root and self.split == "test":
             # a CIFAR-C folder holds corrupted *test* images; validation images are
             # corrupted here, by the same suite
             from moo_compress.data.cifar import load_corrupted_folder
 
             self.corrupted = load_corrupted_folder(
-                Path(ds["corrupted_root"]), self.corruptions, y_test=self.dataset.y_test
+                Path(ds.corrupted_root), self.corruptions, y_test=self.dataset.y_test
             )
         else:
             self.corrupted = cached_corrupted_set(
@@ -321,13 +326,13 @@ class Evaluator:
                 seed=self.seed,
                 data_key=self.data_key(),
             )
-        if ds.get("greyscale"):  # corruptions may add colour (frost): the model sees grey
+        if ds.greyscale:  # corruptions may add colour (frost): the model sees grey
             self.corrupted = {k: greyscale(v) for k, v in self.corrupted.items()}
 
     @property
     def validation_fraction(self) -> float:
         """Share of the training data held out as the validation split (default 0.2)."""
-        return float(self.spec["dataset"].get("validation_fraction", 0.2))
+        return float(self.spec.dataset.validation_fraction)
 
     def data_key(self, **extra: Any) -> str:
         """Cache key of this split's evaluation images (clean and corrupted).
@@ -335,26 +340,17 @@ class Evaluator:
         Args:
             extra: More items for the key (the detection evaluator adds its task).
         """
-        return _digest({"dataset": self.spec["dataset"], "split": self.split, **extra})
+        return _digest({"dataset": asdict(self.spec.dataset), "split": self.split, **extra})
 
     # -- baselines, one per architecture ---------------------------------------------------
     def settings(self, section: str) -> dict[str, Any]:
-        """A section of the evaluation spec (``adversarial``, ``latency``, ``proxy``) with the
-        study configuration's defaults for keys it lacks (specs stored by older versions).
+        """A section of the evaluation spec (``adversarial``, ``latency``, ``proxy``,
+        ``detection``) as a dict; keys a stored spec lacked hold the configuration's defaults.
 
         Args:
             section: The section's name.
         """
-        from dataclasses import asdict
-
-        from moo_compress.config import AdversarialConfig, LatencyConfig, ProxyConfig
-
-        defaults = {
-            "adversarial": AdversarialConfig,
-            "latency": LatencyConfig,
-            "proxy": ProxyConfig,
-        }[section]
-        return {**asdict(defaults()), **(self.spec.get(section) or {})}
+        return asdict(getattr(self.spec, section))
 
     def arch_spec(self, name: str) -> dict[str, Any]:
         """How to build architecture ``name`` for this study's data and width.
@@ -367,7 +363,7 @@ class Evaluator:
         """
         return {
             "name": name,
-            "kwargs": {"num_classes": self.dataset.num_classes, "width": self.spec["width"]},
+            "kwargs": {"num_classes": self.dataset.num_classes, "width": self.spec.width},
         }
 
     def arch_of(self, config: dict[str, Any]) -> str:
@@ -388,9 +384,9 @@ class Evaluator:
             {
                 "v": BASELINE_VERSION,
                 "seed": self.seed,
-                "dataset": self.spec["dataset"],
+                "dataset": asdict(self.spec.dataset),
                 "arch": self.arch_spec(arch),
-                "train": self.spec["baseline"],
+                "train": asdict(self.spec.baseline),
             }
         )
         return self.cache_dir / "baselines" / f"{key}.mcz"
@@ -451,11 +447,10 @@ class Evaluator:
         import torch
 
         from moo_compress.artifact import encode_model
-        from moo_compress.config import TrainConfig
         from moo_compress.models import ARCHITECTURES
         from moo_compress.training import train
 
-        cfg = TrainConfig(**self.spec["baseline"])
+        cfg = self.spec.baseline
         torch.manual_seed(self.seed)
         spec = self.arch_spec(arch)
         model = ARCHITECTURES.get(arch)(**spec["kwargs"])
@@ -474,7 +469,7 @@ class Evaluator:
         from moo_compress.artifact import decode_model, deflate_size, model_bytes
         from moo_compress.training import accuracy
 
-        ref_name = self.spec.get("reference", "baseline")
+        ref_name = self.spec.reference
         ref_data = None if ref_name == "baseline" else Path(ref_name).read_bytes()
         ref_id = "baseline" if ref_data is None else hashlib.sha256(ref_data).hexdigest()[:16]
         baseline_path = self.baseline_path_for(arch)
@@ -526,7 +521,7 @@ class Evaluator:
                 "reference": ref_id,
                 "severities": self.severities,
                 "corruptions": IMPLEMENTATION_VERSION,
-                "corrupted_root": self.spec["dataset"].get("corrupted_root"),
+                "corrupted_root": self.spec.dataset.corrupted_root,
                 "split": self.split,
             }
         )
@@ -596,7 +591,7 @@ class Evaluator:
         from moo_compress.objectives.base import ObjectiveResult, UndefinedObjective
 
         m = self.measurements_class(self, model, artifact, reference)
-        names = objectives or self.spec.get("record") or OBJECTIVES.names()
+        names = objectives or list(self.spec.record) or OBJECTIVES.names()
         out = {}
         for name in names:
             try:
@@ -620,7 +615,6 @@ class Evaluator:
         """
         from moo_compress.artifact import decode_model, encode_model
         from moo_compress.compression.pipeline import compress, technique_name
-        from moo_compress.config import TrainConfig
 
         t0 = time.perf_counter()
         seed = trial_seed(self.seed, config_key)
@@ -630,9 +624,9 @@ class Evaluator:
             config,
             x_train=self.dataset.x_train,
             y_train=self.dataset.y_train,
-            finetune=TrainConfig(**self.spec["finetune"]),
+            finetune=self.spec.finetune,
             seed=seed,
-            adversarial=self.spec.get("adversarial"),
+            adversarial=asdict(self.spec.adversarial),
         )
         artifact = encode_model(model.cpu(), self.arch_spec(arch), metadata={"config": config})
         loaded, _ = decode_model(artifact)

@@ -94,9 +94,11 @@ class DetectionEvaluator(Evaluator):
         from moo_compress.detection.data import load_detection_dataset
         from moo_compress.detection.model import encode_targets
 
-        ds = self.spec["dataset"]
-        size = int(ds["options"]["image_size"])
-        data = load_detection_dataset(ds, seed=self.seed, cache_dir=self.cache_dir, image_size=size)
+        ds = self.spec.dataset
+        size = int(ds.options["image_size"])
+        data = load_detection_dataset(
+            asdict(ds), seed=self.seed, cache_dir=self.cache_dir, image_size=size
+        )
         tr, va = validation_indices(
             np.zeros(len(data.train.images), np.int64), self.validation_fraction, self.seed
         )
@@ -117,8 +119,8 @@ class DetectionEvaluator(Evaluator):
             test=rows(data.train, va) if self.split == "validation" else data.test,
         )
         self.data = data
-        self.post = {**DEFAULTS, **(self.spec.get("detection") or {})}
-        grey = greyscale if ds.get("greyscale") else (lambda a: a)
+        self.post = self.settings("detection")
+        grey = greyscale if ds.greyscale else (lambda a: a)
         self.dataset = SimpleNamespace(
             name=data.name,
             num_classes=data.num_classes,
