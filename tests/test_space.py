@@ -1,10 +1,11 @@
+"""The search space: variables, canonical configurations and the parameters trials store."""
+
 from __future__ import annotations
 
 import numpy as np
 import optuna
 import pytest
 
-from moo_compress.archive import normalized_hypervolume, pareto_indices
 from moo_compress.compression.params import PARAMETERS
 from moo_compress.errors import ConfigError
 from moo_compress.space import load_space
@@ -128,17 +129,6 @@ def test_per_layer_variables_bind_to_the_architecture(tmp_path):
     )
     with pytest.raises(ConfigError, match="per_layer.quant_bits: replaces variables.quant_bits"):
         load_space(p)
-
-
-def test_pareto_and_hypervolume():
-    values = np.array([[90.0, 2.0], [80.0, 5.0], [70.0, 4.0], [90.0, 2.0]])
-    assert pareto_indices(values, ["maximize", "maximize"]) == [0, 1]
-    hv = normalized_hypervolume(values, ["maximize", "maximize"], [(0, 100), (0, 10)])
-    # union of [0,.9]x[0,.2] and [0,.8]x[0,.5]
-    assert abs(hv - (0.9 * 0.2 + 0.8 * 0.3)) < 1e-9
-    assert (
-        normalized_hypervolume(np.empty((0, 2)), ["maximize", "minimize"], [(0, 1), (0, 1)]) == 0.0
-    )
 
 
 def test_params_of_a_canonical_config_stay_in_their_domains(tmp_path):
