@@ -23,7 +23,6 @@ from moo_compress.evaluation.base import (
     Measurements,
     Reference,
     TrialResult,
-    _digest,
     trial_seed,
 )
 
@@ -55,7 +54,6 @@ __all__ = [
     "Measurements",
     "Reference",
     "TrialResult",
-    "_digest",
     "atomic_write",
     "make_evaluator",
     "trial_seed",

@@ -45,9 +45,6 @@ __all__ = [
 BASELINE_VERSION = 1
 
 
-_digest = digest  # the cache keys' digest (kept under its old private name)
-
-
 def trial_seed(study_seed: int, config_key: str) -> int:
     """Seed of one configuration's evaluation: independent of trial order and worker.
 
@@ -340,7 +337,7 @@ class Evaluator:
         Args:
             extra: More items for the key (the detection evaluator adds its task).
         """
-        return _digest({"dataset": asdict(self.spec.dataset), "split": self.split, **extra})
+        return digest({"dataset": asdict(self.spec.dataset), "split": self.split, **extra})
 
     # -- baselines, one per architecture ---------------------------------------------------
     def settings(self, section: str) -> dict[str, Any]:
@@ -380,7 +377,7 @@ class Evaluator:
         Args:
             arch: The architecture's name.
         """
-        key = _digest(
+        key = digest(
             {
                 "v": BASELINE_VERSION,
                 "seed": self.seed,
@@ -516,7 +513,7 @@ class Evaluator:
         the user's corrupted folder), so errors of different corruption code never mix."""
         from moo_compress.corruptions.suite import IMPLEMENTATION_VERSION
 
-        return _digest(
+        return digest(
             {
                 "reference": ref_id,
                 "severities": self.severities,

@@ -46,7 +46,7 @@ def _ratios(
         if d < floor - 1e-12:
             excluded.append(name)
             continue
-        out[name] = 1.0 if value == d else value / d
+        out[name] = value / d
     return out, excluded
 
 
