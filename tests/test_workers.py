@@ -89,6 +89,14 @@ def test_three_workers_survive_a_killed_worker(tmp_path, shared_cache):
             if t.user_attrs.get("worker") == "w0" and "config_key" in t.user_attrs
         ]
         if len(running) == 3 and len(done) >= 1 and evaluating:
+            # freeze w0 first, then check its trial is still running: otherwise it may finish
+            # between the read above and the kill, leaving nothing stale to detect
+            workers[0].send_signal(signal.SIGSTOP)
+            time.sleep(0.5)
+            now = {t.number: t.state for t in _trials(name, PG)}
+            if now[evaluating[0].number] != TrialState.RUNNING:
+                workers[0].send_signal(signal.SIGCONT)
+                continue
             workers[0].send_signal(signal.SIGKILL)
             killed = {t.number for t in running}
     assert killed, "the three workers never ran trials at the same time"
