@@ -872,7 +872,7 @@ def _record(top: Section, objectives: list[ObjectiveSpec], task: str) -> tuple[s
     allowed = task_objectives(task)
     raw = top.raw("record", "all")
     if raw == "all":
-        names = allowed
+        names = [n for n in allowed if OBJECTIVE_INFO[n].in_record_all]
     else:
         if not isinstance(raw, list):
             raise top.error(

@@ -29,6 +29,10 @@ class ObjectiveInfo:
         tasks: The tasks whose studies can measure it.
         target: ``"module:function"``; the function takes the model's measurements and
             returns an :class:`~moo_compress.objectives.base.ObjectiveResult`.
+        in_record_all: Measured by studies whose ``record`` is ``all`` (the default). An
+            objective added later says False: ``record`` is part of a study's settings, so
+            widening ``all`` would stop every existing study from resuming; studies measure
+            it by listing it (under ``objectives`` or ``record``).
     """
 
     name: str
@@ -38,6 +42,7 @@ class ObjectiveInfo:
     kind: str = "quality"
     tasks: tuple[str, ...] = CLASSIFICATION
     target: str = ""  # "module:function" computing it from a Measurements object
+    in_record_all: bool = True
 
 
 # The one table of objectives: adding one = a new module with its function, and one line
@@ -170,6 +175,16 @@ _INFO = [
         target="moo_compress.objectives.proxy:proxy_delta",
     ),
     ObjectiveInfo(
+        "proxy_corrupted_acc",
+        "maximize",
+        (0.0, 100.0),
+        "% k-means purity of the features (= proxy_purity x accuracy); predicts corrupted accuracy",
+        "proxy",
+        CLASSIFICATION,
+        target="moo_compress.objectives.proxy:proxy_corrupted_acc",
+        in_record_all=False,
+    ),
+    ObjectiveInfo(
         "latency_ms",
         "minimize",
         (0.0, 20.0),
@@ -218,8 +233,15 @@ _INFO = [
 OBJECTIVE_INFO: dict[str, ObjectiveInfo] = {o.name: o for o in _INFO}
 OBJECTIVES = Registry("objective", {o.name: o.target for o in _INFO})
 
-ROBUSTNESS_TARGETS = ("robustness_ratio", "mce")
-PROXIES = ("proxy_acc", "proxy_purity", "proxy_multicut", "proxy_combined", "proxy_delta")
+ROBUSTNESS_TARGETS = ("corruption_accuracy", "robustness_ratio", "mce")
+PROXIES = (
+    "proxy_acc",
+    "proxy_purity",
+    "proxy_multicut",
+    "proxy_combined",
+    "proxy_delta",
+    "proxy_corrupted_acc",
+)
 
 
 def task_objectives(task: str) -> list[str]:

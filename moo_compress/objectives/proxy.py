@@ -13,6 +13,11 @@ No corrupted data is used. With Model_ACC the clean accuracy:
   = join. Solved by greedy additive edge contraction + Kernighan-Lin moves
   (:mod:`moo_compress.multicut`). ``proxy_multicut`` = its purity / Model_ACC.
 - ``proxy_combined`` = C_purity(k-means) * C_purity(multicut) / Model_ACC (eq. 10).
+- ``proxy_corrupted_acc`` = C_purity(k-means) in %, i.e. ``proxy_purity`` x Model_ACC. The
+  ratios above predict the robustness *ratio* ACC_corrupted / ACC_clean, so maximising one
+  rewards a model that is bad on clean and corrupted images alike; multiplied back by the
+  clean accuracy the proxy predicts the corrupted accuracy itself, which is what a search
+  should maximise.
 - ``proxy_delta``: the baseline indicator Delta = (mu_intra + sigma_intra) -
   (mu_inter + sigma_inter) of Euclidean class distances (eq. 9), on up to 1000 images.
 """
@@ -31,6 +36,7 @@ __all__ = [
     "multicut_weights",
     "proxy_acc",
     "proxy_combined",
+    "proxy_corrupted_acc",
     "proxy_delta",
     "proxy_multicut",
     "proxy_purity",
@@ -238,6 +244,17 @@ def proxy_purity(m) -> ObjectiveResult:
     return ObjectiveResult(
         _relative(m, c["kmeans_purity"], "proxy_purity"), {"kmeans_purity": c["kmeans_purity"]}
     )
+
+
+def proxy_corrupted_acc(m) -> ObjectiveResult:
+    """k-means purity of the features, in % (``proxy_purity`` x clean accuracy): predicts
+    the accuracy on corrupted images, without corrupted data.
+
+    Args:
+        m: The model's :class:`moo_compress.evaluation.Measurements` (uses ``clustering``).
+    """
+    c = m.clustering
+    return ObjectiveResult(100.0 * c["kmeans_purity"], {"kmeans_purity": c["kmeans_purity"]})
 
 
 def proxy_multicut(m) -> ObjectiveResult:
