@@ -21,6 +21,14 @@ JSON shapes are fixed: studies already on disk must keep loading):
     Complete trials: ``{"technique": str, "eval_seconds": float, "artifact_sha256": str
     (of the ``.mcz`` artifact), "details": {objective: details}}`` (per-corruption errors,
     deployment figures...).
+``constraints``
+    Complete trials of a study with ``constraints``: each constraint's value by its label
+    (``"accuracy >= 97"``), Optuna's convention: <= 0 when satisfied, else by how much it
+    is violated (in the objective's unit; a fraction for relative bounds).
+``violation``
+    Complete trials of a study with ``constraints``: the sum of the positive constraint
+    values (0.0: feasible). Infeasible trials stay out of the archive, the hypervolume and
+    ``export``.
 ``fail_reason``
     Failed trials: one line. A proposal that was never evaluated starts with
     :data:`INTERRUPTED`, :data:`DUPLICATE`, :data:`SKIPPED` or :data:`ABANDONED`; any other
@@ -46,16 +54,20 @@ __all__ = [
     "TrialRecord",
     "config",
     "config_key",
+    "constraints",
     "fail_reason",
     "generation",
     "has_config",
     "has_config_key",
     "has_objectives",
+    "is_feasible",
     "is_worker_trial",
     "objectives",
     "read",
     "result",
+    "violation",
     "write_config",
+    "write_constraints",
     "write_fail_reason",
     "write_generation",
     "write_result",
@@ -69,6 +81,8 @@ _WORKER = "worker"
 _GENERATION = "generation"
 _OBJECTIVES = "objectives"
 _RESULT = "result"
+_CONSTRAINTS = "constraints"
+_VIOLATION = "violation"
 FAIL_REASON = "fail_reason"
 """Name of the failure attribute, for :mod:`moo_compress.storage`, which fails a trial
 through the storage itself (without an Optuna ``Trial``)."""
@@ -147,6 +161,17 @@ def write_result(trial, result) -> None:
             "details": result.details,
         },
     )
+
+
+def write_constraints(trial, values: dict[str, float]) -> None:
+    """Record each constraint's value and the total violation (before the trial is told).
+
+    Args:
+        trial: The running Optuna trial.
+        values: Constraint label -> value (<= 0: satisfied), in the study's order.
+    """
+    trial.set_user_attr(_CONSTRAINTS, dict(values))
+    trial.set_user_attr(_VIOLATION, float(sum(max(0.0, v) for v in values.values())))
 
 
 # -- readers -----------------------------------------------------------------------------
@@ -249,6 +274,35 @@ def result(trial) -> dict[str, Any]:
     return trial.user_attrs[_RESULT]
 
 
+def constraints(trial) -> dict[str, float]:
+    """Each constraint's value recorded with ``trial`` by label ({} when none: a study
+    without constraints, or a trial that is not complete).
+
+    Args:
+        trial: An Optuna ``FrozenTrial`` or ``Trial``.
+    """
+    return dict(trial.user_attrs.get(_CONSTRAINTS, {}))
+
+
+def violation(trial) -> float:
+    """Total constraint violation recorded with ``trial`` (0.0 when feasible or when the
+    study has no constraints).
+
+    Args:
+        trial: An Optuna ``FrozenTrial`` or ``Trial``.
+    """
+    return float(trial.user_attrs.get(_VIOLATION, 0.0))
+
+
+def is_feasible(trial) -> bool:
+    """Whether ``trial`` satisfies every constraint of its study (True without any).
+
+    Args:
+        trial: An Optuna ``FrozenTrial`` or ``Trial``.
+    """
+    return violation(trial) <= 0.0
+
+
 @dataclass
 class TrialRecord:
     """One trial as moo-compress recorded it.
@@ -269,6 +323,16 @@ class TrialRecord:
     config_key: str
     objectives: dict[str, float]
     attrs: dict[str, Any]
+
+    @property
+    def violation(self) -> float:
+        """Total constraint violation (0.0: feasible, or no constraints)."""
+        return float(self.attrs.get(_VIOLATION, 0.0))
+
+    @property
+    def feasible(self) -> bool:
+        """Whether the trial satisfies every constraint of its study."""
+        return self.violation <= 0.0
 
     @property
     def result(self) -> dict[str, Any]:
