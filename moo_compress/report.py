@@ -237,10 +237,11 @@ def format_status(s: dict[str, Any]) -> str:
 def pareto_records(
     cfg: StudyView | StudyConfig, study: optuna.Study, *, with_values: bool = False
 ) -> list:
-    """The Pareto-optimal completed trials by number (``with_values``: pairs of the record
-    and its objective vector).
+    """The Pareto-optimal feasible completed trials by number (``with_values``: pairs of the
+    record and its objective vector).
 
-    Only trials that recorded every objective of ``cfg`` count.
+    Only trials that recorded every objective of ``cfg`` and meet the study's constraints
+    count.
 
     Args:
         cfg: The study as searched (its objective names and directions are used).
@@ -250,7 +251,11 @@ def pareto_records(
     from optuna.trial import TrialState
 
     recs = [r for r in st.records(study, states=(TrialState.COMPLETE,))]
-    recs = [r for r in recs if all(name in r.objectives for name in cfg.objective_names)]
+    recs = [
+        r
+        for r in recs
+        if r.feasible and all(name in r.objectives for name in cfg.objective_names)
+    ]
     if not recs:
         return []
     values = np.array([[r.objectives[n] for n in cfg.objective_names] for r in recs])
@@ -272,8 +277,9 @@ def pareto_frame(
         all_trials: Every completed trial instead of the archive (default False).
 
     Returns:
-        Columns ``trial``, ``arch``, the configuration columns and every objective of the
-        study's task (None where a trial did not record it).
+        Columns ``trial``, ``arch``, the configuration columns, every objective of the
+        study's task (None where a trial did not record it) and, with ``all_trials``,
+        ``feasible`` and ``violation`` (0 when the trial meets every constraint).
     """
     import pandas as pd
     from optuna.trial import TrialState
@@ -288,8 +294,12 @@ def pareto_frame(
         row: dict[str, Any] = {"trial": r.number, "arch": r.config.get("arch", cfg.arch)}
         row.update(config_row(r.config))
         row.update({name: r.objectives.get(name) for name in objectives})
+        if all_trials:
+            row.update({"feasible": r.feasible, "violation": r.violation})
         rows.append(row)
     columns = ["trial", "arch", *CONFIG_COLUMNS, *objectives]
+    if all_trials:
+        columns += ["feasible", "violation"]
     return pd.DataFrame(rows, columns=columns)
 
 
