@@ -10,6 +10,8 @@ one, tentatively including negative moves, keeping the best prefix of each pass)
 
 from __future__ import annotations
 
+import math
+
 import numpy as np
 
 __all__ = ["gaec", "kernighan_lin", "multicut", "objective"]
@@ -29,19 +31,18 @@ def gaec(w: np.ndarray) -> np.ndarray:
     c = np.array(w, dtype=np.float64, copy=True)
     np.fill_diagonal(c, -np.inf)
     labels = np.arange(n)
-    alive = np.ones(n, dtype=bool)
     while True:
         flat = int(np.argmax(c))
         i, j = divmod(flat, n)
         if not c[i, j] > 0:
             break
-        # merge j into i: the contracted edge weights add up
-        c[i, alive] += c[j, alive]
-        c[alive, i] = c[i, alive]
+        # merge j into i: the contracted edge weights add up. Whole rows: removed nodes
+        # hold -inf, which stays -inf, so only live entries change (as with a live mask).
+        c[i] += c[j]
+        c[:, i] = c[i]
         c[i, i] = -np.inf
         c[j, :] = -np.inf
         c[:, j] = -np.inf
-        alive[j] = False
         labels[labels == j] = i
     return np.unique(labels, return_inverse=True)[1]
 
@@ -72,31 +73,42 @@ def kernighan_lin(w: np.ndarray, labels: np.ndarray, *, max_passes: int = 10) ->
     """
     w = np.array(w, dtype=np.float64, copy=True)
     np.fill_diagonal(w, 0.0)
+    w_cols = np.ascontiguousarray(w.T)  # w_cols[v] is column v of w, contiguous
     labels = np.unique(labels, return_inverse=True)[1]
     n = len(w)
+    rows = np.arange(n)
     for _ in range(max_passes):
-        k = labels.max() + 1
-        onehot = np.zeros((n, k + n))  # room for new clusters
-        onehot[np.arange(n), labels] = 1
+        k = int(labels.max()) + 1
+        width = k + n  # room for new clusters
+        onehot = np.zeros((n, width))
+        onehot[rows, labels] = 1
         s = w @ onehot  # s[v, c]: weight from v to cluster c
+        s_flat = s.reshape(-1)
+        # s with -inf at each node's own cluster and on the rows of moved nodes, kept up to
+        # date by the same additions as s (-inf stays -inf): the gains of every possible
+        # move are one subtraction, with no masking per step
+        masked = s.copy()
+        masked[rows, labels] = -np.inf
+        own_at = rows * width + labels  # flat index of s[v, current[v]]
         current = labels.copy()
-        moved = np.zeros(n, dtype=bool)
         history, total = [], 0.0
         next_new = k
         for _step in range(n):
-            own = s[np.arange(n), current]
-            gains = s[:, : next_new + 1] - own[:, None]  # column next_new: a new singleton
-            gains[np.arange(n), current] = -np.inf
-            gains[moved] = -np.inf
-            v, target = np.unravel_index(int(np.argmax(gains)), gains.shape)
-            gain = gains[v, target]
-            if not np.isfinite(gain):
+            cols = next_new + 1  # column next_new: a new singleton
+            gains = masked[:, :cols] - s_flat.take(own_at)[:, None]
+            v, target = divmod(int(gains.argmax()), cols)
+            gain = gains.item(v, target)
+            if not math.isfinite(gain):
                 break
-            source = current[v]
-            s[:, source] -= w[:, v]
-            s[:, target] += w[:, v]
+            source = int(current[v])
+            col = w_cols[v]
+            s[:, source] -= col
+            s[:, target] += col
+            masked[:, source] -= col
+            masked[:, target] += col
+            masked[v] = -np.inf
             current[v] = target
-            moved[v] = True
+            own_at[v] = v * width + target
             if target == next_new:
                 next_new += 1
             total += gain
