@@ -56,6 +56,7 @@ class StudyView:
         per_layer: The variables searched per layer.
         archs: The architectures the study could use.
         record: The objectives each trial records (searched or not).
+        budget_seconds: ``budget.seconds`` of the last search or worker (None: none).
     """
 
     name: str
@@ -71,6 +72,7 @@ class StudyView:
     per_layer: list[str] = field(default_factory=list)
     archs: list[str] = field(default_factory=list)
     record: list[str] = field(default_factory=list)
+    budget_seconds: float | None = None
 
 
 def study_view(
@@ -120,6 +122,7 @@ def study_view(
         per_layer=list(space["per_layer"]),
         archs=list(space["archs"]) or [arch],
         record=list(ev.get("record", [])),
+        budget_seconds=budget.get("seconds", cfg.budget_seconds if cfg is not None else None),
     )
 
 
@@ -160,9 +163,14 @@ def status(cfg: StudyView | StudyConfig, study: optuna.Study) -> dict[str, Any]:
     }
     kinds = dict.fromkeys(("failed", "interrupted", "duplicates", "skipped", "abandoned"), 0)
     generation = None
+    seconds = 0.0
+    infeasible = 0
     for t in study.get_trials(deepcopy=False):
         name = t.state.name.lower()
         counts[name] = counts.get(name, 0) + 1
+        seconds += record.evaluation_seconds(t)
+        if t.state == TrialState.COMPLETE and not record.is_feasible(t):
+            infeasible += 1
         if t.state == TrialState.FAIL:
             kinds[_fail_kind(record.fail_reason(t))] += 1
         gen = record.generation(t)
@@ -179,6 +187,9 @@ def status(cfg: StudyView | StudyConfig, study: optuna.Study) -> dict[str, Any]:
         "driver": cfg.driver,
         "budget": cfg.n_trials,
         "complete": counts["complete"],
+        "infeasible": infeasible,
+        "seconds_used": seconds,
+        "budget_seconds": getattr(cfg, "budget_seconds", None),
         "failed": kinds["failed"],
         "interrupted": kinds["interrupted"],
         "duplicates_skipped": kinds["duplicates"],
@@ -193,6 +204,17 @@ def status(cfg: StudyView | StudyConfig, study: optuna.Study) -> dict[str, Any]:
     }
 
 
+def _time_line(s: dict[str, Any]) -> str:
+    used = s.get("seconds_used", 0.0)
+    limit = s.get("budget_seconds")
+    if limit is None:
+        return f"time        {used:.0f} s of evaluation used (no budget.seconds)"
+    return (
+        f"time        {used:.0f} s of evaluation used of budget.seconds {limit:.0f} s"
+        f" ({max(0.0, limit - used):.0f} s left)"
+    )
+
+
 def format_status(s: dict[str, Any]) -> str:
     """The ``status`` command's text.
 
@@ -204,6 +226,11 @@ def format_status(s: dict[str, Any]) -> str:
         f"study       {s['study']}  (driver {s['driver']})",
         f"budget      {budget} completed trials (n_trials of the last search or worker)",
         f"trials      {s['complete']}/{budget} complete, {s['failed']} failed, {s['running']} running"
+        + (
+            f", {s['infeasible']} complete but infeasible (outside the constraints)"
+            if s.get("infeasible")
+            else ""
+        )
         + (f", {s['interrupted']} interrupted" if s["interrupted"] else "")
         + (
             f", {s['duplicates_skipped']} duplicate proposals skipped"
@@ -220,6 +247,7 @@ def format_status(s: dict[str, Any]) -> str:
             if s.get("abandoned")
             else ""
         ),
+        _time_line(s),
         f"generation  {s['generation'] if s['generation'] is not None else '-'}",
         f"archive     {s['archive_size']} Pareto-optimal models, normalized hypervolume {s['hypervolume']:.4f}",
         "",
@@ -252,9 +280,7 @@ def pareto_records(
 
     recs = [r for r in st.records(study, states=(TrialState.COMPLETE,))]
     recs = [
-        r
-        for r in recs
-        if r.feasible and all(name in r.objectives for name in cfg.objective_names)
+        r for r in recs if r.feasible and all(name in r.objectives for name in cfg.objective_names)
     ]
     if not recs:
         return []
