@@ -24,6 +24,9 @@ No corrupted data is used. With Model_ACC the clean accuracy:
 
 from __future__ import annotations
 
+import functools
+from typing import Any
+
 import numpy as np
 
 from moo_compress.objectives.base import ObjectiveResult
@@ -75,6 +78,39 @@ def _contingency(labels_true: np.ndarray, clusters: np.ndarray) -> np.ndarray:
     table = np.zeros((c.max() + 1, y.max() + 1), dtype=np.int64)
     np.add.at(table, (c, y), 1)
     return table
+
+
+@functools.lru_cache(maxsize=8)
+def _upper_pairs(n: int) -> tuple[np.ndarray, np.ndarray]:
+    """``np.triu_indices(n, k=1)``, computed once per size (read-only).
+
+    Args:
+        n: Number of points.
+    """
+    rows, cols = np.triu_indices(n, k=1)
+    rows.flags.writeable = cols.flags.writeable = False
+    return rows, cols
+
+
+_CONTROLLER: list[Any] = []
+
+
+def _one_thread() -> Any:
+    """A context manager that runs BLAS and OpenMP on one thread, restoring them after.
+
+    On a few hundred points thread start-up and contention with torch's pool cost more than
+    they save (the results are the same: BLAS splits matrix products by output blocks).
+    threadpoolctl finds the loaded libraries by reading the process's memory map, which
+    takes milliseconds with torch loaded, so that is done once (after scikit-learn's and
+    SciPy's libraries are loaded) and the limit is then set through the kept controller.
+    """
+    if not _CONTROLLER:
+        import scipy.optimize  # noqa: F401  (load their thread pools before the scan)
+        import sklearn.cluster  # noqa: F401
+        from threadpoolctl import ThreadpoolController
+
+        _CONTROLLER.append(ThreadpoolController())
+    return _CONTROLLER[0].limit(limits=1)
 
 
 def _sq_dists(a: np.ndarray, b: np.ndarray) -> np.ndarray:
@@ -129,9 +165,10 @@ def multicut_weights(
         (``logistic_coef``, ``logistic_intercept``, ``boundary_d``).
     """
     d_cal = _sq_dists(calib_feats, calib_feats)
-    iu = np.triu_indices(len(calib_feats), k=1)
-    scale = float(np.median(d_cal[iu])) or 1.0
-    x_cal = d_cal[iu] / scale
+    iu = _upper_pairs(len(calib_feats))
+    pairs = d_cal[iu]
+    scale = float(np.median(pairs)) or 1.0
+    x_cal = pairs / scale
     y_cal = (calib_labels[iu[0]] != calib_labels[iu[1]]).astype(np.float64)
     if y_cal.min() == y_cal.max():  # degenerate sample: the median distance is the boundary
         coef, intercept = 4.0, -4.0
@@ -153,10 +190,10 @@ def class_overlap_delta(feats: np.ndarray, labels: np.ndarray) -> float:
         feats: Features, one row per point.
         labels: The class of each point.
     """
-    d = np.sqrt(_sq_dists(feats, feats))
-    iu = np.triu_indices(len(feats), k=1)
+    iu = _upper_pairs(len(feats))
+    d = np.sqrt(_sq_dists(feats, feats)[iu])
     same = labels[iu[0]] == labels[iu[1]]
-    intra, inter = d[iu][same], d[iu][~same]
+    intra, inter = d[same], d[~same]
     return float((intra.mean() + intra.std()) - (inter.mean() + inter.std()))
 
 
@@ -178,33 +215,31 @@ def clustering_scores(
         points, ``delta``, and the logistic fit.
     """
     from sklearn.cluster import KMeans
-    from threadpoolctl import threadpool_limits
 
     from moo_compress.multicut import multicut, objective
 
     feats = np.asarray(feats, dtype=np.float64)
-    # One thread: on a few thousand points OpenMP start-up and contention with torch's
-    # pool cost more than they save.
-    with threadpool_limits(limits=1):
+    # One thread for all of it (see _one_thread); the values do not depend on it.
+    with _one_thread():
         km = KMeans(n_clusters=num_classes, n_init=4, random_state=seed).fit_predict(feats)
-    rng = np.random.default_rng(seed)
-    order = rng.permutation(len(feats))
-    n_mc = min(multicut_points, len(feats) // 2)
-    sample, calib = order[:n_mc], order[n_mc : 2 * n_mc]
-    w, fit = multicut_weights(feats[sample], labels[sample], feats[calib], labels[calib])
-    mc = multicut(w)
-    delta_idx = order[: min(1000, len(feats))]
-    return {
-        "kmeans_accuracy": cluster_accuracy(labels, km),
-        "kmeans_purity": purity(labels, km),
-        "multicut_purity": purity(labels[sample], mc),
-        "multicut_accuracy": cluster_accuracy(labels[sample], mc),
-        "multicut_clusters": int(mc.max() + 1),
-        "multicut_objective": objective(w, mc),
-        "multicut_points": int(n_mc),
-        "delta": class_overlap_delta(feats[delta_idx], labels[delta_idx]),
-        **fit,
-    }
+        rng = np.random.default_rng(seed)
+        order = rng.permutation(len(feats))
+        n_mc = min(multicut_points, len(feats) // 2)
+        sample, calib = order[:n_mc], order[n_mc : 2 * n_mc]
+        w, fit = multicut_weights(feats[sample], labels[sample], feats[calib], labels[calib])
+        mc = multicut(w)
+        delta_idx = order[: min(1000, len(feats))]
+        return {
+            "kmeans_accuracy": cluster_accuracy(labels, km),
+            "kmeans_purity": purity(labels, km),
+            "multicut_purity": purity(labels[sample], mc),
+            "multicut_accuracy": cluster_accuracy(labels[sample], mc),
+            "multicut_clusters": int(mc.max() + 1),
+            "multicut_objective": objective(w, mc),
+            "multicut_points": int(n_mc),
+            "delta": class_overlap_delta(feats[delta_idx], labels[delta_idx]),
+            **fit,
+        }
 
 
 def _relative(m, value: float, what: str) -> float:
