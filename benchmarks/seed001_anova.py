@@ -20,15 +20,10 @@ from pathlib import Path
 
 import numpy as np
 
+from moo_compress.anova import NAMES, anova, summary_lines
+
 HERE = Path(__file__).resolve().parent
 RESULTS = HERE / "results"
-NAMES = {"deeplift": "DeepLIFT", "hydra": "HYDRA", "magnitude": "magnitude"}
-PAIRS = [
-    # (label, (method, granularity), (method, granularity)) with {g} / {m} filled in
-    ("DeepLIFT vs. HYDRA ({G})", ("deeplift", "{g}"), ("hydra", "{g}")),
-    ("DeepLIFT vs. magnitude ({G})", ("deeplift", "{g}"), ("magnitude", "{g}")),
-    ("Unstructured vs. Kernel ({M})", ("{m}", "unstructured"), ("{m}", "kernel")),
-]
 
 
 def collect(study_file: str) -> dict[tuple, dict[str, list[float]]]:
@@ -75,39 +70,6 @@ def distinct_models(study_file: str) -> dict[tuple, int]:
         cell = (p["prune_method"], p["prune_granularity"], float(p["prune_ratio"]))
         keys.setdefault(cell, set()).add(space.config_key(space.full_config(p)))
     return {cell: len(k) for cell, k in keys.items()}
-
-
-def anova(cells, metric: str) -> list[dict]:
-    from scipy.stats import f_oneway
-
-    ratios = sorted({r for _, _, r in cells})
-    rows = []
-    for label, a, b in PAIRS:
-        for fill in ("unstructured", "kernel") if "{g}" in a[1] else ("deeplift", "hydra"):
-            key_a = tuple(x.format(g=fill, m=fill) for x in a)
-            key_b = tuple(x.format(g=fill, m=fill) for x in b)
-            name = label.format(G=fill.capitalize(), M=NAMES.get(fill, fill))
-            for r in ratios:
-                va = cells.get((*key_a, r), {}).get(metric, [])
-                vb = cells.get((*key_b, r), {}).get(metric, [])
-                if len(va) < 2 or len(vb) < 2:
-                    p = float("nan")  # one model (the 0 % column is the baseline itself)
-                elif np.ptp(va + vb) == 0:
-                    p = 1.0
-                else:
-                    p = float(f_oneway(va, vb).pvalue)
-                rows.append(
-                    {
-                        "metric": metric,
-                        "pair": name,
-                        "ratio": r,
-                        "p_value": p,
-                        "mean_a": float(np.mean(va)) if va else float("nan"),
-                        "mean_b": float(np.mean(vb)) if vb else float("nan"),
-                        "n": min(len(va), len(vb)),
-                    }
-                )
-    return rows
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -161,44 +123,7 @@ def main(argv: list[str] | None = None) -> int:
         "baseline (every 0 % grid point builds it), so it has no spread and no p-value.",
         "",
     ]
-    ratios = sorted(frame["ratio"].unique())
-    lines.append("| criterion, granularity | " + " | ".join(f"{100 * r:g}%" for r in ratios) + " |")
-    lines.append("|---" * (len(ratios) + 1) + "|")
-    for (m, g), sub in frame.groupby(["method", "granularity"], sort=True):
-        sub = sub.set_index("ratio")
-        cells_txt = [
-            "-"
-            if r not in sub.index
-            else f"{sub.loc[r, 'pgd_accuracy_mean']:.1f} (1 model)"
-            if sub.loc[r, "n"] < 2
-            else f"{sub.loc[r, 'pgd_accuracy_mean']:.1f} +- {sub.loc[r, 'pgd_accuracy_std']:.1f}"
-            for r in ratios
-        ]
-        lines.append(f"| {NAMES[m]}, {g} | " + " | ".join(cells_txt) + " |")
-    for metric, title in (
-        ("pgd_accuracy", "Table I analogue: p-values on accuracy under PGD"),
-        ("latency_ms", "Table II analogue: p-values on inference time"),
-    ):
-        lines += ["", f"## {title}", ""]
-        lines.append("| pair | " + " | ".join(f"{100 * r:g}%" for r in ratios) + " |")
-        lines.append("|---" * (len(ratios) + 1) + "|")
-        sub = tests[tests.metric == metric]
-        for pair, rows_p in sub.groupby("pair", sort=False):
-            ps = rows_p.set_index("ratio")["p_value"]
-            lines.append(
-                f"| {pair} | "
-                + " | ".join(
-                    "n/a" if np.isnan(ps.get(r, float("nan"))) else f"{ps.get(r):.2e}"
-                    for r in ratios
-                )
-                + " |"
-            )
-        if metric == "latency_ms":
-            significant = int((sub["p_value"] < 0.05).sum())
-            lines += [
-                "",
-                f"{significant} of {int(sub['p_value'].notna().sum())} pairs differ at p < 0.05.",
-            ]
+    lines += summary_lines(frame, tests)
     text = "\n".join(lines) + "\n"
     (out / "seed001_summary.md").write_text(text)
     print(text)

@@ -135,19 +135,32 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser(
         "report",
-        help="reports over a study's trials (--proxy: validity of the clustering proxies)",
+        help="write a study's report (report.html, report.md and PNG files) into one folder "
+        "(--proxy: only the validity of the clustering proxies)",
     )
     _reading(p)
     p.add_argument(
         "--proxy",
         action="store_true",
-        help="R^2 and Kendall tau of each proxy against robustness ratio and mCE, with a PNG",
+        help="only R^2 and Kendall tau of each proxy against robustness ratio and mCE, with a PNG",
     )
     p.add_argument(
         "--out",
         metavar="DIR",
-        help="where proxy_validity.csv, proxy_points.csv and proxy_validity.png go "
-        "(default: <study>.report next to the study file)",
+        help="the report's folder (default: <study>.report next to the study file, or "
+        "<name>.report in the current folder without one)",
+    )
+    p.add_argument(
+        "--format",
+        choices=["md", "html", "both"],
+        default="both",
+        help="report.md with PNG files, report.html with the images embedded, or both (default)",
+    )
+    p.add_argument(
+        "--axes",
+        metavar="A,B[,C]",
+        help="the 2 or 3 objectives of the front's 2-D and 3-D views (default: the first "
+        "optimized ones)",
     )
 
     p = sub.add_parser(
@@ -443,15 +456,27 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
 
 
 REPORTS = {
-    "--proxy": "R^2 and Kendall tau of each clustering proxy (proxy_purity, proxy_acc, ...) "
+    "(none)": "the study's report: the front, hypervolume over evaluations and time, what "
+    "the archive is made of, robustness of the front, extremes and knee, parameter "
+    "importance, proxy validity (and seed 001's ANOVA tables for that design), as "
+    "report.html (self-contained) and report.md with PNG files (--out DIR, --format, --axes)",
+    "--proxy": "only R^2 and Kendall tau of each clustering proxy (proxy_purity, proxy_acc, ...) "
     "against the robustness ratio and mCE over the study's completed trials, with "
     "proxy_validity.csv, proxy_points.csv and a PNG (--out DIR)",
 }
 
 
+def _report_folder(args, view, cfg) -> Path:
+    if args.out:
+        return Path(args.out)
+    return cfg.path.with_suffix(".report") if cfg else Path(f"{view.name}.report")
+
+
 def cmd_report(args: argparse.Namespace) -> int:
-    """``moo-compress report``: without a report flag, list the reports; with ``--proxy``,
-    the clustering proxies' validity, written as CSV files and a PNG when there are 3 points.
+    """``moo-compress report``: without a study, list the reports; with one, write its
+    report folder (report.html, report.md, PNG files) and print where it is; with
+    ``--proxy``, only the clustering proxies' validity, written as CSV files and a PNG when
+    there are 3 points.
 
     Args:
         args: The parsed command line.
@@ -459,11 +484,46 @@ def cmd_report(args: argparse.Namespace) -> int:
     Returns:
         The exit code: 0.
     """
-    if not args.proxy:
-        print("moo-compress report writes one of these reports over a study's trials:")
+    from moo_compress.errors import ConfigError
+
+    if not args.study and not args.storage and not args.study_name:
+        print("moo-compress report writes these reports over a study's trials:")
         for flag, what in REPORTS.items():
             print(f"  {flag:<8} {what}")
-        print("for example: moo-compress report STUDY.yaml --proxy")
+        print("for example: moo-compress report STUDY.yaml  (or: report STUDY.yaml --proxy)")
+        return 0
+    axes = None
+    if args.axes is not None:
+        axes = [a.strip() for a in args.axes.split(",")]
+        if not 2 <= len(axes) <= 3 or not all(axes):
+            raise ConfigError(
+                "--axes",
+                "",
+                f"must name 2 or 3 objectives, e.g. accuracy,cr. Got {args.axes!r} instead.",
+            )
+    if not args.proxy:
+        from moo_compress.study_report import write_report
+
+        view, study, cfg = _read_study(args)
+        out = _report_folder(args, view, cfg)
+        try:
+            written = write_report(
+                view,
+                study,
+                out,
+                fmt=args.format,
+                axes=axes,
+                log=lambda m: print(m, file=sys.stderr),
+            )
+        except ValueError as exc:
+            raise ConfigError("--axes", "", str(exc).replace("axes must", "must", 1)) from None
+        pngs = [f for f in written["files"] if f.endswith(".png")]
+        main_file = "report.html" if "report.html" in written["files"] else "report.md"
+        print(
+            f"{view.name}: report with {len(written['sections'])} sections, archive of "
+            f"{written['archive_size']} models" + (f", {len(pngs)} PNG files" if pngs else "")
+        )
+        print(f"wrote {out / main_file}" + (" and report.md" if args.format == "both" else ""))
         return 0
     from moo_compress.proxy_report import (
         format_validity,
@@ -477,10 +537,7 @@ def cmd_report(args: argparse.Namespace) -> int:
     table = proxy_validity(points)
     print(format_validity(table))
     if len(points) >= 3:
-        if args.out:
-            out = Path(args.out)
-        else:
-            out = cfg.path.with_suffix(".report") if cfg else Path(f"{view.name}.report")
+        out = _report_folder(args, view, cfg)
         out.mkdir(parents=True, exist_ok=True)
         table.to_csv(out / "proxy_validity.csv", index=False)
         points.to_csv(out / "proxy_points.csv", index=False)
