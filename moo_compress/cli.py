@@ -53,6 +53,27 @@ def _reading(p: argparse.ArgumentParser) -> None:
     )
 
 
+def _log_format(p: argparse.ArgumentParser) -> None:
+    p.add_argument(
+        "--log-format",
+        choices=["text", "json"],
+        default="text",
+        help="json: one JSON line on stderr per trial that finishes in the study (trial, "
+        "state, values, feasible, seconds, archive size, hypervolume), for logs read by "
+        "schedulers; no progress bar (default text)",
+    )
+
+
+def _trial_log(args, cfg):
+    """The JSON trial log of ``--log-format json`` (started), or None."""
+    if args.log_format != "json":
+        return None
+    from moo_compress import storage as st
+    from moo_compress.progress import TrialLog
+
+    return TrialLog(st.storage_url(cfg), cfg.name).start()
+
+
 def build_parser() -> argparse.ArgumentParser:
     """The ``moo-compress`` argument parser, one subcommand per command."""
     parser = argparse.ArgumentParser(
@@ -72,6 +93,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.add_argument("--seed", type=int, metavar="S", help="override study.seed")
     p.add_argument("--no-progress", action="store_true", help="do not draw the progress bar")
+    _log_format(p)
     p.add_argument(
         "--n-workers",
         type=int,
@@ -99,6 +121,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--worker-id", metavar="NAME", help="name in logs (default host-pid)")
     p.add_argument("--quiet", action="store_true", help="no per-worker summary line")
     p.add_argument("--json", action="store_true", help="print the worker's summary as JSON")
+    _log_format(p)
 
     p = sub.add_parser(
         "status", help="trial counts, generation, archive size and hypervolume history"
@@ -224,13 +247,18 @@ def cmd_search(args: argparse.Namespace) -> int:
     if args.n_workers < 1:
         raise ConfigError("--n-workers", "", f"must be an int >= 1. Got {args.n_workers} instead.")
     cfg = _load_cfg(args, n_trials=args.n_trials, seed=args.seed)
-    summary = run_search(
-        cfg,
-        show_progress=not args.no_progress,
-        n_workers=args.n_workers,
-        dask_scheduler=args.dask_scheduler,
-        study_file=args.study,
-    )
+    trial_log = _trial_log(args, cfg)
+    try:
+        summary = run_search(
+            cfg,
+            show_progress=not args.no_progress and trial_log is None,
+            n_workers=args.n_workers,
+            dask_scheduler=args.dask_scheduler,
+            study_file=args.study,
+        )
+    finally:
+        if trial_log is not None:
+            trial_log.stop()
     print(
         f"{summary['study']}: {summary['complete']} complete, {summary['failed']} failed; "
         f"archive {summary['archive_size']} models, normalized hypervolume {summary['hypervolume']:.4f}; "
@@ -263,7 +291,12 @@ def cmd_worker(args: argparse.Namespace) -> int:
                 "hold a password).",
             )
     cfg = _load_cfg(args, n_trials=args.n_trials)
-    s = run_worker(cfg, worker=args.worker_id)
+    trial_log = _trial_log(args, cfg)
+    try:
+        s = run_worker(cfg, worker=args.worker_id)
+    finally:
+        if trial_log is not None:
+            trial_log.stop()
     if args.json:
         print(json.dumps(s))
     elif not args.quiet:

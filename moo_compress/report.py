@@ -259,6 +259,10 @@ def format_status(s: dict[str, Any]) -> str:
         lines.append(f"  {h['n_complete']:>6}  {gen:>4}  {h['archive_size']:>7}  {h['hv']:>8.4f}")
     if not s["hv_history"]:
         lines.append("  (none recorded yet)")
+    elif len(s["hv_history"]) > 1:
+        from moo_compress.progress import hv_chart
+
+        lines += ["", "hypervolume over completed trials", *hv_chart(s["hv_history"])]
     return "\n".join(lines)
 
 

@@ -38,7 +38,7 @@ LAYERS: list[tuple[str, ...]] = [
     ("evaluation",),
     ("search",),
     ("workers", "runner"),
-    ("report", "proxy_report", "study_report", "anova", "trial_log", "export", "model_card"),
+    ("report", "proxy_report", "study_report", "anova", "progress", "export", "model_card"),
     ("cli", "__main__", "__init__"),
 ]
 SHIMS = {
