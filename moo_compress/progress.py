@@ -153,7 +153,9 @@ class TrialLog:
                     "complete": self._complete,
                     "archive_size": len(pareto_indices(values, directions)) if len(values) else 0,
                     "hypervolume": normalized_hypervolume(values, directions, bounds),
-                    "finished": t.datetime_complete.isoformat() if t.datetime_complete else None,
+                    "finished": t.datetime_complete.astimezone().isoformat()
+                    if t.datetime_complete
+                    else None,
                 }
                 if not complete:
                     line["fail_reason"] = record.fail_reason(t)

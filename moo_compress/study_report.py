@@ -488,11 +488,11 @@ def _front(data: ReportData, out: Path, axes: Sequence[str] | None) -> Section:
     shown = list(axes) if axes else names[: min(3, k)]
     if len(shown) >= 2:
         _front_2d(data, out, shown[0], shown[1])
-        sec.image("front_2d.png", f"{shown[0]} vs {shown[1]}")
         sec.text(
             f"{shown[0]} against {shown[1]}: archive models numbered by trial; the line joins "
             "the archive models that are also non-dominated in these two objectives alone."
         )
+        sec.image("front_2d.png", f"{shown[0]} vs {shown[1]}")
     if len(shown) >= 3:
         _front_3d(data, out, shown[:3])
         sec.image("front_3d.png", f"{shown[0]}, {shown[1]} and {shown[2]}")
@@ -580,6 +580,16 @@ def _front_3d(data: ReportData, out: Path, names: Sequence[str]) -> None:
     ):
         if mask.any():
             ax.scatter(*(c[mask] for c in cols), **kw)
+    floor = float(np.nanmin(cols[2])) if np.isfinite(cols[2]).any() else 0.0
+    for i in np.flatnonzero(arch):  # stems to the floor: where a point is in depth
+        ax.plot(
+            [cols[0][i]] * 2,
+            [cols[1][i]] * 2,
+            [floor, cols[2][i]],
+            color=_ARCHIVE_COLOR,
+            lw=0.6,
+            alpha=0.5,
+        )
     b = data.baseline.values
     if all(n in b for n in names):
         ax.scatter(

@@ -275,3 +275,13 @@ def test_plotly_pareto_front_works_on_a_finished_study(reported):
     assert isinstance(fig, go.Figure)
     assert fig.layout.xaxis.title.text == names[0] and fig.layout.yaxis.title.text == names[1]
     assert sum(len(trace.x) for trace in fig.data) == N_TRIALS
+
+
+def test_a_study_without_completed_trials_gets_a_report_that_says_so(tmp_path):
+    path, _, _, _ = make_study(tmp_path, n_trials=0)
+    code, out, err = _run("report", path, "--format", "md")
+    assert code == 0, err
+    md = (tmp_path / "study.report" / "report.md").read_text()
+    assert "No completed trial yet" in md and "The archive is empty." in md
+    assert "Skipped: fANOVA needs at least 8 completed trials" in md
+    assert "archive of 0 models" in out
