@@ -142,8 +142,10 @@ def _run(*args) -> tuple[int, str, str]:
 def reported(tmp_path_factory):
     folder = tmp_path_factory.mktemp("study")
     path, cfg, url, study = make_study(folder)
+    before = (folder / "study.db").read_bytes()
     code, out, err = _run("report", path)
     assert code == 0, err
+    assert (folder / "study.db").read_bytes() == before  # the report only reads
     return SimpleNamespace(
         folder=folder, path=path, cfg=cfg, url=url, out=out, report=folder / "study.report"
     )
@@ -212,9 +214,18 @@ def test_report_from_the_database_alone_in_each_format(tmp_path):
     ):
         out = tmp_path / fmt
         code, _, err = _run(
-            "report", "--storage", url, "--study", "tiny", "--out", out, "--format", fmt,
-            "--axes", "mce,cr",
-        )  # fmt: skip
+            "report",
+            "--storage",
+            url,
+            "--study",
+            "tiny",
+            "--out",
+            out,
+            "--format",
+            fmt,
+            "--axes",
+            "mce,cr",
+        )
         assert code == 0, err
         assert (out / present).exists() and not (out / absent).exists()
         assert bool(list(out.glob("*.png"))) == (fmt == "md")  # html embeds them
@@ -285,3 +296,63 @@ def test_a_study_without_completed_trials_gets_a_report_that_says_so(tmp_path):
     assert "No completed trial yet" in md and "The archive is empty." in md
     assert "Skipped: fANOVA needs at least 8 completed trials" in md
     assert "archive of 0 models" in out
+
+
+SEED001_SPACE = """
+variables:
+  prune_method: {type: categorical, choices: [deeplift, hydra, magnitude]}
+  prune_granularity: {type: categorical, choices: [unstructured, kernel]}
+  prune_ratio: {type: categorical, choices: [0.0, 0.5]}
+  replicate: {type: int, low: 0, high: 2}
+  finetune_epochs: 1
+"""
+
+
+def test_a_seed001_design_gets_its_anova_tables(tmp_path):
+    from moo_compress.study_report import _anova, render_html, render_markdown
+
+    path = write_study(tmp_path, driver="grid", n_trials=20, cache_dir=tmp_path / "cache")
+    (tmp_path / "space.yaml").write_text(SEED001_SPACE)
+    text = path.read_text().replace(
+        "  - {name: mce, direction: minimize}\n  - {name: proxy_purity, direction: maximize}\n", ""
+    )
+    text = text.replace(
+        "{name: accuracy, direction: maximize}", "{name: pgd_accuracy, direction: maximize}"
+    )
+    text = text.replace(
+        "{name: cr, direction: maximize}", "{name: latency_ms, direction: minimize}"
+    )
+    path.write_text(text + "record: [accuracy, cr, pgd_accuracy, latency_ms]\n")
+    cfg = load_study_config(path)
+    study = st.create_or_load(cfg, st.storage_url(cfg))
+    rng = np.random.default_rng(1)
+    for method in ("deeplift", "magnitude"):
+        for rep in range(3):
+            config = cfg.space.full_config(
+                {
+                    "prune_method": method,
+                    "prune_granularity": "kernel",
+                    "prune_ratio": 0.5,
+                    "replicate": rep,
+                }
+            )
+            trial = study.ask()
+            record.write_config(trial, config, cfg.space.config_key(config))
+            values = {
+                "pgd_accuracy": (60 if method == "deeplift" else 40) + rng.normal(),
+                "latency_ms": 1 + rng.uniform(),
+                "accuracy": 95.0,
+                "cr": 2.0,
+            }
+            trial.set_user_attr("objectives", values)
+            study.tell(trial, [values["pgd_accuracy"], values["latency_ms"]])
+    study, meta = st.load_for_reading(st.storage_url(cfg), "tiny")
+    sec = _anova(load_report_data(study_view(study, meta), study))
+    assert sec is not None
+    md = render_markdown("t", [sec])
+    assert "| DeepLIFT, kernel | 60." in md and "### Table I analogue" in md
+    row = next(x for x in md.splitlines() if x.startswith("| DeepLIFT vs. magnitude (Kernel)"))
+    assert float(row.split("|")[-2]) < 1e-3  # 60 vs 40 with unit noise: clearly different
+    page = render_html("t", [sec], tmp_path)
+    assert "<h3>Table II analogue: p-values on inference time</h3>" in page
+    assert "<td>DeepLIFT vs. magnitude (Kernel)</td>" in page
