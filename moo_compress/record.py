@@ -55,6 +55,7 @@ __all__ = [
     "config",
     "config_key",
     "constraints",
+    "evaluation_seconds",
     "fail_reason",
     "generation",
     "has_config",
@@ -95,6 +96,7 @@ SKIPPED = "skipped"
 """Prefix: a worker's proposal not run because running trials already meet the budget."""
 ABANDONED = "abandoned"
 """Prefix: the trial's worker stopped before its first heartbeat."""
+_NOT_EVALUATED = (INTERRUPTED, DUPLICATE, SKIPPED, ABANDONED)
 
 
 # -- writers -----------------------------------------------------------------------------
@@ -282,6 +284,24 @@ def constraints(trial) -> dict[str, float]:
         trial: An Optuna ``FrozenTrial`` or ``Trial``.
     """
     return dict(trial.user_attrs.get(_CONSTRAINTS, {}))
+
+
+def evaluation_seconds(trial) -> float:
+    """Seconds ``trial`` spent evaluating: the recorded ``eval_seconds`` of a complete
+    trial, the run time of a failed evaluation, 0 for a proposal never evaluated (duplicate,
+    skipped, interrupted, abandoned) or a trial not finished (what ``budget.seconds`` counts).
+
+    Args:
+        trial: An Optuna ``FrozenTrial``.
+    """
+    if trial.state.name == "COMPLETE":
+        return float(trial.user_attrs.get(_RESULT, {}).get("eval_seconds", 0.0))
+    reason = fail_reason(trial)
+    if trial.state.name != "FAIL" or not reason or reason.startswith(_NOT_EVALUATED):
+        return 0.0
+    if trial.datetime_start is None or trial.datetime_complete is None:
+        return 0.0
+    return max(0.0, (trial.datetime_complete - trial.datetime_start).total_seconds())
 
 
 def violation(trial) -> float:

@@ -10,8 +10,6 @@ import time
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
-import numpy as np
-
 from moo_compress import storage as st
 from moo_compress.archive import normalized_hypervolume, pareto_indices
 from moo_compress.drivers import DRIVER_INFO, drivers_that
@@ -150,7 +148,7 @@ def _search(
             session.close()
             if pool is not None:
                 pool.close()
-    values = np.array(session._completed_values, dtype=float).reshape(-1, len(session.objectives))
+    values = session.archive_candidates
     return {
         "study": cfg.name,
         "storage": st.redact(url),

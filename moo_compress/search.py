@@ -10,7 +10,7 @@ from __future__ import annotations
 import sys
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -40,12 +40,20 @@ class Outcome:
         values: Every measured objective value by name (None when it failed).
         reason: Why it failed (None when it succeeded).
         trial_number: The Optuna trial that holds it.
+        constraints: Each of the study's constraints' value (<= 0: met), in the study's
+            order (empty without constraints, or when the evaluation failed).
     """
 
     complete: bool
     values: dict[str, float] | None
     reason: str | None
     trial_number: int
+    constraints: list[float] = field(default_factory=list)
+
+    @property
+    def feasible(self) -> bool:
+        """Complete and meeting every constraint: a candidate for the archive."""
+        return self.complete and all(v <= 0.0 for v in self.constraints)
 
 
 class SearchSession:
@@ -74,6 +82,7 @@ class SearchSession:
         self.objectives = cfg.objective_names
         self.directions = cfg.directions
         self.bounds = [o.bounds for o in cfg.objectives]
+        self.constraints = tuple(cfg.constraints)
         self.artifact_dir = cfg.cache_dir / "artifacts"
         self.url = st.storage_url(cfg)
         self.outcomes: dict[str, Outcome] = {}
@@ -81,6 +90,7 @@ class SearchSession:
         self.last_failure = ""
         self.last_generation: int | None = None
         self.eval_seconds = 0.0
+        self.spent_seconds = 0.0
         self._hv_keys: set[str] = set()
         self._pbar = None
         self._show_progress = show_progress
@@ -93,18 +103,27 @@ class SearchSession:
         study = self.study
         self.outcomes = {}
         self.n_complete = self.n_failed = self.proposals = 0
-        self._completed_values: list[list[float]] = []
+        self.spent_seconds = 0.0
+        self._feasible_values: list[list[float]] = []
         for t in study.get_trials(deepcopy=False, states=(TrialState.COMPLETE, TrialState.FAIL)):
             key = record.config_key(t)
             reason = record.fail_reason(t)
             if t.state == TrialState.FAIL and reason == st.INTERRUPTED:
                 continue
             self.proposals += 1
+            self.spent_seconds += record.evaluation_seconds(t)
             if t.state == TrialState.COMPLETE:
                 self.n_complete += 1
-                self._completed_values.append(list(t.values))
+                if record.is_feasible(t):
+                    self._feasible_values.append(list(t.values))
                 if key:
-                    self.outcomes[key] = Outcome(True, record.objectives(t), None, t.number)
+                    self.outcomes[key] = Outcome(
+                        True,
+                        record.objectives(t),
+                        None,
+                        t.number,
+                        list(record.constraints(t).values()),
+                    )
             elif reason and not reason.startswith((record.DUPLICATE, st.SKIPPED)):
                 self.n_failed += 1
                 if key and key not in self.outcomes:
@@ -115,7 +134,10 @@ class SearchSession:
 
     # -- budget and progress ------------------------------------------------------------
     def budget_left(self) -> int:
-        """Completed trials still needed to reach ``budget.n_trials`` (never negative)."""
+        """Completed trials still needed to reach ``budget.n_trials`` (never negative); 0
+        once the study's evaluations have used ``budget.seconds``."""
+        if self.cfg.budget_seconds is not None and self.spent_seconds >= self.cfg.budget_seconds:
+            return 0
         return max(0, self.cfg.n_trials - self.n_complete)
 
     def proposal_seed(self) -> int:
@@ -155,14 +177,21 @@ class SearchSession:
             )
 
     # -- archive --------------------------------------------------------------------------
-    def set_completed(self, values: list[list[float]]) -> None:
-        """Set the study's completed objective vectors, as read by a worker from storage.
+    @property
+    def archive_candidates(self) -> np.ndarray:
+        """The optimized objectives' values of every feasible complete trial (one row each):
+        the points the archive and the hypervolume are made of."""
+        return np.array(self._feasible_values, dtype=float).reshape(-1, len(self.objectives))
+
+    def set_completed(self, n_complete: int, feasible: list[list[float]]) -> None:
+        """Set the study's completed trials, as read by a worker from storage.
 
         Args:
-            values: The optimized objectives' values of every complete trial.
+            n_complete: How many trials are complete.
+            feasible: The optimized objectives' values of every feasible complete trial.
         """
-        self._completed_values = [list(v) for v in values]
-        self.n_complete = len(values)
+        self._feasible_values = [list(v) for v in feasible]
+        self.n_complete = n_complete
 
     def record_hypervolume(self, generation: int | None = None) -> float:
         """Store the normalized hypervolume of the current archive in the study.
@@ -175,7 +204,7 @@ class SearchSession:
         Returns:
             The normalized hypervolume.
         """
-        values = np.array(self._completed_values, dtype=float).reshape(-1, len(self.objectives))
+        values = self.archive_candidates
         hv = normalized_hypervolume(values, self.directions, self.bounds)
         key = f"{st.HV_PREFIX}{self.n_complete:06d}"
         entry = {
@@ -207,13 +236,17 @@ class SearchSession:
             key = f"{st.HV_PREFIX}{n:06d}"
             if key in self._hv_keys:
                 continue
-            values = np.array([t.values for t in done[:n]], dtype=float)
+            values = np.array(
+                [t.values for t in done[:n] if record.is_feasible(t)], dtype=float
+            ).reshape(-1, len(self.objectives))
             self.study.set_user_attr(
                 key,
                 {
                     "n_complete": n,
                     "hv": normalized_hypervolume(values, self.directions, self.bounds),
-                    "archive_size": len(pareto_indices(values, self.directions)),
+                    "archive_size": len(pareto_indices(values, self.directions))
+                    if len(values)
+                    else 0,
                     "generation": record.generation(done[n - 1]),
                     "time": done[n - 1].datetime_complete.timestamp()
                     if done[n - 1].datetime_complete
@@ -395,6 +428,7 @@ class SearchSession:
             self.proposals += 1
             return known
         rng_state = np.random.get_state()
+        started = time.perf_counter()
         try:
             with heartbeat(self.study, trial):
                 result = compute() if compute is not None else self.evaluator.evaluate(config, key)
@@ -402,8 +436,10 @@ class SearchSession:
                 if undefined:
                     why = result.details.get(undefined[0], {}).get("undefined", "no value")
                     raise ValueError(f"objective {undefined[0]} is undefined: {why}")
+                constraints = self.constraint_values(config, result.values)
         except Exception as exc:  # noqa: BLE001 - any crash is recorded and the search goes on
             reason = f"{type(exc).__name__}: {exc}".splitlines()[0][:500]
+            self.spent_seconds += time.perf_counter() - started
             record.write_fail_reason(trial, reason)
             self._tell(trial, state=TrialState.FAIL)
             self.n_failed += 1
@@ -419,17 +455,53 @@ class SearchSession:
         finally:
             np.random.set_state(rng_state)
         self.eval_seconds += result.seconds
+        self.spent_seconds += result.seconds
         atomic_write(self.artifact_dir / f"{key}.mcz", result.artifact)
         record.write_result(trial, result)
+        if self.constraints:
+            record.write_constraints(trial, constraints)
+            for label, value in constraints.items():  # where Optuna's samplers and tools look
+                trial.set_constraint(label, value)
         self._tell(trial, [result.values[name] for name in self.objectives])
         self.n_complete += 1
         self.proposals += 1
-        self._completed_values.append([result.values[name] for name in self.objectives])
-        outcome = Outcome(True, result.values, None, trial.number)
+        outcome = Outcome(True, result.values, None, trial.number, list(constraints.values()))
+        if outcome.feasible:
+            self._feasible_values.append([result.values[name] for name in self.objectives])
         self.outcomes[key] = outcome
         if self._pbar is not None:
             self._pbar.update(1)
         return outcome
+
+    def constraint_values(
+        self, config: dict[str, Any], values: dict[str, float]
+    ) -> dict[str, float]:
+        """Each constraint's value for a model (<= 0: met), by label, in the study's order.
+
+        Args:
+            config: The model's full pipeline configuration (relative bounds compare with
+                the baseline of its architecture).
+            values: Its measured objective values.
+
+        Raises:
+            ValueError: A constrained objective has no value for this model, or a relative
+                bound cannot be computed (see :meth:`Constraint.value`).
+        """
+        out: dict[str, float] = {}
+        for c in self.constraints:
+            if c.objective not in values:
+                why = "undefined for this model"
+                raise ValueError(f"constraint {c.label!r}: objective {c.objective} is {why}")
+            baseline = None
+            if c.relative:
+                base = self.evaluator.baseline_values(self.evaluator.arch_of(config))
+                if c.objective not in base:
+                    raise ValueError(
+                        f"constraint {c.label!r}: the baseline has no {c.objective} value"
+                    )
+                baseline = base[c.objective]
+            out[c.label] = c.value(values[c.objective], baseline)
+        return out
 
     def rerun_interrupted(self, configs: list[dict[str, Any]]) -> list[dict[str, Any]]:
         """Configurations of interrupted trials that have no stored outcome yet (in order).

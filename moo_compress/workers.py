@@ -163,19 +163,23 @@ def run_worker(
     while True:
         st.with_retries(lambda: optuna.storages.fail_stale_trials(study), url)
         st.with_retries(lambda: fail_abandoned_trials(study, grace), url)
-        trials = st.with_retries(
+        finished_or_running = st.with_retries(
             lambda: study.get_trials(
-                deepcopy=False, states=(TrialState.COMPLETE, TrialState.RUNNING)
+                deepcopy=False, states=(TrialState.COMPLETE, TrialState.RUNNING, TrialState.FAIL)
             ),
             url,
         )
-        complete = [t.values for t in trials if t.state == TrialState.COMPLETE]
+        trials = [t for t in finished_or_running if t.state != TrialState.FAIL]
+        complete = [t for t in trials if t.state == TrialState.COMPLETE]
+        session.spent_seconds = sum(record.evaluation_seconds(t) for t in finished_or_running)
         if len(complete) > recorded:  # the archive grew (here or elsewhere)
-            session.set_completed(complete)
+            session.set_completed(
+                len(complete), [t.values for t in complete if record.is_feasible(t)]
+            )
             session.record_hypervolume()
             recorded = len(complete)
         done = len(complete)
-        if done >= cfg.n_trials:
+        if done >= cfg.n_trials or session.budget_left() == 0:
             break
         if len(trials) >= cfg.n_trials:
             # the rest of the budget is running elsewhere; wait in case one of them dies

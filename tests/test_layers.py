@@ -37,7 +37,7 @@ LAYERS: list[tuple[str, ...]] = [
     ),
     ("evaluation",),
     ("search",),
-    ("workers", "runner"),
+    ("workers", "runner", "replay"),
     ("report", "proxy_report", "study_report", "anova", "progress", "export", "model_card"),
     ("cli", "__main__", "__init__"),
 ]

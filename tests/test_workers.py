@@ -131,7 +131,12 @@ def test_search_with_local_workers_meets_the_budget_exactly(tmp_path, shared_cac
 
     name = f"w{uuid.uuid4().hex[:10]}"
     study = write_study(
-        tmp_path, name=name, driver="optuna-tpe", n_trials=6, cache_dir=shared_cache, extra=FAST
+        tmp_path,
+        name=name,
+        driver="optuna-tpe",
+        n_trials=6,
+        cache_dir=shared_cache,
+        extra=FAST + CONSTRAINT,
     )
     (tmp_path / "space.yaml").write_text(WORKER_SPACE)
     res = cli("search", str(study), "--storage", PG, "--n-workers", "2", "--no-progress")
@@ -140,6 +145,29 @@ def test_search_with_local_workers_meets_the_budget_exactly(tmp_path, shared_cac
     assert "ci-secret" not in res.stdout + res.stderr
     trials = _trials(name, PG)
     assert [t.state for t in trials].count(TrialState.COMPLETE) == 6
+    _check_constraints(study, trials, ["--storage", PG])
+
+
+CONSTRAINT = "constraints: {accuracy: {max_drop: 3.0}}\n"
+
+
+def _check_constraints(study_path, trials, extra=()):
+    """Every complete trial recorded the constraint relative to the baseline (each worker
+    measured the same baseline), and the archive holds only feasible trials."""
+    import json
+
+    from moo_compress import record
+
+    complete = [t for t in trials if t.state.name == "COMPLETE"]
+    drops = set()
+    for t in complete:
+        value = record.constraints(t)["accuracy max_drop 3"]
+        assert t.constraints == {"accuracy max_drop 3": value}  # Optuna's own view
+        drops.add(round(value + record.objectives(t)["accuracy"], 6))  # baseline - 3
+    assert len(drops) == 1, drops
+    out = cli("pareto", str(study_path), "--format", "json", *extra)
+    front = {r["trial"] for r in json.loads(out.stdout)}
+    assert front <= {t.number for t in complete if record.is_feasible(t)}
 
 
 def _archive(study_path, *extra):
@@ -160,13 +188,19 @@ def test_pymoo_generations_on_a_dask_local_cluster_match_a_serial_run(
     # results are reproducible for a given number of threads per evaluation: one here, as
     # each of the two Dask workers of this 2-core machine gets
     monkeypatch.setenv("MOO_COMPRESS_THREADS", "1")
-    serial = write_study(tmp_path / "serial", n_trials=8, cache_dir=shared_cache)
-    parallel = write_study(tmp_path / "dask", n_trials=8, cache_dir=shared_cache)
+    serial = write_study(tmp_path / "serial", n_trials=8, cache_dir=shared_cache, extra=CONSTRAINT)
+    parallel = write_study(tmp_path / "dask", n_trials=8, cache_dir=shared_cache, extra=CONSTRAINT)
     assert cli("search", str(serial), "--no-progress").returncode == 0
     res = cli("search", str(parallel), "--no-progress", "--n-workers", "2")
     assert res.returncode == 0, res.stderr
     assert "8 complete, 0 failed" in res.stdout
     assert _archive(parallel) == _archive(serial)
+    import optuna
+
+    trials = optuna.load_study(
+        study_name="tiny", storage=f"sqlite:///{parallel.with_suffix('.db')}"
+    ).get_trials()
+    _check_constraints(parallel, trials)
 
 
 def test_a_trial_whose_worker_died_before_or_after_its_first_beat_is_failed(tmp_path):

@@ -6,6 +6,7 @@ study file against them and everything downstream receives them (or their ``asdi
 
 from __future__ import annotations
 
+from moo_compress.config._constraints import Constraint
 from moo_compress.config._study import (
     AdversarialConfig,
     DatasetConfig,
@@ -22,6 +23,7 @@ from moo_compress.config._study import (
 
 __all__ = [
     "AdversarialConfig",
+    "Constraint",
     "DatasetConfig",
     "DetectionConfig",
     "EvaluationSpec",

@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from moo_compress._utils.hashing import digest
+from moo_compress.config._constraints import Constraint, allowed_kinds, parse_shorthand
 from moo_compress.config._reader import Section, describe, file_problem, load_yaml
 from moo_compress.corruptions import CORRUPTIONS, SEVERITIES, STANDARD
 from moo_compress.data import DATASETS
@@ -57,6 +58,7 @@ TOP_LEVEL_KEYS = (
     "latency",
     "workers",
     "record",
+    "constraints",
     "detection",
     "storage",
     "cache_dir",
@@ -325,7 +327,8 @@ class StudyConfig:
         objectives: The optimized objectives, in order.
         driver: The driver's name.
         driver_options: The driver's options (those of its ``DRIVER_INFO`` entry).
-        n_trials: Completed trials to reach (``budget.n_trials``).
+        n_trials: Completed trials to reach (``budget.n_trials``; 1,000,000 when only
+            ``budget.seconds`` is given).
         max_failures: The search stops when more trials than this have failed
             (``budget.max_failures``; the loader's default is ``max(10, n_trials)``).
         corruptions: The corruptions evaluated.
@@ -342,6 +345,11 @@ class StudyConfig:
         workers: Settings of several workers on one study.
         record: Every objective measured and stored per trial (the optimized ones
             included), in table order.
+        budget_seconds: Evaluation seconds to spend (``budget.seconds``: the summed wall
+            time of every evaluation, complete or failed, by every worker; None: no
+            limit). The search stops at whichever budget is met first.
+        constraints: Bounds a model must meet to enter the archive (``constraints``
+            section; :class:`~moo_compress.config._constraints.Constraint`).
     """
 
     source: str
@@ -372,6 +380,8 @@ class StudyConfig:
     latency: LatencyConfig = LatencyConfig()
     workers: WorkersConfig = WorkersConfig()
     record: tuple[str, ...] = ()
+    budget_seconds: float | None = None
+    constraints: tuple[Constraint, ...] = ()
 
     @property
     def objective_names(self) -> list[str]:
@@ -412,14 +422,19 @@ class StudyConfig:
         return self.evaluation().to_dict()
 
     def settings(self) -> dict[str, Any]:
-        """Everything a study's identity covers: evaluation, space, objectives, driver."""
-        return {
+        """Everything a study's identity covers: evaluation, space, objectives, driver and
+        constraints (only when there are some, so studies made before constraints existed
+        keep their fingerprint)."""
+        out = {
             "evaluation": self.evaluation_spec(),
             "space": self.space.describe(),
             "objectives": [asdict(o) for o in self.objectives],
             "driver": self.driver,
             "driver_options": self.driver_options,
         }
+        if self.constraints:
+            out["constraints"] = [c.to_dict() for c in self.constraints]
+        return out
 
     def fingerprint(self) -> str:
         """Digest of :meth:`settings`: a resumed study must have the same."""
@@ -579,8 +594,14 @@ def load_study_config(
             )
 
     budget = top.section("budget")
-    budget.expect(("n_trials", "max_failures"))
-    n_trials_value = budget.integer("n_trials", low=1, high=1_000_000)
+    budget.expect(("n_trials", "seconds", "max_failures"))
+    budget_seconds = budget.number("seconds", None, low=0.0, high=None, low_open=True)
+    if budget_seconds is None and not budget.has("n_trials"):
+        raise budget.error(
+            "n_trials",
+            "is required unless budget.seconds is given (the search stops at whichever budget is met first). Got nothing instead.",
+        )
+    n_trials_value = budget.integer("n_trials", 1_000_000, low=1, high=1_000_000)
     max_failures = budget.integer("max_failures", None, low=0, high=1_000_000)
     budget.finish()
     if n_trials is not None:
@@ -590,7 +611,7 @@ def load_study_config(
             )
         n_trials_value = n_trials
     if max_failures is None:
-        max_failures = max(10, n_trials_value)
+        max_failures = max(10, n_trials_value) if budget.has("n_trials") else 100
 
     cor = top.section("corruptions")
     names = cor.raw("names", CORRUPTIONS.names())
@@ -649,7 +670,8 @@ def load_study_config(
             "grace_seconds",
             f"must be larger than heartbeat_seconds ({workers.heartbeat_seconds}). Got {workers.grace_seconds} instead.",
         )
-    record = _record(top, objectives, task)
+    constraints = _constraints(top, task, {o.name: o.bounds for o in objectives})
+    record = _record(top, objectives, task, extra=[c.objective for c in constraints])
     det = top.section("detection")
     detection = DetectionConfig(
         score_threshold=det.number(
@@ -713,6 +735,7 @@ def load_study_config(
         driver_options=options,
         n_trials=n_trials_value,
         max_failures=max_failures,
+        budget_seconds=budget_seconds,
         corruptions=tuple(names),
         severities=tuple(sorted(severities)),
         storage=storage_value,
@@ -723,6 +746,7 @@ def load_study_config(
         latency=latency,
         workers=workers,
         record=record,
+        constraints=constraints,
         task=task,
         detection=detection,
     )
@@ -865,10 +889,59 @@ def _adversarial_config(sec: Section) -> AdversarialConfig:
     return cfg
 
 
-def _record(top: Section, objectives: list[ObjectiveSpec], task: str) -> tuple[str, ...]:
-    """Objectives measured and stored for every trial: the optimized ones plus ``record``
-    (default: every objective of the task, so reports can relate robustness, proxies and
-    attacks)."""
+def _constraints(
+    top: Section, task: str, bounds: dict[str, tuple[float, float]]
+) -> tuple[Constraint, ...]:
+    """The ``constraints`` section: ``objective: {kind: bound, ...}`` or ``objective: ">= x"``
+    (``bounds``: the optimized objectives' normalization bounds, for the violation scale)."""
+    raw = top.raw("constraints", None)
+    if raw is None:
+        return ()
+    if not isinstance(raw, dict):
+        raise top.error(
+            "constraints",
+            f"must be a mapping of objective names to bounds, e.g. {{accuracy: {{max_drop: 1.0}}}}. Got {describe(raw)} instead.",
+        )
+    sec = Section(raw, top.source, top.key("constraints"))
+    allowed = task_objectives(task)
+    sec.expect(allowed)
+    out = []
+    for name in raw:
+        info = OBJECTIVE_INFO[name]
+        kinds = allowed_kinds(info.default_direction)
+        value = sec.raw(name)
+        if isinstance(value, str):
+            parsed = parse_shorthand(value)
+            if parsed is None:
+                raise sec.error(
+                    name,
+                    f"must be '>= <number>', '<= <number>' or a mapping of {{{', '.join(kinds)}}} to numbers. Got {describe(value)} instead.",
+                )
+            value = {parsed[0]: parsed[1]}
+        if not isinstance(value, dict) or not value:
+            raise sec.error(
+                name,
+                f"must be '>= <number>', '<= <number>' or a mapping of {{{', '.join(kinds)}}} to numbers. Got {describe(value)} instead.",
+            )
+        given = Section(value, top.source, sec.key(name))
+        given.expect(kinds)
+        lo, hi = bounds.get(name, info.bounds)
+        for kind in value:
+            low = 0.0 if kind not in ("min", "max") else None
+            bound = given.number(kind, low=low, high=None)
+            scale = 1.0 if kind.startswith("max_relative") else float(hi - lo)
+            out.append(Constraint(name, kind, float(bound), scale))
+        given.finish()
+    sec.finish()
+    return tuple(out)
+
+
+def _record(
+    top: Section, objectives: list[ObjectiveSpec], task: str, *, extra: list[str] = ()
+) -> tuple[str, ...]:
+    """Objectives measured and stored for every trial: the optimized ones, those a
+    constraint bounds (``extra``) plus ``record`` (default: every objective of the task, so
+    reports can relate robustness, proxies and attacks)."""
     allowed = task_objectives(task)
     raw = top.raw("record", "all")
     if raw == "all":
@@ -887,7 +960,5 @@ def _record(top: Section, objectives: list[ObjectiveSpec], task: str) -> tuple[s
                     f"must be one of {{{', '.join(allowed)}}}. Got {describe(item)} instead.",
                 )
         names = list(raw)
-    wanted = [o.name for o in objectives] + [
-        n for n in names if n not in {o.name for o in objectives}
-    ]
+    wanted = [o.name for o in objectives] + list(extra) + list(names)
     return tuple(sorted(set(wanted), key=list(OBJECTIVE_INFO).index))

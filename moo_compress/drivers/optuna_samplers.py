@@ -3,6 +3,12 @@
 The sampler is rebuilt before each proposal with a seed derived from the study seed and
 the number of proposals already finished, so a killed and resumed search proposes the
 same configurations as an uninterrupted one (sampler state lives only in storage).
+
+A proposal of a configuration already evaluated is stored as a failed duplicate, which the
+samplers do not learn from: a model-based sampler that has converged would propose it again
+and again (TPE on a small or tightly constrained space). So the proposal after a duplicate
+is drawn by random sampling (seeded the same way, and decided from storage, so a resumed
+search makes the same choice).
 """
 
 from __future__ import annotations
@@ -19,11 +25,17 @@ class OptunaDriver:
         cfg: The study configuration (``cfg.driver`` picks the sampler).
     """
 
+    #: Draw the proposal after a duplicate at random (see the module docstring); False
+    #: only to measure what it is worth (``benchmarks/search_efficiency.py --ablate``).
+    random_after_duplicate = True
+
     def __init__(self, cfg) -> None:
         self.cfg = cfg
 
     def make_sampler(self, seed: int):
-        """A new sampler of the study's driver (TPE, NSGA-II or random) with the driver options.
+        """A new sampler of the study's driver (TPE, NSGA-II or random) with the driver
+        options. TPE and NSGA-II read the constraint values each trial stores
+        (``Trial.set_constraint``) and prefer feasible trials.
 
         Args:
             seed: The sampler's seed.
@@ -36,7 +48,9 @@ class OptunaDriver:
         opts = self.cfg.driver_options
         if self.cfg.driver == "optuna-tpe":
             return optuna.samplers.TPESampler(
-                seed=seed, n_startup_trials=opts["n_startup_trials"], multivariate=True
+                seed=seed,
+                n_startup_trials=opts["n_startup_trials"],
+                multivariate=True,
             )
         if self.cfg.driver == "optuna-nsga2":
             return optuna.samplers.NSGAIISampler(seed=seed, population_size=opts["population_size"])
@@ -58,6 +72,7 @@ class OptunaDriver:
         """
         import warnings
 
+        import optuna
         from optuna.trial import TrialState
 
         from moo_compress import storage as st
@@ -73,21 +88,41 @@ class OptunaDriver:
             if space.config_key(config) not in waiting:
                 study.enqueue_trial(space.searched_params(config), skip_if_exists=False)
         session.fill_hypervolume_history()
-        duplicates_in_a_row = 0
+        duplicates_in_a_row = _trailing_duplicates(study)
         while session.budget_left() > 0:
-            study.sampler = self.make_sampler(session.proposal_seed())
+            seed = session.proposal_seed()
+            study.sampler = (
+                optuna.samplers.RandomSampler(seed=seed)
+                if duplicates_in_a_row and self.random_after_duplicate
+                else self.make_sampler(seed)
+            )
             with warnings.catch_warnings():
                 warnings.simplefilter("ignore")
                 trial = study.ask()
                 config = space.suggest(trial)
             before = session.n_complete
-            session.evaluate_trial(trial, config)
+            outcome = session.evaluate_trial(trial, config)
+            duplicate = outcome.trial_number != trial.number
+            duplicates_in_a_row = duplicates_in_a_row + 1 if duplicate else 0
             if session.n_complete > before:
-                duplicates_in_a_row = 0
                 session.record_hypervolume()
-            else:
-                duplicates_in_a_row += 1
+            elif duplicate:
                 if duplicates_in_a_row >= 200:
                     raise MooCompressError(
                         "search stopped: 200 proposals in a row were already evaluated; the search space looks exhausted"
                     )
+
+
+def _trailing_duplicates(study) -> int:
+    """How many of the study's last finished trials (by number) were duplicate proposals."""
+    from optuna.trial import TrialState
+
+    from moo_compress import record
+
+    finished = study.get_trials(deepcopy=False, states=(TrialState.COMPLETE, TrialState.FAIL))
+    n = 0
+    for t in sorted(finished, key=lambda t: t.number, reverse=True):
+        if not str(record.fail_reason(t)).startswith(record.DUPLICATE):
+            break
+        n += 1
+    return n

@@ -3,7 +3,9 @@
 Variables are pymoo ``Integer``/``Choice``/``Real`` (grid floats are integer grid indices),
 with pymoo's mixed-variable sampling, mating and duplicate elimination, so no invalid point
 is ever proposed. A configuration already in storage is never evaluated again: its stored
-values are told instead. Failed evaluations are infeasible (constraint violated).
+values are told instead. Failed evaluations are infeasible (a first constraint violated);
+the study's ``constraints`` are pymoo inequality constraints after it, so NSGA-II's
+feasibility-first selection applies them.
 
 Parallel generations: with a Dask pool (``search --n-workers K`` or ``--dask-scheduler``)
 the new configurations of a generation are evaluated at once on the cluster; results are
@@ -68,7 +70,7 @@ class PymooNSGA2Driver:
             MooCompressError: The space has no searched variable, or 50 generations in a row
                 proposed only configurations already evaluated.
         """
-        from pymoo.algorithms.moo.nsga2 import NSGA2
+        from pymoo.algorithms.moo.nsga2 import NSGA2, binary_tournament
         from pymoo.core.evaluator import Evaluator
         from pymoo.core.mixed import (
             MixedVariableDuplicateElimination,
@@ -77,6 +79,7 @@ class PymooNSGA2Driver:
         )
         from pymoo.core.problem import Problem
         from pymoo.core.termination import NoTermination
+        from pymoo.operators.selection.tournament import TournamentSelection
         from pymoo.problems.static import StaticProblem
 
         from moo_compress.errors import MooCompressError
@@ -89,11 +92,20 @@ class PymooNSGA2Driver:
             raise MooCompressError(
                 f"{space.source}: the search space has no searched variable; pymoo-nsga2 needs at least one"
             )
-        problem = Problem(vars=variables, n_obj=n_obj, n_ieq_constr=1)
+        n_constr = len(session.constraints)
+        # pymoo sums the violations: put them on one scale (a fraction of the objective's
+        # normalization range; relative bounds are fractions already)
+        scale = np.array([c.scale for c in session.constraints])
+        problem = Problem(vars=variables, n_obj=n_obj, n_ieq_constr=1 + n_constr)
         algorithm = NSGA2(
             pop_size=self.cfg.driver_options["population_size"],
             sampling=MixedVariableSampling(),
-            mating=MixedVariableMating(eliminate_duplicates=MixedVariableDuplicateElimination()),
+            # NSGA-II's own parent selection (binary tournament on feasibility, rank and
+            # crowding): pymoo's mixed-variable mating would otherwise pick parents at random
+            mating=MixedVariableMating(
+                selection=TournamentSelection(func_comp=binary_tournament),
+                eliminate_duplicates=MixedVariableDuplicateElimination(),
+            ),
             eliminate_duplicates=MixedVariableDuplicateElimination(),
         )
         algorithm.setup(problem, seed=self.cfg.seed, termination=NoTermination())
@@ -104,7 +116,7 @@ class PymooNSGA2Driver:
             if pop is None or len(pop) == 0:
                 return
             F = np.empty((len(pop), n_obj))
-            G = np.zeros((len(pop), 1))
+            G = np.zeros((len(pop), 1 + n_constr))
             new = 0
             configs = [space.from_pymoo(ind.X) for ind in pop]
             pending = self._submit(session, configs)
@@ -121,7 +133,7 @@ class PymooNSGA2Driver:
                     new += 1
                 if outcome.complete:
                     F[i] = sign * np.array([outcome.values[name] for name in session.objectives])
-                else:
+                    G[i, 1:] = np.asarray(outcome.constraints) / scale
                     F[i] = _INFEASIBLE
                     G[i] = 1.0
             Evaluator().eval(StaticProblem(problem, F=F, G=G), pop)

@@ -286,6 +286,7 @@ class Evaluator:
         self.arch = self.arch_spec(spec.arch)
         self._baselines: dict[str, Any] = {}
         self._references: dict[str, Reference] = {}
+        self._baseline_values: dict[str, dict[str, float]] = {}
         if reference is not None:
             self._references[self.arch["name"]] = Reference.from_dict(reference)
         _ = self.reference
@@ -415,6 +416,44 @@ class Evaluator:
         if arch not in self._references:
             self._references[arch] = self._baseline_reference(arch)
         return self._references[arch]
+
+    def baseline_values(self, arch: str) -> dict[str, float]:
+        """Every recorded objective of the uncompressed baseline of ``arch`` on this split:
+        what constraints relative to the baseline compare with. Measured once, then cached
+        next to the baseline (keyed by everything the measurement depends on).
+
+        Args:
+            arch: The architecture's name.
+
+        Returns:
+            The values by objective name (objectives undefined for the baseline left out).
+        """
+        if arch not in self._baseline_values:
+            from moo_compress.corruptions.suite import IMPLEMENTATION_VERSION
+
+            path = self.baseline_path_for(arch)
+            key = digest(
+                {
+                    "spec": self.spec.to_dict(),
+                    "split": self.split,
+                    "arch": arch,
+                    "reference": self.reference_for(arch).to_dict(),
+                    "corruptions": IMPLEMENTATION_VERSION,
+                }
+            )
+            cache = path.with_name(f"{path.stem}.{key}.values.json")
+            if cache.exists():
+                values = json.loads(cache.read_text())
+            else:
+                results = self.measure(
+                    self.baseline_for(arch), path.read_bytes(), reference=self.reference_for(arch)
+                )
+                values = {
+                    k: float(r.value) for k, r in results.items() if "undefined" not in r.details
+                }
+                atomic_write(cache, json.dumps(values, indent=1).encode())
+            self._baseline_values[arch] = values
+        return dict(self._baseline_values[arch])
 
     def prepare(self, archs: list[str]) -> None:
         """Train (or load) the baseline and compute the reference of every architecture.

@@ -153,6 +153,8 @@ def create_or_load(cfg, url: str, *, heartbeat: dict[str, int] | None = None):
         },
     }
     budget = {"n_trials": cfg.n_trials, "max_failures": cfg.max_failures}
+    if cfg.budget_seconds is not None:
+        budget["seconds"] = cfg.budget_seconds
     if study_exists(url, cfg.name):
         study = optuna.load_study(
             study_name=cfg.name, storage=open_storage(url, heartbeat=heartbeat)

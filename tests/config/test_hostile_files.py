@@ -183,7 +183,7 @@ def test_repeated_keys_are_refused(tmp_path, capsys, target, old, new, expected)
             "budget:",
             "budjet:",
             "budjet: is not a known key (did you mean budget?). Allowed keys here: "
-            "{adversarial, baseline, budget, cache_dir, corruptions, dataset,",
+            "{adversarial, baseline, budget, cache_dir, constraints, corruptions, dataset,",
         ),
         (
             "search_space:",

@@ -1,0 +1,322 @@
+"""Does the search earn its cost? A tabular benchmark of the compression space (issue 14).
+
+Every configuration of ``benchmarks/search_efficiency/grid_space.yaml`` (the default space
+on a coarser grid) is evaluated once on the quick-start task, like HPOBench / NAS-Bench-201 /
+YAHPO Gym tables; the drivers are then replayed against the table: the real driver code,
+search session and Optuna, with a table lookup in place of each compression and in-memory
+storage (:func:`moo_compress.replay.replay`).
+
+    python benchmarks/search_efficiency.py build    # the grid study (~1 h on 2 cores; resumes)
+    python benchmarks/search_efficiency.py table    # -> results/search_efficiency_table.parquet
+    python benchmarks/search_efficiency.py replay   # -> results/search_efficiency.{json,png}
+
+``replay`` runs each driver with 20 seeds on the quick start's objectives and constraint
+(studies/quickstart.yaml; 4 objectives), and on its first 3 and 2 objectives, and reports
+the normalized hypervolume of the feasible archive after each evaluation (median and
+inter-quartile range), the ratio to random sampling at 40 evaluations, the archive sizes,
+and the share of the table's attainable hypervolume reached.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+import yaml
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+HERE = Path(__file__).resolve().parent
+GRID_STUDY = HERE / "search_efficiency" / "grid.yaml"
+GRID_SPACE = HERE / "search_efficiency" / "grid_space.yaml"
+GRID_DB = f"sqlite:///{HERE / '.cache' / 'search_efficiency' / 'grid.db'}"
+QUICKSTART = ROOT / "studies" / "quickstart.yaml"
+RESULTS = HERE / "results"
+TABLE = RESULTS / "search_efficiency_table.parquet"
+BASELINE = RESULTS / "search_efficiency_baseline.json"
+DRIVERS = ("pymoo-nsga2", "optuna-nsga2", "optuna-tpe", "optuna-random")
+AT = 40
+SUFFIX = ""
+ABLATED: list[str] = []
+
+
+def build() -> None:
+    """Evaluate every grid configuration (an ordinary study: interrupted, it resumes)."""
+    from moo_compress.config import load_study_config
+    from moo_compress.runner import run_search
+
+    cfg = load_study_config(GRID_STUDY, storage=GRID_DB)
+    summary = run_search(cfg, show_progress=True)
+    print(json.dumps(summary, indent=1, default=str))
+
+
+def table() -> None:
+    """Write the grid study's complete trials as the table (one row per configuration:
+    variables, technique, evaluation seconds, every objective) and the baseline's values."""
+    import optuna
+    import pandas as pd
+
+    from moo_compress import record
+    from moo_compress.config import load_study_config
+    from moo_compress.evaluation import make_evaluator
+
+    cfg = load_study_config(GRID_STUDY, storage=GRID_DB)
+    study = optuna.load_study(study_name=cfg.name, storage=GRID_DB)
+    rows = []
+    for t in study.get_trials(deepcopy=False, states=(optuna.trial.TrialState.COMPLETE,)):
+        config = record.config(t)
+        rows.append(
+            {
+                "config_key": record.config_key(t),
+                **{v.name: config.get(v.name) for v in cfg.space.searched},
+                "technique": record.result(t)["technique"],
+                "eval_seconds": float(record.result(t)["eval_seconds"]),
+                **record.objectives(t),
+            }
+        )
+    frame = pd.DataFrame(rows).sort_values("config_key").reset_index(drop=True)
+    points = 1
+    for v in cfg.space.searched:
+        points *= len(v.grid_values())
+    RESULTS.mkdir(exist_ok=True)
+    frame.to_parquet(TABLE, index=False)
+    evaluator = make_evaluator(cfg.evaluation(), cfg.cache_dir)
+    baseline = evaluator.baseline_values(cfg.arch)
+    BASELINE.write_text(json.dumps(baseline, indent=1) + "\n")
+    print(
+        f"{len(frame)} distinct models of {points} grid points, "
+        f"{frame.eval_seconds.sum() / 3600:.2f} h of evaluation -> {TABLE.relative_to(ROOT)}"
+    )
+
+
+def _study_variant(objectives: list[str], folder: Path):
+    """The quick start (its data, model, constraint, driver settings) on the grid space,
+    optimizing ``objectives`` (a prefix of the quick start's)."""
+    from moo_compress.config import load_study_config
+
+    data = yaml.safe_load(QUICKSTART.read_text())
+    data["search_space"] = str(GRID_SPACE)
+    data["objectives"] = [o for o in data["objectives"] if o["name"] in objectives]
+    data["record"] = "all"
+    data["budget"] = {"n_trials": AT}
+    path = folder / f"variant{len(objectives)}.yaml"
+    path.write_text(yaml.safe_dump(data, sort_keys=False))
+    return load_study_config(path)
+
+
+def _attainable(frame, cfg, baseline) -> float:
+    """Normalized hypervolume of every feasible configuration of the table."""
+    from moo_compress.archive import normalized_hypervolume
+
+    values = frame[cfg.objective_names].to_numpy(float)
+    ok = np.ones(len(frame), dtype=bool)
+    for c in cfg.constraints:
+        ok &= np.array(
+            [c.value(v, baseline.get(c.objective)) <= 0 for v in frame[c.objective]], dtype=bool
+        )
+    return normalized_hypervolume(values[ok], cfg.directions, [o.bounds for o in cfg.objectives])
+
+
+def replay_all(n_seeds: int, budget: int) -> dict:
+    """Replay every driver ``n_seeds`` times on 4, 3 and 2 objectives; write JSON and PNG."""
+    import pandas as pd
+
+    from moo_compress import record
+    from moo_compress.archive import pareto_indices
+    from moo_compress.evaluation.table import TableEvaluator
+    from moo_compress.replay import hypervolume_curve, replay
+
+    frame = pd.read_parquet(TABLE)
+    baseline = json.loads(BASELINE.read_text())
+    validity = proxy_validity_on_table(frame)
+    quick = yaml.safe_load(QUICKSTART.read_text())
+    names = [o["name"] for o in quick["objectives"]]
+    out: dict = {
+        "table": {
+            "file": str(TABLE.relative_to(ROOT)),
+            "configurations": len(frame),
+            "evaluation_hours": float(frame.eval_seconds.sum() / 3600),
+        },
+        "seeds": n_seeds,
+        "budget": budget,
+        "at": AT,
+        "constraints": quick.get("constraints"),
+        "baseline": baseline,
+        "proxy_validity": validity,
+        "objective_sets": {},
+    }
+    curves_by_set = {}
+    with tempfile.TemporaryDirectory() as tmp:
+        for k in (len(names), 3, 2):
+            cfg = _study_variant(names[:k], Path(tmp))
+            served = dict.fromkeys([*cfg.objective_names, *(c.objective for c in cfg.constraints)])
+            table_ev = TableEvaluator.from_frame(frame, served, baseline=baseline, arch=cfg.arch)
+            bounds = [o.bounds for o in cfg.objectives]
+            attainable = _attainable(frame, cfg, baseline)
+            result = {"objectives": cfg.objective_names, "attainable_hv": attainable}
+            curves = {}
+            for driver in DRIVERS:
+                hv, sizes, feasible, seconds, wall = [], [], [], [], []
+                for seed in range(n_seeds):
+                    t0 = time.perf_counter()
+                    study = replay(cfg, table_ev, seed=seed, n_trials=budget, driver=driver)
+                    wall.append(time.perf_counter() - t0)
+                    curve = hypervolume_curve(study, cfg.directions, bounds)
+                    hv.append(curve)
+                    done = sorted(
+                        (t for t in study.trials if t.state.name == "COMPLETE"),
+                        key=lambda t: t.number,
+                    )[:AT]
+                    ok = [t for t in done if record.is_feasible(t)]
+                    vals = np.array([t.values for t in ok], dtype=float).reshape(-1, k)
+                    sizes.append(len(pareto_indices(vals, cfg.directions)) if len(vals) else 0)
+                    feasible.append(len(ok) / max(1, len(done)))
+                    seconds.append(float(sum(record.result(t)["eval_seconds"] for t in done)))
+                curves[driver] = np.array(hv)
+                at = curves[driver][:, AT - 1]
+                result[driver] = {
+                    "hv_at_40": _stats(at),
+                    "share_of_attainable_at_40": _stats(at / attainable),
+                    "archive_size_at_40": _stats(np.array(sizes, dtype=float)),
+                    "feasible_share": _stats(np.array(feasible)),
+                    "evaluation_seconds_at_40": _stats(np.array(seconds)),
+                    "replay_seconds": float(np.median(wall)),
+                }
+            random_median = float(np.median(curves["optuna-random"][:, AT - 1]))
+            for driver in DRIVERS:
+                at = curves[driver][:, AT - 1]
+                result[driver]["ratio_to_random_at_40"] = {
+                    "median": float(np.median(at)) / random_median,
+                    "q25": float(np.percentile(at, 25)) / random_median,
+                    "q75": float(np.percentile(at, 75)) / random_median,
+                }
+            out["objective_sets"][str(k)] = result
+            curves_by_set[k] = (cfg, curves, attainable)
+            print(_summary_line(k, result), flush=True)
+    out["ablated"] = {k: ABLATIONS[k] for k in ABLATED}
+    _plot(curves_by_set, RESULTS / f"search_efficiency{SUFFIX}.png")
+    (RESULTS / f"search_efficiency{SUFFIX}.json").write_text(json.dumps(out, indent=1) + "\n")
+    return out
+
+
+def proxy_validity_on_table(frame) -> list[dict]:
+    """How each clustering proxy relates to corrupted accuracy, the robustness ratio and mCE
+    over every model of the table (R^2, Kendall tau); written as a CSV too."""
+    from moo_compress.proxy_report import proxy_validity
+
+    table = proxy_validity(frame)
+    table.to_csv(RESULTS / "search_efficiency_proxy_validity.csv", index=False)
+    return table.to_dict("records")
+
+
+def _stats(x: np.ndarray) -> dict:
+    return {
+        "median": float(np.median(x)),
+        "q25": float(np.percentile(x, 25)),
+        "q75": float(np.percentile(x, 75)),
+    }
+
+
+def _summary_line(k: int, result: dict) -> str:
+    parts = [
+        f"{d}: hv {result[d]['hv_at_40']['median']:.4f} "
+        f"({result[d]['ratio_to_random_at_40']['median']:.2f}x random, "
+        f"archive {result[d]['archive_size_at_40']['median']:.0f})"
+        for d in DRIVERS
+    ]
+    return f"{k} objectives (attainable hv {result['attainable_hv']:.4f}): " + "; ".join(parts)
+
+
+def _plot(curves_by_set: dict, path: Path) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, axes = plt.subplots(1, len(curves_by_set), figsize=(5.2 * len(curves_by_set), 4.2))
+    for ax, (k, (cfg, curves, attainable)) in zip(axes, curves_by_set.items(), strict=True):
+        for i, (driver, c) in enumerate(curves.items()):
+            x = np.arange(1, c.shape[1] + 1)
+            ax.plot(x, np.median(c, axis=0), color=f"C{i}", label=driver)
+            ax.fill_between(
+                x,
+                np.percentile(c, 25, axis=0),
+                np.percentile(c, 75, axis=0),
+                color=f"C{i}",
+                alpha=0.2,
+            )
+        ax.axhline(attainable, color="k", ls="--", lw=1, label="whole table (feasible)")
+        ax.axvline(AT, color="grey", ls=":", lw=1)
+        ax.set_title(f"{k} objectives: {', '.join(cfg.objective_names)}", fontsize=9)
+        ax.set_xlabel("evaluations (complete trials)")
+        ax.set_ylabel("normalized hypervolume of the feasible archive")
+    axes[0].legend(fontsize=8, loc="lower right")
+    fig.suptitle(
+        f"Replayed on the tabular benchmark: median and IQR over {next(iter(curves_by_set.values()))[1]['optuna-random'].shape[0]} seeds",
+        fontsize=10,
+    )
+    fig.tight_layout()
+    fig.savefig(path, dpi=100)
+    plt.close(fig)
+
+
+ABLATIONS = {
+    "pymoo-random-parents": "pymoo-nsga2 picks parents at random (pymoo's mixed-variable "
+    "mating default) instead of NSGA-II's binary tournament",
+    "no-random-after-duplicate": "Optuna samplers propose again with the model after a "
+    "duplicate proposal instead of drawing the next one at random",
+}
+
+
+def ablate(names: list[str]) -> None:
+    """Undo driver fixes in this process, to measure what each is worth ("before")."""
+    for name in names:
+        if name == "pymoo-random-parents":
+            import pymoo.operators.selection.tournament as tournament
+            from pymoo.operators.selection.rnd import RandomSelection
+
+            tournament.TournamentSelection = lambda **_: RandomSelection()
+        elif name == "no-random-after-duplicate":
+            from moo_compress.drivers.optuna_samplers import OptunaDriver
+
+            OptunaDriver.random_after_duplicate = False
+        else:
+            raise SystemExit(f"--ablate: must be one of {sorted(ABLATIONS)}. Got {name!r}.")
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument(
+        "step", nargs="?", choices=["build", "table", "replay", "all"], default="all"
+    )
+    parser.add_argument("--seeds", type=int, default=20)
+    parser.add_argument("--budget", type=int, default=60, help="evaluations per replay")
+    parser.add_argument(
+        "--ablate",
+        default="",
+        help=f"comma-separated driver fixes to undo ({', '.join(ABLATIONS)}); results go to "
+        "search_efficiency_ablated.{json,png}",
+    )
+    args = parser.parse_args(argv)
+    global SUFFIX
+    if args.ablate:
+        ABLATED.extend(args.ablate.split(","))
+        ablate(ABLATED)
+        SUFFIX = "_ablated"
+    if args.step in ("build", "all"):
+        build()
+    if args.step in ("table", "all"):
+        table()
+    if args.step in ("replay", "all"):
+        replay_all(args.seeds, args.budget)
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

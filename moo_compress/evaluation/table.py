@@ -1,0 +1,135 @@
+"""A table of stored evaluations that stands in for the compressing evaluator.
+
+Every configuration of a (finite) space evaluated once and stored is a *tabular benchmark*
+(as NAS-Bench-201, HPOBench or YAHPO Gym): replaying a driver against it costs a table
+lookup per trial instead of a compression, so drivers can be compared over many seeds. The
+:class:`TableEvaluator` has the interface :class:`~moo_compress.search.SearchSession` uses
+(``evaluate``, ``arch_of``, ``baseline_values``), so the drivers run unchanged.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from typing import TYPE_CHECKING, Any
+
+from moo_compress.evaluation.base import TrialResult
+
+if TYPE_CHECKING:
+    import pandas as pd
+
+__all__ = ["TableEvaluator", "TableMiss"]
+
+
+class TableMiss(LookupError):
+    """A configuration that the table does not hold."""
+
+
+class TableEvaluator:
+    """Look evaluations up by configuration key instead of compressing models.
+
+    Args:
+        rows: Configuration key -> every measured objective value by name.
+        seconds: Configuration key -> the evaluation's wall time when the table was built
+            (what a replay charges for it).
+        techniques: Configuration key -> technique name (default None: ``"table"``).
+        baseline: The baseline's objective values (for constraints relative to it; default
+            None: a relative constraint fails the trial).
+        arch: The study's architecture (default ``"small_cnn"``).
+    """
+
+    def __init__(
+        self,
+        rows: dict[str, dict[str, float]],
+        seconds: dict[str, float],
+        *,
+        techniques: dict[str, str] | None = None,
+        baseline: dict[str, float] | None = None,
+        arch: str = "small_cnn",
+    ) -> None:
+        self.rows = {k: dict(v) for k, v in rows.items()}
+        self.seconds = dict(seconds)
+        self.techniques = dict(techniques or {})
+        self.baseline = dict(baseline) if baseline is not None else None
+        self.arch = arch
+        self.lookups = 0
+
+    @classmethod
+    def from_frame(
+        cls,
+        frame: pd.DataFrame,
+        objectives: Iterable[str],
+        *,
+        baseline: dict[str, float] | None = None,
+        arch: str = "small_cnn",
+    ) -> TableEvaluator:
+        """A table from a DataFrame with columns ``config_key``, ``eval_seconds``,
+        ``technique`` (optional) and one per objective.
+
+        Args:
+            frame: The table (one row per configuration).
+            objectives: The objective columns to serve.
+            baseline: The baseline's objective values (default None).
+            arch: The study's architecture (default ``"small_cnn"``).
+        """
+        names = list(objectives)
+        rows = {
+            str(r["config_key"]): {n: float(r[n]) for n in names} for r in frame.to_dict("records")
+        }
+        seconds = dict(
+            zip(frame["config_key"].astype(str), frame["eval_seconds"].astype(float), strict=True)
+        )
+        techniques = (
+            dict(zip(frame["config_key"].astype(str), frame["technique"].astype(str), strict=True))
+            if "technique" in frame
+            else None
+        )
+        return cls(rows, seconds, techniques=techniques, baseline=baseline, arch=arch)
+
+    def prepare(self, archs: list[str]) -> None:
+        """Nothing to prepare (the interface of the compressing evaluator).
+
+        Args:
+            archs: The architectures' names (unused).
+        """
+
+    def arch_of(self, config: dict[str, Any]) -> str:
+        """The architecture a configuration uses: its ``arch``, else the study's.
+
+        Args:
+            config: A full pipeline configuration.
+        """
+        return config.get("arch") or self.arch
+
+    def baseline_values(self, arch: str) -> dict[str, float]:
+        """The baseline's objective values.
+
+        Args:
+            arch: The architecture's name (one baseline per table).
+
+        Raises:
+            TableMiss: The table has no baseline.
+        """
+        if self.baseline is None:
+            raise TableMiss("the table has no baseline values (needed by relative constraints)")
+        return dict(self.baseline)
+
+    def evaluate(self, config: dict[str, Any], config_key: str) -> TrialResult:
+        """The stored evaluation of ``config``.
+
+        Args:
+            config: A full pipeline configuration.
+            config_key: Its key.
+
+        Raises:
+            TableMiss: The table does not hold this configuration.
+        """
+        if config_key not in self.rows:
+            raise TableMiss(f"configuration {config_key} is not in the table: {config}")
+        self.lookups += 1
+        return TrialResult(
+            values=dict(self.rows[config_key]),
+            details={},
+            technique=self.techniques.get(config_key, "table"),
+            artifact=b"",
+            seconds=float(self.seconds.get(config_key, 0.0)),
+        )
