@@ -105,8 +105,46 @@ def _pad_index(n: int, before: int, after: int, mode: str) -> np.ndarray:
     raise ValueError(f"unknown padding mode {mode!r}")
 
 
+@functools.lru_cache(maxsize=256)
+def _pad_runs(n: int, before: int, after: int, mode: str) -> tuple[tuple[int, int, bool], ...]:
+    """:func:`_pad_index` as runs of consecutive source positions, ``(start, length, reversed)``.
+
+    A padded axis is a few slices of the original (the axis itself and its mirrored or
+    repeated edges), so it can be assembled from views instead of gathered element by
+    element.
+    """
+    index = _pad_index(n, before, after, mode)
+    runs: list[tuple[int, int, bool]] = []
+    i = 0
+    while i < len(index):
+        j = i + 1
+        step = int(index[j] - index[i]) if j < len(index) else 1
+        if step not in (1, -1):
+            step = 1
+        while j < len(index) and index[j] - index[j - 1] == step:
+            j += 1
+        lo = int(min(index[i], index[j - 1]))
+        runs.append((lo, j - i, step == -1 and j - i > 1))
+        i = j
+    return tuple(runs)
+
+
+def _pad_axis(x: torch.Tensor, dim: int, before: int, after: int, mode: str) -> torch.Tensor:
+    """Pad one axis of ``x`` (see :func:`pad2d`) by concatenating slices of it."""
+    if before == 0 and after == 0:
+        return x
+    pieces = []
+    for start, length, backwards in _pad_runs(x.shape[dim], before, after, mode):
+        piece = x.narrow(dim, start, length)
+        pieces.append(piece.flip(dim) if backwards else piece)
+    return torch.cat(pieces, dim=dim)
+
+
 def pad2d(x: torch.Tensor, ph: int, pw: int, mode: str) -> torch.Tensor:
     """Pad the last two axes by ``ph`` rows and ``pw`` columns on each side.
+
+    The padded tensor is assembled from slices (copies only: the same values as indexing
+    with :func:`_pad_index`, at a fraction of the cost of a gather along the last axis).
 
     Args:
         x: A tensor whose last two axes are (H, W).
@@ -118,9 +156,8 @@ def pad2d(x: torch.Tensor, ph: int, pw: int, mode: str) -> torch.Tensor:
     Raises:
         ValueError: An unknown ``mode``.
     """
-    rows = torch.from_numpy(_pad_index(x.shape[-2], ph, ph, mode)).to(x.device)
-    cols = torch.from_numpy(_pad_index(x.shape[-1], pw, pw, mode)).to(x.device)
-    return x.index_select(-2, rows).index_select(-1, cols)
+    out = _pad_axis(_pad_axis(x, x.dim() - 1, pw, pw, mode), x.dim() - 2, ph, ph, mode)
+    return out.contiguous()
 
 
 # -- linear filters -----------------------------------------------------------------------

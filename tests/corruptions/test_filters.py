@@ -87,6 +87,20 @@ def test_pad_index_modes():
     assert len(flt._pad_index(3, 7, 7, "reflect")) == 17  # pads larger than the axis
 
 
+@pytest.mark.parametrize("mode", ["nearest", "reflect", "mirror"])
+def test_pad2d_equals_gathering_the_pad_index(mode):
+    """pad2d assembles slices; it must equal indexing both axes with _pad_index."""
+    x = torch.rand(2, 3, 5, 7, generator=torch.Generator().manual_seed(0))
+    for h, w in [(5, 7), (1, 7), (5, 1), (2, 3)]:
+        part = x[:, :, :h, :w].contiguous()
+        for ph, pw in [(0, 0), (1, 2), (2, 0), (4, 6), (11, 9)]:
+            rows = torch.from_numpy(flt._pad_index(h, ph, ph, mode))
+            cols = torch.from_numpy(flt._pad_index(w, pw, pw, mode))
+            expected = part[:, :, rows][:, :, :, cols]
+            padded = flt.pad2d(part, ph, pw, mode)
+            assert padded.is_contiguous() and torch.equal(padded, expected), (h, w, ph, pw)
+
+
 def test_plasma_fractal_is_normalised_and_seeded():
     a = flt.plasma_fractal(4, 32, 2.0, torch.Generator().manual_seed(0), "cpu")
     b = flt.plasma_fractal(4, 32, 2.0, torch.Generator().manual_seed(0), "cpu")
