@@ -57,6 +57,7 @@ class StudyView:
         archs: The architectures the study could use.
         record: The objectives each trial records (searched or not).
         budget_seconds: ``budget.seconds`` of the last search or worker (None: none).
+        constraints: The study's constraints as stored (``objective``, ``kind``, ``bound``).
     """
 
     name: str
@@ -73,6 +74,7 @@ class StudyView:
     archs: list[str] = field(default_factory=list)
     record: list[str] = field(default_factory=list)
     budget_seconds: float | None = None
+    constraints: list[dict[str, Any]] = field(default_factory=list)
 
 
 def study_view(
@@ -123,6 +125,7 @@ def study_view(
         archs=list(space["archs"]) or [arch],
         record=list(ev.get("record", [])),
         budget_seconds=budget.get("seconds", cfg.budget_seconds if cfg is not None else None),
+        constraints=list(meta.get("settings", {}).get("constraints", [])),
     )
 
 

@@ -92,6 +92,7 @@ class ReportData:
         archive: Indices into ``complete`` of the archive (feasible and Pareto-optimal).
         baseline: What is known of the baseline.
         summary: :func:`moo_compress.report.status` of the study.
+        limits: :func:`constraint_limits` of the study.
     """
 
     view: StudyView
@@ -102,6 +103,7 @@ class ReportData:
     archive: list[int]
     baseline: Baseline
     summary: dict[str, Any]
+    limits: list[dict[str, Any]] = field(default_factory=list)
 
 
 @dataclass
@@ -176,6 +178,7 @@ def load_report_data(view: StudyView, study: optuna.Study) -> ReportData:
         (int(ok[i]) for i in pareto_indices(values[ok], view.directions)) if len(ok) else [],
         key=lambda i: recs[i].number,
     )
+    baseline = find_baseline(view, recs)
     return ReportData(
         view=view,
         study=study,
@@ -183,8 +186,9 @@ def load_report_data(view: StudyView, study: optuna.Study) -> ReportData:
         values=values,
         feasible=feasible,
         archive=archive,
-        baseline=find_baseline(view, recs),
+        baseline=baseline,
         summary=status(view, study),
+        limits=constraint_limits(view, baseline),
     )
 
 
@@ -286,6 +290,34 @@ def _matching_reference(folder: Path, records: Sequence[TrialRecord]) -> Path | 
     return None
 
 
+def constraint_limits(view: StudyView, baseline: Baseline) -> list[dict[str, Any]]:
+    """Where each constraint of the study puts the edge of the feasible region, in its
+    objective's unit (relative kinds use the baseline's value).
+
+    Args:
+        view: The study as searched (its stored constraints).
+        baseline: What is known of the baseline.
+
+    Returns:
+        One ``{"objective", "label", "side", "limit"}`` per constraint: ``side`` ``">="``
+        or ``"<="`` (a feasible model's value is on that side of ``limit``); ``limit`` is
+        None when the constraint is relative and the baseline's value is unknown.
+    """
+    from moo_compress.config import Constraint
+
+    out = []
+    for stored in view.constraints:
+        c = Constraint(stored["objective"], stored["kind"], float(stored["bound"]))
+        base = baseline.values.get(c.objective)
+        limit, side = None, ">=" if c.kind in ("min",) or c.kind.endswith("drop") else "<="
+        if not c.relative or base is not None:
+            v0, v1 = c.value(0.0, base), c.value(1.0, base)  # linear in the measured value
+            limit = -v0 / (v1 - v0)
+            side = ">=" if v1 < v0 else "<="
+        out.append({"objective": c.objective, "label": c.label, "side": side, "limit": limit})
+    return out
+
+
 def knee_index(values: np.ndarray, directions: Sequence[str]) -> int | None:
     """The knee of a front: the point nearest (Euclidean) to the ideal point once each
     objective is scaled to [0, 1] between the front's best and worst values (0 best).
@@ -360,6 +392,17 @@ def _baseline_note(data: ReportData, names: Sequence[str]) -> str:
 
 
 def _mark_baseline(ax, data: ReportData, x: str, y: str) -> None:
+    for lim in data.limits:
+        if lim["limit"] is None or lim["objective"] not in (x, y):
+            continue
+        line = ax.axvline if lim["objective"] == x else ax.axhline
+        line(
+            lim["limit"],
+            color=_INFEASIBLE,
+            ls=":",
+            lw=1.2,
+            label=f"constraint {lim['label']} ({lim['side']} {lim['limit']:.4g})",
+        )
     b = data.baseline.values
     if x in b and y in b:
         ax.scatter(
@@ -405,6 +448,18 @@ def _scatter_groups(ax, data: ReportData, i: int, j: int) -> None:
 
 
 # -- sections --------------------------------------------------------------------------------
+def _constraints_text(data: ReportData) -> str:
+    parts = []
+    for lim in data.limits:
+        where = (
+            f"{lim['objective']} {lim['side']} {lim['limit']:.4g}"
+            if lim["limit"] is not None
+            else "baseline value unknown"
+        )
+        parts.append(f"`{lim['label']}` ({where})")
+    return ", ".join(parts)
+
+
 def _overview(data: ReportData) -> Section:
     import pandas as pd
 
@@ -416,7 +471,12 @@ def _overview(data: ReportData) -> Section:
         + (f" (architectures searched: {', '.join(v.archs)})" if len(v.archs) > 1 else "")
         + f". {s['complete']}/{budget} trials complete, {s['failed']} failed"
         + (f", {s['running']} running" if s["running"] else "")
-        + f"; {int((~data.feasible).sum())} of {len(data.complete)} completed trials infeasible"
+        + (
+            f"; constraints: {_constraints_text(data)}; "
+            f"{int((~data.feasible).sum())} of {len(data.complete)} completed trials infeasible"
+            if data.limits
+            else "; no constraints"
+        )
         + f". Archive: {len(data.archive)} feasible Pareto-optimal models, normalized "
         f"hypervolume {s['hypervolume']:.4f}. Report written {time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}."
     )
@@ -464,6 +524,9 @@ def _front(data: ReportData, out: Path, axes: Sequence[str] | None) -> Section:
                 )
                 if names[i] in data.baseline.values:
                     ax.axvline(data.baseline.values[names[i]], color="black", ls="--", lw=0.8)
+                for lim in data.limits:
+                    if lim["objective"] == names[i] and lim["limit"] is not None:
+                        ax.axvline(lim["limit"], color=_INFEASIBLE, ls=":", lw=1.2)
                 ax.set_ylabel("trials", fontsize=8)
             else:
                 _scatter_groups(ax, data, i, j)
@@ -481,8 +544,9 @@ def _front(data: ReportData, out: Path, axes: Sequence[str] | None) -> Section:
         f"Every pair of the {k} optimized objectives; {len(data.archive)} archive models "
         f"(feasible, Pareto-optimal in all {k} objectives) in blue, dominated feasible trials "
         f"in grey, infeasible trials as red crosses ({int(infeasible.sum())}). The star is "
-        "the uncompressed baseline (a dashed line where only one of its two values is known); "
-        "the diagonal shows each objective's distribution."
+        "the uncompressed baseline (a dashed line where only one of its two values is known), "
+        "a red dotted line the edge a constraint puts on an objective; the diagonal shows "
+        "each objective's distribution."
     )
     sec.image("front_matrix.png", "Scatter matrix of the optimized objectives")
     shown = list(axes) if axes else names[: min(3, k)]

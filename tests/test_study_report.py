@@ -356,3 +356,22 @@ def test_a_seed001_design_gets_its_anova_tables(tmp_path):
     page = render_html("t", [sec], tmp_path)
     assert "<h3>Table II analogue: p-values on inference time</h3>" in page
     assert "<td>DeepLIFT vs. magnitude (Kernel)</td>" in page
+
+
+def test_constraint_limits_follow_the_constraints_own_values():
+    from moo_compress.study_report import Baseline, constraint_limits
+
+    view = SimpleNamespace(
+        constraints=[
+            {"objective": "accuracy", "kind": "max_drop", "bound": 2.0},
+            {"objective": "latency_ms", "kind": "max", "bound": 3.0},
+            {"objective": "mce", "kind": "max_relative_increase", "bound": 0.1},
+            {"objective": "proxy_purity", "kind": "max_relative_drop", "bound": 0.5},
+        ]
+    )
+    base = Baseline(values={"accuracy": 98.0, "mce": 100.0})
+    limits = {x["objective"]: (x["side"], x["limit"]) for x in constraint_limits(view, base)}
+    assert limits["accuracy"] == (">=", pytest.approx(96.0))
+    assert limits["latency_ms"] == ("<=", pytest.approx(3.0))
+    assert limits["mce"] == ("<=", pytest.approx(110.0))
+    assert limits["proxy_purity"] == (">=", None)  # relative to an unknown baseline value
