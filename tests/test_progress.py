@@ -133,3 +133,31 @@ def test_hv_chart_is_a_step_line_from_the_lowest_to_the_highest_value():
         "hv_history": [dict(h, archive_size=1) for h in history],
     }
     assert "hypervolume over completed trials" in format_status(s)
+
+
+def test_worker_log_format_json_prints_trials(tmp_path, monkeypatch, capsys):
+    from moo_compress.cli import main
+
+    path, cfg, url = make_study(tmp_path, n_complete=0)
+
+    def fake_worker(cfg_, *, worker=None):
+        study = optuna.load_study(study_name="tiny", storage=url)
+        study.sampler = optuna.samplers.RandomSampler(seed=3)
+        _add(study, cfg, {"accuracy": 93.0, "cr": 4.0, "mce": 99.0, "proxy_purity": 0.9})
+        return {
+            "worker": "w",
+            "evaluated": 1,
+            "complete": 1,
+            "failed": 0,
+            "wall_seconds": 1.0,
+            "eval_seconds": 0.5,
+            "database_seconds": 0.1,
+            "wait_seconds": 0.0,
+        }
+
+    monkeypatch.setattr("moo_compress.workers.run_worker", fake_worker)
+    assert main(["worker", str(path), "--log-format", "json", "--quiet"]) == 0
+    err = capsys.readouterr().err
+    lines = [json.loads(x) for x in err.splitlines() if x.startswith("{")]
+    assert [(x["trial"], x["state"], x["feasible"]) for x in lines] == [(0, "COMPLETE", True)]
+    assert lines[0]["values"]["mce"] == 99.0 and lines[0]["archive_size"] == 1
