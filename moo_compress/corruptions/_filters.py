@@ -19,6 +19,7 @@ __all__ = [
     "box_resize",
     "clipped_zoom",
     "clipped_zoom_matrix",
+    "conv_planes",
     "disk_kernel",
     "filter2d",
     "gaussian_filter",
@@ -161,6 +162,29 @@ def pad2d(x: torch.Tensor, ph: int, pw: int, mode: str) -> torch.Tensor:
 
 
 # -- linear filters -----------------------------------------------------------------------
+def conv_planes(planes: torch.Tensor, kernel: torch.Tensor) -> torch.Tensor:
+    """``F.conv2d(planes, kernel[None, None])``: correlate every single-channel plane.
+
+    On the CPU the planes are passed as the channels of one image to a depthwise (grouped)
+    convolution: oneDNN then uses its depthwise kernel, 10-30x faster on these small planes
+    than its direct kernel for one channel (which pads the channel to 16), with the same
+    arithmetic (``tests/corruptions/test_filters.py`` checks the outputs are identical).
+
+    Args:
+        planes: (P, 1, H, W) planes.
+        kernel: A 2-D (kh, kw) kernel, same dtype and device.
+
+    Returns:
+        (P, 1, H - kh + 1, W - kw + 1), the valid part of the correlation.
+    """
+    p, _, h, w = planes.shape
+    if planes.device.type != "cpu" or p == 1:
+        return F.conv2d(planes, kernel[None, None])
+    weight = kernel[None, None].expand(p, 1, *kernel.shape)
+    out = F.conv2d(planes.reshape(1, p, h, w), weight, groups=p)
+    return out.reshape(p, 1, *out.shape[2:])
+
+
 @functools.lru_cache(maxsize=64)
 def gaussian_kernel1d(sigma: float, truncate: float) -> np.ndarray:
     """SciPy's ``gaussian_filter`` kernel: radius ``int(truncate * sigma + 0.5)``.
@@ -190,8 +214,8 @@ def separable_filter(x: torch.Tensor, kernel: np.ndarray, mode: str) -> torch.Te
     r = (len(kernel) - 1) // 2
     n, c, h, w = x.shape
     planes = pad2d(x.reshape(n * c, 1, h, w), r, r, mode)
-    planes = F.conv2d(planes, k.view(1, 1, 1, -1))
-    planes = F.conv2d(planes, k.view(1, 1, -1, 1))
+    planes = conv_planes(planes, k.view(1, -1))
+    planes = conv_planes(planes, k.view(-1, 1))
     return planes.reshape(n, c, h, w)
 
 
@@ -232,7 +256,7 @@ def filter2d(x: torch.Tensor, kernel: np.ndarray, mode: str = "mirror") -> torch
     r = k.shape[0] // 2
     n, c, h, w = x.shape
     planes = pad2d(x.reshape(n * c, 1, h, w), r, r, mode)
-    return F.conv2d(planes, k[None, None]).reshape(n, c, h, w)
+    return conv_planes(planes, k).reshape(n, c, h, w)
 
 
 @functools.lru_cache(maxsize=16)

@@ -10,10 +10,10 @@ from __future__ import annotations
 
 import numpy as np
 import torch
-import torch.nn.functional as F
 
 from moo_compress.corruptions._filters import (
     clipped_zoom_matrix,
+    conv_planes,
     disk_kernel,
     gaussian_filter,
     motion_blur_layer,
@@ -48,7 +48,7 @@ def defocus_blur(x: torch.Tensor, severity: int, gen: torch.Generator) -> torch.
     n, c, h, w = x.shape
     # cv2.filter2D is a correlation with BORDER_REFLECT_101 ("mirror").
     planes = pad2d(x.reshape(n * c, 1, h, w), pad, pad, "mirror")
-    return F.conv2d(planes, k[None, None]).reshape(n, c, h, w).clamp(0, 1)
+    return conv_planes(planes, k).reshape(n, c, h, w).clamp(0, 1)
 
 
 def gaussian_blur(x: torch.Tensor, severity: int, gen: torch.Generator) -> torch.Tensor:

@@ -24,6 +24,7 @@ import torch.nn.functional as F
 from moo_compress.corruptions._filters import (
     box_blur3,
     clipped_zoom,
+    conv_planes,
     filter2d,
     gaussian_filter,
     grey,
@@ -262,8 +263,8 @@ def _canny(img: torch.Tensor, low: float, high: float) -> torch.Tensor:
     """Edges of (N, 1, H, W) images in 0..255 like ``cv2.Canny(img, low, high)`` (aperture 3)."""
     sx = torch.tensor([[-1, 0, 1], [-2, 0, 2], [-1, 0, 1]], dtype=img.dtype, device=img.device)
     padded = F.pad(img, (1, 1, 1, 1), mode="replicate")
-    gx = F.conv2d(padded, sx[None, None])
-    gy = F.conv2d(padded, sx.t().contiguous()[None, None])
+    gx = conv_planes(padded, sx)
+    gy = conv_planes(padded, sx.t().contiguous())
     mag = gx.abs() + gy.abs()
     m = F.pad(mag, (1, 1, 1, 1))  # zero outside, as OpenCV's magnitude buffer
 

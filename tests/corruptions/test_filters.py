@@ -116,3 +116,13 @@ def test_motion_blur_kernel_conserves_mass_and_points_along_angle():
     assert abs(float(out.sum()) - 1.0) < 1e-5
     # angle 0: taps sample to the right, so the point spreads to the left of itself
     assert float(out[0, 0, 10, :10].sum()) > 0.5 and float(out[0, 0, 10, 11:].sum()) == 0.0
+
+
+@pytest.mark.parametrize("kernel_shape", [(1, 5), (5, 1), (3, 3), (5, 5), (1, 39), (39, 1)])
+def test_conv_planes_equals_a_plain_convolution(kernel_shape):
+    """The depthwise form of conv_planes must compute exactly what F.conv2d does per plane."""
+    gen = torch.Generator().manual_seed(1)
+    planes = torch.rand(300, 1, 45, 41, generator=gen)
+    kernel = torch.rand(kernel_shape, generator=gen)
+    expected = torch.nn.functional.conv2d(planes, kernel[None, None])
+    assert torch.equal(flt.conv_planes(planes, kernel), expected)
