@@ -495,6 +495,11 @@ def _overview(data: ReportData) -> Section:
             }
         )
     sec.table(pd.DataFrame(rows))
+    if len(v.archs) > 1:
+        sec.text(
+            f"The baseline is the uncompressed `{v.arch}`; each architecture's models are "
+            "measured against their own (CR and mCE are relative to it)."
+        )
     return sec
 
 
@@ -912,7 +917,7 @@ def _robustness(data: ReportData, out: Path) -> Section:
             ms=3,
             lw=1,
             color=cmap(n / max(1, len(rows) - 1)),
-            label=f"trial {r.number}",
+            label=f"trial {r.number}" if len(rows) <= 16 else None,
         )
     ref = data.baseline.reference_errors
     if ref:
@@ -941,6 +946,14 @@ def _robustness(data: ReportData, out: Path) -> Section:
     ax.set_xlabel("corruption severity (mean over the standard corruptions)")
     ax.set_ylabel("top-1 error (%)\nlower is better ↓")
     ax.legend(fontsize=7, ncol=2)
+    if len(rows) > 16:
+        ax.text(
+            0.02,
+            0.02,
+            f"{len(rows)} archive models, coloured by trial number (dark: first)",
+            transform=ax.transAxes,
+            fontsize=8,
+        )
     ax.grid(alpha=0.3)
     ax.set_title("error by severity of the archive models", fontsize=9)
     fig.tight_layout()
