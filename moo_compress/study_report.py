@@ -361,7 +361,7 @@ def _label(name: str, view: StudyView, width: int = 38) -> str:
     import textwrap
 
     info = OBJECTIVE_INFO.get(name)
-    unit = info.unit if info else "?"
+    unit = info.unit.split(";")[0] if info else "?"  # the unit, not the commentary
     arrow = "higher is better ↑" if _direction(name, view) == "maximize" else "lower is better ↓"
     return "\n".join(textwrap.wrap(f"{name} [{unit}]", width) + [arrow])
 
