@@ -27,6 +27,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from moo_compress import storage as st
 from moo_compress.compression.params import config_row
 from moo_compress.errors import ArtifactError, ConfigError, MooCompressError
 from moo_compress.objectives import task_objectives
@@ -230,7 +231,7 @@ def export_pareto(
             "",
             f"must be a new or empty directory (or pass --force to replace it). Got {str(out_dir)!r}, which holds files.",
         )
-    meta = study.user_attrs["moo_compress"]
+    meta = st.study_meta(study.user_attrs)
     clauses = parse_selection(select, list(meta["evaluation"]["record"])) if select else []
     front = pareto_records(cfg, study)
     if not front:

@@ -18,9 +18,9 @@ JSON shapes are fixed: studies already on disk must keep loading):
     optimized ones and the recorded ones; the trial's Optuna ``values`` are the optimized
     ones in the study's objective order.
 ``result``
-    Complete trials: ``{"technique": str, "eval_seconds": float, "artifact_sha256": str
-    (of the ``.mcz`` artifact), "details": {objective: details}}`` (per-corruption errors,
-    deployment figures...).
+    Complete trials: ``{"technique": str, "eval_seconds": float, "artifact_sha256": str}``
+    (of the ``.mcz`` artifact); :func:`result` adds ``"details"``: ``{objective: details}``
+    (per-corruption errors, deployment figures...), stored as ``details``.
 ``constraints``
     Complete trials of a study with ``constraints``: each constraint's value by its label
     (``"accuracy >= 97"``), Optuna's convention: <= 0 when satisfied, else by how much it
@@ -34,6 +34,17 @@ JSON shapes are fixed: studies already on disk must keep loading):
     :data:`INTERRUPTED`, :data:`DUPLICATE`, :data:`SKIPPED` or :data:`ABANDONED`; any other
     reason is an evaluation that failed (``<ExceptionType>: <message>``).
 
+Flat copies for Optuna's own tools (optuna-dashboard lists, sorts and colours trials by
+them; ``study.trials_dataframe()`` has one column each): ``obj_<name>`` (every finite
+objective value), ``technique``, ``arch`` and ``eval_seconds`` of complete trials; the
+optimized values are also the trial's Optuna ``values``, named by ``set_metric_names``.
+
+No attribute is longer than 1,024 characters of JSON (optuna-dashboard cuts longer ones):
+a longer value (``config``, ``objectives``, ``constraints``; the per-objective ``details``
+of a complete trial, stored apart from ``result``) is split into ``<name>.0``, ``<name>.1``...
+and ``<name>.parts`` (:mod:`moo_compress._utils.attrs`). Readers accept both forms, and
+studies written before (``details`` inside ``result``).
+
 Writers take an Optuna ``Trial`` (anything with ``set_user_attr``); readers take a
 ``FrozenTrial`` or a ``Trial`` (anything with ``user_attrs``). The study-level attributes
 (``moo_compress``, ``budget``, ``hv/<n>``) are described in :mod:`moo_compress.storage`.
@@ -42,8 +53,11 @@ Writers take an Optuna ``Trial`` (anything with ``set_user_attr``); readers take
 from __future__ import annotations
 
 import hashlib
+import math
 from dataclasses import dataclass
 from typing import Any
+
+from moo_compress._utils.attrs import get_json, has_json, put_json
 
 __all__ = [
     "ABANDONED",
@@ -82,6 +96,8 @@ _WORKER = "worker"
 _GENERATION = "generation"
 _OBJECTIVES = "objectives"
 _RESULT = "result"
+_DETAILS = "details"
+_OBJ_PREFIX = "obj_"
 _CONSTRAINTS = "constraints"
 _VIOLATION = "violation"
 FAIL_REASON = "fail_reason"
@@ -119,7 +135,7 @@ def write_config(trial, config: dict[str, Any], key: str) -> None:
         config: The full pipeline configuration.
         key: ``config``'s identity (``SearchSpace.config_key``).
     """
-    trial.set_user_attr(_CONFIG, config)
+    put_json(trial.set_user_attr, _CONFIG, config)
     trial.set_user_attr(_CONFIG_KEY, key)
 
 
@@ -144,23 +160,31 @@ def write_fail_reason(trial, reason: str) -> None:
     trial.set_user_attr(FAIL_REASON, reason)
 
 
-def write_result(trial, result) -> None:
-    """Record a successful evaluation: ``objectives``, then ``result`` (before the trial is
-    told its values).
+def write_result(trial, result, *, arch: str | None = None) -> None:
+    """Record a successful evaluation: ``objectives``, the flat copies, ``details``, then
+    ``result`` (before the trial is told its values).
 
     Args:
         trial: The running Optuna trial.
         result: The evaluation's ``TrialResult`` (``values``, ``technique``, ``seconds``,
             ``artifact``, ``details``).
+        arch: The model's architecture, stored flat (default None: not stored).
     """
-    trial.set_user_attr(_OBJECTIVES, result.values)
+    put_json(trial.set_user_attr, _OBJECTIVES, result.values)
+    for name, value in result.values.items():
+        if math.isfinite(value):
+            trial.set_user_attr(f"{_OBJ_PREFIX}{name}", float(value))
+    trial.set_user_attr("technique", result.technique)
+    if arch is not None:
+        trial.set_user_attr("arch", arch)
+    trial.set_user_attr("eval_seconds", float(result.seconds))
+    put_json(trial.set_user_attr, _DETAILS, result.details)
     trial.set_user_attr(
         _RESULT,
         {
             "technique": result.technique,
             "eval_seconds": result.seconds,
             "artifact_sha256": hashlib.sha256(result.artifact).hexdigest(),
-            "details": result.details,
         },
     )
 
@@ -172,7 +196,7 @@ def write_constraints(trial, values: dict[str, float]) -> None:
         trial: The running Optuna trial.
         values: Constraint label -> value (<= 0: satisfied), in the study's order.
     """
-    trial.set_user_attr(_CONSTRAINTS, dict(values))
+    put_json(trial.set_user_attr, _CONSTRAINTS, dict(values))
     trial.set_user_attr(_VIOLATION, float(sum(max(0.0, v) for v in values.values())))
 
 
@@ -183,7 +207,7 @@ def has_config(trial) -> bool:
     Args:
         trial: An Optuna ``FrozenTrial`` or ``Trial``.
     """
-    return _CONFIG in trial.user_attrs
+    return has_json(trial.user_attrs, _CONFIG)
 
 
 def has_config_key(trial) -> bool:
@@ -202,7 +226,7 @@ def config(trial, default: Any = None) -> Any:
         trial: An Optuna ``FrozenTrial`` or ``Trial``.
         default: Returned when none was recorded.
     """
-    return trial.user_attrs.get(_CONFIG, default)
+    return get_json(trial.user_attrs, _CONFIG, default)
 
 
 def config_key(trial, default: Any = None) -> Any:
@@ -249,7 +273,7 @@ def has_objectives(trial) -> bool:
     Args:
         trial: An Optuna ``FrozenTrial`` or ``Trial``.
     """
-    return _OBJECTIVES in trial.user_attrs
+    return has_json(trial.user_attrs, _OBJECTIVES)
 
 
 def objectives(trial) -> dict[str, float]:
@@ -261,7 +285,7 @@ def objectives(trial) -> dict[str, float]:
     Raises:
         KeyError: ``trial`` recorded none (it is not a complete moo-compress trial).
     """
-    return dict(trial.user_attrs[_OBJECTIVES])
+    return dict(get_json(trial.user_attrs, _OBJECTIVES))
 
 
 def result(trial) -> dict[str, Any]:
@@ -273,7 +297,14 @@ def result(trial) -> dict[str, Any]:
     Raises:
         KeyError: ``trial`` recorded none.
     """
-    return trial.user_attrs[_RESULT]
+    return _full_result(trial.user_attrs)
+
+
+def _full_result(attrs: dict[str, Any]) -> dict[str, Any]:
+    out = dict(attrs[_RESULT])
+    if "details" not in out:  # stored apart since the 1,024-character limit
+        out["details"] = get_json(attrs, _DETAILS, {})
+    return out
 
 
 def constraints(trial) -> dict[str, float]:
@@ -283,7 +314,7 @@ def constraints(trial) -> dict[str, float]:
     Args:
         trial: An Optuna ``FrozenTrial`` or ``Trial``.
     """
-    return dict(trial.user_attrs.get(_CONSTRAINTS, {}))
+    return dict(get_json(trial.user_attrs, _CONSTRAINTS, {}))
 
 
 def evaluation_seconds(trial) -> float:
@@ -361,7 +392,7 @@ class TrialRecord:
         Raises:
             KeyError: The trial recorded none.
         """
-        return self.attrs[_RESULT]
+        return _full_result(self.attrs)
 
 
 def read(trial) -> TrialRecord:

@@ -457,7 +457,7 @@ class SearchSession:
         self.eval_seconds += result.seconds
         self.spent_seconds += result.seconds
         atomic_write(self.artifact_dir / f"{key}.mcz", result.artifact)
-        record.write_result(trial, result)
+        record.write_result(trial, result, arch=config.get("arch") or self.cfg.arch)
         if self.constraints:
             record.write_constraints(trial, constraints)
             for label, value in constraints.items():  # where Optuna's samplers and tools look

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import optuna
 
+from moo_compress import record
 from moo_compress.config import load_study_config
 from moo_compress.evaluation import Evaluator
 from moo_compress.objectives import task_objectives
@@ -37,8 +38,8 @@ def test_failed_trials_are_recorded_and_search_completes(tmp_path, shared_cache,
     for t in done:
         # record: all = every objective of the task but those added later (opt-in)
         everything = set(task_objectives("classification")) - {"proxy_corrupted_acc"}
-        assert set(t.user_attrs["objectives"]) == everything
-        assert set(t.user_attrs["result"]["details"]["mce"]["ce"]) == {"gaussian_noise", "contrast"}
+        assert set(record.objectives(t)) == everything
+        assert set(record.result(t)["details"]["mce"]["ce"]) == {"gaussian_noise", "contrast"}
     assert study.metric_names == ["accuracy", "cr", "mce", "proxy_purity"]
     assert len([k for k in study.user_attrs if k.startswith("hv/")]) == 3
 

@@ -36,6 +36,7 @@ from moo_compress.storage._connect import (
     search_lock,
     sqlite_file,
     storage_url,
+    study_meta,
     study_names,
     with_retries,
 )
@@ -109,6 +110,7 @@ __all__ = [
     "stored_state",
     "study_exists",
     "study_id",
+    "study_meta",
     "study_names",
     "trial_id",
     "with_retries",

@@ -425,7 +425,7 @@ def load_for_reading(url: str, name: str, *, source: str = "--study", key: str =
             f"no study {name!r} in storage {redact(url)}; it holds {there}.",
         )
     study = optuna.load_study(study_name=name, storage=storage)
-    meta = study.user_attrs.get("moo_compress")
+    meta = study_meta(study.user_attrs)
     if not isinstance(meta, dict) or "objectives" not in meta:
         raise ConfigError(
             source,
@@ -434,6 +434,47 @@ def load_for_reading(url: str, name: str, *, source: str = "--study", key: str =
             "'moo_compress' study attribute); moo-compress reads only studies it created.",
         )
     return study, meta
+
+
+#: Parts of the ``moo_compress`` study record stored under their own (split) attributes,
+#: ``moo_compress.<part>``, to keep every attribute under 1,024 characters.
+META_PARTS = ("evaluation", "settings")
+
+
+def write_study_meta(study, meta: dict) -> None:
+    """Store the study's ``moo_compress`` record: its long parts first (each split if
+    needed), the record itself last (a reader that sees it sees every part).
+
+    Args:
+        study: The Optuna study.
+        meta: The whole record.
+    """
+    from moo_compress._utils.attrs import put_json
+
+    short = dict(meta)
+    for part in META_PARTS:
+        if part in short:
+            put_json(study.set_user_attr, f"moo_compress.{part}", short.pop(part))
+    study.set_user_attr("moo_compress", short)
+
+
+def study_meta(attrs) -> dict | None:
+    """The study's whole ``moo_compress`` record (None: the study has none), from its
+    user attributes, whether its long parts are stored apart or inside (older studies).
+
+    Args:
+        attrs: The study's user attributes.
+    """
+    from moo_compress._utils.attrs import get_json, has_json
+
+    meta = attrs.get("moo_compress")
+    if not isinstance(meta, dict):
+        return meta
+    meta = dict(meta)
+    for part in META_PARTS:
+        if part not in meta and has_json(attrs, f"moo_compress.{part}"):
+            meta[part] = get_json(attrs, f"moo_compress.{part}")
+    return meta
 
 
 def check_storage_for_search(url: str):

@@ -12,7 +12,9 @@ from moo_compress.storage._connect import (
     check_storage_for_search,
     open_storage,
     redact,
+    study_meta,
     study_names,
+    write_study_meta,
 )
 
 # -- what a study was made from ----------------------------------------------------------
@@ -159,12 +161,12 @@ def create_or_load(cfg, url: str, *, heartbeat: dict[str, int] | None = None):
         study = optuna.load_study(
             study_name=cfg.name, storage=open_storage(url, heartbeat=heartbeat)
         )
-        stored = study.user_attrs.get("moo_compress")
+        stored = study_meta(study.user_attrs)
         for _ in range(50):  # a worker that just created the study may still be writing it
             if stored is not None:
                 break
             time.sleep(0.1)
-            stored = study.user_attrs.get("moo_compress")
+            stored = study_meta(study.user_attrs)
         _check_stored(cfg, stored, "")
         if study.user_attrs.get("budget") != budget:
             study.set_user_attr("budget", budget)
@@ -181,7 +183,7 @@ def create_or_load(cfg, url: str, *, heartbeat: dict[str, int] | None = None):
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         study.set_metric_names(cfg.objective_names)
-    study.set_user_attr("moo_compress", meta)
+    write_study_meta(study, meta)
     study.set_user_attr("budget", budget)
     return study
 
@@ -222,7 +224,7 @@ def check_existing_study(cfg, url: str) -> None:
     storage = check_storage_for_search(url)
     if storage is None or cfg.name not in study_names(storage):
         return
-    stored = optuna.load_study(study_name=cfg.name, storage=storage).user_attrs.get("moo_compress")
+    stored = study_meta(optuna.load_study(study_name=cfg.name, storage=storage).user_attrs)
     _check_stored(cfg, stored, f" (no 'moo_compress' study attribute) in {redact(url)}")
 
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import optuna
 
+from moo_compress import record
 from moo_compress.cli import main
 from tests.conftest import write_study
 
@@ -33,7 +34,7 @@ def test_grid_evaluates_each_distinct_model_once_and_resumes(tmp_path, shared_ca
     ]
     pqat = next(t for t in done if t.user_attrs["config"]["technique"] == "PQAT + int8")
     assert pqat.user_attrs["config"]["prune_ratio"] == 0.5
-    assert pqat.user_attrs["result"]["details"]["cr"]["artifact_deflate_bytes"] > 0
+    assert record.result(pqat)["details"]["cr"]["artifact_deflate_bytes"] > 0
     assert main(["search", str(study), "--no-progress"]) == 0
     assert len(_complete(tmp_path)) == 3, "a finished grid evaluates nothing again"
 
