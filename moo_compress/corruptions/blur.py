@@ -141,6 +141,10 @@ def motion_blur(x: torch.Tensor, severity: int, gen: torch.Generator) -> torch.T
     return motion_blur_layer(x, radius, sigma, angle).clamp(0, 1)
 
 
+#: Images per contraction in :func:`zoom_blur` (measured fastest on 2 CPU cores).
+ZOOM_CHUNK = 8
+
+
 def zoom_factors(severity: int) -> np.ndarray:
     """The zoom factors :func:`zoom_blur` averages over, from 1 in steps of 0.01.
 
@@ -169,5 +173,12 @@ def zoom_blur(x: torch.Tensor, severity: int, gen: torch.Generator) -> torch.Ten
     mw = np.stack([clipped_zoom_matrix(w, float(z)) for z in zooms])
     mh = torch.from_numpy(mh).to(x.device, x.dtype)
     mw = torch.from_numpy(mw).to(x.device, x.dtype)
-    zoomed = torch.einsum("zhi,ncij,zwj->nchw", mh, x, mw)
+    # A few images at a time: the contraction's (zooms x H x images x C x W) intermediate
+    # then stays in the cache. Each output value is the same dot product whatever the
+    # number of images (tests/corruptions/test_ops.py checks the chunked result is identical).
+    zoomed = torch.empty_like(x)
+    for i in range(0, x.shape[0], ZOOM_CHUNK):
+        zoomed[i : i + ZOOM_CHUNK] = torch.einsum(
+            "zhi,ncij,zwj->nchw", mh, x[i : i + ZOOM_CHUNK], mw
+        )
     return ((x + zoomed) / (len(zooms) + 1)).clamp(0, 1)

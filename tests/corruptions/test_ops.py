@@ -135,3 +135,19 @@ def test_cifar_c_layout(tmp_path, images):
     assert np.array_equal(arr[: len(images)], corrupt_images(images, "contrast", 1, seed=0))
     lab = np.load(tmp_path / "labels.npy", allow_pickle=False)
     assert lab.dtype == np.uint8 and lab.shape == (5 * len(images),)
+
+
+@pytest.mark.parametrize("severity", [1, 5])
+def test_zoom_blur_in_chunks_equals_one_contraction(colour_images, severity):
+    """zoom_blur contracts a few images at a time; the values must be those of one einsum."""
+    from moo_compress.corruptions._filters import clipped_zoom_matrix
+    from moo_compress.corruptions.blur import ZOOM_CHUNK, zoom_blur, zoom_factors
+    from moo_compress.data.base import to_tensor
+
+    x = to_tensor(colour_images[:45])
+    assert len(x) > 2 * ZOOM_CHUNK and len(x) % ZOOM_CHUNK  # several chunks, a partial one
+    zooms = zoom_factors(severity)
+    mh = torch.from_numpy(np.stack([clipped_zoom_matrix(32, float(z)) for z in zooms]))
+    whole = torch.einsum("zhi,ncij,zwj->nchw", mh, x, mh)
+    expected = ((x + whole) / (len(zooms) + 1)).clamp(0, 1)
+    assert torch.equal(zoom_blur(x, severity, torch.Generator()), expected)
