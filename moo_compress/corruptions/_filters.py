@@ -417,6 +417,18 @@ def clipped_zoom(x: torch.Tensor, zoom: float) -> torch.Tensor:
     return torch.einsum("hi,...ij,wj->...hw", mh, x, mw)
 
 
+def _shift_planes(
+    planes: torch.Tensor, h: int, w: int, dy: torch.Tensor, dx: torch.Tensor
+) -> torch.Tensor:
+    """:func:`shift_gather` of images given as contiguous (N, C, H * W) planes."""
+    n, c, _ = planes.shape
+    rows = (torch.arange(h, device=planes.device)[None, :] + dy[:, None]).clamp(0, h - 1)
+    cols = (torch.arange(w, device=planes.device)[None, :] + dx[:, None]).clamp(0, w - 1)
+    flat = (rows[:, :, None] * w + cols[:, None, :]).reshape(n, 1, h * w)
+    # one gather along the flattened plane: a few times faster than indexing (N, H, W)
+    return torch.gather(planes, 2, flat.expand(n, c, h * w)).reshape(n, c, h, w)
+
+
 def shift_gather(x: torch.Tensor, dy: torch.Tensor, dx: torch.Tensor) -> torch.Tensor:
     """Per-image integer shift with edge replication: out[n, :, i, j] = x[n, :, i+dy[n], j+dx[n]].
 
@@ -424,12 +436,12 @@ def shift_gather(x: torch.Tensor, dy: torch.Tensor, dx: torch.Tensor) -> torch.T
         x: Images (N, C, H, W).
         dy: Row shift per image (N,), integer.
         dx: Column shift per image (N,), integer.
+
+    Returns:
+        The shifted images, (N, C, H, W), contiguous.
     """
-    n, _, h, w = x.shape
-    rows = (torch.arange(h, device=x.device)[None, :] + dy[:, None]).clamp(0, h - 1)
-    cols = (torch.arange(w, device=x.device)[None, :] + dx[:, None]).clamp(0, w - 1)
-    batch = torch.arange(n, device=x.device)[:, None, None]
-    return x[batch, :, rows[:, :, None], cols[:, None, :]].permute(0, 3, 1, 2)
+    n, c, h, w = x.shape
+    return _shift_planes(x.contiguous().reshape(n, c, h * w), h, w, dy, dx)
 
 
 def motion_blur_layer(
@@ -446,17 +458,22 @@ def motion_blur_layer(
         radius: Kernel radius, in pixels.
         sigma: Standard deviation of the tap weights.
         angle_deg: Blur angle per image (N,), in degrees.
+
+    Returns:
+        The blurred images, (N, C, H, W), contiguous.
     """
     width = int(2 * math.ceil(radius) + 1)
     taps = np.exp(-(np.arange(width) ** 2) / (2.0 * sigma * sigma))
     taps = taps / taps.sum()
     a = torch.deg2rad(angle_deg.double())
-    out = torch.zeros_like(x)
+    n, c, h, w = x.shape
+    planes = x.contiguous().reshape(n, c, h * w)
+    out = torch.zeros((n, c, h, w), dtype=x.dtype, device=x.device)
     for i, wgt in enumerate(taps):
         # ceil(v - 0.5) rounds half down, as in MagickCore
         dx = torch.ceil(i * torch.cos(a) - 0.5).long().to(x.device)
         dy = torch.ceil(i * torch.sin(a) - 0.5).long().to(x.device)
-        out += float(wgt) * shift_gather(x, dy, dx)
+        out += float(wgt) * _shift_planes(planes, h, w, dy, dx)
     return out
 
 

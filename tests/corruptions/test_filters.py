@@ -126,3 +126,16 @@ def test_conv_planes_equals_a_plain_convolution(kernel_shape):
     kernel = torch.rand(kernel_shape, generator=gen)
     expected = torch.nn.functional.conv2d(planes, kernel[None, None])
     assert torch.equal(flt.conv_planes(planes, kernel), expected)
+
+
+def test_shift_gather_equals_indexing_with_clamped_coordinates():
+    gen = torch.Generator().manual_seed(2)
+    x = torch.rand(7, 3, 9, 11, generator=gen).permute(0, 2, 3, 1).contiguous()
+    x = x.permute(0, 3, 1, 2)  # channels-last memory, as corruptions receive images
+    dy = torch.randint(-12, 12, (7,), generator=gen)
+    dx = torch.randint(-12, 12, (7,), generator=gen)
+    rows = (torch.arange(9)[None, :] + dy[:, None]).clamp(0, 8)
+    cols = (torch.arange(11)[None, :] + dx[:, None]).clamp(0, 10)
+    batch = torch.arange(7)[:, None, None]
+    expected = x[batch, :, rows[:, :, None], cols[:, None, :]].permute(0, 3, 1, 2)
+    assert torch.equal(flt.shift_gather(x, dy, dx), expected)
