@@ -15,6 +15,7 @@ data of the ``imagecorruptions`` distribution (a dependency; its code is never i
 from __future__ import annotations
 
 import functools
+import math
 from pathlib import Path
 
 import numpy as np
@@ -294,21 +295,34 @@ def _canny(img: torch.Tensor, low: float, high: float) -> torch.Tensor:
 
 
 def _distance_to(edges: torch.Tensor, cap: float) -> torch.Tensor:
-    """Exact Euclidean distance of every pixel to the nearest edge pixel, capped at ``cap``."""
+    """Exact Euclidean distance of every pixel to the nearest edge pixel, capped at ``cap``.
+
+    Separable, in integers: the vertical distance to the nearest edge of each column (from
+    cumulative maxima and minima of edge rows), then the minimum over horizontal offsets
+    ``o`` of ``dv^2 + o^2``. Offsets beyond ``cap`` cannot give a distance below it, and
+    the offsets stop once ``o^2`` exceeds every distance found so far.
+    """
     n, _, h, w = edges.shape
     e = edges[:, 0]
-    big = float(h * h + w * w + cap * cap)
-    rows = torch.arange(h, device=e.device, dtype=torch.float32)
-    # column pass: squared vertical distance to the nearest edge in the same column
-    dv = (rows[:, None] - rows[None, :]) ** 2  # (i, k)
-    g = torch.where(
-        e[:, None, :, :], dv[None, :, :, None], torch.full_like(dv[None, :, :, None], big)
-    )
-    g = g.amin(dim=2)  # (n, h, w)
-    cols = torch.arange(w, device=e.device, dtype=torch.float32)
-    dh = (cols[:, None] - cols[None, :]) ** 2  # (x, j)
-    d2 = (g[:, :, None, :] + dh[None, None, :, :]).amin(dim=3)
-    return d2.sqrt().clamp(max=cap)[:, None]
+    reach = int(math.ceil(cap))
+    far = (reach + 1) ** 2  # stands for every distance >= cap (its root is clamped to cap)
+    dtype = torch.int16 if 2 * far < 2**15 else torch.int32
+    rows = torch.arange(h, device=e.device, dtype=torch.int32)[None, :, None]
+    above = torch.where(e, rows, torch.full_like(rows, -(h + reach + 1))).cummax(dim=1).values
+    below = torch.where(e, rows, torch.full_like(rows, 2 * h + reach + 1))
+    below = below.flip(1).cummin(dim=1).values.flip(1)
+    dv = torch.minimum(rows - above, below - rows).clamp_(max=reach + 1)
+    g = (dv * dv).to(dtype)  # squared vertical distance (n, h, w)
+    d2 = g.clone()
+    tmp = torch.empty_like(g)
+    for o in range(1, min(reach, w - 1) + 1):
+        if o % 4 == 1 and o * o >= int(d2.max()):
+            break
+        torch.add(g[..., :-o], o * o, out=tmp[..., :-o])  # the edge o columns to the left
+        torch.minimum(d2[..., o:], tmp[..., :-o], out=d2[..., o:])
+        torch.add(g[..., o:], o * o, out=tmp[..., o:])  # and to the right
+        torch.minimum(d2[..., :-o], tmp[..., o:], out=d2[..., :-o])
+    return d2.float().sqrt().clamp(max=cap)[:, None]
 
 
 def _equalize_hist(img: torch.Tensor) -> torch.Tensor:

@@ -139,3 +139,20 @@ def test_shift_gather_equals_indexing_with_clamped_coordinates():
     batch = torch.arange(7)[:, None, None]
     expected = x[batch, :, rows[:, :, None], cols[:, None, :]].permute(0, 3, 1, 2)
     assert torch.equal(flt.shift_gather(x, dy, dx), expected)
+
+
+@pytest.mark.parametrize("cap", [20.0, 3.5, 200.0])
+def test_distance_to_edges_is_exact(cap):
+    """Every value equals the brute-force minimum over all edge pixels, bit for bit."""
+    gen = torch.Generator().manual_seed(3)
+    for density, shape in [(0.0, (2, 1, 6, 9)), (0.01, (3, 1, 40, 33)), (0.3, (2, 1, 17, 5))]:
+        edges = torch.rand(shape, generator=gen) < density
+        edges[0] = False  # an image without edges: every distance is the cap
+        ii, jj = torch.meshgrid(torch.arange(shape[2]), torch.arange(shape[3]), indexing="ij")
+        expected = torch.full(shape, cap)
+        for k in range(shape[0]):
+            er, ec = torch.nonzero(edges[k, 0], as_tuple=True)
+            if len(er):
+                d2 = (ii[..., None] - er) ** 2 + (jj[..., None] - ec) ** 2
+                expected[k, 0] = d2.amin(-1).float().sqrt().clamp(max=cap)
+        assert torch.equal(_distance_to(edges, cap), expected), (density, shape)
