@@ -288,10 +288,21 @@ def _canny(img: torch.Tensor, low: float, high: float) -> torch.Tensor:
     weak = keep & (mag > low)
     edges = weak & (mag > high)
     while True:  # hysteresis: grow strong edges through 8-connected weak ones
-        grown = weak & (F.max_pool2d(edges.float(), 3, stride=1, padding=1) > 0)
+        grown = weak & _dilate3(edges)
         if torch.equal(grown, edges):
             return edges
         edges = grown
+
+
+def _dilate3(mask: torch.Tensor) -> torch.Tensor:
+    """3 x 3 binary dilation of boolean (..., H, W) masks (nothing beyond the border)."""
+    rows = mask.clone()
+    rows[..., 1:, :] |= mask[..., :-1, :]
+    rows[..., :-1, :] |= mask[..., 1:, :]
+    out = rows.clone()
+    out[..., :, 1:] |= rows[..., :, :-1]
+    out[..., :, :-1] |= rows[..., :, 1:]
+    return out
 
 
 def _distance_to(edges: torch.Tensor, cap: float) -> torch.Tensor:

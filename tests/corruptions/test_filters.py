@@ -9,7 +9,7 @@ from scipy import ndimage
 
 from moo_compress.corruptions import _filters as flt
 from moo_compress.corruptions.blur import zoom_blur, zoom_factors
-from moo_compress.corruptions.weather import _distance_to, _equalize_hist
+from moo_compress.corruptions.weather import _dilate3, _distance_to, _equalize_hist
 
 
 @pytest.mark.parametrize("size", [30, 28, 27, 24, 20])
@@ -156,3 +156,12 @@ def test_distance_to_edges_is_exact(cap):
                 d2 = (ii[..., None] - er) ** 2 + (jj[..., None] - ec) ** 2
                 expected[k, 0] = d2.amin(-1).float().sqrt().clamp(max=cap)
         assert torch.equal(_distance_to(edges, cap), expected), (density, shape)
+
+
+def test_dilation_equals_max_pooling():
+    gen = torch.Generator().manual_seed(5)
+    for shape in [(4, 1, 7, 9), (2, 1, 1, 1), (3, 1, 1, 6), (2, 1, 6, 1)]:
+        for density in (0.05, 0.3, 0.8):
+            mask = torch.rand(shape, generator=gen) < density
+            pooled = torch.nn.functional.max_pool2d(mask.float(), 3, stride=1, padding=1) > 0
+            assert torch.equal(_dilate3(mask), pooled)
