@@ -209,14 +209,16 @@ def frost(x: torch.Tensor, severity: int, gen: torch.Generator) -> torch.Tensor:
     photos = frost_photos(*_fit(h, w))
     idx = torch.randint(0, len(photos), (n,), generator=gen)
     u = torch.rand((n, 2), generator=gen, dtype=torch.float64)
-    crops = []
-    for i in range(n):
-        photo = photos[int(idx[i])]
-        top = int(u[i, 0] * (photo.shape[1] - h))
-        left = int(u[i, 1] * (photo.shape[2] - w))
-        crops.append(photo[:, top : top + h, left : left + w])
+    # int(u * (size - h)) for all images at once (the same float64 products, truncated)
+    room = torch.tensor([[p.shape[1] - h, p.shape[2] - w] for p in photos], dtype=torch.float64)
+    corner = (u * room[idx]).long().tolist()
+    crops = [
+        photos[k][:, top : top + h, left : left + w]
+        for k, (top, left) in zip(idx.tolist(), corner, strict=True)
+    ]
     layer = torch.stack(crops).double()
-    grey = x.detach().cpu().double() * 255.0  # float64 on the CPU, like the reference
+    # float64 on the CPU, like the reference; laid out like the layer (faster element-wise)
+    grey = x.detach().cpu().double().contiguous() * 255.0
     whole = torch.round(grey)
     grey = torch.where((grey - whole).abs() < 1e-4, whole, grey)
     out = torch.floor((image_w * grey + frost_w * layer).clamp(0, 255))
