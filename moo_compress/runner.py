@@ -11,7 +11,6 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 from moo_compress import storage as st
-from moo_compress.archive import normalized_hypervolume, pareto_indices
 from moo_compress.drivers import DRIVER_INFO, drivers_that
 from moo_compress.search import SearchSession, check_before_search
 
@@ -148,14 +147,13 @@ def _search(
             session.close()
             if pool is not None:
                 pool.close()
-    values = session.archive_candidates
     return {
         "study": cfg.name,
         "storage": st.redact(url),
         "complete": session.n_complete,
         "failed": session.n_failed,
-        "archive_size": len(pareto_indices(values, session.directions)) if len(values) else 0,
-        "hypervolume": normalized_hypervolume(values, session.directions, session.bounds),
+        "archive_size": session.archive.size,
+        "hypervolume": session.archive.hypervolume(),
         "wall_seconds": time.perf_counter() - t_start,
         "setup_seconds": setup_seconds,
         "eval_seconds": session.eval_seconds,

@@ -19,7 +19,7 @@ from moo_compress import record
 from moo_compress import storage as st
 from moo_compress._utils.hashing import derived_seed
 from moo_compress._utils.io import atomic_write
-from moo_compress.archive import normalized_hypervolume, pareto_indices
+from moo_compress.archive import ParetoArchive
 from moo_compress.errors import MooCompressError
 
 if TYPE_CHECKING:
@@ -104,8 +104,10 @@ class SearchSession:
         self.outcomes = {}
         self.n_complete = self.n_failed = self.proposals = 0
         self.spent_seconds = 0.0
-        self._feasible_values: list[list[float]] = []
+        self.archive = ParetoArchive(self.directions, self.bounds)
+        self._seen: set[int] = set()  # finished trials counted (seconds, archive)
         for t in study.get_trials(deepcopy=False, states=(TrialState.COMPLETE, TrialState.FAIL)):
+            self._seen.add(t.number)
             key = record.config_key(t)
             reason = record.fail_reason(t)
             if t.state == TrialState.FAIL and reason == st.INTERRUPTED:
@@ -115,7 +117,7 @@ class SearchSession:
             if t.state == TrialState.COMPLETE:
                 self.n_complete += 1
                 if record.is_feasible(t):
-                    self._feasible_values.append(list(t.values))
+                    self.archive.add(t.values)
                 if key:
                     self.outcomes[key] = Outcome(
                         True,
@@ -177,20 +179,24 @@ class SearchSession:
             )
 
     # -- archive --------------------------------------------------------------------------
-    @property
-    def archive_candidates(self) -> np.ndarray:
-        """The optimized objectives' values of every feasible complete trial (one row each):
-        the points the archive and the hypervolume are made of."""
-        return np.array(self._feasible_values, dtype=float).reshape(-1, len(self.objectives))
-
-    def set_completed(self, n_complete: int, feasible: list[list[float]]) -> None:
-        """Set the study's completed trials, as read by a worker from storage.
+    def catch_up(self, finished: list[optuna.trial.FrozenTrial]) -> None:
+        """Take in the study's finished trials as a worker read them from storage: those
+        not seen yet (other workers' trials) add their evaluation seconds and, when complete
+        and feasible, their values to the archive, each once.
 
         Args:
-            n_complete: How many trials are complete.
-            feasible: The optimized objectives' values of every feasible complete trial.
+            finished: Every complete and failed trial of the study.
         """
-        self._feasible_values = [list(v) for v in feasible]
+        n_complete = 0
+        for t in finished:
+            complete = t.state.name == "COMPLETE"
+            n_complete += complete
+            if t.number in self._seen:
+                continue
+            self._seen.add(t.number)
+            self.spent_seconds += record.evaluation_seconds(t)
+            if complete and record.is_feasible(t):
+                self.archive.add(t.values)
         self.n_complete = n_complete
 
     def record_hypervolume(self, generation: int | None = None) -> float:
@@ -204,13 +210,12 @@ class SearchSession:
         Returns:
             The normalized hypervolume.
         """
-        values = self.archive_candidates
-        hv = normalized_hypervolume(values, self.directions, self.bounds)
+        hv = self.archive.hypervolume()
         key = f"{st.HV_PREFIX}{self.n_complete:06d}"
         entry = {
             "n_complete": self.n_complete,
             "hv": hv,
-            "archive_size": len(pareto_indices(values, self.directions)) if len(values) else 0,
+            "archive_size": self.archive.size,
             "generation": generation,
             "time": time.time(),
         }
@@ -232,25 +237,21 @@ class SearchSession:
             (t for t in self.study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,))),
             key=lambda t: (t.datetime_complete, t.number),
         )
-        for n in range(1, len(done) + 1):
+        archive = ParetoArchive(self.directions, self.bounds)
+        for n, t in enumerate(done, start=1):
+            if record.is_feasible(t):
+                archive.add(t.values)
             key = f"{st.HV_PREFIX}{n:06d}"
             if key in self._hv_keys:
                 continue
-            values = np.array(
-                [t.values for t in done[:n] if record.is_feasible(t)], dtype=float
-            ).reshape(-1, len(self.objectives))
             self.study.set_user_attr(
                 key,
                 {
                     "n_complete": n,
-                    "hv": normalized_hypervolume(values, self.directions, self.bounds),
-                    "archive_size": len(pareto_indices(values, self.directions))
-                    if len(values)
-                    else 0,
-                    "generation": record.generation(done[n - 1]),
-                    "time": done[n - 1].datetime_complete.timestamp()
-                    if done[n - 1].datetime_complete
-                    else None,
+                    "hv": archive.hypervolume(),
+                    "archive_size": archive.size,
+                    "generation": record.generation(t),
+                    "time": t.datetime_complete.timestamp() if t.datetime_complete else None,
                 },
             )
 
@@ -440,6 +441,7 @@ class SearchSession:
         except Exception as exc:  # noqa: BLE001 - any crash is recorded and the search goes on
             reason = f"{type(exc).__name__}: {exc}".splitlines()[0][:500]
             self.spent_seconds += time.perf_counter() - started
+            self._seen.add(trial.number)
             record.write_fail_reason(trial, reason)
             self._tell(trial, state=TrialState.FAIL)
             self.n_failed += 1
@@ -457,17 +459,20 @@ class SearchSession:
         self.eval_seconds += result.seconds
         self.spent_seconds += result.seconds
         atomic_write(self.artifact_dir / f"{key}.mcz", result.artifact)
-        record.write_result(trial, result, arch=config.get("arch") or self.cfg.arch)
+        batch = st.AttrBatch(self.study, trial)  # one transaction for the whole record
+        record.write_result(batch, result, arch=config.get("arch") or self.cfg.arch)
         if self.constraints:
-            record.write_constraints(trial, constraints)
-            for label, value in constraints.items():  # where Optuna's samplers and tools look
-                trial.set_constraint(label, value)
+            record.write_constraints(batch, constraints)
+        st.with_retries(batch.flush, self.url)
+        for label, value in constraints.items():  # where Optuna's samplers and tools look
+            trial.set_constraint(label, value)
         self._tell(trial, [result.values[name] for name in self.objectives])
         self.n_complete += 1
         self.proposals += 1
         outcome = Outcome(True, result.values, None, trial.number, list(constraints.values()))
+        self._seen.add(trial.number)
         if outcome.feasible:
-            self._feasible_values.append([result.values[name] for name in self.objectives])
+            self.archive.add([result.values[name] for name in self.objectives])
         self.outcomes[key] = outcome
         if self._pbar is not None:
             self._pbar.update(1)

@@ -171,11 +171,8 @@ def run_worker(
         )
         trials = [t for t in finished_or_running if t.state != TrialState.FAIL]
         complete = [t for t in trials if t.state == TrialState.COMPLETE]
-        session.spent_seconds = sum(record.evaluation_seconds(t) for t in finished_or_running)
+        session.catch_up([t for t in finished_or_running if t.state != TrialState.RUNNING])
         if len(complete) > recorded:  # the archive grew (here or elsewhere)
-            session.set_completed(
-                len(complete), [t.values for t in complete if record.is_feasible(t)]
-            )
             session.record_hypervolume()
             recorded = len(complete)
         done = len(complete)

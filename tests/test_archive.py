@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import numpy as np
+import pytest
 
 from moo_compress.archive import normalized_hypervolume, pareto_indices
 
@@ -16,3 +17,26 @@ def test_pareto_and_hypervolume():
     assert (
         normalized_hypervolume(np.empty((0, 2)), ["maximize", "minimize"], [(0, 1), (0, 1)]) == 0.0
     )
+
+
+@pytest.mark.parametrize("n_obj", [2, 3, 4])
+def test_the_incremental_archive_equals_a_full_recomputation(n_obj):
+    """Point by point, the archive's front, size and hypervolume equal pareto_indices and
+    normalized_hypervolume over every point so far (ties and repeated points included)."""
+    from moo_compress.archive import ParetoArchive, normalized_hypervolume, pareto_indices
+
+    rng = np.random.default_rng(n_obj)
+    directions = ["maximize", "minimize", "maximize", "minimize"][:n_obj]
+    bounds = [(0.0, 1.0)] * n_obj
+    points = np.round(rng.random((300, n_obj)), 1)  # coarse: many ties and repeats
+    archive = ParetoArchive(directions, bounds)
+    for i, p in enumerate(points):
+        archive.add(p)
+        seen = points[: i + 1]
+        keep = pareto_indices(seen, directions)
+        assert archive.size == len(keep)
+        assert {tuple(r) for r in archive.values} == {tuple(r) for r in seen[keep]}
+        if i % 25 == 0 or i == len(points) - 1:
+            assert archive.hypervolume() == pytest.approx(
+                normalized_hypervolume(seen, directions, bounds), abs=1e-12
+            )

@@ -41,6 +41,7 @@ from moo_compress.storage._connect import (
     with_retries,
 )
 from moo_compress.storage._optuna import (
+    AttrBatch,
     close_connections,
     fail_trial,
     heartbeat_interval,
@@ -70,6 +71,7 @@ from moo_compress.storage._trials import (
 )
 
 __all__ = [
+    "AttrBatch",
     "HV_PREFIX",
     "INTERRUPTED",
     "OPTUNA_TABLES",

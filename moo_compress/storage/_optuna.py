@@ -126,6 +126,60 @@ def close_connections(study) -> None:
         backend.engine.dispose()
 
 
+class AttrBatch:
+    """Collects a running trial's user attributes and writes them in one transaction.
+
+    A complete trial's record is some 30 attributes (the flat copies included); Optuna
+    writes each with its own transaction, which costs milliseconds per trial on a database
+    server. ``record``'s writers take this in place of the trial (it has
+    ``set_user_attr``); :meth:`flush` writes them all at once with the RDB storage's own
+    statement for one attribute (Optuna's private ``_set_trial_attr_without_commit``), or
+    one by one on other storages, and updates the trial's cached view.
+
+    Args:
+        study: The Optuna study holding ``trial``.
+        trial: A running Optuna ``Trial``.
+    """
+
+    def __init__(self, study, trial) -> None:
+        self.study = study
+        self.trial = trial
+        self.attrs: dict[str, Any] = {}
+
+    def set_user_attr(self, key: str, value: Any) -> None:
+        """Queue one attribute (the last value given for a key wins).
+
+        Args:
+            key: The attribute's name.
+            value: A JSON-serialisable value.
+        """
+        self.attrs[key] = value
+
+    def flush(self) -> None:
+        """Write the queued attributes, then forget them."""
+        if not self.attrs:
+            return
+        backend = _backend_of(self.study)
+        if hasattr(backend, "_set_trial_attr_without_commit") and hasattr(
+            backend, "scoped_session"
+        ):
+            from optuna.storages._rdb import models
+            from optuna.storages._rdb.storage import _create_scoped_session
+
+            with _create_scoped_session(backend.scoped_session, True) as session:
+                for key, value in self.attrs.items():
+                    backend._set_trial_attr_without_commit(
+                        session, models.TrialUserAttributeModel, trial_id(self.trial), key, value
+                    )
+            cached = getattr(self.trial, "_cached_frozen_trial", None)
+            if cached is not None:
+                cached.user_attrs.update(self.attrs)
+        else:
+            for key, value in self.attrs.items():
+                self.trial.set_user_attr(key, value)
+        self.attrs = {}
+
+
 def queued_params(trial) -> dict[str, Any]:
     """The parameters a WAITING ``trial`` was queued with (``study.enqueue_trial``), which
     Optuna keeps in its ``fixed_params`` system attribute ({} when none).
