@@ -49,7 +49,10 @@ def rand(shape, gen: torch.Generator, device, low: float = 0.0, high: float = 1.
         low: Lower bound (default 0).
         high: Upper bound (default 1).
     """
-    return (torch.rand(tuple(shape), generator=gen) * (high - low) + low).to(device)
+    u = torch.rand(tuple(shape), generator=gen)
+    if (low, high) != (0.0, 1.0):  # u * 1 + 0 is u itself
+        u = u * (high - low) + low
+    return u.to(device)
 
 
 def randn(

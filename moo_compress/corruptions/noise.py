@@ -59,10 +59,7 @@ def impulse_noise(x: torch.Tensor, severity: int, gen: torch.Generator) -> torch
     c = [0.01, 0.02, 0.03, 0.05, 0.07][severity - 1]
     flipped = rand(x.shape, gen, x.device) <= c
     salted = rand(x.shape, gen, x.device) <= 0.5
-    out = x.clone()
-    out[flipped & salted] = 1.0
-    out[flipped & ~salted] = 0.0
-    return out
+    return torch.where(flipped, salted.to(x.dtype), x)
 
 
 def speckle_noise(x: torch.Tensor, severity: int, gen: torch.Generator) -> torch.Tensor:
