@@ -109,39 +109,44 @@ def _pad_index(n: int, before: int, after: int, mode: str) -> np.ndarray:
     raise ValueError(f"unknown padding mode {mode!r}")
 
 
-@functools.lru_cache(maxsize=256)
-def _pad_runs(n: int, before: int, after: int, mode: str) -> tuple[tuple[int, int, bool], ...]:
-    """:func:`_pad_index` as runs of consecutive source positions, ``(start, length, reversed)``.
+@functools.lru_cache(maxsize=512)
+def _index_runs(index: tuple[int, ...]) -> tuple[tuple[int, int, bool], ...]:
+    """An index array as runs of consecutive positions, ``(start, length, reversed)``.
 
-    A padded axis is a few slices of the original (the axis itself and its mirrored or
-    repeated edges), so it can be assembled from views instead of gathered element by
-    element.
+    Padding and resampling indices are a few slices of the axis (the axis itself, its
+    mirrored or repeated edges), so taking them is assembling views, not an element-wise
+    gather (which is slow along the last axis).
     """
-    index = _pad_index(n, before, after, mode)
     runs: list[tuple[int, int, bool]] = []
     i = 0
     while i < len(index):
         j = i + 1
-        step = int(index[j] - index[i]) if j < len(index) else 1
+        step = index[j] - index[i] if j < len(index) else 1
         if step not in (1, -1):
             step = 1
         while j < len(index) and index[j] - index[j - 1] == step:
             j += 1
-        lo = int(min(index[i], index[j - 1]))
+        lo = min(index[i], index[j - 1])
         runs.append((lo, j - i, step == -1 and j - i > 1))
         i = j
     return tuple(runs)
+
+
+def _take(x: torch.Tensor, dim: int, index: tuple[int, ...]) -> torch.Tensor:
+    """``x.index_select(dim, index)`` assembled from slices (see :func:`_index_runs`)."""
+    pieces = []
+    for start, length, backwards in _index_runs(index):
+        piece = x.narrow(dim, start, length)
+        pieces.append(piece.flip(dim) if backwards else piece)
+    return pieces[0] if len(pieces) == 1 else torch.cat(pieces, dim=dim)
 
 
 def _pad_axis(x: torch.Tensor, dim: int, before: int, after: int, mode: str) -> torch.Tensor:
     """Pad one axis of ``x`` (see :func:`pad2d`) by concatenating slices of it."""
     if before == 0 and after == 0:
         return x
-    pieces = []
-    for start, length, backwards in _pad_runs(x.shape[dim], before, after, mode):
-        piece = x.narrow(dim, start, length)
-        pieces.append(piece.flip(dim) if backwards else piece)
-    return torch.cat(pieces, dim=dim)
+    index = tuple(int(i) for i in _pad_index(x.shape[dim], before, after, mode))
+    return _take(x, dim, index)
 
 
 def pad2d(x: torch.Tensor, ph: int, pw: int, mode: str) -> torch.Tensor:
@@ -340,12 +345,45 @@ def _pil_box_fixed(in_size: int, out_size: int) -> np.ndarray:
     return fixed
 
 
+@functools.lru_cache(maxsize=64)
+def _pil_box_terms(in_size: int, out_size: int) -> tuple[tuple[tuple[int, ...], np.ndarray], ...]:
+    """:func:`_pil_box_fixed` as a few (input index per output, coefficient per output) terms.
+
+    Term ``k`` holds the ``k``-th nonzero coefficient of every output (zero where a row has
+    fewer), so the resampling is the sum of ``K`` products instead of a dense product.
+    """
+    fixed = _pil_box_fixed(in_size, out_size)
+    width = int((fixed != 0).sum(axis=1).max())
+    terms = []
+    for k in range(width):
+        index, coef = [], []
+        for row in fixed:
+            nz = np.flatnonzero(row)
+            index.append(int(nz[min(k, len(nz) - 1)]))
+            coef.append(row[nz[k]] if k < len(nz) else 0.0)
+        terms.append((tuple(index), np.array(coef, dtype=np.float64)))
+    return tuple(terms)
+
+
+def _pil_box_pass(x: torch.Tensor, dim: int, size: int) -> torch.Tensor:
+    """One fixed-point BOX pass of Pillow along ``dim`` (-1 or -2) of float64 whole numbers."""
+    scale = 1.0 / float(1 << _PIL_PRECISION_BITS)  # a power of two: exact
+    half = float(1 << (_PIL_PRECISION_BITS - 1))
+    out = None
+    for index, coef in _pil_box_terms(x.shape[dim], size):
+        c = torch.from_numpy(coef).to(x.device)
+        term = _take(x, dim, index) * (c if dim == -1 else c[:, None])
+        out = term if out is None else out.add_(term)
+    return out.add_(half).mul_(scale).floor_().clamp_(0, 255)
+
+
 def pil_box_resize_uint8(x: torch.Tensor, h: int, w: int) -> torch.Tensor:
     """PIL's ``Image.resize((w, h), Image.BOX)`` of uint8-valued (N, C, H, W) float tensors.
 
     As Pillow's Resample.c: a horizontal pass, then a vertical one, each with fixed-point
     coefficients, ``(2**21 + sum(pixel * coefficient)) >> 22`` and a clip to 0..255, so the
-    intermediate image is uint8 too. Computed in float64, where these integer sums are exact.
+    intermediate image is uint8 too. Computed in float64, where these integer sums are exact
+    in any order, as the few nonzero products of each output (a BOX output reads 1-3 inputs).
     Returns float64 whole numbers in 0..255.
 
     Args:
@@ -353,15 +391,11 @@ def pil_box_resize_uint8(x: torch.Tensor, h: int, w: int) -> torch.Tensor:
         h: Output rows.
         w: Output columns.
     """
-    scale = 1.0 / float(1 << _PIL_PRECISION_BITS)  # a power of two: exact
-    half = float(1 << (_PIL_PRECISION_BITS - 1))
     out = x.double()
     if w != out.shape[3]:
-        m = torch.from_numpy(_pil_box_fixed(out.shape[3], w).copy()).to(out.device)
-        out = torch.matmul(out, m.t()).add_(half).mul_(scale).floor_().clamp_(0, 255)
+        out = _pil_box_pass(out, -1, w)
     if h != out.shape[2]:
-        m = torch.from_numpy(_pil_box_fixed(out.shape[2], h).copy()).to(out.device)
-        out = torch.matmul(m, out).add_(half).mul_(scale).floor_().clamp_(0, 255)
+        out = _pil_box_pass(out, -2, h)
     return out
 
 

@@ -165,3 +165,21 @@ def test_dilation_equals_max_pooling():
             mask = torch.rand(shape, generator=gen) < density
             pooled = torch.nn.functional.max_pool2d(mask.float(), 3, stride=1, padding=1) > 0
             assert torch.equal(_dilate3(mask), pooled)
+
+
+@pytest.mark.parametrize(("size", "back"), [(30, 32), (27, 32), (20, 32), (13, 40)])
+def test_pil_box_resize_equals_the_dense_fixed_point_product(size, back):
+    """The sparse BOX passes give exactly the dense fixed-point products' results."""
+    half, scale = float(1 << 21), 1.0 / float(1 << 22)
+    x = torch.randint(0, 256, (3, 2, 32, 32), generator=torch.Generator().manual_seed(6))
+    x = x.double()
+
+    def dense(img: torch.Tensor, h: int, w: int) -> torch.Tensor:
+        mw = torch.from_numpy(flt._pil_box_fixed(img.shape[3], w).copy())
+        img = torch.matmul(img, mw.t()).add_(half).mul_(scale).floor_().clamp_(0, 255)
+        mh = torch.from_numpy(flt._pil_box_fixed(img.shape[2], h).copy())
+        return torch.matmul(mh, img).add_(half).mul_(scale).floor_().clamp_(0, 255)
+
+    small = flt.pil_box_resize_uint8(x, size, size)
+    assert torch.equal(small, dense(x, size, size))
+    assert torch.equal(flt.pil_box_resize_uint8(small, back, back), dense(small, back, back))
