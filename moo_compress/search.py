@@ -170,12 +170,13 @@ class SearchSession:
             self._pbar = None
 
     def _refresh_postfix(self) -> None:
+        """The running front over every trial evaluated so far (not only at the end of a
+        pymoo generation): the incremental archive makes this cheap."""
         if self._pbar is not None:
-            hist = st.hv_history(self.study) if self.n_complete else []
-            hv = hist[-1]["hv"] if hist else 0.0
-            size = hist[-1]["archive_size"] if hist else 0
             self._pbar.set_postfix_str(
-                f"archive={size} hv={hv:.4f} failed={self.n_failed}", refresh=True
+                f"archive={self.archive.size} hv={self.archive.hypervolume():.4f} "
+                f"failed={self.n_failed}",
+                refresh=True,
             )
 
     # -- archive --------------------------------------------------------------------------
@@ -222,10 +223,7 @@ class SearchSession:
         if key not in self._hv_keys:
             self.study.set_user_attr(key, entry)
             self._hv_keys.add(key)
-        if self._pbar is not None:
-            self._pbar.set_postfix_str(
-                f"archive={entry['archive_size']} hv={hv:.4f} failed={self.n_failed}", refresh=True
-            )
+        self._refresh_postfix()
         return hv
 
     def fill_hypervolume_history(self) -> None:
@@ -476,6 +474,7 @@ class SearchSession:
         self.outcomes[key] = outcome
         if self._pbar is not None:
             self._pbar.update(1)
+            self._refresh_postfix()
         return outcome
 
     def constraint_values(
