@@ -130,7 +130,7 @@ def replay_all(n_seeds: int, budget: int) -> dict:
     from moo_compress import record
     from moo_compress.archive import pareto_indices
     from moo_compress.evaluation.table import TableEvaluator
-    from moo_compress.replay import hypervolume_curve, replay
+    from moo_compress.replay import STOPPED, hypervolume_curve, replay
 
     frame = pd.read_parquet(TABLE)
     baseline = json.loads(BASELINE.read_text())
@@ -162,12 +162,16 @@ def replay_all(n_seeds: int, budget: int) -> dict:
             result = {"objectives": cfg.objective_names, "attainable_hv": attainable}
             curves = {}
             for driver in DRIVERS:
-                hv, sizes, feasible, seconds, wall = [], [], [], [], []
+                hv, sizes, feasible, seconds, wall, stopped = [], [], [], [], [], []
                 for seed in range(n_seeds):
                     t0 = time.perf_counter()
                     study = replay(cfg, table_ev, seed=seed, n_trials=budget, driver=driver)
                     wall.append(time.perf_counter() - t0)
                     curve = hypervolume_curve(study, cfg.directions, bounds)
+                    if STOPPED in study.user_attrs:  # gave up early: its archive stays as is
+                        stopped.append({"seed": seed, "reason": study.user_attrs[STOPPED]})
+                        last = curve[-1] if len(curve) else 0.0
+                        curve = np.concatenate([curve, np.full(budget - len(curve), last)])
                     hv.append(curve)
                     done = sorted(
                         (t for t in study.trials if t.state.name == "COMPLETE"),
@@ -187,6 +191,7 @@ def replay_all(n_seeds: int, budget: int) -> dict:
                     "feasible_share": _stats(np.array(feasible)),
                     "evaluation_seconds_at_40": _stats(np.array(seconds)),
                     "replay_seconds": float(np.median(wall)),
+                    "stopped_early": stopped,
                 }
             random_median = float(np.median(curves["optuna-random"][:, AT - 1]))
             for driver in DRIVERS:
@@ -267,25 +272,27 @@ def _plot(curves_by_set: dict, path: Path) -> None:
 
 
 ABLATIONS = {
-    "pymoo-random-parents": "pymoo-nsga2 picks parents at random (pymoo's mixed-variable "
-    "mating default) instead of NSGA-II's binary tournament",
-    "no-random-after-duplicate": "Optuna samplers propose again with the model after a "
-    "duplicate proposal instead of drawing the next one at random",
+    "pymoo-tournament-parents": "pymoo-nsga2 picks parents by NSGA-II's binary tournament "
+    "instead of pymoo's mixed-variable default (at random among the survivors)",
+    "no-random-after-duplicate": "Optuna samplers never fall back to random sampling after "
+    "duplicate proposals (a real search stops after 200 in a row)",
+    "random-after-first-duplicate": "Optuna samplers draw the proposal after every "
+    "duplicate at random (instead of after 10 in a row)",
 }
 
 
 def ablate(names: list[str]) -> None:
     """Undo driver fixes in this process, to measure what each is worth ("before")."""
     for name in names:
-        if name == "pymoo-random-parents":
-            import pymoo.operators.selection.tournament as tournament
-            from pymoo.operators.selection.rnd import RandomSelection
+        from moo_compress.drivers.optuna_samplers import OptunaDriver
+        from moo_compress.drivers.pymoo_nsga2 import PymooNSGA2Driver
 
-            tournament.TournamentSelection = lambda **_: RandomSelection()
+        if name == "pymoo-tournament-parents":
+            PymooNSGA2Driver.tournament_parents = True
         elif name == "no-random-after-duplicate":
-            from moo_compress.drivers.optuna_samplers import OptunaDriver
-
-            OptunaDriver.random_after_duplicate = False
+            OptunaDriver.random_after_duplicates = None
+        elif name == "random-after-first-duplicate":
+            OptunaDriver.random_after_duplicates = 1
         else:
             raise SystemExit(f"--ablate: must be one of {sorted(ABLATIONS)}. Got {name!r}.")
 
@@ -301,14 +308,14 @@ def main(argv: list[str] | None = None) -> int:
         "--ablate",
         default="",
         help=f"comma-separated driver fixes to undo ({', '.join(ABLATIONS)}); results go to "
-        "search_efficiency_ablated.{json,png}",
+        "search_efficiency_ablated_<names>.{json,png}",
     )
     args = parser.parse_args(argv)
     global SUFFIX
     if args.ablate:
         ABLATED.extend(args.ablate.split(","))
         ablate(ABLATED)
-        SUFFIX = "_ablated"
+        SUFFIX = "_ablated_" + "+".join(ABLATED)
     if args.step in ("build", "all"):
         build()
     if args.step in ("table", "all"):

@@ -17,6 +17,7 @@ import numpy as np
 
 from moo_compress import record
 from moo_compress.archive import normalized_hypervolume
+from moo_compress.errors import MooCompressError
 from moo_compress.search import SearchSession
 
 if TYPE_CHECKING:
@@ -25,7 +26,10 @@ if TYPE_CHECKING:
     from moo_compress.config import StudyConfig
     from moo_compress.evaluation.table import TableEvaluator
 
-__all__ = ["hypervolume_curve", "replay"]
+__all__ = ["STOPPED", "hypervolume_curve", "replay"]
+
+#: Study attribute holding why a replayed driver stopped before its budget.
+STOPPED = "replay_stopped"
 
 
 def replay(
@@ -49,7 +53,10 @@ def replay(
             ``cfg.driver_options`` when the driver is the study's).
 
     Returns:
-        The in-memory study, with every trial as a real search records it.
+        The in-memory study, with every trial as a real search records it. When the driver
+        stops before the budget (a real search would exit 1: too many failures, an
+        exhausted space), the study so far, with the reason in its :data:`STOPPED` user
+        attribute.
     """
     import optuna
 
@@ -81,7 +88,10 @@ def replay(
         session = SearchSession(run_cfg, study, table, show_progress=False)
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
-            DRIVERS.get(name)(run_cfg).run(session, interrupted=[])
+            try:
+                DRIVERS.get(name)(run_cfg).run(session, interrupted=[])
+            except MooCompressError as exc:  # the driver gave up: the study so far, and why
+                study.set_user_attr(STOPPED, str(exc))
             # as run_search: the archive after the last evaluation (a partial generation)
             session.record_hypervolume(generation=session.last_generation)
     return study

@@ -16,7 +16,7 @@ from moo_compress.archive import normalized_hypervolume, pareto_indices
 from moo_compress.config import load_study_config
 from moo_compress.drivers import DRIVER_INFO
 from moo_compress.evaluation.table import TableEvaluator, TableMiss
-from moo_compress.replay import hypervolume_curve, replay
+from moo_compress.replay import STOPPED, hypervolume_curve, replay
 from tests.conftest import write_study
 
 BASELINE = {"accuracy": 96.0, "cr": 1.0, "mce": 100.0, "proxy_purity": 1.0}
@@ -120,7 +120,11 @@ def test_a_relative_constraint_without_a_baseline_fails_the_trial(tmp_path):
     )
     table = _table(cfg.space)
     table.baseline = None
-    with pytest.raises(Exception, match="trials failed"):
-        replay(cfg, table)
+    study = replay(cfg, table)
+    assert "trials failed" in study.user_attrs[STOPPED]  # a real search exits 1 here
+    reasons = {record.fail_reason(t) for t in study.trials}
+    assert reasons == {
+        "TableMiss: the table has no baseline values (needed by relative constraints)"
+    }
     with pytest.raises(TableMiss):
         table.evaluate({}, "not-a-key")
