@@ -10,6 +10,7 @@ one compression study, which differ from each other far less than distinct archi
 
 from __future__ import annotations
 
+import textwrap
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -137,7 +138,8 @@ def plot_validity(points: pd.DataFrame, table: pd.DataFrame, path: Path) -> None
                 xs = np.linspace(x.min(), x.max(), 2)
                 ax.plot(xs, a * xs + b, color="C3", lw=1)
             ax.set_title(f"R²={row.r2:.2f}  τ={row.kendall_tau:.2f}  (n={row.n})", fontsize=9)
-            ax.set_xlabel(f"{proxy} ({OBJECTIVE_INFO[proxy].unit})", fontsize=8)
+            unit = OBJECTIVE_INFO[proxy].unit.split(";")[0]  # the unit, not the commentary
+            ax.set_xlabel(textwrap.fill(f"{proxy} ({unit})", 48), fontsize=8)
             ax.set_ylabel(target, fontsize=8)
     fig.tight_layout()
     path.parent.mkdir(parents=True, exist_ok=True)

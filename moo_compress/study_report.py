@@ -421,9 +421,55 @@ def _mark_baseline(ax, data: ReportData, x: str, y: str) -> None:
         ax.axhline(b[y], color="black", ls="--", lw=0.8, label=f"baseline {y}")
 
 
+def _view(data: ReportData, name: str) -> tuple[float, float]:
+    """Axis range of an objective: the feasible trials, the baseline and the constraint's
+    edge (all trials when none is feasible), padded; trials far outside it (broken models)
+    would squeeze the front into a corner, so they are drawn on the border instead."""
+    col = _column(data, name)
+    keep = col[data.feasible & np.isfinite(col)]
+    if not keep.size:
+        keep = col[np.isfinite(col)]
+    extra = [data.baseline.values[name]] if name in data.baseline.values else []
+    extra += [x["limit"] for x in data.limits if x["objective"] == name and x["limit"] is not None]
+    both = np.concatenate([keep, np.asarray(extra, dtype=float)])
+    if not both.size:
+        return (0.0, 1.0)
+    lo, hi = float(both.min()), float(both.max())
+    pad = 0.06 * (hi - lo) if hi > lo else max(1.0, abs(lo)) * 0.05
+    return (lo - pad, hi + pad)
+
+
+def _clipped(data: ReportData, name: str) -> np.ndarray:
+    """The objective's values, those beyond the axes moved just inside the border (closer
+    to it than any point within the range, which the padding keeps off it)."""
+    lo, hi = _view(data, name)
+    inset = 0.015 * (hi - lo)
+    return np.clip(_column(data, name), lo + inset, hi - inset)
+
+
+def _outside(data: ReportData, names: Sequence[str]) -> int:
+    """How many completed trials lie beyond the axes of ``names``."""
+    out = np.zeros(len(data.complete), dtype=bool)
+    for n in names:
+        lo, hi = _view(data, n)
+        col = _column(data, n)
+        out |= (col < lo) | (col > hi)
+    return int(out.sum())
+
+
+def _outside_note(data: ReportData, names: Sequence[str]) -> str:
+    n = _outside(data, names)
+    if not n:
+        return ""
+    return f"; {n} trial{'s' if n > 1 else ''} beyond the axes drawn on the border"
+
+
 def _scatter_groups(ax, data: ReportData, i: int, j: int) -> None:
     arch, dominated, infeasible = _groups(data)
-    v = data.values
+    names = data.view.objective_names
+    v = np.column_stack([_clipped(data, n) for n in names])
+    ax.set_xlim(*_view(data, names[i]))
+    ax.set_ylim(*_view(data, names[j]))
     ax.scatter(v[dominated, i], v[dominated, j], s=14, color=_FADED, alpha=0.45, label="dominated")
     if infeasible.any():
         ax.scatter(
@@ -518,8 +564,9 @@ def _front(data: ReportData, out: Path, axes: Sequence[str] | None) -> Section:
         for j in range(k):
             ax = grid[j, i]  # column i: x = objective i; row j: y = objective j
             if i == j:
-                col = data.values[:, i]
+                col = _clipped(data, names[i])
                 edges = np.histogram_bin_edges(col[np.isfinite(col)], bins=15)
+                ax.set_xlim(*_view(data, names[i]))
                 ax.hist(
                     [col[arch], col[~arch]],
                     bins=edges,
@@ -542,7 +589,9 @@ def _front(data: ReportData, out: Path, axes: Sequence[str] | None) -> Section:
     handles, labels = grid[1, 0].get_legend_handles_labels() if k > 1 else ([], [])
     if handles:
         fig.legend(handles, labels, loc="upper center", ncol=len(labels), fontsize=9, frameon=False)
-    fig.suptitle(_baseline_note(data, names), y=0.005, va="bottom", fontsize=8)
+    fig.suptitle(
+        _baseline_note(data, names) + _outside_note(data, names), y=0.005, va="bottom", fontsize=8
+    )
     fig.tight_layout(rect=(0, 0.03, 1, 0.97))
     _save(fig, out / "front_matrix.png")
     sec.text(
@@ -551,7 +600,9 @@ def _front(data: ReportData, out: Path, axes: Sequence[str] | None) -> Section:
         f"in grey, infeasible trials as red crosses ({int(infeasible.sum())}). The star is "
         "the uncompressed baseline (a dashed line where only one of its two values is known), "
         "a red dotted line the edge a constraint puts on an objective; the diagonal shows "
-        "each objective's distribution."
+        "each objective's distribution. The axes span the feasible trials, the baseline and "
+        "the constraints' edges: trials far outside (models broken by compression) are drawn "
+        "on the border" + (f" ({_outside(data, names)} of them)." if _outside(data, names) else ".")
     )
     sec.image("front_matrix.png", "Scatter matrix of the optimized objectives")
     shown = list(axes) if axes else names[: min(3, k)]
@@ -577,9 +628,11 @@ def _column(data: ReportData, name: str) -> np.ndarray:
 def _front_2d(data: ReportData, out: Path, x: str, y: str) -> None:
     plt = _plt()
     v = data.view
-    xs, ys = _column(data, x), _column(data, y)
+    xs, ys = _clipped(data, x), _clipped(data, y)
     arch, dominated, infeasible = _groups(data)
     fig, ax = plt.subplots(figsize=(7.5, 5.5))
+    ax.set_xlim(*_view(data, x))
+    ax.set_ylim(*_view(data, y))
     ax.scatter(xs[dominated], ys[dominated], s=18, color=_FADED, alpha=0.5, label="dominated")
     if infeasible.any():
         ax.scatter(
@@ -625,7 +678,7 @@ def _front_2d(data: ReportData, out: Path, x: str, y: str) -> None:
     _mark_baseline(ax, data, x, y)
     ax.set_xlabel(_label(x, v, 60))
     ax.set_ylabel(_label(y, v, 40))
-    ax.set_title(_baseline_note(data, [x, y]), fontsize=8)
+    ax.set_title(_baseline_note(data, [x, y]) + _outside_note(data, [x, y]), fontsize=8)
     ax.legend(fontsize=8)
     ax.grid(alpha=0.3)
     fig.tight_layout()
@@ -635,10 +688,13 @@ def _front_2d(data: ReportData, out: Path, x: str, y: str) -> None:
 def _front_3d(data: ReportData, out: Path, names: Sequence[str]) -> None:
     plt = _plt()
     v = data.view
-    cols = [_column(data, n) for n in names]
+    cols = [_clipped(data, n) for n in names]
     arch, dominated, infeasible = _groups(data)
     fig = plt.figure(figsize=(8, 6.5))
     ax = fig.add_subplot(projection="3d")
+    ax.set_xlim(*_view(data, names[0]))
+    ax.set_ylim(*_view(data, names[1]))
+    ax.set_zlim(*_view(data, names[2]))
     for mask, kw in (
         (dominated, {"s": 14, "color": _FADED, "alpha": 0.4, "label": "dominated"}),
         (
@@ -649,7 +705,7 @@ def _front_3d(data: ReportData, out: Path, names: Sequence[str]) -> None:
     ):
         if mask.any():
             ax.scatter(*(c[mask] for c in cols), **kw)
-    floor = float(np.nanmin(cols[2])) if np.isfinite(cols[2]).any() else 0.0
+    floor = _view(data, names[2])[0]
     for i in np.flatnonzero(arch):  # stems to the floor: where a point is in depth
         ax.plot(
             [cols[0][i]] * 2,
@@ -672,7 +728,7 @@ def _front_3d(data: ReportData, out: Path, names: Sequence[str]) -> None:
     for setter, n in zip((ax.set_xlabel, ax.set_ylabel, ax.set_zlabel), names, strict=True):
         setter(_label(n, v, 30), fontsize=7)
     ax.tick_params(labelsize=7)
-    ax.set_title(_baseline_note(data, names), fontsize=8)
+    ax.set_title(_baseline_note(data, names) + _outside_note(data, names), fontsize=8)
     ax.legend(fontsize=8, loc="upper left")
     fig.tight_layout()
     _save(fig, out / "front_3d.png")
@@ -852,7 +908,11 @@ def _robustness(data: ReportData, out: Path) -> Section:
             for _, d in rows
         ]
     )
-    labels = [f"trial {r.number} ({_technique(r)})" for r, _ in rows]
+    labels = [
+        f"trial {r.number} ({_technique(r)})"
+        + (f", mCE {r.objectives['mce']:.0f}" if "mce" in r.objectives else "")
+        for r, _ in rows
+    ]
     fig, ax = plt.subplots(
         figsize=(max(8, 0.55 * len(corruptions) + 3), max(3, 0.32 * len(rows) + 2))
     )
