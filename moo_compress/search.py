@@ -252,6 +252,7 @@ class SearchSession:
                     "time": t.datetime_complete.timestamp() if t.datetime_complete else None,
                 },
             )
+            self._hv_keys.add(key)
 
     # -- evaluation -----------------------------------------------------------------------
     def lookup(self, config: dict[str, Any]) -> Outcome | None:
