@@ -39,6 +39,55 @@ def test_every_registry_entry_imports_and_names_agree_across_tables():
     assert set(STANDARD) <= set(CORRUPTIONS.names()) and len(STANDARD) == 15
 
 
+def test_every_dataset_describes_itself_in_one_table():
+    from moo_compress._utils.registry import import_target
+    from moo_compress.data import DATASET_INFO, DATASETS, REQUIRED, task_datasets
+    from moo_compress.objectives import TASKS
+
+    assert set(DATASETS.names()) == set(task_datasets("classification"))
+    assert {d for t in TASKS for d in task_datasets(t)} == set(DATASET_INFO)
+    for info in DATASET_INFO.values():
+        assert callable(import_target(info.target)), info.name
+        if info.check:
+            assert callable(import_target(info.check)), info.name
+        for opt in info.options:
+            assert opt.kind in ("number", "integer", "string", "path"), (info.name, opt)
+            if opt.default is not REQUIRED and opt.default is not None and opt.low is not None:
+                assert opt.low <= opt.default <= opt.high, (info.name, opt)
+
+
+@pytest.mark.parametrize(
+    "dataset,expected",
+    [
+        (
+            "{name: shapes, image_size: 60}",
+            "dataset.image_size: must be a multiple of 8 (the detector's coarsest stride). Got 60 instead.",
+        ),
+        (
+            "{name: coco, root: .}",
+            "dataset.train: must name a split with annotations/instances_<split>.json under",
+        ),
+        ("{name: shapes, test_fraction: 0.3}", "dataset.test_fraction: is not a known key"),
+        ("{name: shapes, corrupted_root: x}", "dataset.corrupted_root: is not a known key"),
+        ("{name: digits}", "dataset.name: must be one of {shapes, coco}. Got 'digits'"),
+    ],
+)
+def test_a_detection_dataset_section_is_checked_from_the_table(tmp_path, capsys, dataset, expected):
+    study = tmp_path / "det.yaml"
+    study.write_text(
+        "study: {name: det, task: detection}\n"
+        f"dataset: {dataset}\n"
+        "search_space: space.yaml\nobjectives: [map]\nbudget: {n_trials: 1}\n"
+    )
+    (tmp_path / "space.yaml").write_text(
+        "variables:\n  prune_ratio: {type: float, low: 0.0, high: 0.5}\n"
+    )
+    assert main(["search", str(study), "--no-progress"]) == 2
+    err = capsys.readouterr().err
+    assert expected in err, err
+    assert not (tmp_path / "det.db").exists()
+
+
 # -- objectives -----------------------------------------------------------------------------
 @pytest.fixture(scope="module")
 def measured_twice(tmp_path_factory):

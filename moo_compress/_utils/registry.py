@@ -6,7 +6,7 @@ import importlib
 from collections.abc import Iterator
 from typing import Any
 
-__all__ = ["Registry"]
+__all__ = ["Registry", "import_target"]
 
 
 class Registry:
@@ -54,6 +54,15 @@ class Registry:
         if name not in self._entries:
             raise KeyError(f"unknown {self.kind} {name!r}; known: {', '.join(self._entries)}")
         if name not in self._loaded:
-            module, _, attr = self._entries[name].partition(":")
-            self._loaded[name] = getattr(importlib.import_module(module), attr)
+            self._loaded[name] = import_target(self._entries[name])
         return self._loaded[name]
+
+
+def import_target(target: str) -> Any:
+    """The object a ``"module:attribute"`` string names (imported now).
+
+    Args:
+        target: ``"module:attribute"``.
+    """
+    module, _, attr = target.partition(":")
+    return getattr(importlib.import_module(module), attr)

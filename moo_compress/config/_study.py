@@ -13,7 +13,7 @@ from moo_compress._utils.hashing import digest
 from moo_compress.config._constraints import Constraint, allowed_kinds, parse_shorthand
 from moo_compress.config._reader import Section, describe, file_problem, load_yaml
 from moo_compress.corruptions import CORRUPTIONS, SEVERITIES, STANDARD
-from moo_compress.data import DATASETS
+from moo_compress.data import DATASET_INFO, REQUIRED, task_datasets
 from moo_compress.drivers import DRIVER_INFO, DRIVERS
 from moo_compress.errors import ConfigError
 from moo_compress.models import task_architectures
@@ -503,10 +503,7 @@ def load_study_config(
             )
         seed_value = seed
 
-    if task == "detection":
-        dataset = _detection_dataset_config(top.section("dataset"), path)
-    else:
-        dataset = _dataset_config(top.section("dataset"), path)
+    dataset = _dataset_config(top.section("dataset"), path, task)
 
     model = top.section("model")
     archs = task_architectures(task)
@@ -773,71 +770,48 @@ def _check_cache_dir(top: Section, cache_dir: Path, given: str | None) -> None:
     )
 
 
-def _detection_dataset_config(ds: Section, study_path: Path) -> DatasetConfig:
-    """``shapes`` (embedded, generated from the seed) or ``coco`` (a folder in COCO layout)."""
-    name = ds.string("name", "shapes", choices=["shapes", "coco"])
-    specific = ("n_train", "n_test") if name == "shapes" else ("root", "train", "test")
-    ds.expect(("name", "image_size", *specific, "greyscale", "validation_fraction"))
-    options: dict[str, Any] = {"image_size": ds.integer("image_size", 64, low=16, high=1024)}
-    if options["image_size"] % 8:
-        raise ds.error(
-            "image_size",
-            f"must be a multiple of 8 (the detector's coarsest stride). Got {options['image_size']} instead.",
-        )
-    if name == "shapes":
-        options["n_train"] = ds.integer("n_train", 600, low=8, high=1_000_000)
-        options["n_test"] = ds.integer("n_test", 200, low=4, high=1_000_000)
-    else:
-        root_text = ds.path_string("root")
-        root = (study_path.parent / root_text).resolve()
-        options["root"] = str(root)
-        for key, default in (("train", "train"), ("test", "val")):
-            split = ds.string(key, default)
-            ann = root / "annotations" / f"instances_{split}.json"
-            if not ann.is_file():
-                raise ds.error(
-                    key,
-                    f"must name a split with annotations/instances_<split>.json under {root}; {ann} does not exist. Got {describe(split)} instead.",
-                )
-            options[key] = split
-    greyscale = ds.boolean("greyscale", False)
-    validation = _validation_fraction(ds)
-    ds.finish()
-    return DatasetConfig(
-        name=name, options=options, greyscale=greyscale, validation_fraction=validation
-    )
+def _dataset_config(ds: Section, study_path: Path, task: str) -> DatasetConfig:
+    """The ``dataset`` section, read against the dataset's entry of ``DATASET_INFO``."""
+    from moo_compress._utils.registry import import_target
 
-
-def _dataset_config(ds: Section, study_path: Path) -> DatasetConfig:
-    name = ds.string("name", "digits", choices=DATASETS.names())
-    specific = ("test_fraction",) if name == "digits" else ("root", "train_subset", "test_subset")
-    ds.expect(("name", *specific, "corrupted_root", "greyscale", "validation_fraction"))
+    names = task_datasets(task)
+    name = ds.string("name", names[0], choices=names)
+    info = DATASET_INFO[name]
+    extra = ("corrupted_root",) if info.corrupted_folder else ()
+    ds.expect(("name", *(o.name for o in info.options), *extra, "greyscale", "validation_fraction"))
     options: dict[str, Any] = {}
-    if name == "digits":
-        options["test_fraction"] = ds.number("test_fraction", 0.3, low=0.05, high=0.9)
-    else:
-        from moo_compress.data.cifar import check_cifar_root
-
-        root_text = ds.path_string("root")
-        root = (study_path.parent / root_text).resolve()
-        problem = check_cifar_root(name, root)
+    raw: dict[str, Any] = {}
+    for opt in info.options:
+        default = () if opt.default is REQUIRED else (opt.default,)  # () : required
+        if opt.kind == "number":
+            value = ds.number(opt.name, *default, low=opt.low, high=opt.high)
+        elif opt.kind == "integer":
+            value = ds.integer(opt.name, *default, low=opt.low, high=opt.high)
+        elif opt.kind == "string":
+            value = ds.string(opt.name, *default)
+        else:  # a path, relative to the study file
+            value = ds.path_string(opt.name, *default)
+            raw[opt.name] = value
+            value = None if value is None else str((study_path.parent / value).resolve())
+        raw.setdefault(opt.name, value)
+        if value is not None:
+            options[opt.name] = value
+    if info.check:
+        problem = import_target(info.check)(name, options)
         if problem:
-            raise ds.error("root", f"{problem}. Got {describe(root_text)} instead.")
-        options["root"] = str(root)
-        for key in ("train_subset", "test_subset"):
-            value = ds.integer(key, None, low=1, high=10_000_000)
-            if value is not None:
-                options[key] = value
-    corrupted = ds.path_string("corrupted_root", None)
+            key, text = problem
+            raise ds.error(key, f"{text}. Got {describe(raw[key])} instead.")
     corrupted_root = None
-    if corrupted is not None:
-        folder = (study_path.parent / corrupted).resolve()
-        if not folder.is_dir() or not (folder / "labels.npy").is_file():
-            raise ds.error(
-                "corrupted_root",
-                f"must be a CIFAR-C style folder (<corruption>.npy files and labels.npy); {folder} has no labels.npy. Got {describe(corrupted)} instead.",
-            )
-        corrupted_root = str(folder)
+    if info.corrupted_folder:
+        corrupted = ds.path_string("corrupted_root", None)
+        if corrupted is not None:
+            folder = (study_path.parent / corrupted).resolve()
+            if not folder.is_dir() or not (folder / "labels.npy").is_file():
+                raise ds.error(
+                    "corrupted_root",
+                    f"must be a CIFAR-C style folder (<corruption>.npy files and labels.npy); {folder} has no labels.npy. Got {describe(corrupted)} instead.",
+                )
+            corrupted_root = str(folder)
     greyscale = ds.boolean("greyscale", False)
     validation = _validation_fraction(ds)
     ds.finish()

@@ -84,6 +84,21 @@ def check_cifar_root(name: str, root: Path) -> str | None:
     return None
 
 
+def check_options(name: str, options: dict) -> tuple[str, str] | None:
+    """The study file's check of a CIFAR dataset (``DATASET_INFO``): its ``root`` holds the
+    extracted official archive.
+
+    Args:
+        name: ``"cifar10"`` or ``"cifar100"``.
+        options: The dataset's options (``root`` resolved).
+
+    Returns:
+        None, or ``("root", what is missing)``.
+    """
+    problem = check_cifar_root(name, Path(options["root"]))
+    return ("root", problem) if problem else None
+
+
 # (module, name) of every global an official batch references (numpy 1.x wrote
 # numpy.core.multiarray, numpy 2 writes numpy._core.multiarray)
 _PICKLE_GLOBALS = {

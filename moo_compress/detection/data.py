@@ -348,6 +348,31 @@ def shapes_folder(cache_dir: Path, *, seed: int, n_train: int, n_test: int, size
     return root
 
 
+def check_options(name: str, options: dict) -> tuple[str, str] | None:
+    """The study file's check of a detection dataset (``DATASET_INFO``): an image size the
+    detector can take, and for ``coco`` the annotation file of each split.
+
+    Args:
+        name: ``"shapes"`` or ``"coco"``.
+        options: The dataset's options (``root`` resolved).
+
+    Returns:
+        None, or ``(key, problem)``.
+    """
+    if options["image_size"] % 8:
+        return "image_size", "must be a multiple of 8 (the detector's coarsest stride)"
+    if name == "coco":
+        root = Path(options["root"])
+        for key in ("train", "test"):
+            ann = root / "annotations" / f"instances_{options[key]}.json"
+            if not ann.is_file():
+                return (
+                    key,
+                    f"must name a split with annotations/instances_<split>.json under {root}; {ann} does not exist",
+                )
+    return None
+
+
 def load_detection_dataset(
     spec: dict[str, Any], *, seed: int, cache_dir: Path, image_size: int
 ) -> DetectionDataset:
