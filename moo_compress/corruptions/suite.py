@@ -227,33 +227,9 @@ def corrupt_dataset(
             )
         source = {"images": str(Path(images).resolve()), "n": len(x)}
     else:
-        from moo_compress.data import DATASETS
-
-        if dataset not in DATASETS:
-            raise ConfigError(
-                "--dataset",
-                "",
-                f"must be one of {{{', '.join(DATASETS.names())}}}. Got {dataset!r} instead.",
-            )
-        if dataset == "digits":
-            if not 0.05 <= test_fraction <= 0.9:
-                raise ConfigError(
-                    "--test-fraction",
-                    "",
-                    f"must be a number in [0.05, 0.9]. Got {test_fraction} instead.",
-                )
-            ds = DATASETS.get(dataset)(seed=seed, test_fraction=test_fraction)
-        else:
-            from moo_compress.data.cifar import check_cifar_root
-
-            problem = check_cifar_root(dataset, Path(root)) if root else "--root is required"
-            if problem:
-                raise ConfigError("--root", "", f"{problem}. Got {root!r} instead.")
-            ds = DATASETS.get(dataset)(seed=seed, root=root)
-        x, y = ds.x_test, ds.y_test
-        source = {"dataset": dataset, "n": len(x)}
-        if dataset == "digits":
-            source["test_fraction"] = test_fraction
+        x, y, source = _dataset_test_split(
+            dataset, {"root": root, "test_fraction": test_fraction}, seed
+        )
     meta = {"source": source, "seed": seed, "implementation": IMPLEMENTATION_VERSION}
     out = Path(out)
     meta_path = out / "corrupt.json"
@@ -277,6 +253,58 @@ def corrupt_dataset(
         write_corrupted_set(x, y, [name], out, seed=seed)
         log(f"[{i}/{len(names)}] {name}: {time.perf_counter() - t1:.1f} s")
     return {"n_images": len(x), "n_corruptions": len(names), "seconds": time.perf_counter() - t0}
+
+
+def _dataset_test_split(
+    dataset: str | None, given: dict, seed: int
+) -> tuple[np.ndarray, np.ndarray, dict]:
+    """A built-in classification dataset's test split, its options read from the command
+    line against the dataset's entry of ``DATASET_INFO`` (``--root``, ``--test-fraction``).
+
+    Returns:
+        The images, the labels and what ``corrupt.json`` records of the source (the options
+        but folders, which may move).
+    """
+    from moo_compress._utils.registry import import_target
+    from moo_compress.data import DATASET_INFO, DATASETS, REQUIRED
+    from moo_compress.errors import ConfigError
+
+    if dataset not in DATASETS:
+        raise ConfigError(
+            "--dataset",
+            "",
+            f"must be one of {{{', '.join(DATASETS.names())}}}. Got {dataset!r} instead.",
+        )
+    info = DATASET_INFO[dataset]
+    options: dict = {}
+    for opt in info.options:
+        flag = "--" + opt.name.replace("_", "-")
+        value = given.get(opt.name)
+        if value is None:
+            if opt.default is REQUIRED:
+                raise ConfigError(flag, "", f"is required with --dataset {dataset}.")
+            value = opt.default
+            if value is None:
+                continue
+        if opt.kind in ("number", "integer") and not (
+            (opt.low is None or value >= opt.low) and (opt.high is None or value <= opt.high)
+        ):
+            raise ConfigError(
+                flag, "", f"must be a number in [{opt.low}, {opt.high}]. Got {value} instead."
+            )
+        options[opt.name] = str(Path(value).resolve()) if opt.kind == "path" else value
+    if info.check:
+        problem = import_target(info.check)(dataset, options)
+        if problem:
+            key, text = problem
+            raise ConfigError(
+                "--" + key.replace("_", "-"), "", f"{text}. Got {given.get(key)!r} instead."
+            )
+    ds = DATASETS.get(dataset)(seed=seed, **options)
+    kinds = {o.name: o.kind for o in info.options}
+    source = {"dataset": dataset, "n": len(ds.x_test)}
+    source.update({k: v for k, v in options.items() if kinds[k] != "path"})
+    return ds.x_test, ds.y_test, source
 
 
 def _load_user_array(path: str, option: str) -> np.ndarray:
