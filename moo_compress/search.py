@@ -464,7 +464,9 @@ class SearchSession:
             record.write_constraints(batch, constraints)
         st.with_retries(batch.flush, self.url)
         for label, value in constraints.items():  # where Optuna's samplers and tools look
-            trial.set_constraint(label, value)
+            st.with_retries(
+                lambda label=label, value=value: trial.set_constraint(label, value), self.url
+            )
         self._tell(trial, [result.values[name] for name in self.objectives])
         self.n_complete += 1
         self.proposals += 1

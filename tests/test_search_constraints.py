@@ -128,3 +128,21 @@ def test_a_relative_constraint_without_a_baseline_fails_the_trial(tmp_path):
     }
     with pytest.raises(TableMiss):
         table.evaluate({}, "not-a-key")
+
+
+def test_pymoo_nsga2_is_guided_by_the_values_it_is_told(tmp_path):
+    """Generation 0 is random; what NSGA-II proposes after it depends on the stored values
+    (a driver told the same thing for every trial would propose the same either way)."""
+    cfg = load_study_config(write_study(tmp_path, driver="pymoo-nsga2", n_trials=24))
+    table = _table(cfg.space)
+    flipped = TableEvaluator(
+        {
+            k: {**v, "accuracy": 192.0 - v["accuracy"], "cr": 60.0 - v["cr"]}
+            for k, v in table.rows.items()
+        },
+        table.seconds,
+    )
+    first = [t.params for t in replay(cfg, table).trials]
+    second = [t.params for t in replay(cfg, flipped).trials]
+    assert first[:4] == second[:4]
+    assert first != second

@@ -608,7 +608,8 @@ def load_study_config(
             )
         n_trials_value = n_trials
     if max_failures is None:
-        max_failures = max(10, n_trials_value) if budget.has("n_trials") else 100
+        explicit = budget.has("n_trials") or n_trials is not None
+        max_failures = max(10, n_trials_value) if explicit else 100
 
     cor = top.section("corruptions")
     names = cor.raw("names", CORRUPTIONS.names())

@@ -123,11 +123,15 @@ def _trailing_duplicates(study) -> int:
     from optuna.trial import TrialState
 
     from moo_compress import record
+    from moo_compress import storage as st
 
     finished = study.get_trials(deepcopy=False, states=(TrialState.COMPLETE, TrialState.FAIL))
     n = 0
     for t in sorted(finished, key=lambda t: t.number, reverse=True):
-        if not str(record.fail_reason(t)).startswith(record.DUPLICATE):
+        reason = str(record.fail_reason(t))
+        if reason == st.INTERRUPTED:  # not in the uninterrupted run's history
+            continue
+        if not reason.startswith(record.DUPLICATE):
             break
         n += 1
     return n

@@ -143,6 +143,7 @@ class PymooNSGA2Driver:
                 if outcome.complete:
                     F[i] = sign * np.array([outcome.values[name] for name in session.objectives])
                     G[i, 1:] = np.asarray(outcome.constraints) / scale
+                else:
                     F[i] = _INFEASIBLE
                     G[i] = 1.0
             Evaluator().eval(StaticProblem(problem, F=F, G=G), pop)

@@ -93,6 +93,8 @@ def changed_settings(cfg, meta: dict[str, Any]) -> list[str]:
             n for n in set(old_vars) | set(new_vars) if old_vars.get(n) != new_vars.get(n)
         )
         out.append(f"search_space ({', '.join(names)})" if names else "search_space")
+    if old.get("constraints") != new.get("constraints"):
+        out.append("constraints")
     return out or ["settings outside the stored record (search space or driver options)"]
 
 
