@@ -272,8 +272,8 @@ def _plot(curves_by_set: dict, path: Path) -> None:
 
 
 ABLATIONS = {
-    "pymoo-tournament-parents": "pymoo-nsga2 picks parents by NSGA-II's binary tournament "
-    "instead of pymoo's mixed-variable default (at random among the survivors)",
+    "pymoo-random-parents": "pymoo-nsga2 picks parents at random among the survivors "
+    "(pymoo's mixed-variable default) instead of NSGA-II's binary tournament",
     "no-random-after-duplicate": "Optuna samplers never fall back to random sampling after "
     "duplicate proposals (a real search stops after 200 in a row)",
     "random-after-first-duplicate": "Optuna samplers draw the proposal after every "
@@ -287,8 +287,8 @@ def ablate(names: list[str]) -> None:
         from moo_compress.drivers.optuna_samplers import OptunaDriver
         from moo_compress.drivers.pymoo_nsga2 import PymooNSGA2Driver
 
-        if name == "pymoo-tournament-parents":
-            PymooNSGA2Driver.tournament_parents = True
+        if name == "pymoo-random-parents":
+            PymooNSGA2Driver.tournament_parents = False
         elif name == "no-random-after-duplicate":
             OptunaDriver.random_after_duplicates = None
         elif name == "random-after-first-duplicate":
