@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from moo_compress import record
-from moo_compress.archive import normalized_hypervolume
+from moo_compress.archive import ParetoArchive
 from moo_compress.errors import MooCompressError
 from moo_compress.search import SearchSession
 
@@ -113,11 +113,10 @@ def hypervolume_curve(
     done = sorted(
         study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,)), key=lambda t: t.number
     )
-    points: list[list[float]] = []
+    archive = ParetoArchive(directions, bounds)
     curve = []
     for t in done:
         if record.is_feasible(t):
-            points.append(list(t.values))
-        values = np.array(points, dtype=float).reshape(-1, len(directions))
-        curve.append(normalized_hypervolume(values, directions, bounds))
+            archive.add(t.values)
+        curve.append(archive.hypervolume())
     return np.array(curve)
