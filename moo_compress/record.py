@@ -29,6 +29,11 @@ JSON shapes are fixed: studies already on disk must keep loading):
     Complete trials of a study with ``constraints``: the sum of the positive constraint
     values (0.0: feasible). Infeasible trials stay out of the archive, the hypervolume and
     ``export``.
+``rung``
+    Multi-fidelity studies (``mo-asha``): ``{"rung": r, "top": R, "promoted_from": n}``,
+    the rung the trial measured (0 = the cheapest, ``R`` = the full evaluation) and the
+    trial of the rung below it (None at rung 0). A trial below the top rung is PRUNED: its
+    ``objectives`` are the values known at that rung (measured there or reused from below).
 ``fail_reason``
     Failed trials: one line. A proposal that was never evaluated starts with
     :data:`INTERRUPTED`, :data:`DUPLICATE`, :data:`SKIPPED` or :data:`ABANDONED`; any other
@@ -81,11 +86,13 @@ __all__ = [
     "read",
     "result",
     "violation",
+    "rung",
     "write_config",
     "write_constraints",
     "write_fail_reason",
     "write_generation",
     "write_result",
+    "write_rung",
     "write_worker",
 ]
 
@@ -100,6 +107,7 @@ _DETAILS = "details"
 _OBJ_PREFIX = "obj_"
 _CONSTRAINTS = "constraints"
 _VIOLATION = "violation"
+_RUNG = "rung"
 FAIL_REASON = "fail_reason"
 """Name of the failure attribute, for :mod:`moo_compress.storage`, which fails a trial
 through the storage itself (without an Optuna ``Trial``)."""
@@ -116,6 +124,27 @@ _NOT_EVALUATED = (INTERRUPTED, DUPLICATE, SKIPPED, ABANDONED)
 
 
 # -- writers -----------------------------------------------------------------------------
+def write_rung(trial, rung: int, top: int, promoted_from: int | None) -> None:
+    """Record the fidelity rung a multi-fidelity trial measures.
+
+    Args:
+        trial: The running Optuna trial.
+        rung: Its rung (0 = the cheapest).
+        top: The top rung (the full evaluation).
+        promoted_from: The trial number of the same configuration's rung below (None at 0).
+    """
+    trial.set_user_attr(_RUNG, {"rung": rung, "top": top, "promoted_from": promoted_from})
+
+
+def rung(trial) -> dict[str, Any] | None:
+    """``{"rung", "top", "promoted_from"}`` of a multi-fidelity trial (None otherwise).
+
+    Args:
+        trial: An Optuna ``FrozenTrial`` or ``Trial``.
+    """
+    return trial.user_attrs.get(_RUNG)
+
+
 def write_worker(trial, worker: str) -> None:
     """Record the id of the worker process that claimed ``trial``.
 
@@ -319,13 +348,13 @@ def constraints(trial) -> dict[str, float]:
 
 def evaluation_seconds(trial) -> float:
     """Seconds ``trial`` spent evaluating: the recorded ``eval_seconds`` of a complete
-    trial, the run time of a failed evaluation, 0 for a proposal never evaluated (duplicate,
+    trial or a multi-fidelity lower rung (PRUNED), the run time of a failed evaluation, 0 for a proposal never evaluated (duplicate,
     skipped, interrupted, abandoned) or a trial not finished (what ``budget.seconds`` counts).
 
     Args:
         trial: An Optuna ``FrozenTrial``.
     """
-    if trial.state.name == "COMPLETE":
+    if trial.state.name in ("COMPLETE", "PRUNED"):
         return float(trial.user_attrs.get(_RESULT, {}).get("eval_seconds", 0.0))
     reason = fail_reason(trial)
     if trial.state.name != "FAIL" or not reason or reason.startswith(_NOT_EVALUATED):

@@ -114,9 +114,11 @@ def _search(
         from moo_compress.workers import spawn_workers
 
         session = SearchSession(cfg, study, evaluator, show_progress=False)
-        # the workers ask Optuna, which hands out queued trials first
-        for config in session.rerun_interrupted(interrupted):
-            study.enqueue_trial(cfg.space.searched_params(config), skip_if_exists=False)
+        # the workers ask Optuna, which hands out queued trials first (a multi-fidelity
+        # driver decides its rung evaluations from storage again instead)
+        if not DRIVER_INFO[cfg.driver].fidelity:
+            for config in session.rerun_interrupted(interrupted):
+                study.enqueue_trial(cfg.space.searched_params(config), skip_if_exists=False)
         spawn_workers(
             cfg,
             study_file or cfg.source,

@@ -106,8 +106,13 @@ class SearchSession:
         self.spent_seconds = 0.0
         self.archive = ParetoArchive(self.directions, self.bounds)
         self._seen: set[int] = set()  # finished trials counted (seconds, archive)
-        for t in study.get_trials(deepcopy=False, states=(TrialState.COMPLETE, TrialState.FAIL)):
+        states = (TrialState.COMPLETE, TrialState.FAIL, TrialState.PRUNED)
+        for t in study.get_trials(deepcopy=False, states=states):
             self._seen.add(t.number)
+            if t.state == TrialState.PRUNED:  # a lower rung of a multi-fidelity search
+                self.proposals += 1
+                self.spent_seconds += record.evaluation_seconds(t)
+                continue
             key = record.config_key(t)
             reason = record.fail_reason(t)
             if t.state == TrialState.FAIL and reason == st.INTERRUPTED:
@@ -297,13 +302,30 @@ class SearchSession:
             RuntimeError: The trial's parameters do not rebuild ``config`` (the trial is
                 failed first).
         """
+        trial, full = self.ask_config(config)
+        return self.evaluate_trial(trial, full, generation=generation, compute=compute)
+
+    def ask_config(self, config: dict[str, Any]) -> tuple[optuna.Trial, dict[str, Any]]:
+        """Ask the study for a new trial whose parameters are exactly ``config``'s.
+
+        Args:
+            config: A full pipeline configuration.
+
+        Returns:
+            The running trial and the configuration its parameters rebuild (equal to
+            ``config``).
+
+        Raises:
+            RuntimeError: The trial's parameters do not rebuild ``config`` (the trial is
+                failed first).
+        """
         from optuna.samplers import PartialFixedSampler, RandomSampler
 
         params = self.space.searched_params(config)
         previous = self.study.sampler
         self.study.sampler = PartialFixedSampler(params, RandomSampler(seed=0))
         try:
-            trial = self.study.ask()
+            trial = st.with_retries(self.study.ask, self.url)
             full = self.space.suggest(trial)
         finally:
             self.study.sampler = previous
@@ -318,7 +340,7 @@ class SearchSession:
                 f"trial {trial.number}: stored parameters {params} do not rebuild the "
                 "driver's configuration"
             )
-        return self.evaluate_trial(trial, full, generation=generation, compute=compute)
+        return trial, full
 
     def evaluate_trial(
         self,
@@ -327,6 +349,7 @@ class SearchSession:
         *,
         generation: int | None = None,
         compute: Callable[[], TrialResult] | None = None,
+        lower_rung: bool = False,
     ) -> Outcome:
         """Evaluate an asked trial whose parameters have been suggested; tell the result.
 
@@ -345,15 +368,22 @@ class SearchSession:
             generation: The pymoo generation that proposed it (default None).
             compute: Returns the evaluation's ``TrialResult`` or raises (default None: the
                 evaluator runs here).
+            lower_rung: The trial measures a rung below the full evaluation (multi-fidelity
+                drivers, whose ``compute`` measures it): its values and the constraints on
+                them are stored and the trial is told PRUNED; it does not count as complete
+                and stays out of the archive (default False).
 
         Returns:
-            The configuration's outcome.
+            The configuration's outcome (for a lower rung: complete with the rung's values,
+            while the stored outcomes keep only full evaluations).
 
         Raises:
             MooCompressError: More than ``budget.max_failures`` trials failed.
         """
         try:
-            return self._evaluate_trial(trial, config, generation=generation, compute=compute)
+            return self._evaluate_trial(
+                trial, config, generation=generation, compute=compute, lower_rung=lower_rung
+            )
         except KeyboardInterrupt:
             self.mark_trial_interrupted(trial)
             raise
@@ -406,7 +436,13 @@ class SearchSession:
         st.with_retries(tell, self.url)
 
     def _evaluate_trial(
-        self, trial, config: dict[str, Any], *, generation: int | None = None, compute=None
+        self,
+        trial,
+        config: dict[str, Any],
+        *,
+        generation: int | None = None,
+        compute=None,
+        lower_rung: bool = False,
     ) -> Outcome:
         from optuna.trial import TrialState
 
@@ -432,11 +468,15 @@ class SearchSession:
         try:
             with heartbeat(self.study, trial):
                 result = compute() if compute is not None else self.evaluator.evaluate(config, key)
-                undefined = [n for n in self.objectives if n not in result.values]
+                known = result.measured if lower_rung and result.measured is not None else None
+                wanted = [n for n in self.objectives if known is None or n in known]
+                undefined = [n for n in wanted if n not in result.values]
                 if undefined:
                     why = result.details.get(undefined[0], {}).get("undefined", "no value")
                     raise ValueError(f"objective {undefined[0]} is undefined: {why}")
-                constraints = self.constraint_values(config, result.values)
+                constraints = self.constraint_values(
+                    config, result.values, only_measured=lower_rung, baseline=result.baseline
+                )
         except Exception as exc:  # noqa: BLE001 - any crash is recorded and the search goes on
             reason = f"{type(exc).__name__}: {exc}".splitlines()[0][:500]
             self.spent_seconds += time.perf_counter() - started
@@ -463,6 +503,11 @@ class SearchSession:
         if self.constraints:
             record.write_constraints(batch, constraints)
         st.with_retries(batch.flush, self.url)
+        if lower_rung:
+            self._seen.add(trial.number)
+            self._tell(trial, state=TrialState.PRUNED)
+            self.proposals += 1
+            return Outcome(True, result.values, None, trial.number, list(constraints.values()))
         for label, value in constraints.items():  # where Optuna's samplers and tools look
             st.with_retries(
                 lambda label=label, value=value: trial.set_constraint(label, value), self.url
@@ -481,7 +526,12 @@ class SearchSession:
         return outcome
 
     def constraint_values(
-        self, config: dict[str, Any], values: dict[str, float]
+        self,
+        config: dict[str, Any],
+        values: dict[str, float],
+        *,
+        only_measured: bool = False,
+        baseline: dict[str, float] | None = None,
     ) -> dict[str, float]:
         """Each constraint's value for a model (<= 0: met), by label, in the study's order.
 
@@ -489,6 +539,10 @@ class SearchSession:
             config: The model's full pipeline configuration (relative bounds compare with
                 the baseline of its architecture).
             values: Its measured objective values.
+            only_measured: Leave out constraints on objectives ``values`` lacks (a lower
+                rung of a multi-fidelity search; default False: such a constraint raises).
+            baseline: The baseline's values to compare relative bounds with (default None:
+                the evaluator's, measured as the full evaluation measures).
 
         Raises:
             ValueError: A constrained objective has no value for this model, or a relative
@@ -496,18 +550,24 @@ class SearchSession:
         """
         out: dict[str, float] = {}
         for c in self.constraints:
+            if only_measured and c.objective not in values:
+                continue
             if c.objective not in values:
                 why = "undefined for this model"
                 raise ValueError(f"constraint {c.label!r}: objective {c.objective} is {why}")
-            baseline = None
+            ref = None
             if c.relative:
-                base = self.evaluator.baseline_values(self.evaluator.arch_of(config))
+                base = (
+                    baseline
+                    if baseline is not None and c.objective in baseline
+                    else self.evaluator.baseline_values(self.evaluator.arch_of(config))
+                )
                 if c.objective not in base:
                     raise ValueError(
                         f"constraint {c.label!r}: the baseline has no {c.objective} value"
                     )
-                baseline = base[c.objective]
-            out[c.label] = c.value(values[c.objective], baseline)
+                ref = base[c.objective]
+            out[c.label] = c.value(values[c.objective], ref)
         return out
 
     def rerun_interrupted(self, configs: list[dict[str, Any]]) -> list[dict[str, Any]]:

@@ -103,6 +103,16 @@ def _claim(study, trial, key: str, n_trials: int) -> str | None:
     return None
 
 
+def _skip_waiting(study, url: str) -> None:
+    """Pop one queued (WAITING) trial and fail it as skipped: the budget is already met."""
+    from optuna.trial import TrialState
+
+    trial = st.with_retries(study.ask, url)
+    with heartbeat(study, trial):
+        record.write_fail_reason(trial, f"{st.SKIPPED}: the budget is met by completed trials")
+        st.with_retries(partial(study.tell, trial, state=TrialState.FAIL), url)
+
+
 def run_worker(
     cfg: StudyConfig, *, worker: str | None = None, log: Callable[[str], None] | None = None
 ) -> dict[str, Any]:
@@ -153,6 +163,28 @@ def run_worker(
         lambda: st.create_or_load(cfg, url, heartbeat=cfg.workers.heartbeat()), url
     )
     session = SearchSession(cfg, study, evaluator, show_progress=False)
+    if DRIVER_INFO[cfg.driver].fidelity:  # the driver's own loop claims rung evaluations
+        from moo_compress.drivers import DRIVERS
+
+        t_loop = time.perf_counter()
+        before = session.eval_seconds
+        ran = DRIVERS.get(cfg.driver)(cfg).run(session, interrupted=[], worker=worker, log=log)
+        waited = ran["wait_seconds"]
+        loop_seconds = time.perf_counter() - t_loop
+        session.refresh()
+        evaluated_seconds = session.eval_seconds
+        return {
+            "worker": worker,
+            "evaluated": ran["evaluated"],
+            "complete": session.n_complete,
+            "failed": session.n_failed,
+            "wall_seconds": time.perf_counter() - t0,
+            "setup_seconds": t_loop - t0,
+            "loop_seconds": loop_seconds,
+            "eval_seconds": evaluated_seconds - before,
+            "wait_seconds": waited,
+            "database_seconds": max(0.0, loop_seconds - (evaluated_seconds - before) - waited),
+        }
     driver = OptunaDriver(cfg)
     space = session.space
     proposals = evaluated = 0
@@ -163,12 +195,19 @@ def run_worker(
     while True:
         st.with_retries(lambda: optuna.storages.fail_stale_trials(study), url)
         st.with_retries(lambda: fail_abandoned_trials(study, grace), url)
-        finished_or_running = st.with_retries(
+        listed = st.with_retries(
             lambda: study.get_trials(
-                deepcopy=False, states=(TrialState.COMPLETE, TrialState.RUNNING, TrialState.FAIL)
+                deepcopy=False,
+                states=(
+                    TrialState.COMPLETE,
+                    TrialState.RUNNING,
+                    TrialState.FAIL,
+                    TrialState.WAITING,
+                ),
             ),
             url,
         )
+        finished_or_running = [t for t in listed if t.state != TrialState.WAITING]
         trials = [t for t in finished_or_running if t.state != TrialState.FAIL]
         complete = [t for t in trials if t.state == TrialState.COMPLETE]
         session.catch_up([t for t in finished_or_running if t.state != TrialState.RUNNING])
@@ -177,7 +216,20 @@ def run_worker(
             recorded = len(complete)
         done = len(complete)
         if done >= cfg.n_trials or session.budget_left() == 0:
-            break
+            running = any(t.state == TrialState.RUNNING for t in trials)
+            waiting = any(t.state == TrialState.WAITING for t in listed)
+            if not running and not waiting:
+                break
+            if waiting:
+                # a dead worker's configuration re-queued after the budget was met: take it
+                # off the queue as skipped, so that no trial is left waiting
+                _skip_waiting(study, url)
+                continue
+            # a trial still runs (alive, or dead until its heartbeat is overdue): wait for
+            # it to finish or be failed, so that the study ends with nothing left running
+            time.sleep(POLL_SECONDS)
+            wait_seconds += POLL_SECONDS
+            continue
         if len(trials) >= cfg.n_trials:
             # the rest of the budget is running elsewhere; wait in case one of them dies
             time.sleep(POLL_SECONDS)

@@ -228,6 +228,11 @@ class TableEvaluator:
         }
         return TrialResult(values, {}, technique_name(config), key.encode(), 0.0)
 
+    def evaluate_rung(self, config, key, *, objectives=None, fidelity=None, artifact=None):
+        result = self.evaluate(config, key)
+        result.values = {k: v for k, v in result.values.items() if k in (objectives or k)}
+        return result
+
 
 def _trials(study_path):
     from moo_compress.config import load_study_config

@@ -117,7 +117,18 @@ def test_three_workers_survive_a_killed_worker(tmp_path, shared_cache):
         if t.state == TrialState.COMPLETE
         and t.user_attrs.get("config_key") == stale[0].user_attrs.get("config_key")
     ]
-    assert retried, "the killed trial's configuration was evaluated again"
+    # the killed trial's configuration is queued again and evaluated; only when the
+    # other workers met the budget between the failure and the re-queue is the queued
+    # copy taken off the queue as skipped (never left waiting)
+    skipped_copy = [
+        t
+        for t in trials
+        if t.number > stale[0].number
+        and t.state == TrialState.FAIL
+        and t.params == stale[0].params
+        and t.user_attrs.get("fail_reason", "").startswith("skipped")
+    ]
+    assert retried or skipped_copy, "the killed trial's configuration was queued again"
     status = cli("status", str(study), "--storage", PG)
     assert f"{n}/{n} complete" in status.stdout, status.stdout + status.stderr
     assert "ci-secret" not in status.stdout + status.stderr
@@ -232,6 +243,45 @@ def test_a_trial_whose_worker_died_before_or_after_its_first_beat_is_failed(tmp_
     assert "abandoned" in states[abandoned.number].user_attrs["fail_reason"]
     assert states[evaluating.number].state == TrialState.FAIL  # Optuna's stale check
     assert states[live.number].state == TrialState.RUNNING
+
+
+def test_worker_with_the_budget_met_leaves_nothing_running_or_queued(tmp_path, shared_cache):
+    """Once the budget is met, a worker still waits for trials that run (a dead worker's
+    until its heartbeat is overdue) and takes re-queued copies off the queue as skipped."""
+    import optuna
+    from optuna.trial import TrialState
+
+    from moo_compress import record
+    from moo_compress import storage as st
+    from moo_compress.heartbeat import heartbeat
+
+    study_file = write_study(
+        tmp_path, driver="optuna-random", n_trials=1, cache_dir=shared_cache, extra=FAST
+    )
+    url = f"sqlite:///{tmp_path / 'study.db'}"
+    assert cli("worker", str(study_file), "--storage", url).returncode == 0
+    storage = st.open_storage(url, heartbeat={"interval": 1, "grace": 4, "max_retry": 3})
+    study = optuna.load_study(study_name="tiny", storage=storage)
+    (done,) = study.get_trials(states=(TrialState.COMPLETE,))
+    dead = study.ask()  # a worker that died while evaluating
+    record.write_worker(dead, "dead")
+    record.write_config(dead, done.user_attrs["config"], "dead-key")
+    with heartbeat(study, dead):
+        pass
+    study.enqueue_trial(done.params)  # a queued copy nobody will take
+    t0 = time.time()
+    res = cli("worker", str(study_file), "--storage", url)
+    assert res.returncode == 0, res.stderr
+    assert time.time() - t0 >= 3, "the worker waited for the dead trial's heartbeat grace"
+    trials = study.get_trials()
+    states = [t.state for t in trials]
+    assert TrialState.RUNNING not in states and TrialState.WAITING not in states, states
+    assert states.count(TrialState.COMPLETE) == 1
+    assert trials[dead.number].state == TrialState.FAIL
+    skipped = [t for t in trials if record.fail_reason(t).startswith(st.SKIPPED)]
+    assert len(skipped) == 2, [
+        record.fail_reason(t) for t in trials
+    ]  # the queued and the re-queued
 
 
 def test_worker_on_sqlite_warns_and_points_to_postgresql(tmp_path, shared_cache):

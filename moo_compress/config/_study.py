@@ -581,7 +581,8 @@ def load_study_config(
     options = {}
     for opt, (default, low) in DRIVER_INFO[driver].options.items():
         options[opt] = drv.integer(opt, default, low=low, high=100_000)
-    drv.finish()
+    if not DRIVER_INFO[driver].fidelity:
+        drv.finish()
     if DRIVER_INFO[driver].needs_grid:
         continuous = [v.name for v in space.searched if v.grid_size() is None]
         if continuous:
@@ -670,6 +671,20 @@ def load_study_config(
         )
     constraints = _constraints(top, task, {o.name: o.bounds for o in objectives})
     record = _record(top, objectives, task, extra=[c.objective for c in constraints])
+    if DRIVER_INFO[driver].fidelity:  # the ladder names recorded objectives and corruptions
+        from moo_compress.config._fidelity import parse_ladder
+
+        options.update(
+            parse_ladder(
+                drv,
+                record=tuple(record),
+                corruptions=tuple(names),
+                severities=tuple(sorted(severities)),
+                kinds={n: i.kind for n, i in OBJECTIVE_INFO.items()},
+                task=task,
+            )
+        )
+        drv.finish()
     det = top.section("detection")
     detection = DetectionConfig(
         score_threshold=det.number(

@@ -26,6 +26,8 @@ class DriverInfo:
             generation evaluated on a Dask cluster) or ``None`` (one process).
         needs_grid: Every searched variable must have a finite grid.
         needs_searched: The space must search at least one variable.
+        fidelity: The driver climbs a fidelity ladder (its section also takes ``sampler``
+            and ``rungs``, see :mod:`moo_compress.config._fidelity`).
     """
 
     name: str
@@ -34,6 +36,7 @@ class DriverInfo:
     scale_out: str | None = None
     needs_grid: bool = False
     needs_searched: bool = True
+    fidelity: bool = False
 
 
 _OPTUNA = "moo_compress.drivers.optuna_samplers:OptunaDriver"
@@ -47,6 +50,13 @@ _INFO = [
     DriverInfo("optuna-tpe", _OPTUNA, {"n_startup_trials": (8, 0)}, scale_out="workers"),
     DriverInfo("optuna-nsga2", _OPTUNA, {"population_size": (8, 2)}, scale_out="workers"),
     DriverInfo("optuna-random", _OPTUNA, {}, scale_out="workers"),
+    DriverInfo(
+        "mo-asha",
+        "moo_compress.drivers.mo_asha:MoAshaDriver",
+        {"eta": (3, 2), "n_startup_trials": (8, 0), "population_size": (8, 2)},
+        scale_out="workers",
+        fidelity=True,
+    ),
     DriverInfo(
         "grid",
         "moo_compress.drivers.grid:GridDriver",

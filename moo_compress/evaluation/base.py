@@ -117,6 +117,11 @@ class TrialResult:
         technique: The configuration's technique chain, by name.
         artifact: The packed model's bytes (the ``.mcz`` file).
         seconds: Wall time of the evaluation.
+        measured: A multi-fidelity rung: the objectives known at the rung (measured there
+            or reused from below; default None: the full evaluation, every objective).
+        baseline: A multi-fidelity rung: the baseline's values measured as the rung
+            measures, for constraints relative to the baseline (default None: the
+            evaluator's ``baseline_values``).
     """
 
     values: dict[str, float]
@@ -124,6 +129,8 @@ class TrialResult:
     technique: str
     artifact: bytes = field(repr=False)
     seconds: float
+    measured: tuple[str, ...] | None = None
+    baseline: dict[str, float] | None = None
 
 
 class Measurements:
@@ -255,6 +262,7 @@ class Evaluator:
 
     measurements_class = Measurements
     quality = "accuracy"  # the objective a rebuilt or re-measured model must reproduce
+    images: int | None = None  # a multi-fidelity rung's image subset (see at_fidelity)
 
     def __init__(
         self,
@@ -436,6 +444,7 @@ class Evaluator:
                 {
                     "spec": self.spec.to_dict(),
                     "split": self.split,
+                    **({"images": self.images} if self.images else {}),
                     "arch": arch,
                     "reference": self.reference_for(arch).to_dict(),
                     "corruptions": IMPLEMENTATION_VERSION,
@@ -559,6 +568,7 @@ class Evaluator:
                 "corruptions": IMPLEMENTATION_VERSION,
                 "corrupted_root": self.spec.dataset.corrupted_root,
                 "split": self.split,
+                **({"images": self.images} if self.images else {}),
             }
         )
 
@@ -649,11 +659,18 @@ class Evaluator:
         Raises:
             FloatingPointError: An objective is NaN or infinite.
         """
-        from moo_compress.artifact import decode_model, encode_model
-        from moo_compress.compression.pipeline import compress, technique_name
+        return self.evaluate_rung(config, config_key)
 
-        t0 = time.perf_counter()
-        seed = trial_seed(self.seed, config_key)
+    def build(self, config: dict[str, Any], config_key: str) -> bytes:
+        """Compress the baseline with ``config`` and pack it (the ``.mcz`` bytes).
+
+        Args:
+            config: A full pipeline configuration.
+            config_key: Its key (the evaluation's seed derives from it).
+        """
+        from moo_compress.artifact import encode_model
+        from moo_compress.compression.pipeline import compress
+
         arch = self.arch_of(config)
         model = compress(
             self.baseline_for(arch),
@@ -661,12 +678,48 @@ class Evaluator:
             x_train=self.dataset.x_train,
             y_train=self.dataset.y_train,
             finetune=self.spec.finetune,
-            seed=seed,
+            seed=trial_seed(self.seed, config_key),
             adversarial=asdict(self.spec.adversarial),
         )
-        artifact = encode_model(model.cpu(), self.arch_spec(arch), metadata={"config": config})
+        return encode_model(model.cpu(), self.arch_spec(arch), metadata={"config": config})
+
+    def evaluate_rung(
+        self,
+        config: dict[str, Any],
+        config_key: str,
+        *,
+        objectives: list[str] | None = None,
+        fidelity: dict[str, Any] | None = None,
+        artifact: bytes | None = None,
+    ) -> TrialResult:
+        """Measure ``objectives`` of a configuration's model, on a data subset when asked:
+        one rung of a multi-fidelity search (:meth:`evaluate` is the full evaluation).
+
+        Args:
+            config: A full pipeline configuration.
+            config_key: Its key (the evaluation's seed derives from it).
+            objectives: Names to measure (default None: the spec's ``record``).
+            fidelity: ``{"corruptions", "severities", "images"}`` subsets (None entries:
+                the study's; default None: the full evaluation data).
+            artifact: The model's packed bytes from a lower rung (default None: compress
+                the baseline now). The same configuration builds the same model.
+
+        Returns:
+            The values, details, technique, artifact and wall time.
+
+        Raises:
+            FloatingPointError: An objective is NaN or infinite.
+        """
+        from moo_compress.artifact import decode_model
+        from moo_compress.compression.pipeline import technique_name
+
+        t0 = time.perf_counter()
+        if artifact is None:
+            artifact = self.build(config, config_key)
+        arch = self.arch_of(config)
         loaded, _ = decode_model(artifact)
-        results = self.measure(loaded, artifact, reference=self.reference_for(arch))
+        ev = self.at_fidelity(fidelity)
+        results = ev.measure(loaded, artifact, objectives, reference=ev.reference_for(arch))
         values = {k: float(r.value) for k, r in results.items() if "undefined" not in r.details}
         bad = [k for k, v in values.items() if not math.isfinite(v)]
         if bad:
@@ -675,3 +728,60 @@ class Evaluator:
         return TrialResult(
             values, details, technique_name(config), artifact, time.perf_counter() - t0
         )
+
+    def at_fidelity(self, fidelity: dict[str, Any] | None) -> Evaluator:
+        """This evaluator measuring on a subset of its corruptions, severities or images
+        (a view sharing data and baselines; its references are measured on the same subset,
+        so a corruption error is relative to the reference on the same images).
+
+        Args:
+            fidelity: ``{"corruptions", "severities", "images"}`` (None entries: all; None:
+                this evaluator itself).
+
+        Raises:
+            ValueError: ``images`` is set for a dataset whose test split is not an image
+                array (detection).
+        """
+        if not fidelity or not any(
+            fidelity.get(k) for k in ("corruptions", "severities", "images")
+        ):
+            return self
+        ident = json.dumps(fidelity, sort_keys=True)
+        views = self.__dict__.setdefault("_fidelity_views", {})
+        if ident in views:
+            return views[ident]
+        import copy
+        import dataclasses
+
+        view = copy.copy(self)
+        view.__dict__["_fidelity_views"] = {}
+        spec = self.spec
+        if fidelity.get("corruptions"):
+            view.corruptions = [c for c in self.corruptions if c in fidelity["corruptions"]]
+        if fidelity.get("severities"):
+            view.severities = sorted(int(s) for s in fidelity["severities"])
+        spec = dataclasses.replace(
+            spec, corruptions=tuple(view.corruptions), severities=tuple(view.severities)
+        )
+        view.spec = spec
+        view.images = None
+        images = fidelity.get("images")
+        n = len(self.dataset.y_test)
+        if images and int(images) < n:
+            view.images = int(images)
+            idx = np.sort(
+                np.random.default_rng(derived_seed(self.seed, "rung-images")).choice(
+                    n, size=int(images), replace=False
+                )
+            )
+            if not isinstance(self.dataset.x_test, np.ndarray):
+                raise ValueError("an images subset needs image arrays (classification data)")
+            view.dataset = dataclasses.replace(
+                self.dataset, x_test=self.dataset.x_test[idx], y_test=self.dataset.y_test[idx]
+            )
+            rows = np.concatenate([idx + (s - 1) * n for s in range(1, 6)])
+            view.corrupted = {k: self.corrupted[k][rows] for k in view.corruptions}
+        view._references = {}
+        view._baseline_values = {}
+        views[ident] = view
+        return view

@@ -35,6 +35,10 @@ class TableEvaluator:
         baseline: The baseline's objective values (for constraints relative to it; default
             None: a relative constraint fails the trial).
         arch: The study's architecture (default ``"small_cnn"``).
+        shares: What a multi-fidelity rung is charged, as shares of a configuration's
+            seconds: ``"build"`` (compressing and fine-tuning, charged when a rung builds
+            the model) and one per objective (charged when a rung measures it). Default
+            None: building costs the whole evaluation and measuring is free.
     """
 
     def __init__(
@@ -45,12 +49,14 @@ class TableEvaluator:
         techniques: dict[str, str] | None = None,
         baseline: dict[str, float] | None = None,
         arch: str = "small_cnn",
+        shares: dict[str, float] | None = None,
     ) -> None:
         self.rows = {k: dict(v) for k, v in rows.items()}
         self.seconds = dict(seconds)
         self.techniques = dict(techniques or {})
         self.baseline = dict(baseline) if baseline is not None else None
         self.arch = arch
+        self.shares = dict(shares) if shares is not None else {"build": 1.0}
         self.lookups = 0
 
     @classmethod
@@ -133,3 +139,39 @@ class TableEvaluator:
             artifact=b"",
             seconds=float(self.seconds.get(config_key, 0.0)),
         )
+
+    def evaluate_rung(
+        self,
+        config: dict[str, Any],
+        config_key: str,
+        *,
+        objectives: list[str] | None = None,
+        fidelity: dict[str, Any] | None = None,
+        artifact: bytes | None = None,
+    ) -> TrialResult:
+        """The stored values of ``objectives`` (a multi-fidelity rung), charged by
+        ``shares``.
+
+        Args:
+            config: A full pipeline configuration.
+            config_key: Its key.
+            objectives: The objectives measured (default None: every stored one; names
+                the table lacks are left out).
+            fidelity: A data subset: tables hold full-fidelity values only, so it must be
+                None.
+            artifact: The model from a lower rung (None: this rung builds it and is charged
+                the ``"build"`` share).
+
+        Raises:
+            TableMiss: The configuration is not in the table, or ``fidelity`` is a subset.
+        """
+        if fidelity:
+            raise TableMiss(f"the table holds full-fidelity values only, not {fidelity}")
+        full = self.evaluate(config, config_key)
+        names = [n for n in (objectives or list(full.values)) if n in full.values]
+        share = (self.shares.get("build", 0.0) if artifact is None else 0.0) + sum(
+            self.shares.get(n, 0.0) for n in names
+        )
+        full.values = {n: full.values[n] for n in names}
+        full.seconds = full.seconds * share
+        return full

@@ -1,0 +1,144 @@
+"""The fidelity ladder of a multi-fidelity driver (``driver.rungs`` of a study file).
+
+A ladder is a list of cheaper *rungs* below the study's full evaluation (the implicit top
+rung). Every rung evaluates the same model (the configuration, fine-tuned exactly as the
+full evaluation fine-tunes it, built once and kept); rungs differ in what they measure:
+
+- ``objectives``: which of the recorded objectives a rung measures (default: all);
+- ``corruptions`` / ``severities``: a subset of the study's corruptions and severities for
+  the objectives that need corrupted images (default: all of the study's);
+- ``images``: the number of validation images measured (default: all).
+
+An objective measured at a rung on the full data (no subset that concerns it) is not
+measured again above it: its value is reused. The default ladder is one rung that measures
+every recorded objective that needs no corrupted images (the 95 corrupted passes of mCE
+are the expensive part of an evaluation; see ``benchmarks/multi_fidelity.py``).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from moo_compress.config._reader import Section, describe
+from moo_compress.drivers._ladder import Rung
+from moo_compress.errors import ConfigError
+
+__all__ = ["BASE_SAMPLERS", "corrupted_kinds", "parse_ladder"]
+
+#: Base samplers a multi-fidelity driver proposes new configurations with.
+BASE_SAMPLERS = ("random", "tpe", "nsga2")
+#: Objective kinds measured on corrupted images (``ObjectiveInfo.kind``).
+corrupted_kinds = ("robustness",)
+MAX_RUNGS = 8
+
+
+def parse_ladder(
+    drv: Section,
+    *,
+    record: tuple[str, ...],
+    corruptions: tuple[str, ...],
+    severities: tuple[int, ...],
+    kinds: dict[str, str],
+    task: str,
+) -> dict[str, Any]:
+    """Read ``sampler`` and ``rungs`` of a multi-fidelity driver's section.
+
+    Args:
+        drv: The study file's ``driver`` section.
+        record: The objectives every trial records (the full evaluation).
+        corruptions: The study's corruptions.
+        severities: The study's severities.
+        kinds: Objective name -> kind (``ObjectiveInfo.kind``).
+        task: The study's task.
+
+    Returns:
+        ``{"sampler": name, "rungs": [Rung.to_dict(), ...]}`` (the top rung not included).
+
+    Raises:
+        ConfigError: A key, value or rung is invalid (named with its key path).
+    """
+    sampler = drv.string("sampler", "tpe", choices=BASE_SAMPLERS)
+    raw = drv.raw("rungs", None)
+    cheap = tuple(o for o in record if kinds.get(o) not in corrupted_kinds)
+    if raw is None:
+        if cheap == tuple(record):
+            raise drv.error(
+                "rungs",
+                "must be given when no recorded objective needs corrupted images (the default "
+                "lower rung measures those without corrupted images, which here is every "
+                f"objective); give a rung with `images: N`. Got {describe(raw)} instead.",
+            )
+        raw = [{"objectives": list(cheap)}]
+    if not isinstance(raw, list) or not raw or len(raw) > MAX_RUNGS:
+        raise drv.error(
+            "rungs",
+            f"must be a list of 1 to {MAX_RUNGS} rungs below the full evaluation, each a mapping "
+            f"with objectives, corruptions, severities or images. Got {describe(raw)} instead.",
+        )
+    rungs = []
+    for i, item in enumerate(raw):
+        sec = Section(item, drv.source, f"{drv.key('rungs')}[{i}]")
+        sec.expect(("objectives", "corruptions", "severities", "images"))
+        objs = sec.raw("objectives", list(record))
+        if (
+            not isinstance(objs, list)
+            or not objs
+            or any(o not in record for o in objs)
+            or len(set(objs)) != len(objs)
+        ):
+            raise sec.error(
+                "objectives",
+                f"must be a non-empty list of distinct recorded objectives, from {{{', '.join(record)}}}. Got {describe(objs)} instead.",
+            )
+        cors = sec.raw("corruptions", None)
+        if cors is not None and (
+            not isinstance(cors, list)
+            or not cors
+            or any(c not in corruptions for c in cors)
+            or len(set(cors)) != len(cors)
+        ):
+            raise sec.error(
+                "corruptions",
+                f"must be a non-empty list of distinct corruptions of the study, from {{{', '.join(corruptions)}}}. Got {describe(cors)} instead.",
+            )
+        sevs = sec.raw("severities", None)
+        if sevs is not None and (
+            not isinstance(sevs, list)
+            or not sevs
+            or any(isinstance(s, bool) or s not in severities for s in sevs)
+            or len(set(sevs)) != len(sevs)
+        ):
+            raise sec.error(
+                "severities",
+                f"must be a non-empty list of distinct severities of the study, from {{{', '.join(map(str, severities))}}}. Got {describe(sevs)} instead.",
+            )
+        images = sec.integer("images", None, low=10, high=10_000_000)
+        if images is not None and task != "classification":
+            raise sec.error(
+                "images",
+                f"is supported for classification studies only (detection rungs measure every image). Got {describe(images)} instead.",
+            )
+        sec.finish()
+        subset_c = tuple(c for c in corruptions if c in cors) if cors else None
+        subset_s = tuple(sorted(sevs)) if sevs else None
+        if subset_c is not None and set(subset_c) == set(corruptions):
+            subset_c = None
+        if subset_s is not None and set(subset_s) == set(severities):
+            subset_s = None
+        measured = tuple(o for o in record if o in objs)
+        exact = tuple(
+            o
+            for o in measured
+            if images is None
+            and (kinds.get(o) not in corrupted_kinds or (subset_c is None and subset_s is None))
+        )
+        rung = Rung(measured, subset_c, subset_s, images, exact)
+        if set(rung.exact) == set(record):
+            raise ConfigError(
+                drv.source,
+                f"{drv.key('rungs')}[{i}]",
+                "must be cheaper than the full evaluation (a subset of the objectives, "
+                f"corruptions, severities or images). Got {describe(item)} instead.",
+            )
+        rungs.append(rung)
+    return {"sampler": sampler, "rungs": [r.to_dict() for r in rungs]}

@@ -1,0 +1,463 @@
+"""Multi-fidelity multi-objective search: asynchronous successive halving promoted by
+non-dominated rank (MO-ASHA, as Syne Tune's MOASHA; Optuna's pruners are single-objective).
+
+A base sampler (random, TPE or NSGA-II) proposes new configurations; each is measured first
+at the cheapest rung of the study's fidelity ladder (``driver.rungs``, see
+:mod:`moo_compress.config._fidelity`). Whenever a worker needs work it looks, from the top
+rung down, for a configuration among the best ``1/eta`` of those that finished a rung and
+promotes the best-ranked one not promoted yet; only when there is none does it ask the base
+sampler for a new configuration. "Best" is feasibility first (the constraints on the
+objectives known at that rung), then non-dominated rank over the optimized objectives known
+there, then crowding distance (the less crowded first), then trial number.
+
+Every rung measures the same model: it is built (compressed and fine-tuned exactly as the
+full evaluation builds it) at rung 0, its artifact is kept, and a promotion loads it back
+and measures only what the rungs below did not measure exactly; the top rung's values are
+those a full evaluation of the configuration stores.
+
+Storage: one Optuna trial per rung evaluation, marked with its rung
+(:func:`moo_compress.record.rung`). A trial below the top rung is PRUNED with the values
+known at its rung; the top rung's trial is COMPLETE and is the only kind that counts toward
+``budget.n_trials``, enters the archive, the hypervolume history and ``export``. Every
+decision is computed from storage, ordered by trial number: a killed search resumes with the
+same decisions, and ``worker`` processes claim a (configuration, rung) by trial number (the
+lower number wins), so no two workers evaluate the same promotion.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import time
+import warnings
+from collections.abc import Callable
+from dataclasses import dataclass
+from functools import partial
+from typing import Any
+
+import numpy as np
+
+from moo_compress import record
+from moo_compress import storage as st
+from moo_compress.drivers._ladder import Rung
+
+__all__ = ["MoAshaDriver", "LadderEntry", "promotion_order"]
+
+_NOT_EVALUATED = (record.INTERRUPTED, record.DUPLICATE, record.SKIPPED, record.ABANDONED)
+POLL_SECONDS = 0.5
+
+
+@dataclass
+class LadderEntry:
+    """A rung evaluation read from storage.
+
+    Args:
+        number: Its trial number.
+        key: The configuration's key.
+        config: The configuration.
+        rung: The rung it measured.
+        state: ``"running"``, ``"done"`` (PRUNED below the top, COMPLETE at it) or
+            ``"failed"`` (the evaluation failed: not tried again).
+        values: The values known at the rung (done entries).
+        violation: The sum of its constraint violations (0.0: feasible).
+        trial: The stored trial (its details and artifact digest are read when promoted).
+    """
+
+    number: int
+    key: str
+    config: dict[str, Any]
+    rung: int
+    state: str
+    values: dict[str, float]
+    violation: float
+    trial: Any = None
+
+
+def promotion_order(values: np.ndarray, violation: np.ndarray, numbers: np.ndarray) -> list[int]:
+    """Indices from the best to the worst: feasible first (then by violation), then by
+    non-dominated rank, then by crowding distance (largest first), then trial number.
+
+    Args:
+        values: ``(n, m)`` objective values, every column to minimize.
+        violation: ``(n,)`` constraint violations (0: feasible).
+        numbers: ``(n,)`` trial numbers (the last tie-break).
+    """
+    n = len(values)
+    if n == 0:
+        return []
+    rank = np.full(n, -1)
+    crowd = np.zeros(n)
+    infeasible = violation > 0
+    remaining = np.flatnonzero(~infeasible)  # infeasible ones are ordered by violation only
+    level = 0
+    while remaining.size:
+        v = values[remaining]
+        dominated = np.zeros(len(remaining), bool)
+        for i in range(len(remaining)):
+            better = np.all(v <= v[i], axis=1) & np.any(v < v[i], axis=1)
+            dominated[i] = better.any()
+        front = remaining[~dominated]
+        rank[front] = level
+        crowd[front] = _crowding(values[front])
+        remaining = remaining[dominated]
+        level += 1
+    return sorted(
+        range(n), key=lambda i: (infeasible[i], violation[i], rank[i], -crowd[i], numbers[i])
+    )
+
+
+def _crowding(front: np.ndarray) -> np.ndarray:
+    """NSGA-II's crowding distance of each point of one front (boundary points: inf)."""
+    n, m = front.shape
+    if n <= 2:
+        return np.full(n, np.inf)
+    dist = np.zeros(n)
+    for j in range(m):
+        order = np.argsort(front[:, j], kind="stable")
+        col = front[order, j]
+        span = col[-1] - col[0]
+        dist[order[0]] = dist[order[-1]] = np.inf
+        if span > 0:
+            dist[order[1:-1]] += (col[2:] - col[:-2]) / span
+    return dist
+
+
+class MoAshaDriver:
+    """Multi-fidelity search over the study's ladder (see the module docstring).
+
+    Args:
+        cfg: The study configuration (``driver_options``: ``eta``, ``sampler``, ``rungs``
+            and the base sampler's options).
+    """
+
+    #: Duplicate proposals in a row after which new configurations are drawn at random
+    #: (as :class:`~moo_compress.drivers.optuna_samplers.OptunaDriver`).
+    random_after_duplicates = 10
+
+    def __init__(self, cfg) -> None:
+        self.cfg = cfg
+        opts = cfg.driver_options
+        self.eta = int(opts["eta"])
+        self.sampler_name = opts["sampler"]
+        self.rungs: list[Rung] = [Rung.from_dict(d) for d in opts["rungs"]]
+        self.top = len(self.rungs)
+        self.record = tuple(cfg.record)
+        self.evaluated = 0  # rung evaluations run by this process
+
+    # -- what each rung measures ------------------------------------------------------------
+    def known(self, rung: int) -> tuple[str, ...]:
+        """The objectives whose values are known at ``rung`` (all at the top rung)."""
+        if rung >= self.top:
+            return self.record
+        names = {o for r in self.rungs[: rung + 1] for o in r.objectives}
+        return tuple(o for o in self.record if o in names)
+
+    def exact_below(self, rung: int) -> set[str]:
+        """Objectives measured below ``rung`` exactly as the full evaluation measures them
+        (reused, never measured again)."""
+        return {o for r in self.rungs[:rung] for o in r.exact}
+
+    def to_measure(self, rung: int) -> list[str]:
+        """The objectives ``rung`` measures (those known there and not exact below)."""
+        reuse = self.exact_below(rung)
+        return [o for o in self.known(rung) if o not in reuse]
+
+    def make_sampler(self, seed: int):
+        """The base sampler proposing new configurations.
+
+        Args:
+            seed: The sampler's seed.
+        """
+        import optuna
+
+        opts = self.cfg.driver_options
+        if self.sampler_name == "tpe":
+            return optuna.samplers.TPESampler(
+                seed=seed, n_startup_trials=opts["n_startup_trials"], multivariate=True
+            )
+        if self.sampler_name == "nsga2":
+            return optuna.samplers.NSGAIISampler(seed=seed, population_size=opts["population_size"])
+        return optuna.samplers.RandomSampler(seed=seed)
+
+    # -- reading the ladder from storage ----------------------------------------------------
+    def entries(self, study) -> list[LadderEntry]:
+        """Every rung evaluation of the study that holds or held a claim, by trial number.
+
+        Args:
+            study: The Optuna study.
+        """
+        from optuna.trial import TrialState
+
+        out = []
+        for t in study.get_trials(deepcopy=False):
+            info = record.rung(t)
+            key = record.config_key(t)
+            if info is None or not key:
+                continue
+            if t.state == TrialState.RUNNING:
+                state = "running"
+            elif t.state in (TrialState.PRUNED, TrialState.COMPLETE):
+                state = "done"
+            elif t.state == TrialState.FAIL:
+                reason = str(record.fail_reason(t))
+                # a dead worker's trial (no reason: failed by the stale-heartbeat check) and
+                # proposals never evaluated hold no claim; a failed evaluation does
+                if not reason or reason.startswith(_NOT_EVALUATED):
+                    continue
+                state = "failed"
+            else:
+                continue
+            out.append(
+                LadderEntry(
+                    t.number,
+                    key,
+                    record.config(t) or {},
+                    int(info["rung"]),
+                    state,
+                    record.objectives(t) if state == "done" else {},
+                    record.violation(t) if state == "done" else 0.0,
+                    t,
+                )
+            )
+        return sorted(out, key=lambda e: e.number)
+
+    def next_job(self, entries: list[LadderEntry]) -> LadderEntry | None:
+        """The rung evaluation to promote next (its next rung is to run), or None: propose a
+        new configuration.
+
+        Args:
+            entries: :meth:`entries` of the study.
+        """
+        taken = {(e.key, e.rung) for e in entries}
+        names = list(self.cfg.objective_names)
+        directions = list(self.cfg.directions)
+        for r in range(self.top - 1, -1, -1):
+            done = [e for e in entries if e.rung == r and e.state == "done"]
+            k = len(done) // self.eta
+            if k == 0:
+                continue
+            known = set(self.known(r))
+            cols = [i for i, n in enumerate(names) if n in known]
+            vals = np.array(
+                [
+                    [
+                        e.values[names[i]] * (-1.0 if directions[i] == "maximize" else 1.0)
+                        for i in cols
+                    ]
+                    for e in done
+                ],
+                dtype=float,
+            ).reshape(len(done), len(cols))
+            order = promotion_order(
+                vals,
+                np.array([e.violation for e in done], dtype=float),
+                np.array([e.number for e in done]),
+            )
+            for i in order[:k]:
+                if (done[i].key, r + 1) not in taken:
+                    return done[i]
+        return None
+
+    # -- the loop ---------------------------------------------------------------------------
+    def run(
+        self,
+        session,
+        *,
+        interrupted: list[dict[str, Any]],
+        worker: str | None = None,
+        log: Callable[[str], None] | None = None,
+    ) -> dict[str, float]:
+        """Promote or propose, evaluate and store until the budget is met.
+
+        Interrupted trials need no queue: the decision that started them is made again from
+        storage (the same promotion, or the base sampler's same proposal).
+
+        Args:
+            session: The search session (:class:`moo_compress.search.SearchSession`).
+            interrupted: Configurations of trials an earlier run left unfinished (unused,
+                see above).
+            worker: This process's worker id when it is one of several ``worker`` processes
+                (default None: the search's only driver).
+            log: Callable for messages (default None: silent).
+
+        Returns:
+            Seconds spent waiting for other workers' trials (``wait_seconds``).
+
+        Raises:
+            MooCompressError: 200 proposals in a row were already evaluated.
+        """
+        import optuna
+        from optuna.trial import TrialState
+
+        from moo_compress.errors import MooCompressError
+        from moo_compress.heartbeat import fail_abandoned_trials
+
+        del interrupted
+        log = log or (lambda msg: None)
+        study, url = session.study, session.url
+        session.fill_hypervolume_history()
+        duplicates = 0
+        wait_seconds = 0.0
+        while True:
+            if worker is not None:
+                st.with_retries(lambda: optuna.storages.fail_stale_trials(study), url)
+                st.with_retries(
+                    lambda: fail_abandoned_trials(study, self.cfg.workers.grace_seconds), url
+                )
+                st.with_retries(session.refresh, url)
+            listed = st.with_retries(lambda: study.get_trials(deepcopy=False), url)
+            waiting = [t for t in listed if t.state == TrialState.WAITING]
+            if waiting:  # a dead worker's trial re-queued by Optuna: decided anew below
+                self._skip(session, "queued copy of a trial: promotions are decided from storage")
+                continue
+            if session.budget_left() == 0:
+                if worker is None or not any(t.state == TrialState.RUNNING for t in listed):
+                    break
+                time.sleep(POLL_SECONDS)  # wait for running trials (a dead one until failed)
+                wait_seconds += POLL_SECONDS
+                continue
+            entries = self.entries(study)
+            job = self.next_job(entries)
+            if job is not None:
+                self._promote(session, job, worker)
+                continue
+            seed = session.proposal_seed()
+            study.sampler = (
+                optuna.samplers.RandomSampler(seed=seed)
+                if duplicates >= self.random_after_duplicates
+                else self.make_sampler(seed)
+            )
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore")
+                trial = st.with_retries(study.ask, url)
+                config = session.space.suggest(trial)
+            key = session.space.config_key(config)
+            first = next((e for e in entries if e.key == key and e.rung == 0), None)
+            if first is not None or key in session.outcomes:
+                number = first.number if first is not None else session.outcomes[key].trial_number
+                record.write_config(trial, config, key)
+                self._fail(
+                    session,
+                    trial,
+                    f"{record.DUPLICATE} of trial {number}: configuration already proposed",
+                )
+                duplicates += 1
+                if duplicates >= 200:
+                    raise MooCompressError(
+                        "search stopped: 200 proposals in a row were already evaluated; the search space looks exhausted"
+                    )
+                continue
+            duplicates = 0
+            self._evaluate(session, trial, config, key, 0, None, worker)
+        return {"wait_seconds": wait_seconds, "evaluated": self.evaluated}
+
+    # -- one rung evaluation ----------------------------------------------------------------
+    def _promote(self, session, job: LadderEntry, worker: str | None) -> None:
+        trial, config = session.ask_config(job.config)
+        key = session.space.config_key(config)
+        self._evaluate(session, trial, config, key, job.rung + 1, job, worker)
+
+    def _evaluate(
+        self,
+        session,
+        trial,
+        config: dict[str, Any],
+        key: str,
+        rung: int,
+        below: LadderEntry | None,
+        worker: str | None,
+    ) -> None:
+        from moo_compress.heartbeat import heartbeat
+
+        study, url = session.study, session.url
+        with heartbeat(study, trial):
+            if worker is not None:
+                record.write_worker(trial, worker)
+            record.write_rung(trial, rung, self.top, below.number if below else None)
+            record.write_config(trial, config, key)
+            if worker is not None:
+                reason = st.with_retries(partial(self._claim, study, trial, key, rung), url)
+                if reason is not None:
+                    self._fail(session, trial, reason)
+                    return
+            compute = partial(self._compute, session, config, key, rung, below)
+            before = session.n_complete
+            session.evaluate_trial(trial, config, compute=compute, lower_rung=rung < self.top)
+            self.evaluated += 1
+            if session.n_complete > before:
+                session.record_hypervolume()
+
+    def _claim(self, study, trial, key: str, rung: int) -> str | None:
+        """Why this rung evaluation must not run (claimed by an earlier trial, or the
+        budget is met by complete and earlier running top-rung trials), or None."""
+        entries = self.entries(study)
+        for e in entries:
+            if e.key == key and e.rung == rung and e.number != trial.number:
+                if e.state != "running" or e.number < trial.number:
+                    return f"{record.DUPLICATE} of trial {e.number}: rung {rung} of this configuration is claimed"
+        if rung == self.top:
+            top = [e for e in entries if e.rung == self.top and e.number != trial.number]
+            done = sum(e.state == "done" for e in top)
+            ahead = sum(e.state == "running" and e.number < trial.number for e in top)
+            if done + ahead >= self.cfg.n_trials:
+                return f"{st.SKIPPED}: the budget is met by completed and running trials"
+        return None
+
+    def _compute(self, session, config, key: str, rung: int, below: LadderEntry | None):
+        """Measure ``rung`` of ``config``: reuse the model and exact values from below."""
+        ev = session.evaluator
+        kept_values: dict[str, float] = {}
+        kept_details: dict[str, Any] = {}
+        artifact = None
+        if below is not None:
+            reuse = self.exact_below(rung)
+            stored = record.result(below.trial)
+            details = stored.get("details") or {}
+            kept_values = {k: v for k, v in below.values.items() if k in reuse}
+            kept_details = {k: v for k, v in details.items() if k in reuse}
+            if rung < self.top:  # the estimates below stay known until measured better
+                kept_values = {**below.values, **kept_values}
+            artifact = _read_artifact(session.artifact_dir / f"{key}.mcz", stored)
+        fidelity = self.rungs[rung].fidelity() if rung < self.top else None
+        res = ev.evaluate_rung(
+            config, key, objectives=self.to_measure(rung), fidelity=fidelity, artifact=artifact
+        )
+        values = {**kept_values, **res.values}
+        details = {**kept_details, **res.details}
+        baseline = None
+        if rung < self.top and fidelity and any(c.relative for c in session.constraints):
+            full = ev.baseline_values(ev.arch_of(config))
+            part = ev.at_fidelity(fidelity).baseline_values(ev.arch_of(config))
+            baseline = {**full, **{k: part[k] for k in res.values if k in part}}
+        return dataclasses.replace(
+            res,
+            values=values,
+            details=details,
+            measured=self.known(rung) if rung < self.top else None,
+            baseline=baseline,
+        )
+
+    def _fail(self, session, trial, reason: str) -> None:
+        from optuna.trial import TrialState
+
+        record.write_fail_reason(trial, reason)
+        st.with_retries(partial(session.study.tell, trial, state=TrialState.FAIL), session.url)
+        session.proposals += 1
+
+    def _skip(self, session, reason: str) -> None:
+        trial = st.with_retries(session.study.ask, session.url)
+        self._fail(session, trial, f"{st.SKIPPED}: {reason}")
+
+
+def _read_artifact(path, stored: dict[str, Any]) -> bytes | None:
+    """The kept artifact of a lower rung when it is the one that rung measured (its
+    SHA-256 matches), else None (the model is built again, identically)."""
+    import hashlib
+
+    try:
+        data = path.read_bytes()
+    except OSError:
+        return None
+    want = stored.get("artifact_sha256")
+    if want and hashlib.sha256(data).hexdigest() != want:
+        return None
+    return data
