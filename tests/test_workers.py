@@ -159,6 +159,45 @@ def test_search_with_local_workers_meets_the_budget_exactly(tmp_path, shared_cac
     _check_constraints(study, trials, ["--storage", PG])
 
 
+@needs_pg
+def test_mo_asha_workers_promote_each_configuration_once(tmp_path, shared_cache):
+    """Two workers on PostgreSQL with the multi-fidelity driver: every (configuration, rung)
+    is evaluated once, each promotion names the rung below it, the budget of full
+    evaluations is met exactly and nothing is left running or queued."""
+    from optuna.trial import TrialState
+
+    from moo_compress import record
+
+    name = f"w{uuid.uuid4().hex[:10]}"
+    study = write_study(
+        tmp_path, name=name, driver="mo-asha", n_trials=3, cache_dir=shared_cache, extra=FAST
+    )
+    text = study.read_text().replace(
+        "driver: {name: mo-asha}", "driver: {name: mo-asha, eta: 2, sampler: random}"
+    )
+    study.write_text(text + CONSTRAINT)
+    (tmp_path / "space.yaml").write_text(WORKER_SPACE)
+    res = cli("search", str(study), "--storage", PG, "--n-workers", "2", "--no-progress")
+    assert res.returncode == 0, res.stderr
+    trials = _trials(name, PG)
+    states = [t.state for t in trials]
+    assert states.count(TrialState.COMPLETE) == 3
+    assert TrialState.RUNNING not in states and TrialState.WAITING not in states
+    evaluated = [t for t in trials if t.state in (TrialState.COMPLETE, TrialState.PRUNED)]
+    pairs = [(record.config_key(t), record.rung(t)["rung"]) for t in evaluated]
+    assert len(pairs) == len(set(pairs)), "a rung of a configuration was evaluated twice"
+    assert {t.user_attrs.get("worker") for t in evaluated} <= {"local-0", "local-1"}
+    by_number = {t.number: t for t in trials}
+    for t in evaluated:
+        info = record.rung(t)
+        if info["promoted_from"] is not None:
+            below = by_number[info["promoted_from"]]
+            assert below.state == TrialState.PRUNED
+            assert record.rung(below)["rung"] == info["rung"] - 1
+            assert record.config_key(below) == record.config_key(t)
+    _check_constraints(study, trials, ["--storage", PG])
+
+
 CONSTRAINT = "constraints: {accuracy: {max_drop: 3.0}}\n"
 
 
