@@ -353,10 +353,9 @@ def test_cli_names_the_database_file_of_an_unwrapped_storage_failure(tmp_path, r
 
 # -- 6. study.tell runs inside the storage retries -------------------------------------------
 def test_tell_is_retried_after_a_lost_connection(tmp_path, monkeypatch):
-    from types import SimpleNamespace
-
     from sqlalchemy.exc import OperationalError
 
+    from moo_compress.evaluation import TrialResult
     from moo_compress.search import SearchSession
 
     monkeypatch.setattr("moo_compress.storage._connect.time.sleep", lambda s: None)
@@ -376,9 +375,7 @@ def test_tell_is_retried_after_a_lost_connection(tmp_path, monkeypatch):
     trial = study.ask()
     config = cfg.space.suggest(trial)
     values = {"accuracy": 90.0, "cr": 5.0, "mce": 100.0, "proxy_purity": 0.9}
-    result = SimpleNamespace(
-        values=values, artifact=b"x", seconds=0.1, technique="original", details={}
-    )
+    result = TrialResult(values, {}, "original", b"x", 0.1)
     outcome = session.evaluate_trial(trial, config, compute=lambda: result)
     assert outcome.complete and len(calls) == 2
     assert calls[1]["skip_if_finished"] is True
