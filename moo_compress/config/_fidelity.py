@@ -11,8 +11,9 @@ full evaluation fine-tunes it, built once and kept); rungs differ in what they m
 
 An objective measured at a rung on the full data (no subset that concerns it) is not
 measured again above it: its value is reused. The default ladder is one rung that measures
-every recorded objective that needs no corrupted images (the 95 corrupted passes of mCE
-are the expensive part of an evaluation; see ``benchmarks/multi_fidelity.py``).
+the optimized and constrained objectives that need no corrupted images (what promotions
+rank by); the corrupted-image objectives (the 95 corrupted passes of mCE) and every other
+recorded objective are left to the full evaluation.
 """
 
 from __future__ import annotations
@@ -25,7 +26,10 @@ from moo_compress.errors import ConfigError
 
 __all__ = ["BASE_SAMPLERS", "corrupted_kinds", "parse_ladder"]
 
-#: Base samplers a multi-fidelity driver proposes new configurations with.
+#: Base samplers a multi-fidelity driver proposes new configurations with. Random is the
+#: default (as Syne Tune's MOASHA): Optuna's TPE and NSGA-II learn only from the full
+#: evaluations (a lower rung's trial is PRUNED, without values for them), and on the tabular
+#: benchmark they made mo-asha slower to reach the front (benchmarks/multi_fidelity.py).
 BASE_SAMPLERS = ("random", "tpe", "nsga2")
 #: Objective kinds measured on corrupted images (``ObjectiveInfo.kind``).
 corrupted_kinds = ("robustness",)
@@ -40,6 +44,7 @@ def parse_ladder(
     severities: tuple[int, ...],
     kinds: dict[str, str],
     task: str,
+    ranked: tuple[str, ...] = (),
 ) -> dict[str, Any]:
     """Read ``sampler`` and ``rungs`` of a multi-fidelity driver's section.
 
@@ -50,6 +55,8 @@ def parse_ladder(
         severities: The study's severities.
         kinds: Objective name -> kind (``ObjectiveInfo.kind``).
         task: The study's task.
+        ranked: The objectives promotions rank by and the constrained ones (default ():
+            every recorded objective).
 
     Returns:
         ``{"sampler": name, "rungs": [Rung.to_dict(), ...]}`` (the top rung not included).
@@ -57,16 +64,18 @@ def parse_ladder(
     Raises:
         ConfigError: A key, value or rung is invalid (named with its key path).
     """
-    sampler = drv.string("sampler", "tpe", choices=BASE_SAMPLERS)
+    sampler = drv.string("sampler", "random", choices=BASE_SAMPLERS)
     raw = drv.raw("rungs", None)
-    cheap = tuple(o for o in record if kinds.get(o) not in corrupted_kinds)
+    ranked = tuple(o for o in record if o in ranked) if ranked else tuple(record)
+    cheap = tuple(o for o in ranked if kinds.get(o) not in corrupted_kinds)
     if raw is None:
-        if cheap == tuple(record):
+        if not cheap or (cheap == tuple(record)):
             raise drv.error(
                 "rungs",
-                "must be given when no recorded objective needs corrupted images (the default "
-                "lower rung measures those without corrupted images, which here is every "
-                f"objective); give a rung with `images: N`. Got {describe(raw)} instead.",
+                "must be given here: the default lower rung measures the optimized and "
+                "constrained objectives that need no corrupted images, and leaves the rest to "
+                f"the full evaluation, which here is {'nothing' if cheap else 'everything'}; "
+                f"give a rung with `objectives: [...]` or `images: N`. Got {describe(raw)} instead.",
             )
         raw = [{"objectives": list(cheap)}]
     if not isinstance(raw, list) or not raw or len(raw) > MAX_RUNGS:

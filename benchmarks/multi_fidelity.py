@@ -1,0 +1,494 @@
+"""Multi-fidelity search (issue 15): does ``mo-asha`` reach the front for less compute?
+
+    python benchmarks/multi_fidelity.py costs    # what each rung costs, on real models
+    python benchmarks/multi_fidelity.py tau      # how well a cheap rung ranks like the full one
+    python benchmarks/multi_fidelity.py replay   # mo-asha vs full-fidelity drivers on the table
+    python benchmarks/multi_fidelity.py real     # the quick start, mo-asha vs pymoo-nsga2
+
+``costs`` builds and measures 24 configurations of the tabular benchmark's grid (the quick
+start's task; ``benchmarks/search_efficiency.py``) and times, per configuration, building the
+model (compress + fine-tune), the default lower rung of the quick start (the optimized and
+constrained objectives that need no corrupted images: accuracy, cr, proxy_corrupted_acc) and
+the rest of the full evaluation (mCE and the other recorded objectives). The shares of a full
+evaluation (median over the configurations) are what ``replay`` charges each rung: a
+configuration's table seconds x the share.
+
+``tau`` gives, over every model of the table, Kendall's tau between the promotion order at
+the lower rung (feasibility, non-dominated rank, crowding, on the objectives known there)
+and the same order on the full evaluation's objectives, and, measured on 60 real models,
+tau between mCE on data subsets (a possible middle rung) and the full mCE, with their costs.
+
+``replay`` runs each driver with 20 seeds on the table (real driver code, in-memory storage)
+and compares hypervolume against evaluation seconds: the best full-fidelity driver's median
+hypervolume after 40 full evaluations is the target; for mo-asha, the seconds to reach it
+(per seed, as a ratio to the full-fidelity driver's median seconds for 40 evaluations;
+target <= 0.5x) and the hypervolume at equal seconds.
+
+``real`` runs the quick start (studies/quickstart.yaml) with pymoo-nsga2 for its 32 trials
+and with mo-asha (studies/quickstart_mo_asha.yaml) for the same evaluation seconds, each in
+a fresh study, and reports both hypervolumes (validation) and wall times.
+
+Every step writes ``benchmarks/results/multi_fidelity*.json`` (and a PNG for replay).
+Timing steps (costs, real) need a quiet machine.
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import json
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+import yaml
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(ROOT / "benchmarks"))
+
+from search_efficiency import (  # noqa: E402
+    BASELINE,
+    GRID_DB,
+    GRID_SPACE,
+    GRID_STUDY,
+    QUICKSTART,
+    RESULTS,
+    TABLE,
+    _attainable,
+    _stats,
+)
+
+COSTS = RESULTS / "multi_fidelity_costs.json"
+TAU = RESULTS / "multi_fidelity_tau.json"
+REPLAY = RESULTS / "multi_fidelity.json"
+REAL = RESULTS / "multi_fidelity_quickstart.json"
+MO_ASHA_QUICKSTART = ROOT / "studies" / "quickstart_mo_asha.yaml"
+FULL_DRIVERS = ("optuna-tpe", "pymoo-nsga2", "optuna-nsga2", "optuna-random")
+AT = 40
+
+
+def _variant(folder: Path, driver: dict | None = None):
+    """The quick start on the grid space (4 objectives, its constraint), optionally with
+    another driver section."""
+    from moo_compress.config import load_study_config
+
+    data = yaml.safe_load(QUICKSTART.read_text())
+    data["search_space"] = str(GRID_SPACE)
+    if driver is not None:
+        data["driver"] = driver
+    data["budget"] = {"n_trials": AT}
+    path = folder / f"variant_{(driver or {}).get('name', 'quick')}.yaml"
+    path.write_text(yaml.safe_dump(data, sort_keys=False))
+    return load_study_config(path)
+
+
+def _sample(frame, n: int, seed: int = 0):
+    rng = np.random.default_rng(seed)
+    return frame.iloc[np.sort(rng.choice(len(frame), size=n, replace=False))]
+
+
+# -- costs ---------------------------------------------------------------------------------
+def costs(n: int = 24) -> dict:
+    """Time building, the default lower rung and the rest, on ``n`` real configurations."""
+    import pandas as pd
+
+    from moo_compress.config import load_study_config
+    from moo_compress.drivers.mo_asha import MoAshaDriver
+    from moo_compress.evaluation import make_evaluator
+
+    frame = pd.read_parquet(TABLE)
+    grid = load_study_config(GRID_STUDY, storage=GRID_DB)
+    with tempfile.TemporaryDirectory() as tmp:
+        cfg = _variant(Path(tmp), {"name": "mo-asha"})
+    driver = MoAshaDriver(cfg)
+    low, high = driver.to_measure(0), driver.to_measure(1)
+    record = list(grid.record)
+    assert set(low) | set(high) == set(record), (low, high, record)
+    evaluator = make_evaluator(grid.evaluation(), grid.cache_dir)
+    evaluator.prepare([grid.arch])
+    rows = []
+    for row in _sample(frame, n).to_dict("records"):
+        key = row["config_key"]
+        config = grid.space.full_config({v.name: row[v.name] for v in grid.space.searched})
+        assert grid.space.config_key(config) == key
+        t0 = time.perf_counter()
+        artifact = evaluator.build(config, key)
+        build = time.perf_counter() - t0
+        t0 = time.perf_counter()
+        evaluator.evaluate_rung(config, key, objectives=low, artifact=artifact)
+        rung0 = time.perf_counter() - t0
+        t0 = time.perf_counter()
+        evaluator.evaluate_rung(config, key, objectives=high, artifact=artifact)
+        top = time.perf_counter() - t0
+        t0 = time.perf_counter()
+        evaluator.evaluate_rung(config, key, objectives=record, artifact=artifact)
+        measure_all = time.perf_counter() - t0
+        full = build + measure_all
+        rows.append(
+            {
+                "config_key": key,
+                "technique": row["technique"],
+                "build_seconds": build,
+                "rung0_measure_seconds": rung0,
+                "top_measure_seconds": top,
+                "full_measure_seconds": measure_all,
+                "build_share": build / full,
+                "rung0_share": (build + rung0) / full,
+                "top_share": top / full,
+            }
+        )
+        print(f"{key}: build {build:.2f}s rung0 {rung0:.2f}s top {top:.2f}s", flush=True)
+    out = {
+        "configurations": n,
+        "lower_rung_objectives": low,
+        "top_rung_objectives": high,
+        "build_share": _stats(np.array([r["build_share"] for r in rows])),
+        "rung0_share": _stats(np.array([r["rung0_share"] for r in rows])),
+        "top_share": _stats(np.array([r["top_share"] for r in rows])),
+        "rows": rows,
+    }
+    COSTS.write_text(json.dumps(out, indent=1) + "\n")
+    print(
+        f"rung 0 (build + {', '.join(low)}): {out['rung0_share']['median']:.3f} of a full "
+        f"evaluation; top rung (the rest): {out['top_share']['median']:.3f}"
+    )
+    return out
+
+
+def shares(cfg) -> dict[str, float]:
+    """What the table replay charges: build and each objective, as shares of a full
+    evaluation (from ``costs``)."""
+    from moo_compress.drivers.mo_asha import MoAshaDriver
+
+    c = json.loads(COSTS.read_text())
+    driver = MoAshaDriver(cfg)
+    low, high = driver.to_measure(0), driver.to_measure(1)
+    build = c["build_share"]["median"]
+    rung0 = c["rung0_share"]["median"] - build
+    top = c["top_share"]["median"]
+    out = {"build": build}
+    out.update({o: rung0 / len(low) for o in low})
+    out.update({o: top / len(high) for o in high})
+    return out
+
+
+# -- tau -----------------------------------------------------------------------------------
+def tau(n_real: int = 60) -> dict:
+    """Rank agreement of the lower rung with the full evaluation (table) and of mCE on
+    data subsets with the full mCE (real models)."""
+    import pandas as pd
+    from scipy.stats import kendalltau
+
+    from moo_compress.artifact import decode_model
+    from moo_compress.config import load_study_config
+    from moo_compress.drivers.mo_asha import MoAshaDriver, promotion_order
+    from moo_compress.evaluation import make_evaluator
+
+    frame = pd.read_parquet(TABLE)
+    baseline = json.loads(BASELINE.read_text())
+    with tempfile.TemporaryDirectory() as tmp:
+        cfg = _variant(Path(tmp), {"name": "mo-asha"})
+    driver = MoAshaDriver(cfg)
+
+    def order_position(known: tuple[str, ...]) -> np.ndarray:
+        names = [n for n in cfg.objective_names if n in known]
+        signs = [
+            -1.0 if d == "maximize" else 1.0
+            for n, d in zip(cfg.objective_names, cfg.directions, strict=True)
+            if n in known
+        ]
+        vals = frame[names].to_numpy(float) * np.array(signs)
+        viol = np.zeros(len(frame))
+        for c in cfg.constraints:
+            if c.objective in known:
+                viol += np.maximum(
+                    0.0, [c.value(v, baseline.get(c.objective)) for v in frame[c.objective]]
+                )
+        order = promotion_order(vals, viol, np.arange(len(frame)))
+        pos = np.empty(len(frame))
+        pos[order] = np.arange(len(frame))
+        return pos
+
+    full_pos = order_position(tuple(cfg.objective_names))
+    low_pos = order_position(driver.known(0))
+    t_rank = kendalltau(low_pos, full_pos)
+    per_objective = {
+        o: "exact: the same measurement as the full evaluation" for o in driver.known(0)
+    }
+    out: dict = {
+        "table_models": len(frame),
+        "lower_rung": driver.known(0),
+        "promotion_order_tau": {"tau": float(t_rank.statistic), "p": float(t_rank.pvalue)},
+        "per_objective": per_objective,
+        "top_k_overlap": {},
+    }
+    for share in (1 / 3, 1 / 9):
+        k = int(len(frame) * share)
+        top_low = set(np.argsort(low_pos)[:k])
+        top_full = set(np.argsort(full_pos)[:k])
+        out["top_k_overlap"][f"best {share:.3f}"] = len(top_low & top_full) / k
+    # mCE on subsets, real models
+    grid = load_study_config(GRID_STUDY, storage=GRID_DB)
+    evaluator = make_evaluator(grid.evaluation(), grid.cache_dir)
+    evaluator.prepare([grid.arch])
+    subsets = {
+        "3 corruptions (gaussian_noise, defocus_blur, contrast), severity 3": {
+            "corruptions": ["gaussian_noise", "defocus_blur", "contrast"],
+            "severities": [3],
+            "images": None,
+        },
+        "15 corruptions, severity 3": {"corruptions": None, "severities": [3], "images": None},
+        "15 corruptions x 5 severities, 100 images": {
+            "corruptions": None,
+            "severities": None,
+            "images": 100,
+        },
+        "15 corruptions, severities 2 and 4, 100 images": {
+            "corruptions": None,
+            "severities": [2, 4],
+            "images": 100,
+        },
+    }
+    rows = []
+    for row in _sample(frame, n_real, seed=1).to_dict("records"):
+        key = row["config_key"]
+        path = grid.cache_dir / "artifacts" / f"{key}.mcz"
+        data = path.read_bytes()
+        model, _ = decode_model(data)
+        entry = {"config_key": key, "full": float(row["mce"])}
+        t0 = time.perf_counter()
+        full = evaluator.measure(model, data, ["mce"])["mce"].value
+        entry["full_seconds"] = time.perf_counter() - t0
+        assert abs(full - row["mce"]) < 1e-9, (key, full, row["mce"])
+        for label, fid in subsets.items():
+            view = evaluator.at_fidelity(fid)
+            view.reference_for(grid.arch)  # the reference on the subset, once
+            t0 = time.perf_counter()
+            entry[label] = float(view.measure(model, data, ["mce"])["mce"].value)
+            entry[f"{label} seconds"] = time.perf_counter() - t0
+        rows.append(entry)
+    out["mce_subsets"] = {}
+    full = np.array([r["full"] for r in rows])
+    for label in subsets:
+        est = np.array([r[label] for r in rows])
+        t = kendalltau(est, full)
+        out["mce_subsets"][label] = {
+            "tau": float(t.statistic),
+            "p": float(t.pvalue),
+            "cost_vs_full_mce": float(
+                np.median([r[f"{label} seconds"] / r["full_seconds"] for r in rows])
+            ),
+        }
+    out["mce_models"] = n_real
+    TAU.write_text(json.dumps(out, indent=1) + "\n")
+    print(json.dumps({k: v for k, v in out.items() if k != "per_objective"}, indent=1))
+    return out
+
+
+# -- replay --------------------------------------------------------------------------------
+def _curve_by_seconds(study, cfg):
+    """(cumulative evaluation seconds, normalized hypervolume) after each complete trial,
+    counting every evaluation before it (lower rungs included)."""
+    from moo_compress import record
+    from moo_compress.archive import ParetoArchive
+
+    archive = ParetoArchive(cfg.directions, [o.bounds for o in cfg.objectives])
+    spent, xs, ys = 0.0, [], []
+    for t in sorted(study.trials, key=lambda t: t.number):
+        spent += record.evaluation_seconds(t)
+        if t.state.name == "COMPLETE":
+            if record.is_feasible(t):
+                archive.add(t.values)
+            xs.append(spent)
+            ys.append(archive.hypervolume())
+    return np.array(xs), np.array(ys)
+
+
+def _hv_at(xs, ys, seconds: float) -> float:
+    i = np.searchsorted(xs, seconds, side="right")
+    return float(ys[i - 1]) if i else 0.0
+
+
+def _seconds_to(xs, ys, target: float) -> float:
+    hit = np.flatnonzero(ys >= target - 1e-12)
+    return float(xs[hit[0]]) if hit.size else float("inf")
+
+
+def replay(n_seeds: int = 20, horizon: float = 2.0) -> dict:
+    """Full-fidelity drivers for 40 evaluations, mo-asha variants for ``horizon`` x the
+    best one's seconds, 20 seeds each."""
+    import pandas as pd
+
+    from moo_compress.evaluation.table import TableEvaluator
+    from moo_compress.replay import replay as run_replay
+
+    frame = pd.read_parquet(TABLE)
+    baseline = json.loads(BASELINE.read_text())
+    out: dict = {"seeds": n_seeds, "at": AT, "full": {}, "mo_asha": {}}
+    curves = {}
+    with tempfile.TemporaryDirectory() as tmp:
+        cfg = _variant(Path(tmp))
+        served = dict.fromkeys(frame.columns.drop(["config_key", "eval_seconds", "technique"]))
+        served = [c for c in served if c in cfg.record]
+        table = TableEvaluator.from_frame(frame, served, baseline=baseline, arch=cfg.arch)
+        out["attainable_hv"] = _attainable(frame, cfg, baseline)
+        for driver in FULL_DRIVERS:
+            runs = [
+                _curve_by_seconds(run_replay(cfg, table, seed=s, n_trials=AT, driver=driver), cfg)
+                for s in range(n_seeds)
+            ]
+            curves[driver] = runs
+            out["full"][driver] = {
+                "hv_at_40": _stats(np.array([r[1][AT - 1] for r in runs])),
+                "seconds_at_40": _stats(np.array([r[0][AT - 1] for r in runs])),
+            }
+            print(driver, out["full"][driver], flush=True)
+        best = max(FULL_DRIVERS, key=lambda d: out["full"][d]["hv_at_40"]["median"])
+        target = out["full"][best]["hv_at_40"]["median"]
+        budget = out["full"][best]["seconds_at_40"]["median"]
+        out.update({"best_full": best, "target_hv": target, "target_seconds": budget})
+        variants = {
+            "mo-asha (random, eta 3)": {"name": "mo-asha", "sampler": "random", "eta": 3},
+            "mo-asha (random, eta 2)": {"name": "mo-asha", "sampler": "random", "eta": 2},
+            "mo-asha (random, eta 4)": {"name": "mo-asha", "sampler": "random", "eta": 4},
+            "mo-asha (tpe, eta 3)": {"name": "mo-asha", "sampler": "tpe", "eta": 3},
+        }
+        for label, section in variants.items():
+            vcfg = _variant(Path(tmp), {**section, "n_startup_trials": 8})
+            vcfg = dataclasses.replace(vcfg, budget_seconds=horizon * budget, n_trials=1_000_000)
+            table.shares = shares(vcfg)  # each rung charged its measured share
+            runs = []
+            for s in range(n_seeds):
+                study = run_replay(vcfg, table, seed=s, n_trials=1_000_000)
+                runs.append(_curve_by_seconds(study, vcfg))
+            table.shares = {"build": 1.0}
+            curves[label] = runs
+            ratio = np.array([_seconds_to(x, y, target) / budget for x, y in runs])
+            out["mo_asha"][label] = {
+                "driver": section,
+                "shares": shares(vcfg),
+                "seconds_to_target_ratio": _stats(ratio),
+                "reached_within_horizon": float(np.mean(np.isfinite(ratio))),
+                "hv_at_equal_seconds": _stats(np.array([_hv_at(x, y, budget) for x, y in runs])),
+                "full_evaluations_at_equal_seconds": _stats(
+                    np.array([np.searchsorted(x, budget, side="right") for x, _ in runs], float)
+                ),
+            }
+            print(label, out["mo_asha"][label], flush=True)
+    out["horizon"] = horizon
+    REPLAY.write_text(json.dumps(out, indent=1) + "\n")
+    _plot(curves, out, RESULTS / "multi_fidelity.png")
+    return out
+
+
+def _plot(curves: dict, out: dict, path: Path) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    grid = np.linspace(0, out["horizon"] * out["target_seconds"], 200)
+    fig, ax = plt.subplots(figsize=(7.5, 4.5))
+    for i, (label, runs) in enumerate(curves.items()):
+        if label in FULL_DRIVERS and label not in (out["best_full"], "optuna-random"):
+            continue
+        ys = np.array([[_hv_at(x, y, s) for s in grid] for x, y in runs])
+        upto = grid <= max(x[-1] for x, _ in runs)
+        ax.plot(grid[upto], np.median(ys, axis=0)[upto], color=f"C{i}", label=label)
+        ax.fill_between(
+            grid[upto],
+            np.percentile(ys, 25, axis=0)[upto],
+            np.percentile(ys, 75, axis=0)[upto],
+            color=f"C{i}",
+            alpha=0.15,
+        )
+    ax.axhline(out["target_hv"], color="k", ls=":", lw=1, label=f"{out['best_full']} at 40")
+    ax.axvline(out["target_seconds"], color="grey", ls=":", lw=1)
+    ax.set_xlabel("evaluation seconds (table seconds x each rung's measured share)")
+    ax.set_ylabel("normalized hypervolume of the feasible archive")
+    ax.set_title(f"Replayed on the tabular benchmark: median and IQR over {out['seeds']} seeds")
+    ax.legend(fontsize=8, loc="lower right")
+    fig.tight_layout()
+    fig.savefig(path, dpi=100)
+    plt.close(fig)
+
+
+# -- real ----------------------------------------------------------------------------------
+def real() -> dict:
+    """The quick start with pymoo-nsga2 (32 trials), then mo-asha for the same seconds."""
+    from moo_compress.config import load_study_config
+    from moo_compress.runner import run_search
+
+    out = {}
+    with tempfile.TemporaryDirectory() as tmp:
+        url = f"sqlite:///{Path(tmp) / 'real.db'}"
+        base = load_study_config(QUICKSTART, storage=url)
+        full = dataclasses.replace(
+            base,
+            name="real_pymoo",
+            driver="pymoo-nsga2",
+            driver_options={"population_size": 8},
+        )
+        t0 = time.perf_counter()
+        s_full = run_search(full, show_progress=False, log=lambda m: None)
+        s_full["wall_seconds"] = time.perf_counter() - t0
+        out["pymoo-nsga2"] = s_full
+        print("pymoo-nsga2", s_full, flush=True)
+        mf = load_study_config(MO_ASHA_QUICKSTART, storage=url)
+        spent = _spent_seconds(full, url)
+        mf = dataclasses.replace(mf, name="real_mo_asha", budget_seconds=spent, n_trials=1_000_000)
+        t0 = time.perf_counter()
+        s_mf = run_search(mf, show_progress=False, log=lambda m: None)
+        s_mf["wall_seconds"] = time.perf_counter() - t0
+        s_mf["budget_seconds"] = spent
+        s_mf["rungs"] = _rung_counts(mf, url)
+        out["mo-asha"] = s_mf
+        print("mo-asha", s_mf, flush=True)
+    REAL.write_text(json.dumps(out, indent=1, default=str) + "\n")
+    return out
+
+
+def _spent_seconds(cfg, url) -> float:
+    import optuna
+
+    from moo_compress import record
+
+    study = optuna.load_study(study_name=cfg.name, storage=url)
+    return float(sum(record.evaluation_seconds(t) for t in study.trials))
+
+
+def _rung_counts(cfg, url) -> dict:
+    import optuna
+
+    from moo_compress import record
+
+    study = optuna.load_study(study_name=cfg.name, storage=url)
+    counts: dict[str, int] = {}
+    for t in study.trials:
+        info = record.rung(t)
+        if info and t.state.name in ("PRUNED", "COMPLETE"):
+            counts[str(info["rung"])] = counts.get(str(info["rung"]), 0) + 1
+    return counts
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("step", choices=["costs", "tau", "replay", "real"])
+    parser.add_argument("--seeds", type=int, default=20)
+    args = parser.parse_args(argv)
+    if args.step == "costs":
+        costs()
+    elif args.step == "tau":
+        tau()
+    elif args.step == "replay":
+        replay(args.seeds)
+    else:
+        real()
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
