@@ -32,8 +32,10 @@ JSON shapes are fixed: studies already on disk must keep loading):
 ``rung``
     Multi-fidelity studies (``mo-asha``): ``{"rung": r, "top": R, "promoted_from": n}``,
     the rung the trial measured (0 = the cheapest, ``R`` = the full evaluation) and the
-    trial of the rung below it (None at rung 0). A trial below the top rung is PRUNED: its
-    ``objectives`` are the values known at that rung (measured there or reused from below).
+    trial of the rung below it (None at rung 0); below the top rung also ``"note"``, why
+    the trial is PRUNED and when its configuration goes on. A trial below the top rung is
+    PRUNED: its ``objectives`` are the values known at that rung (measured there or reused
+    from below); a later trial whose ``promoted_from`` names it took its configuration on.
 ``fail_reason``
     Failed trials: one line. A proposal that was never evaluated starts with
     :data:`INTERRUPTED`, :data:`DUPLICATE`, :data:`SKIPPED` or :data:`ABANDONED`; any other
@@ -124,7 +126,9 @@ _NOT_EVALUATED = (INTERRUPTED, DUPLICATE, SKIPPED, ABANDONED)
 
 
 # -- writers -----------------------------------------------------------------------------
-def write_rung(trial, rung: int, top: int, promoted_from: int | None) -> None:
+def write_rung(
+    trial, rung: int, top: int, promoted_from: int | None, note: str | None = None
+) -> None:
     """Record the fidelity rung a multi-fidelity trial measures.
 
     Args:
@@ -132,8 +136,13 @@ def write_rung(trial, rung: int, top: int, promoted_from: int | None) -> None:
         rung: Its rung (0 = the cheapest).
         top: The top rung (the full evaluation).
         promoted_from: The trial number of the same configuration's rung below (None at 0).
+        note: Why a lower rung's trial ends PRUNED and when its configuration goes on
+            (default None).
     """
-    trial.set_user_attr(_RUNG, {"rung": rung, "top": top, "promoted_from": promoted_from})
+    entry = {"rung": rung, "top": top, "promoted_from": promoted_from}
+    if note:
+        entry["note"] = note
+    trial.set_user_attr(_RUNG, entry)
 
 
 def rung(trial) -> dict[str, Any] | None:

@@ -372,7 +372,15 @@ class MoAshaDriver:
         with heartbeat(study, trial):
             if worker is not None:
                 record.write_worker(trial, worker)
-            record.write_rung(trial, rung, self.top, below.number if below else None)
+            note = None
+            if rung < self.top:
+                note = (
+                    f"rung {rung} of {self.top} measured ({', '.join(self.known(rung))}); "
+                    f"the configuration goes on to rung {rung + 1} only while it is among "
+                    f"the best 1/{self.eta} of rung {rung} (feasibility, non-dominated rank, "
+                    "crowding)"
+                )
+            record.write_rung(trial, rung, self.top, below.number if below else None, note)
             record.write_config(trial, config, key)
             if worker is not None:
                 reason = st.with_retries(partial(self._claim, study, trial, key, rung), url)
