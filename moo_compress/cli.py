@@ -132,7 +132,10 @@ def build_parser() -> argparse.ArgumentParser:
     _reading(p)
     p.add_argument("--format", choices=["table", "csv", "json"], default="table")
     p.add_argument(
-        "--all", action="store_true", help="every completed trial, not only the Pareto archive"
+        "--all",
+        action="store_true",
+        help="every completed trial, not only the Pareto archive (mo-asha: and every "
+        "lower-rung evaluation, with its rung and whether it was promoted)",
     )
 
     p = sub.add_parser(
@@ -387,22 +390,36 @@ def cmd_pareto(args: argparse.Namespace) -> int:
 
     cfg, study, _ = _read_study(args)  # the study as searched (StudyView)
     frame = pareto_frame(cfg, study, all_trials=args.all)
+    rungs = "rung" in frame.columns  # --all of a multi-fidelity study: its lower rungs too
     if args.format == "csv":
         sys.stdout.write(frame.to_csv(index=False))
     elif args.format == "json":
-        print(json.dumps(frame.to_dict(orient="records"), indent=2))
+        rows = frame.to_dict(orient="records")
+        if rungs:  # objectives not measured at a lower rung: null, not NaN (invalid JSON)
+            rows = [
+                {k: None if isinstance(v, float) and v != v else v for k, v in row.items()}
+                for row in rows
+            ]
+        print(json.dumps(rows, indent=2))
     else:
         quality = "accuracy" if cfg.task == "classification" else "map"
         shown = [o for o in (quality, "cr") if o not in cfg.objective_names] + cfg.objective_names
         hidden = [c for c in frame.columns if c in OBJECTIVE_INFO and c not in shown]
         searched = [n for n in cfg.searched if n in frame.columns]
         layers = [f"layer_{n}" for n in cfg.per_layer]
-        keep = list(dict.fromkeys(["trial", "arch", "technique", *searched, *layers, *shown]))
-        print(format_table(frame[[c for c in keep if c in frame.columns]]))
-        if not frame.empty:
+        first = ["trial", "rung", "status", "promoted_to"] if rungs else ["trial"]
+        keep = list(dict.fromkeys([*first, "arch", "technique", *searched, *layers, *shown]))
+        print(format_table(frame[[c for c in keep if c in frame.columns]], blank_missing=rungs))
+        complete = frame[frame["status"] == "complete"] if rungs else frame
+        if not complete.empty:
             what = "completed trials" if args.all else "archive"
-            print(f"\nshare of the {what} ({len(frame)} models)")
-            print(format_shares(archive_shares(frame), cfg.archs))
+            print(f"\nshare of the {what} ({len(complete)} models)")
+            print(format_shares(archive_shares(complete), cfg.archs))
+        if rungs:
+            print(
+                f"({len(frame) - len(complete)} lower-rung evaluations listed: each is one "
+                "configuration measured at a cheaper rung; status tells whether it was promoted)"
+            )
         if hidden:
             print(
                 f"({len(hidden)} more recorded objectives and every setting in --format csv/json)"

@@ -6,6 +6,7 @@ so they need no study file and agree with each other even when the file changed 
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -32,6 +33,8 @@ __all__ = [
     "format_table",
     "pareto_frame",
     "pareto_records",
+    "rung_counts",
+    "rung_status",
     "status",
     "study_view",
 ]
@@ -182,10 +185,11 @@ def status(cfg: StudyView | StudyConfig, study: optuna.Study) -> dict[str, Any]:
         if gen is not None:
             generation = gen if generation is None else max(generation, gen)
     history = st.hv_history(study)
+    rungs = rung_counts(study)
     archive = pareto_records(cfg, study, with_values=True)
     values = np.array([v for _, v in archive], dtype=float).reshape(-1, len(cfg.objective_names))
     bounds = getattr(cfg, "bounds", None) or [o.bounds for o in cfg.objectives]
-    return {
+    out = {
         "study": cfg.name,
         "driver": cfg.driver,
         "budget": cfg.n_trials,
@@ -205,6 +209,72 @@ def status(cfg: StudyView | StudyConfig, study: optuna.Study) -> dict[str, Any]:
         "hypervolume": normalized_hypervolume(values, cfg.directions, bounds),
         "hv_history": history,
     }
+    if rungs is not None:  # a multi-fidelity study only: other drivers' summary unchanged
+        out["rungs"] = rungs
+    return out
+
+
+def rung_counts(study: optuna.Study) -> dict[str, Any] | None:
+    """Per-rung counts of a multi-fidelity (``mo-asha``) study, or None when no trial of
+    ``study`` carries a rung (:func:`moo_compress.record.rung`).
+
+    Args:
+        study: The study.
+
+    Returns:
+        ``{"top": R, "per_rung": [{"rung", "done", "running", "failed"}, ...] (rungs 0..R),
+        "lower_seconds", "top_seconds"}``: ``done`` counts the configurations that
+        finished the rung (PRUNED below the top, COMPLETE at it), ``failed`` the rung
+        evaluations that failed (proposals never evaluated are not counted), and the
+        seconds are the evaluation seconds spent below the top rung and at it.
+    """
+    trials = [(t, record.rung(t)) for t in study.get_trials(deepcopy=False)]
+    trials = [(t, info) for t, info in trials if info is not None]
+    if not trials:
+        return None
+    top = max(int(info["top"]) for _, info in trials)
+    per_rung = [{"rung": r, "done": 0, "running": 0, "failed": 0} for r in range(top + 1)]
+    lower = upper = 0.0
+    for t, info in trials:
+        r = int(info["rung"])
+        state = t.state.name
+        if state in ("PRUNED", "COMPLETE"):
+            per_rung[r]["done"] += 1
+        elif state == "RUNNING":
+            per_rung[r]["running"] += 1
+        elif state == "FAIL" and _fail_kind(record.fail_reason(t)) == "failed":
+            per_rung[r]["failed"] += 1
+        seconds = record.evaluation_seconds(t)
+        if r >= top:
+            upper += seconds
+        else:
+            lower += seconds
+    return {"top": top, "per_rung": per_rung, "lower_seconds": lower, "top_seconds": upper}
+
+
+def _rung_line(rungs: dict[str, Any]) -> str:
+    """``status``'s line of a multi-fidelity study: how many configurations finished each
+    rung (and how many run it or failed there)."""
+    parts = []
+    for c in rungs["per_rung"]:
+        if c["rung"] == rungs["top"]:
+            text = f"{c['rung']} (full): {c['done']} complete"
+        else:
+            text = f"{c['rung']}: {c['done']} done"
+        if c["running"]:
+            text += f" + {c['running']} running"
+        if c["failed"]:
+            text += f" + {c['failed']} failed"
+        parts.append(text)
+    return "rungs       " + ", ".join(parts)
+
+
+def _rung_time_line(rungs: dict[str, Any]) -> str:
+    """``status``'s split of the evaluation time of a multi-fidelity study."""
+    return (
+        f"            {rungs['lower_seconds']:.0f} s of it on the lower rungs, "
+        f"{rungs['top_seconds']:.0f} s on the top rung (full evaluations)"
+    )
 
 
 def _time_line(s: dict[str, Any]) -> str:
@@ -250,7 +320,9 @@ def format_status(s: dict[str, Any]) -> str:
             if s.get("abandoned")
             else ""
         ),
+        *([_rung_line(s["rungs"])] if s.get("rungs") else []),
         _time_line(s),
+        *([_rung_time_line(s["rungs"])] if s.get("rungs") else []),
         f"generation  {s['generation'] if s['generation'] is not None else '-'}",
         f"archive     {s['archive_size']} Pareto-optimal models, normalized hypervolume {s['hypervolume']:.4f}",
         "",
@@ -307,33 +379,119 @@ def pareto_frame(
     Args:
         cfg: The study as searched (objectives, directions, task and architecture).
         study: The study.
-        all_trials: Every completed trial instead of the archive (default False).
+        all_trials: Every completed trial instead of the archive (default False); in a
+            multi-fidelity study also every lower-rung evaluation (PRUNED trials).
 
     Returns:
         Columns ``trial``, ``arch``, the configuration columns, every objective of the
         study's task (None where a trial did not record it) and, with ``all_trials``,
-        ``feasible`` and ``violation`` (0 when the trial meets every constraint).
+        ``feasible`` and ``violation`` (0 when the trial meets every constraint). With
+        ``all_trials`` in a study whose trials carry rungs (``mo-asha``), also ``rung``
+        (``"r/R"``), ``status`` and ``promoted_to`` after ``trial``: see :func:`rung_status`
+        (lower rungs hold only the objectives known there, None for the others).
     """
     import pandas as pd
     from optuna.trial import TrialState
 
-    if all_trials:
+    rungs = all_trials and _has_rungs(study)
+    status_of: dict[int, dict[str, Any]] = {}
+    if rungs:
+        trials = study.get_trials(deepcopy=False)
+        promoted = _promotions(trials)
+        listed = sorted(
+            (
+                t
+                for t in trials
+                if t.state == TrialState.COMPLETE
+                or (t.state == TrialState.PRUNED and record.rung(t) is not None)
+            ),
+            key=lambda t: t.number,
+        )
+        # a lower rung's objectives are those known there (``read`` keeps complete ones)
+        recs = [
+            dataclasses.replace(
+                record.read(t),
+                objectives=record.objectives(t) if record.has_objectives(t) else {},
+            )
+            for t in listed
+        ]
+        status_of = {t.number: rung_status(t, promoted) for t in listed}
+    elif all_trials:
         recs = st.records(study, states=(TrialState.COMPLETE,))
     else:
         recs = pareto_records(cfg, study)
     objectives = task_objectives(cfg.task)
     rows = []
     for r in recs:
-        row: dict[str, Any] = {"trial": r.number, "arch": r.config.get("arch", cfg.arch)}
+        row: dict[str, Any] = {"trial": r.number}
+        if rungs:
+            row.update(status_of[r.number])
+        row["arch"] = r.config.get("arch", cfg.arch)
         row.update(config_row(r.config))
         row.update({name: r.objectives.get(name) for name in objectives})
         if all_trials:
             row.update({"feasible": r.feasible, "violation": r.violation})
         rows.append(row)
-    columns = ["trial", "arch", *CONFIG_COLUMNS, *objectives]
+    columns = ["trial", *(RUNG_COLUMNS if rungs else ()), "arch", *CONFIG_COLUMNS, *objectives]
     if all_trials:
         columns += ["feasible", "violation"]
-    return pd.DataFrame(rows, columns=columns)
+    frame = pd.DataFrame(rows, columns=columns)
+    if rungs:  # trial numbers and None, not floats
+        numbers = [row["promoted_to"] for row in rows]
+        frame["promoted_to"] = pd.Series(numbers, index=frame.index, dtype=object)
+    return frame
+
+
+#: The columns ``pareto --all`` adds for a multi-fidelity study (after ``trial``).
+RUNG_COLUMNS = ("rung", "status", "promoted_to")
+
+
+def _has_rungs(study: optuna.Study) -> bool:
+    """Whether a trial of ``study`` carries a rung (a multi-fidelity study)."""
+    return any(record.rung(t) is not None for t in study.get_trials(deepcopy=False))
+
+
+def _promotions(trials) -> dict[int, Any]:
+    """``{trial number: the FrozenTrial of its promotion}``: the latest trial whose
+    ``promoted_from`` is that number and that was or is being evaluated (a finished, running
+    or failed evaluation; proposals never evaluated, e.g. a duplicate claim or an
+    interrupted promotion, do not count)."""
+    out: dict[int, Any] = {}
+    for t in sorted(trials, key=lambda t: t.number):
+        info = record.rung(t)
+        if info is None or info.get("promoted_from") is None:
+            continue
+        if t.state.name == "FAIL" and _fail_kind(record.fail_reason(t)) != "failed":
+            continue
+        if t.state.name in ("COMPLETE", "PRUNED", "RUNNING", "FAIL"):
+            out[int(info["promoted_from"])] = t
+    return out
+
+
+def rung_status(trial: optuna.trial.FrozenTrial, promoted: dict[int, Any]) -> dict[str, Any]:
+    """The ``rung``, ``status`` and ``promoted_to`` columns of one rung evaluation.
+
+    ``status``: ``"complete"`` (the top rung: a full evaluation), ``"promoted"`` (a later
+    trial measured the configuration's next rung), ``"promoting"`` (that trial runs),
+    ``"promotion failed"`` (that trial's evaluation failed) or ``"stopped"`` (not promoted:
+    the configuration stopped at this rung, so far). ``promoted_to``: that later trial's
+    number (None when stopped or complete).
+
+    Args:
+        trial: The trial (COMPLETE, or PRUNED below the top rung).
+        promoted: :func:`_promotions` of the study.
+    """
+    info = record.rung(trial)
+    if info is None:  # a complete trial without a rung (not searched by a rung driver)
+        return {"rung": "", "status": "complete", "promoted_to": None}
+    label = f"{info['rung']}/{info['top']}"
+    if trial.state.name == "COMPLETE":
+        return {"rung": label, "status": "complete", "promoted_to": None}
+    nxt = promoted.get(trial.number)
+    if nxt is None:
+        return {"rung": label, "status": "stopped", "promoted_to": None}
+    status = {"RUNNING": "promoting", "FAIL": "promotion failed"}.get(nxt.state.name, "promoted")
+    return {"rung": label, "status": status, "promoted_to": nxt.number}
 
 
 def archive_shares(
@@ -374,13 +532,26 @@ def format_shares(shares: dict[str, list[tuple[str, int, float]]], archs: list[s
     return "\n".join(lines)
 
 
-def format_table(frame: pd.DataFrame) -> str:
+def format_table(frame: pd.DataFrame, *, blank_missing: bool = False) -> str:
     """A table as text, floats with 4 decimals (a note when it is empty).
 
     Args:
         frame: :func:`pareto_frame`'s table.
+        blank_missing: Show missing values (None, NaN) as empty cells (default False:
+            as pandas prints them).
     """
+    import pandas as pd
+
     if frame.empty:
         return "(empty archive: no completed trial yet)"
     floats = {c: (lambda v: f"{v:.4f}") for c in frame.columns if frame[c].dtype.kind == "f"}
+    if blank_missing:
+        frame = frame.copy()
+        for c in frame.columns:
+            if c not in floats and frame[c].dtype.kind == "O":
+                cells = [
+                    "" if v is None or (isinstance(v, float) and v != v) else v for v in frame[c]
+                ]
+                frame[c] = pd.Series(cells, index=frame.index, dtype=object)
+        return frame.to_string(index=False, formatters=floats, na_rep="")
     return frame.to_string(index=False, formatters=floats)
