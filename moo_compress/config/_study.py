@@ -682,9 +682,7 @@ def load_study_config(
                 severities=tuple(sorted(severities)),
                 kinds={n: i.kind for n, i in OBJECTIVE_INFO.items()},
                 task=task,
-                ranked=tuple(
-                    [o.name for o in objectives] + [c.objective for c in constraints]
-                ),
+                ranked=tuple([o.name for o in objectives] + [c.objective for c in constraints]),
             )
         )
         drv.finish()
