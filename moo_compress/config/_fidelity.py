@@ -24,13 +24,14 @@ from moo_compress.config._reader import Section, describe
 from moo_compress.drivers._ladder import Rung
 from moo_compress.errors import ConfigError
 
-__all__ = ["BASE_SAMPLERS", "corrupted_kinds", "parse_ladder"]
+__all__ = ["BASE_SAMPLERS", "TIE_BREAKS", "corrupted_kinds", "parse_ladder"]
 
-#: Base samplers a multi-fidelity driver proposes new configurations with. Random is the
-#: default (as Syne Tune's MOASHA): Optuna's TPE and NSGA-II learn only from the full
-#: evaluations (a lower rung's trial is PRUNED, without values for them), and on the tabular
-#: benchmark they made mo-asha slower to reach the front (benchmarks/multi_fidelity.py).
+#: Base samplers a multi-fidelity driver proposes new configurations with. TPE (the
+#: default) and NSGA-II are fitted on every configuration's rung-0 result, not only on the
+#: few full evaluations (see :class:`moo_compress.drivers.mo_asha.MoAshaDriver`).
 BASE_SAMPLERS = ("random", "tpe", "nsga2")
+#: How promotions order configurations of the same non-dominated front.
+TIE_BREAKS = ("crowding", "hypervolume")
 #: Objective kinds measured on corrupted images (``ObjectiveInfo.kind``).
 corrupted_kinds = ("robustness",)
 MAX_RUNGS = 8
@@ -64,7 +65,8 @@ def parse_ladder(
     Raises:
         ConfigError: A key, value or rung is invalid (named with its key path).
     """
-    sampler = drv.string("sampler", "random", choices=BASE_SAMPLERS)
+    sampler = drv.string("sampler", "tpe", choices=BASE_SAMPLERS)
+    tie_break = drv.string("tie_break", "crowding", choices=TIE_BREAKS)
     raw = drv.raw("rungs", None)
     ranked = tuple(o for o in record if o in ranked) if ranked else tuple(record)
     cheap = tuple(o for o in ranked if kinds.get(o) not in corrupted_kinds)
@@ -150,4 +152,7 @@ def parse_ladder(
                 f"corruptions, severities or images). Got {describe(item)} instead.",
             )
         rungs.append(rung)
-    return {"sampler": sampler, "rungs": [r.to_dict() for r in rungs]}
+    out = {"sampler": sampler, "rungs": [r.to_dict() for r in rungs]}
+    if tie_break != "crowding":  # stored only when given: studies made before keep theirs
+        out["tie_break"] = tie_break
+    return out

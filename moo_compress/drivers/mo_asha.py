@@ -72,14 +72,24 @@ class LadderEntry:
     trial: Any = None
 
 
-def promotion_order(values: np.ndarray, violation: np.ndarray, numbers: np.ndarray) -> list[int]:
+def promotion_order(
+    values: np.ndarray,
+    violation: np.ndarray,
+    numbers: np.ndarray,
+    *,
+    tie_break: str = "crowding",
+) -> list[int]:
     """Indices from the best to the worst: feasible first (then by violation), then by
-    non-dominated rank, then by crowding distance (largest first), then trial number.
+    non-dominated rank, then by the tie-break within a front (largest first), then trial
+    number.
 
     Args:
         values: ``(n, m)`` objective values, every column to minimize.
         violation: ``(n,)`` constraint violations (0: feasible).
         numbers: ``(n,)`` trial numbers (the last tie-break).
+        tie_break: ``"crowding"`` (NSGA-II's crowding distance) or ``"hypervolume"`` (each
+            point's exclusive hypervolume contribution to its front, against the reference
+            point (1, ..., 1): pass values normalized to [0, 1]).
     """
     n = len(values)
     if n == 0:
@@ -97,12 +107,26 @@ def promotion_order(values: np.ndarray, violation: np.ndarray, numbers: np.ndarr
             dominated[i] = better.any()
         front = remaining[~dominated]
         rank[front] = level
-        crowd[front] = _crowding(values[front])
+        crowd[front] = (
+            _contributions(values[front])
+            if tie_break == "hypervolume"
+            else _crowding(values[front])
+        )
         remaining = remaining[dominated]
         level += 1
     return sorted(
         range(n), key=lambda i: (infeasible[i], violation[i], rank[i], -crowd[i], numbers[i])
     )
+
+
+def _contributions(front: np.ndarray) -> np.ndarray:
+    """Each point's exclusive hypervolume contribution to its (normalized) front."""
+    from pymoo.indicators.hv import HV
+
+    hv = HV(ref_point=np.ones(front.shape[1]))
+    pts = np.minimum(front, 1.0)
+    total = float(hv(pts))
+    return np.array([total - float(hv(np.delete(pts, i, axis=0))) for i in range(len(pts))])
 
 
 def _crowding(front: np.ndarray) -> np.ndarray:
@@ -138,6 +162,7 @@ class MoAshaDriver:
         opts = cfg.driver_options
         self.eta = int(opts["eta"])
         self.sampler_name = opts["sampler"]
+        self.tie_break = opts.get("tie_break", "crowding")
         self.rungs: list[Rung] = [Rung.from_dict(d) for d in opts["rungs"]]
         self.top = len(self.rungs)
         self.record = tuple(cfg.record)
@@ -162,21 +187,57 @@ class MoAshaDriver:
         return [o for o in self.known(rung) if o not in reuse]
 
     def make_sampler(self, seed: int):
-        """The base sampler proposing new configurations.
+        """The base sampler proposing new configurations (TPE and NSGA-II prefer
+        configurations with a smaller stored ``violation``).
 
         Args:
             seed: The sampler's seed.
         """
         import optuna
 
+        def violation(t) -> list[float]:
+            return [float(t.user_attrs.get("violation", 0.0))]
+
         opts = self.cfg.driver_options
         if self.sampler_name == "tpe":
             return optuna.samplers.TPESampler(
-                seed=seed, n_startup_trials=opts["n_startup_trials"], multivariate=True
+                seed=seed,
+                n_startup_trials=opts["n_startup_trials"],
+                multivariate=True,
+                constraints_func=violation,
             )
         if self.sampler_name == "nsga2":
-            return optuna.samplers.NSGAIISampler(seed=seed, population_size=opts["population_size"])
+            return optuna.samplers.NSGAIISampler(
+                seed=seed, population_size=opts["population_size"], constraints_func=violation
+            )
         return optuna.samplers.RandomSampler(seed=seed)
+
+    def _model_proposal(self, session, entries: list[LadderEntry], seed: int) -> dict[str, Any]:
+        """A new configuration from TPE or NSGA-II fitted on every configuration's rung-0
+        result (most configurations never reach a higher rung, and a study's Optuna
+        samplers learn only from its complete trials). The model lives in a throw-away
+        in-memory study built from storage, so a resumed search proposes the same."""
+        import optuna
+
+        names = list(self.cfg.objective_names)
+        known = set(self.known(0))
+        cols = [i for i, n in enumerate(names) if n in known]
+        shadow = optuna.create_study(
+            storage=optuna.storages.InMemoryStorage(),
+            directions=[self.cfg.directions[i] for i in cols],
+            sampler=self.make_sampler(seed),
+        )
+        for e in entries:
+            if e.rung == 0 and e.state == "done":
+                shadow.add_trial(
+                    optuna.trial.create_trial(
+                        params=e.trial.params,
+                        distributions=e.trial.distributions,
+                        values=[e.values[names[i]] for i in cols],
+                        user_attrs={"violation": e.violation},
+                    )
+                )
+        return session.space.suggest(shadow.ask())
 
     # -- reading the ladder from storage ----------------------------------------------------
     def entries(self, study) -> list[LadderEntry]:
@@ -247,10 +308,19 @@ class MoAshaDriver:
                 ],
                 dtype=float,
             ).reshape(len(done), len(cols))
+            if self.tie_break == "hypervolume":  # normalized as the study's hypervolume
+                bounds = [self.cfg.objectives[i].bounds for i in cols]
+                lo = np.array([b[0] for b in bounds])
+                hi = np.array([b[1] for b in bounds])
+                signs = np.array([-1.0 if directions[i] == "maximize" else 1.0 for i in cols])
+                raw = vals * signs  # back to each objective's own sign
+                scaled = (raw - lo) / (hi - lo)
+                vals = np.clip(np.where(signs > 0, scaled, 1.0 - scaled), 0.0, 1.0)
             order = promotion_order(
                 vals,
                 np.array([e.violation for e in done], dtype=float),
                 np.array([e.number for e in done]),
+                tie_break=self.tie_break,
             )
             for i in order[:k]:
                 if (done[i].key, r + 1) not in taken:
@@ -321,15 +391,14 @@ class MoAshaDriver:
                 self._promote(session, job, worker)
                 continue
             seed = session.proposal_seed()
-            study.sampler = (
-                optuna.samplers.RandomSampler(seed=seed)
-                if duplicates >= self.random_after_duplicates
-                else self.make_sampler(seed)
-            )
             with warnings.catch_warnings():
                 warnings.simplefilter("ignore")
-                trial = st.with_retries(study.ask, url)
-                config = session.space.suggest(trial)
+                if self.sampler_name == "random" or duplicates >= self.random_after_duplicates:
+                    study.sampler = optuna.samplers.RandomSampler(seed=seed)
+                    trial = st.with_retries(study.ask, url)
+                    config = session.space.suggest(trial)
+                else:
+                    trial, config = session.ask_config(self._model_proposal(session, entries, seed))
             key = session.space.config_key(config)
             first = next((e for e in entries if e.key == key and e.rung == 0), None)
             if first is not None or key in session.outcomes:
@@ -432,7 +501,18 @@ class MoAshaDriver:
         values = {**kept_values, **res.values}
         details = {**kept_details, **res.details}
         baseline = None
-        if rung < self.top and fidelity and any(c.relative for c in session.constraints):
+        on_subset = (
+            [
+                c
+                for c in session.constraints
+                if c.relative
+                and c.objective in res.values
+                and c.objective not in self.rungs[rung].exact
+            ]
+            if rung < self.top and fidelity
+            else []
+        )
+        if on_subset:  # compared with the baseline measured on the same subset
             full = ev.baseline_values(ev.arch_of(config))
             part = ev.at_fidelity(fidelity).baseline_values(ev.arch_of(config))
             baseline = {**full, **{k: part[k] for k in res.values if k in part}}

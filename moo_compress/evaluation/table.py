@@ -17,7 +17,7 @@ from moo_compress.evaluation.base import TrialResult
 if TYPE_CHECKING:
     import pandas as pd
 
-__all__ = ["TableEvaluator", "TableMiss"]
+__all__ = ["TableEvaluator", "TableMiss", "fidelity_id"]
 
 
 class TableMiss(LookupError):
@@ -37,8 +37,12 @@ class TableEvaluator:
         arch: The study's architecture (default ``"small_cnn"``).
         shares: What a multi-fidelity rung is charged, as shares of a configuration's
             seconds: ``"build"`` (compressing and fine-tuning, charged when a rung builds
-            the model) and one per objective (charged when a rung measures it). Default
-            None: building costs the whole evaluation and measuring is free.
+            the model) and one per objective (charged when a rung measures it on the full
+            data), or per objective and data subset (``"<objective>|<fidelity_id(...)>"``).
+            Default None: building costs the whole evaluation and measuring is free.
+        subsets: Values measured on data subsets: ``fidelity_id(fidelity)`` -> configuration
+            key -> objective -> value (a rung on that subset reads its objectives there,
+            and the rest from ``rows``). Default None: none.
     """
 
     def __init__(
@@ -50,6 +54,7 @@ class TableEvaluator:
         baseline: dict[str, float] | None = None,
         arch: str = "small_cnn",
         shares: dict[str, float] | None = None,
+        subsets: dict[str, dict[str, dict[str, float]]] | None = None,
     ) -> None:
         self.rows = {k: dict(v) for k, v in rows.items()}
         self.seconds = dict(seconds)
@@ -57,6 +62,7 @@ class TableEvaluator:
         self.baseline = dict(baseline) if baseline is not None else None
         self.arch = arch
         self.shares = dict(shares) if shares is not None else {"build": 1.0}
+        self.subsets = {k: dict(v) for k, v in (subsets or {}).items()}
         self.lookups = 0
 
     @classmethod
@@ -163,15 +169,31 @@ class TableEvaluator:
                 the ``"build"`` share).
 
         Raises:
-            TableMiss: The configuration is not in the table, or ``fidelity`` is a subset.
+            TableMiss: The configuration is not in the table, or the table holds no values
+                for ``fidelity``'s subset.
         """
-        if fidelity:
-            raise TableMiss(f"the table holds full-fidelity values only, not {fidelity}")
         full = self.evaluate(config, config_key)
-        names = [n for n in (objectives or list(full.values)) if n in full.values]
-        share = (self.shares.get("build", 0.0) if artifact is None else 0.0) + sum(
-            self.shares.get(n, 0.0) for n in names
-        )
-        full.values = {n: full.values[n] for n in names}
+        subset: dict[str, float] = {}
+        fid = fidelity_id(fidelity) if fidelity else None
+        if fid is not None:
+            if config_key not in self.subsets.get(fid, {}):
+                raise TableMiss(f"the table holds no values on the subset {fidelity}")
+            subset = self.subsets[fid][config_key]
+        names = [n for n in (objectives or list(full.values)) if n in full.values or n in subset]
+        share = self.shares.get("build", 0.0) if artifact is None else 0.0
+        for n in names:
+            share += self.shares.get(f"{n}|{fid}" if n in subset else n, 0.0)
+        full.values = {n: subset.get(n, full.values.get(n)) for n in names}
         full.seconds = full.seconds * share
         return full
+
+
+def fidelity_id(fidelity: dict[str, Any]) -> str:
+    """A data subset's name in a table's ``subsets`` and ``shares`` (canonical JSON).
+
+    Args:
+        fidelity: ``{"corruptions", "severities", "images"}`` as rungs give it.
+    """
+    import json
+
+    return json.dumps({k: fidelity.get(k) for k in ("corruptions", "severities", "images")})

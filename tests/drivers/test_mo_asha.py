@@ -49,7 +49,7 @@ def test_promotion_order_is_feasibility_then_rank_then_crowding_then_number():
 def test_the_default_ladder_measures_what_needs_no_corrupted_images(tmp_path):
     cfg = load_study_config(_study(tmp_path))
     opts = cfg.driver_options
-    assert opts["sampler"] == "random" and opts["eta"] == 3
+    assert opts["sampler"] == "tpe" and opts["eta"] == 3
     assert opts["rungs"] == [
         {
             "objectives": ["accuracy", "cr", "proxy_purity"],
@@ -254,3 +254,42 @@ def test_top_rung_stores_exactly_what_a_full_evaluation_measures(tmp_path, share
         base = evaluator.baseline_values(cfg.arch)["accuracy"]
         expected = base - full.values["accuracy"] - 30.0
         assert record.constraints(chain[2]) == {"accuracy max_drop 30": pytest.approx(expected)}
+
+
+def test_a_table_serves_subset_values_and_charges_each_rung_its_share(tmp_path):
+    """The tabular replay of a ladder whose lower rung measures mCE on a subset: the rung
+    reads the subset's mCE, the top rung the full one, and each is charged its share."""
+    from moo_compress.evaluation.table import TableMiss, fidelity_id
+
+    subset = {"corruptions": ["contrast"], "severities": [3], "images": None}
+    ladder = (
+        ", eta: 2, sampler: random, rungs: [{objectives: [accuracy, cr, mce],"
+        " corruptions: [contrast], severities: [3]}]"
+    )
+    cfg = load_study_config(_study(tmp_path, ladder, "", 4))
+    cfg = dataclasses.replace(cfg, cache_dir=tmp_path / "cache")
+    assert cfg.driver_options["rungs"][0]["exact"] == ["accuracy", "cr"]
+    table = _table(cfg.space)
+    fid = fidelity_id(subset)
+    table.subsets[fid] = {k: {"mce": 50.0 + i} for i, k in enumerate(table.rows)}
+    table.shares = {"build": 0.5, "accuracy": 0.01, "cr": 0.01, f"mce|{fid}": 0.03, "mce": 0.2}
+    table.shares["proxy_purity"] = 0.25
+    key = next(iter(table.rows))
+    low = table.evaluate_rung({}, key, objectives=["accuracy", "cr", "mce"], fidelity=subset)
+    assert low.values["mce"] == 50.0 and low.values["cr"] == table.rows[key]["cr"]
+    assert low.seconds == pytest.approx(table.seconds[key] * (0.5 + 0.01 + 0.01 + 0.03))
+    top = table.evaluate_rung({}, key, objectives=["mce", "proxy_purity"], artifact=b"")
+    assert top.values["mce"] == table.rows[key]["mce"]
+    assert top.seconds == pytest.approx(table.seconds[key] * 0.45)
+    with pytest.raises(TableMiss):
+        table.evaluate_rung({}, key, objectives=["mce"], fidelity={**subset, "severities": [1]})
+    study = _run(cfg, table)
+    for t in study.trials:
+        info = record.rung(t)
+        if t.state == TrialState.PRUNED:
+            assert record.objectives(t)["mce"] >= 50.0 and record.objectives(t)["mce"] < 50 + 1e4
+            assert record.objectives(t)["mce"] == table.subsets[fid][record.config_key(t)]["mce"]
+        elif t.state == TrialState.COMPLETE:
+            key = record.config_key(t)
+            assert record.objectives(t)["mce"] == table.rows[key]["mce"]
+            assert info["rung"] == 1 and "proxy_purity" in record.objectives(t)
