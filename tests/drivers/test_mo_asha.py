@@ -293,3 +293,14 @@ def test_a_table_serves_subset_values_and_charges_each_rung_its_share(tmp_path):
             key = record.config_key(t)
             assert record.objectives(t)["mce"] == table.rows[key]["mce"]
             assert info["rung"] == 1 and "proxy_purity" in record.objectives(t)
+
+
+def test_the_hypervolume_tie_break_prefers_what_adds_most_to_the_front():
+    # one front, normalized: the ends add nothing against the reference point (1, 1), the
+    # middle point adds 0.25 + its share; crowding would put the ends first
+    values = np.array([[0.0, 1.0], [0.5, 0.5], [1.0, 0.0], [0.2, 0.9]])
+    none = np.zeros(4)
+    numbers = np.arange(4)
+    assert promotion_order(values, none, numbers)[:2] == [0, 2]
+    order = promotion_order(values, none, numbers, tie_break="hypervolume")
+    assert order[0] == 1 and order[-2:] == [0, 2]
