@@ -31,7 +31,7 @@ ROOT = HERE.parent
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(HERE))
 
-from workers_speedup import _study  # noqa: E402
+from workers_speedup import _study, postgres  # noqa: E402
 
 
 def _fill(study_path: Path, storage: str, n: int) -> None:
@@ -115,25 +115,11 @@ def main() -> int:
     parser.add_argument("--new", type=int, default=40)
     parser.add_argument("--workers", type=int, default=4)
     args = parser.parse_args()
-    pg_dir = None
-    storage = args.storage
-    if storage is None:
-        out = subprocess.run(
-            ["bash", str(ROOT / ".ci" / "postgres.sh")], capture_output=True, text=True, check=True
-        )
-        storage, pg_dir = out.stdout.split()
-    try:
-        with tempfile.TemporaryDirectory() as tmp:
-            folder = Path(tmp)
-            runs = [
-                measure(storage, n, args.new, args.workers, folder)
-                for n in (args.small, args.stored)
-            ]
-    finally:
-        if pg_dir:
-            subprocess.run(
-                ["bash", str(ROOT / ".ci" / "postgres.sh"), "--stop", pg_dir], check=False
-            )
+    with postgres(args.storage) as storage, tempfile.TemporaryDirectory() as tmp:
+        folder = Path(tmp)
+        runs = [
+            measure(storage, n, args.new, args.workers, folder) for n in (args.small, args.stored)
+        ]
     result = {
         "target": "database share of 4 evaluation-bound workers < 0.02 at 1,000 trials",
         "database_share": {str(r["stored"]): r["database_share"] for r in runs},

@@ -15,6 +15,7 @@ divided by the loop time. Writes ``benchmarks/results/workers_speedup.json``.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import os
 import subprocess
@@ -90,18 +91,27 @@ def _run(folder: Path, storage: str, n_workers: int, threads: int) -> dict:
     }
 
 
+@contextlib.contextmanager
+def postgres(storage: str | None):
+    """``storage``, or the URL of a throw-away server (``.ci/postgres.sh``) stopped after."""
+    if storage is not None:
+        yield storage
+        return
+    out = subprocess.run(
+        ["bash", str(ROOT / ".ci" / "postgres.sh")], capture_output=True, text=True, check=True
+    )
+    url, pg_dir = out.stdout.split()
+    try:
+        yield url
+    finally:
+        subprocess.run(["bash", str(ROOT / ".ci" / "postgres.sh"), "--stop", pg_dir], check=False)
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--storage", help="PostgreSQL URL (default: start a throw-away server)")
     args = parser.parse_args()
-    pg_dir = None
-    storage = args.storage
-    if storage is None:
-        out = subprocess.run(
-            ["bash", str(ROOT / ".ci" / "postgres.sh")], capture_output=True, text=True, check=True
-        )
-        storage, pg_dir = out.stdout.split()
-    try:
+    with postgres(args.storage) as storage:
         with tempfile.TemporaryDirectory() as tmp:
             folder = Path(tmp)
             # train the baseline and make the corrupted sets once (not timed)
@@ -124,11 +134,6 @@ def main() -> int:
             one_all = _run(folder, storage, 1, cores)
             one_single = _run(folder, storage, 1, 1)
             two = _run(folder, storage, 2, max(1, cores // 2))
-    finally:
-        if pg_dir:
-            subprocess.run(
-                ["bash", str(ROOT / ".ci" / "postgres.sh"), "--stop", pg_dir], check=False
-            )
     result = {
         "trials": N_TRIALS,
         "speedup_2_workers_vs_1_worker_all_cores": one_all["wall_seconds"] / two["wall_seconds"],

@@ -240,16 +240,17 @@ class MoAshaDriver:
         return session.space.suggest(shadow.ask())
 
     # -- reading the ladder from storage ----------------------------------------------------
-    def entries(self, study) -> list[LadderEntry]:
+    def entries(self, study, trials: list | None = None) -> list[LadderEntry]:
         """Every rung evaluation of the study that holds or held a claim, by trial number.
 
         Args:
             study: The Optuna study.
+            trials: Its trials as just read (default None: read them now).
         """
         from optuna.trial import TrialState
 
         out = []
-        for t in study.get_trials(deepcopy=False):
+        for t in study.get_trials(deepcopy=False) if trials is None else trials:
             info = record.rung(t)
             key = record.config_key(t)
             if info is None or not key:
@@ -385,7 +386,7 @@ class MoAshaDriver:
                 time.sleep(POLL_SECONDS)  # wait for running trials (a dead one until failed)
                 wait_seconds += POLL_SECONDS
                 continue
-            entries = self.entries(study)
+            entries = self.entries(study, listed)
             job = self.next_job(entries)
             if job is not None:
                 self._promote(session, job, worker)
