@@ -440,7 +440,7 @@ def cmd_export(args: argparse.Namespace) -> int:
     import dataclasses
 
     from moo_compress import storage as st
-    from moo_compress.config._study import ObjectiveSpec
+    from moo_compress.config import ObjectiveSpec
     from moo_compress.export import export_pareto
 
     cfg = _load_cfg(args)

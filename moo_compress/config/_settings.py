@@ -1,0 +1,409 @@
+"""Every setting of a study, with its default, stated once: the typed configuration that
+the loader (:mod:`moo_compress.config._study`) fills from the study file and that everything
+downstream receives (or its ``asdict``)."""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from moo_compress._utils.hashing import digest
+from moo_compress.config._constraints import Constraint
+
+if TYPE_CHECKING:  # the space module reads its files with this package's reader
+    from moo_compress.space import SearchSpace
+
+__all__ = [
+    "DIRECTIONS",
+    "MAX_NAME_CHARS",
+    "AdversarialConfig",
+    "DatasetConfig",
+    "DetectionConfig",
+    "EvaluationSpec",
+    "LatencyConfig",
+    "ObjectiveSpec",
+    "ProxyConfig",
+    "StudyConfig",
+    "TrainConfig",
+    "WorkersConfig",
+]
+
+DIRECTIONS = ("maximize", "minimize")
+MAX_NAME_CHARS = 512
+
+
+@dataclass(frozen=True)
+class DatasetConfig:
+    """The study's ``dataset`` section.
+
+    Args:
+        name: The dataset's name (a ``DATASETS`` entry, or ``shapes``/``coco`` for
+            detection).
+        options: The loader's keyword arguments (e.g. ``test_fraction`` or ``root``).
+        corrupted_root: A CIFAR-C style folder to read corrupted test sets from instead of
+            generating them (default None: generate them).
+        greyscale: Turn every image (clean and corrupted) into Rec. 601 luma replicated to 3
+            channels, as seed 001 does (default False).
+        validation_fraction: Share of the training data held out (stratified, from the study
+            seed) as the validation split every search objective is measured on; the test
+            split is only touched by ``export`` and ``evaluate`` (default 0.2).
+    """
+
+    name: str
+    options: dict[str, Any]
+    corrupted_root: str | None = None
+    greyscale: bool = False
+    validation_fraction: float = 0.2
+
+
+@dataclass(frozen=True)
+class AdversarialConfig:
+    """L-infinity attacks in pixel space [0, 1]; defaults of seed 001 (no random start).
+
+    Args:
+        eps: L-infinity radius of FGSM and PGD (default 0.05).
+        step: PGD step size (default 0.02).
+        steps: PGD steps (default 5).
+        random_start: Start PGD at a random point of the eps-ball (default False).
+        n_images: Test images attacked, from the first (default None: all).
+    """
+
+    eps: float = 0.05
+    step: float = 0.02
+    steps: int = 5
+    random_start: bool = False
+    n_images: int | None = None
+
+
+@dataclass(frozen=True)
+class DetectionConfig:
+    """Detection post-processing before COCOeval.
+
+    Args:
+        score_threshold: Detections scoring less are dropped (default 0.05).
+        nms_iou: IoU above which non-maximum suppression drops the weaker box (default 0.5).
+        max_detections: Detections kept per image (default 100).
+    """
+
+    score_threshold: float = 0.05
+    nms_iou: float = 0.5
+    max_detections: int = 100
+
+
+@dataclass(frozen=True)
+class LatencyConfig:
+    """Latency objective: the smallest block median of ``repeats`` timed forward passes
+    after ``warmup`` untimed ones (:mod:`moo_compress.objectives.latency`).
+
+    Args:
+        batch_size: Test images per forward pass (default 1).
+        warmup: Untimed passes first (default 5).
+        repeats: Timed passes (default 30).
+        threads: PyTorch and ONNX Runtime threads, pinned while timing so the figure
+            repeats on a busy machine (default 1).
+    """
+
+    batch_size: int = 1
+    warmup: int = 5
+    repeats: int = 30
+    threads: int = 1
+
+
+@dataclass(frozen=True)
+class WorkersConfig:
+    """Several workers on one study: heartbeat period, how long a silent worker's trial
+    stays RUNNING before another worker fails and re-queues it, and how often.
+
+    Args:
+        heartbeat_seconds: Period of a running trial's heartbeat (default 10).
+        grace_seconds: Silence after which a running trial is failed and re-queued
+            (default 30; more than ``heartbeat_seconds``).
+        max_retry: Times a failed trial's configuration is re-queued (default 3).
+    """
+
+    heartbeat_seconds: int = 10
+    grace_seconds: int = 30
+    max_retry: int = 3
+
+    def heartbeat(self) -> dict[str, int]:
+        """The settings as the storage's heartbeat options (``interval``, ``grace``,
+        ``max_retry``)."""
+        return {
+            "interval": self.heartbeat_seconds,
+            "grace": self.grace_seconds,
+            "max_retry": self.max_retry,
+        }
+
+
+@dataclass(frozen=True)
+class ProxyConfig:
+    """Clustering proxy (seed 003).
+
+    Args:
+        multicut_points: Test images sampled for the multicut graph (default 200).
+    """
+
+    multicut_points: int = 200
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    """Optimizer settings for baseline training or per-trial fine-tuning (SGD, cosine).
+
+    Args:
+        epochs: Passes over the training data (0 for ``finetune``: the search variable
+            ``finetune_epochs`` sets it).
+        batch_size: Images per step.
+        lr: Initial learning rate.
+        momentum: SGD momentum.
+        weight_decay: L2 weight decay.
+    """
+
+    epochs: int
+    batch_size: int
+    lr: float
+    momentum: float
+    weight_decay: float
+
+
+@dataclass(frozen=True)
+class ObjectiveSpec:
+    """One objective the study optimizes.
+
+    Args:
+        name: The objective's name (an ``OBJECTIVE_INFO`` entry).
+        direction: ``"maximize"`` or ``"minimize"``.
+        bounds: ``(low, high)`` mapped to 0 and 1 when the hypervolume is normalized.
+    """
+
+    name: str
+    direction: str
+    bounds: tuple[float, float]
+
+
+@dataclass(frozen=True)
+class EvaluationSpec:
+    """Everything an evaluation depends on: what the search measured with, stored in the
+    study and with every exported model, enough to re-measure one.
+
+    Args:
+        task: ``classification`` or ``detection``.
+        seed: The study seed.
+        dataset: The dataset and its split settings.
+        detection: Detection post-processing (detection studies).
+        arch: The study's architecture.
+        width: Channel width multiplier of the architectures.
+        baseline: Baseline training settings.
+        finetune: Fine-tuning settings.
+        corruptions: Corruptions measured.
+        severities: Severities measured.
+        reference: ``baseline`` or the path of the robustness reference model.
+        adversarial: PGD/FGSM settings.
+        proxy: Clustering-proxy settings.
+        latency: Latency measurement settings.
+        record: Objectives measured and stored per trial.
+    """
+
+    task: str
+    seed: int
+    dataset: DatasetConfig
+    detection: DetectionConfig
+    arch: str
+    width: float
+    baseline: TrainConfig
+    finetune: TrainConfig
+    corruptions: tuple[str, ...]
+    severities: tuple[int, ...]
+    reference: str = "baseline"
+    adversarial: AdversarialConfig = AdversarialConfig()
+    proxy: ProxyConfig = ProxyConfig()
+    latency: LatencyConfig = LatencyConfig()
+    record: tuple[str, ...] = ()
+
+    def to_dict(self) -> dict[str, Any]:
+        """The JSON form stored with studies and exported models (its digest is part of the
+        study fingerprint and of every cache key)."""
+        return {
+            "task": self.task,
+            "seed": self.seed,
+            "dataset": asdict(self.dataset),
+            "detection": asdict(self.detection),
+            "arch": self.arch,
+            "width": self.width,
+            "baseline": asdict(self.baseline),
+            "finetune": asdict(self.finetune),
+            "corruptions": list(self.corruptions),
+            "severities": list(self.severities),
+            "reference": self.reference,
+            "adversarial": asdict(self.adversarial),
+            "proxy": asdict(self.proxy),
+            "latency": asdict(self.latency),
+            "record": list(self.record),
+        }
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> EvaluationSpec:
+        """Read a stored spec; sections or keys it lacks take today's defaults.
+
+        Args:
+            d: A dict as written by :meth:`to_dict`.
+        """
+
+        def section(kind, key):
+            return kind(**(d.get(key) or {}))
+
+        return cls(
+            task=d.get("task", "classification"),
+            seed=int(d["seed"]),
+            dataset=DatasetConfig(**d["dataset"]),
+            detection=section(DetectionConfig, "detection"),
+            arch=d["arch"],
+            width=d["width"],
+            baseline=TrainConfig(**d["baseline"]),
+            finetune=TrainConfig(**d["finetune"]),
+            corruptions=tuple(d["corruptions"]),
+            severities=tuple(d["severities"]),
+            reference=d.get("reference", "baseline"),
+            adversarial=section(AdversarialConfig, "adversarial"),
+            proxy=section(ProxyConfig, "proxy"),
+            latency=section(LatencyConfig, "latency"),
+            record=tuple(d.get("record") or ()),
+        )
+
+
+@dataclass(frozen=True)
+class StudyConfig:
+    """A validated study file.
+
+    ``fingerprint`` identifies everything that changes results (not budget or storage), so
+    a resume with a changed file is refused instead of mixing incompatible trials.
+
+    Args:
+        source: The study file as given (for messages).
+        path: The study file, resolved.
+        name: The study's name.
+        seed: The study's seed.
+        dataset: The ``dataset`` section.
+        arch: The architecture (``model.arch``).
+        width: The architecture's width multiplier (``model.width``).
+        baseline: Training of the uncompressed baseline.
+        finetune: Fine-tuning of each compressed model.
+        space_path: The search-space file, resolved.
+        space: The search space read from it (bound to the architecture's layers when it
+            has per-layer variables).
+        objectives: The optimized objectives, in order.
+        driver: The driver's name.
+        driver_options: The driver's options (those of its ``DRIVER_INFO`` entry).
+        n_trials: Completed trials to reach (``budget.n_trials``; 1,000,000 when only
+            ``budget.seconds`` is given).
+        max_failures: The search stops when more trials than this have failed
+            (``budget.max_failures``; the loader's default is ``max(10, n_trials)``).
+        corruptions: The corruptions evaluated.
+        severities: Their severities, ascending.
+        storage: The Optuna storage URL (None: :meth:`default_storage`).
+        cache_dir: Folder of baselines, corrupted sets and artifacts.
+        reference: The robustness reference: ``"baseline"`` (default) or a stored model's
+            path.
+        adversarial: Attack settings.
+        proxy: Clustering-proxy settings.
+        task: ``"classification"`` (default) or ``"detection"``.
+        detection: Detection post-processing.
+        latency: Latency settings.
+        workers: Settings of several workers on one study.
+        record: Every objective measured and stored per trial (the optimized ones
+            included), in table order.
+        budget_seconds: Evaluation seconds to spend (``budget.seconds``: the summed wall
+            time of every evaluation, complete or failed, by every worker; None: no
+            limit). The search stops at whichever budget is met first.
+        constraints: Bounds a model must meet to enter the archive (``constraints``
+            section; :class:`~moo_compress.config._constraints.Constraint`).
+    """
+
+    source: str
+    path: Path
+    name: str
+    seed: int
+    dataset: DatasetConfig
+    arch: str
+    width: float
+    baseline: TrainConfig
+    finetune: TrainConfig
+    space_path: Path
+    space: SearchSpace = field(repr=False)
+    objectives: tuple[ObjectiveSpec, ...]
+    driver: str
+    driver_options: dict[str, Any]
+    n_trials: int
+    max_failures: int
+    corruptions: tuple[str, ...]
+    severities: tuple[int, ...]
+    storage: str | None
+    cache_dir: Path
+    reference: str = "baseline"
+    adversarial: AdversarialConfig = AdversarialConfig()
+    proxy: ProxyConfig = ProxyConfig()
+    task: str = "classification"
+    detection: DetectionConfig = DetectionConfig()
+    latency: LatencyConfig = LatencyConfig()
+    workers: WorkersConfig = WorkersConfig()
+    record: tuple[str, ...] = ()
+    budget_seconds: float | None = None
+    constraints: tuple[Constraint, ...] = ()
+
+    @property
+    def objective_names(self) -> list[str]:
+        """The optimized objectives' names, in order."""
+        return [o.name for o in self.objectives]
+
+    @property
+    def directions(self) -> list[str]:
+        """The optimized objectives' directions, in order."""
+        return [o.direction for o in self.objectives]
+
+    def default_storage(self) -> str:
+        """The SQLite URL used when no storage is given: ``<study>.db`` next to the file."""
+        return f"sqlite:///{self.path.with_suffix('.db')}"
+
+    def evaluation(self) -> EvaluationSpec:
+        """The typed evaluation spec of this study."""
+        return EvaluationSpec(
+            task=self.task,
+            seed=self.seed,
+            dataset=self.dataset,
+            detection=self.detection,
+            arch=self.arch,
+            width=self.width,
+            baseline=self.baseline,
+            finetune=self.finetune,
+            corruptions=tuple(self.corruptions),
+            severities=tuple(self.severities),
+            reference=self.reference,
+            adversarial=self.adversarial,
+            proxy=self.proxy,
+            latency=self.latency,
+            record=tuple(self.record),
+        )
+
+    def evaluation_spec(self) -> dict[str, Any]:
+        """What an evaluation depends on, as stored JSON (:meth:`evaluation` as a dict)."""
+        return self.evaluation().to_dict()
+
+    def settings(self) -> dict[str, Any]:
+        """Everything a study's identity covers: evaluation, space, objectives, driver and
+        constraints (only when there are some, so studies made before constraints existed
+        keep their fingerprint)."""
+        out = {
+            "evaluation": self.evaluation_spec(),
+            "space": self.space.describe(),
+            "objectives": [asdict(o) for o in self.objectives],
+            "driver": self.driver,
+            "driver_options": self.driver_options,
+        }
+        if self.constraints:
+            out["constraints"] = [c.to_dict() for c in self.constraints]
+        return out
+
+    def fingerprint(self) -> str:
+        """Digest of :meth:`settings`: a resumed study must have the same."""
+        return digest(self.settings())
