@@ -167,24 +167,8 @@ def run_worker(
         from moo_compress.drivers import DRIVERS
 
         t_loop = time.perf_counter()
-        before = session.eval_seconds
         ran = DRIVERS.get(cfg.driver)(cfg).run(session, interrupted=[], worker=worker, log=log)
-        waited = ran["wait_seconds"]
-        loop_seconds = time.perf_counter() - t_loop
-        session.refresh()
-        evaluated_seconds = session.eval_seconds
-        return {
-            "worker": worker,
-            "evaluated": ran["evaluated"],
-            "complete": session.n_complete,
-            "failed": session.n_failed,
-            "wall_seconds": time.perf_counter() - t0,
-            "setup_seconds": t_loop - t0,
-            "loop_seconds": loop_seconds,
-            "eval_seconds": evaluated_seconds - before,
-            "wait_seconds": waited,
-            "database_seconds": max(0.0, loop_seconds - (evaluated_seconds - before) - waited),
-        }
+        return _summary(worker, session, ran["evaluated"], t0, t_loop, ran["wait_seconds"])
     driver = OptunaDriver(cfg)
     space = session.space
     proposals = evaluated = 0
@@ -257,6 +241,11 @@ def run_worker(
             if st.stored_state(study, trial) != TrialState.FAIL:
                 raise
             log(f"trial {trial.number} was failed by another worker: heartbeat overdue")
+    return _summary(worker, session, evaluated, t0, t_loop, wait_seconds)
+
+
+def _summary(worker: str, session, evaluated: int, t0: float, t_loop: float, wait: float) -> dict:
+    """What a worker did, for ``worker --json`` and the benchmarks (after its loop ended)."""
     loop_seconds = time.perf_counter() - t_loop
     session.refresh()
     return {
@@ -268,10 +257,10 @@ def run_worker(
         "setup_seconds": t_loop - t0,
         "loop_seconds": loop_seconds,
         "eval_seconds": session.eval_seconds,
-        "wait_seconds": wait_seconds,
+        "wait_seconds": wait,
         # storage calls, claims and proposals: everything in the loop but evaluation and
         # waiting for other workers' trials
-        "database_seconds": max(0.0, loop_seconds - session.eval_seconds - wait_seconds),
+        "database_seconds": max(0.0, loop_seconds - session.eval_seconds - wait),
     }
 
 

@@ -1,7 +1,7 @@
 """The study file: one place that knows every key, its type and its allowed values.
 
 Everything is checked here, before any study, database or cache file is created. The typed
-settings are declared in :mod:`moo_compress.config._settings` (re-exported here), the
+settings are declared in :mod:`moo_compress.config._settings`, the
 readers of the larger sections in :mod:`moo_compress.config._sections`.
 """
 
@@ -22,15 +22,11 @@ from moo_compress.config._sections import (
 from moo_compress.config._settings import (
     DIRECTIONS,
     MAX_NAME_CHARS,
-    AdversarialConfig,
-    DatasetConfig,
     DetectionConfig,
-    EvaluationSpec,
     LatencyConfig,
     ObjectiveSpec,
     ProxyConfig,
     StudyConfig,
-    TrainConfig,
     WorkersConfig,
 )
 from moo_compress.corruptions import CORRUPTIONS, SEVERITIES, STANDARD
@@ -39,22 +35,7 @@ from moo_compress.errors import ConfigError
 from moo_compress.models import task_architectures
 from moo_compress.objectives import OBJECTIVE_INFO, TASKS, task_objectives
 
-__all__ = [
-    "EvaluationSpec",
-    "DIRECTIONS",
-    "MAX_NAME_CHARS",
-    "TOP_LEVEL_KEYS",
-    "AdversarialConfig",
-    "DatasetConfig",
-    "DetectionConfig",
-    "LatencyConfig",
-    "ObjectiveSpec",
-    "ProxyConfig",
-    "StudyConfig",
-    "TrainConfig",
-    "WorkersConfig",
-    "load_study_config",
-]
+__all__ = ["TOP_LEVEL_KEYS", "load_study_config"]
 
 TOP_LEVEL_KEYS = (
     "study",
