@@ -440,8 +440,8 @@ def cmd_export(args: argparse.Namespace) -> int:
     import dataclasses
 
     from moo_compress import storage as st
-    from moo_compress.config import ObjectiveSpec
     from moo_compress.export import export_pareto
+    from moo_compress.settings import ObjectiveSpec
 
     cfg = _load_cfg(args)
     study, meta = st.load_for_reading(

@@ -35,7 +35,7 @@ from moo_compress.objectives import task_objectives
 if TYPE_CHECKING:
     import optuna
 
-    from moo_compress.config import StudyConfig
+    from moo_compress.settings import StudyConfig
 
 __all__ = [
     "CARD",

@@ -23,8 +23,8 @@ from moo_compress.search import SearchSession
 if TYPE_CHECKING:
     import optuna
 
-    from moo_compress.config import StudyConfig
     from moo_compress.evaluation.table import TableEvaluator
+    from moo_compress.settings import StudyConfig
 
 __all__ = ["STOPPED", "hypervolume_curve", "replay"]
 

@@ -23,7 +23,7 @@ if TYPE_CHECKING:
     import optuna
     import pandas as pd
 
-    from moo_compress.config import StudyConfig
+    from moo_compress.settings import StudyConfig
 
 __all__ = [
     "StudyView",

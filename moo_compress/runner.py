@@ -15,7 +15,7 @@ from moo_compress.drivers import DRIVER_INFO, drivers_that
 from moo_compress.search import SearchSession, check_before_search
 
 if TYPE_CHECKING:
-    from moo_compress.config import StudyConfig
+    from moo_compress.settings import StudyConfig
 
 __all__ = ["run_search"]
 

@@ -25,8 +25,8 @@ from moo_compress.errors import MooCompressError
 if TYPE_CHECKING:
     import optuna
 
-    from moo_compress.config import StudyConfig
     from moo_compress.evaluation import Evaluator, TrialResult
+    from moo_compress.settings import StudyConfig
 
 __all__ = ["Outcome", "SearchSession", "check_before_search"]
 

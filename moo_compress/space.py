@@ -33,8 +33,8 @@ from moo_compress.compression.params import (
     model_parameters,
     resolve,
 )
-from moo_compress.config._reader import Section, describe, load_yaml
 from moo_compress.errors import ConfigError
+from moo_compress.settings.reader import Section, describe, load_yaml
 
 if TYPE_CHECKING:
     import optuna

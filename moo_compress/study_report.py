@@ -303,7 +303,7 @@ def constraint_limits(view: StudyView, baseline: Baseline) -> list[dict[str, Any
         or ``"<="`` (a feasible model's value is on that side of ``limit``); ``limit`` is
         None when the constraint is relative and the baseline's value is unknown.
     """
-    from moo_compress.config import Constraint
+    from moo_compress.settings import Constraint
 
     out = []
     for stored in view.constraints:

@@ -10,8 +10,8 @@ from torch import nn
 
 from moo_compress._utils.device import get_device
 from moo_compress.adversarial import as_targets, pgd, task_loss
-from moo_compress.config import TrainConfig
 from moo_compress.data.base import to_tensor
+from moo_compress.settings import TrainConfig
 
 __all__ = ["accuracy", "predict", "predict_outputs", "train"]
 

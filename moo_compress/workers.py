@@ -33,8 +33,8 @@ from moo_compress._utils.hashing import derived_seed
 from moo_compress.heartbeat import fail_abandoned_trials, heartbeat
 
 if TYPE_CHECKING:
-    from moo_compress.config import StudyConfig
     from moo_compress.evaluation import TrialResult
+    from moo_compress.settings import StudyConfig
 
 __all__ = [
     "MAX_THREADS",
@@ -71,8 +71,8 @@ def env_threads() -> int | None:
     if not text:
         return None
     if not (text.isascii() and text.isdigit()) or not 1 <= int(text) <= MAX_THREADS:
-        from moo_compress.config._reader import describe
         from moo_compress.errors import ConfigError
+        from moo_compress.settings.reader import describe
 
         raise ConfigError(
             THREADS_VARIABLE,

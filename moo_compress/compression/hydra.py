@@ -95,7 +95,7 @@ def hydra_scores(model: nn.Module, ctx: PruneContext) -> dict[str, torch.Tensor]
         Layer name -> absolute optimised score of each weight, for layers with a ratio
         above 0.
     """
-    from moo_compress.config import TrainConfig
+    from moo_compress.settings import TrainConfig
     from moo_compress.training import train
 
     ratios = layer_ratios(model, ctx)

@@ -24,7 +24,7 @@ from moo_compress.compression.quantization import (
     quantize_activations,
     quantize_weights,
 )
-from moo_compress.config import TrainConfig
+from moo_compress.settings import TrainConfig
 from moo_compress.training import train
 
 __all__ = ["compress", "technique_name"]

@@ -1,14 +1,18 @@
-"""Validated configuration: the study file and the search space it points to.
+"""The study-file loader: reads a study file and the search space it points to against the
+plugins' tables (datasets, models, corruptions, objectives, drivers) and returns a
+:class:`~moo_compress.settings.StudyConfig`.
 
-Each setting and its default are stated once, in the dataclasses of ``_settings``; the loader reads the
-study file against them and everything downstream receives them (or their ``asdict``).
+The settings themselves, each with its default stated once, live one layer below in
+:mod:`moo_compress.settings` (which imports no plugin); they are re-exported here so that
+``from moo_compress.config import TrainConfig`` keeps working.
 """
 
 from __future__ import annotations
 
-from moo_compress.config._constraints import Constraint
-from moo_compress.config._settings import (
+from moo_compress.config._study import load_study_config
+from moo_compress.settings import (
     AdversarialConfig,
+    Constraint,
     DatasetConfig,
     DetectionConfig,
     EvaluationSpec,
@@ -19,7 +23,6 @@ from moo_compress.config._settings import (
     TrainConfig,
     WorkersConfig,
 )
-from moo_compress.config._study import load_study_config
 
 __all__ = [
     "AdversarialConfig",

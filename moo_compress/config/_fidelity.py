@@ -20,9 +20,9 @@ from __future__ import annotations
 
 from typing import Any
 
-from moo_compress.config._reader import Section, describe
-from moo_compress.drivers._ladder import Rung
+from moo_compress.drivers.ladder import Rung
 from moo_compress.errors import ConfigError
+from moo_compress.settings.reader import Section, describe
 
 __all__ = ["BASE_SAMPLERS", "TIE_BREAKS", "corrupted_kinds", "parse_ladder"]
 

@@ -8,17 +8,17 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from moo_compress.config._constraints import Constraint, allowed_kinds, parse_shorthand
-from moo_compress.config._reader import Section, describe
-from moo_compress.config._settings import (
+from moo_compress.data import DATASET_INFO, REQUIRED, task_datasets
+from moo_compress.errors import ConfigError
+from moo_compress.objectives import OBJECTIVE_INFO, task_objectives
+from moo_compress.settings import (
     AdversarialConfig,
     DatasetConfig,
     ObjectiveSpec,
     TrainConfig,
 )
-from moo_compress.data import DATASET_INFO, REQUIRED, task_datasets
-from moo_compress.errors import ConfigError
-from moo_compress.objectives import OBJECTIVE_INFO, task_objectives
+from moo_compress.settings.constraints import Constraint, allowed_kinds, parse_shorthand
+from moo_compress.settings.reader import Section, describe
 
 __all__: list[str] = []  # helpers of the loader only
 

@@ -1,7 +1,7 @@
 """The study file: one place that knows every key, its type and its allowed values.
 
 Everything is checked here, before any study, database or cache file is created. The typed
-settings are declared in :mod:`moo_compress.config._settings`, the
+settings are declared in :mod:`moo_compress.settings`, the
 readers of the larger sections in :mod:`moo_compress.config._sections`.
 """
 
@@ -9,7 +9,6 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from moo_compress.config._reader import Section, describe, file_problem, load_yaml
 from moo_compress.config._sections import (
     _adversarial_config,
     _check_cache_dir,
@@ -19,7 +18,12 @@ from moo_compress.config._sections import (
     _reference,
     _train_config,
 )
-from moo_compress.config._settings import (
+from moo_compress.corruptions import CORRUPTIONS, SEVERITIES, STANDARD
+from moo_compress.drivers import DRIVER_INFO, DRIVERS
+from moo_compress.errors import ConfigError
+from moo_compress.models import task_architectures
+from moo_compress.objectives import OBJECTIVE_INFO, TASKS, task_objectives
+from moo_compress.settings import (
     DIRECTIONS,
     MAX_NAME_CHARS,
     DetectionConfig,
@@ -29,11 +33,7 @@ from moo_compress.config._settings import (
     StudyConfig,
     WorkersConfig,
 )
-from moo_compress.corruptions import CORRUPTIONS, SEVERITIES, STANDARD
-from moo_compress.drivers import DRIVER_INFO, DRIVERS
-from moo_compress.errors import ConfigError
-from moo_compress.models import task_architectures
-from moo_compress.objectives import OBJECTIVE_INFO, TASKS, task_objectives
+from moo_compress.settings.reader import Section, describe, file_problem, load_yaml
 
 __all__ = ["TOP_LEVEL_KEYS", "load_study_config"]
 

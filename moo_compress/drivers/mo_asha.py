@@ -38,7 +38,7 @@ import numpy as np
 
 from moo_compress import record
 from moo_compress import storage as st
-from moo_compress.drivers._ladder import Rung
+from moo_compress.drivers.ladder import Rung
 
 __all__ = ["MoAshaDriver", "LadderEntry", "promotion_order"]
 

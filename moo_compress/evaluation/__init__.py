@@ -16,7 +16,6 @@ from typing import Any
 
 from moo_compress._utils.io import atomic_write
 from moo_compress._utils.registry import Registry
-from moo_compress.config import EvaluationSpec
 from moo_compress.evaluation.base import (
     BASELINE_VERSION,
     Evaluator,
@@ -25,6 +24,7 @@ from moo_compress.evaluation.base import (
     TrialResult,
     trial_seed,
 )
+from moo_compress.settings import EvaluationSpec
 
 EVALUATORS = Registry(
     "evaluator",

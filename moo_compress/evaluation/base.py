@@ -29,8 +29,8 @@ if TYPE_CHECKING:
     import torch
     from torch import nn
 
-    from moo_compress.config import EvaluationSpec
     from moo_compress.objectives.base import ObjectiveResult
+    from moo_compress.settings import EvaluationSpec
 
 __all__ = [
     "BASELINE_VERSION",
@@ -273,8 +273,8 @@ class Evaluator:
         log: Callable[[str], None] | None = None,
         split: str = "validation",
     ) -> None:
-        from moo_compress.config import EvaluationSpec
         from moo_compress.data.base import SPLITS
+        from moo_compress.settings import EvaluationSpec
 
         if not isinstance(spec, EvaluationSpec):  # stored JSON (study, exported model)
             spec = EvaluationSpec.from_dict(spec)

@@ -19,8 +19,8 @@ import numpy as np
 
 from moo_compress._utils.hashing import digest
 from moo_compress._utils.io import atomic_write
-from moo_compress.config import DetectionConfig
 from moo_compress.evaluation.base import Evaluator, Measurements, Reference
+from moo_compress.settings import DetectionConfig
 
 if TYPE_CHECKING:
     import torch

@@ -1,5 +1,5 @@
 """Every setting of a study, with its default, stated once: the typed configuration that
-the loader (:mod:`moo_compress.config._study`) fills from the study file and that everything
+the loader (:func:`moo_compress.config.load_study_config`) fills from the study file and that everything
 downstream receives (or its ``asdict``)."""
 
 from __future__ import annotations
@@ -9,7 +9,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from moo_compress._utils.hashing import digest
-from moo_compress.config._constraints import Constraint
+from moo_compress.settings.constraints import Constraint
 
 if TYPE_CHECKING:  # the space module reads its files with this package's reader
     from moo_compress.space import SearchSpace
@@ -317,7 +317,7 @@ class StudyConfig:
             time of every evaluation, complete or failed, by every worker; None: no
             limit). The search stops at whichever budget is met first.
         constraints: Bounds a model must meet to enter the archive (``constraints``
-            section; :class:`~moo_compress.config._constraints.Constraint`).
+            section; :class:`~moo_compress.settings.constraints.Constraint`).
     """
 
     source: str

@@ -1,0 +1,46 @@
+"""Every setting of a study, with its default, stated once, and the typed YAML reader.
+
+This package is the lowest layer above the floor: it imports no registry and no technique,
+so every module of the engine can receive a typed setting (``TrainConfig``,
+``EvaluationSpec``, ...) without depending on the study-file loader. The loader, which reads
+a study file against the plugins' tables, is :func:`moo_compress.config.load_study_config`.
+
+- :mod:`moo_compress.settings.reader`: :func:`~moo_compress.settings.reader.load_yaml` and
+  :class:`~moo_compress.settings.reader.Section`, typed reads whose errors name the file,
+  the key path, the allowed values and the bad value.
+- :mod:`moo_compress.settings.constraints`: the ``constraints`` section's bounds.
+"""
+
+from __future__ import annotations
+
+from moo_compress.settings._types import (
+    DIRECTIONS,
+    MAX_NAME_CHARS,
+    AdversarialConfig,
+    DatasetConfig,
+    DetectionConfig,
+    EvaluationSpec,
+    LatencyConfig,
+    ObjectiveSpec,
+    ProxyConfig,
+    StudyConfig,
+    TrainConfig,
+    WorkersConfig,
+)
+from moo_compress.settings.constraints import Constraint
+
+__all__ = [
+    "DIRECTIONS",
+    "MAX_NAME_CHARS",
+    "AdversarialConfig",
+    "Constraint",
+    "DatasetConfig",
+    "DetectionConfig",
+    "EvaluationSpec",
+    "LatencyConfig",
+    "ObjectiveSpec",
+    "ProxyConfig",
+    "StudyConfig",
+    "TrainConfig",
+    "WorkersConfig",
+]
