@@ -186,6 +186,21 @@ def test_a_bad_technique_setting_is_a_one_line_error(tmp_path, capsys):
 
 
 # -- corruptions ---------------------------------------------------------------------------
+def test_every_corruption_is_one_entry_and_the_sets_follow_the_paper():
+    from moo_compress.corruptions import CORRUPTION_INFO, EXTRA
+
+    names = [c.name for c in CORRUPTION_INFO]
+    assert len(set(names)) == len(names) == 19
+    assert CORRUPTIONS.names() == names
+    # the 15 of CIFAR-10-C in Hendrycks & Dietterich's order, then the held-out four
+    assert STANDARD[:3] == ("gaussian_noise", "shot_noise", "impulse_noise")
+    assert len(STANDARD) == 15 and STANDARD[-1] == "jpeg_compression"
+    assert set(EXTRA) == {"speckle_noise", "gaussian_blur", "spatter", "saturate"}
+    for c in CORRUPTION_INFO:
+        assert c.family in {"noise", "blur", "weather", "digital"}, c
+        assert callable(CORRUPTIONS.get(c.name)), c
+
+
 @pytest.mark.parametrize("name", CORRUPTIONS.names())
 def test_every_corruption_repeats_with_its_seed_and_refuses_a_bad_severity(name):
     from moo_compress.corruptions.suite import corrupt_images
