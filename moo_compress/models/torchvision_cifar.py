@@ -40,6 +40,30 @@ def _scaled(c: int, width: float) -> int:
     return max(4, int(round(c * width)))
 
 
+class _HeadOverFeatures:
+    """``forward`` as the engine expects it: the head applied to :meth:`features`."""
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        """Class logits, ``head(features(x))``.
+
+        Args:
+            x: Images, ``(N, C, H, W)``.
+        """
+        return self.head(self.features(x))
+
+
+class _PooledBody(_HeadOverFeatures):
+    """Features as the global average of a convolutional ``body``."""
+
+    def features(self, x: torch.Tensor) -> torch.Tensor:
+        """The penultimate representation (the input of ``head``), one row per image.
+
+        Args:
+            x: Images, ``(N, C, H, W)``.
+        """
+        return torch.flatten(self.avgpool(self.body(x)), 1)
+
+
 class BasicBlock(resnet.BasicBlock):
     """torchvision's block with one ReLU module per use (attribution needs distinct modules).
 
@@ -90,7 +114,7 @@ class Bottleneck(resnet.Bottleneck):
         return self.relu_out(self.bn3(self.conv3(out)) + identity)
 
 
-class CifarResNet(resnet.ResNet):
+class CifarResNet(_HeadOverFeatures, resnet.ResNet):
     """torchvision ResNet with a CIFAR stem and a width multiplier.
 
     Args:
@@ -140,14 +164,6 @@ class CifarResNet(resnet.ResNet):
         x = self.layer4(self.layer3(self.layer2(self.layer1(x))))
         return torch.flatten(self.avgpool(x), 1)
 
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        """Class logits, ``head(features(x))``.
-
-        Args:
-            x: Images, ``(N, C, H, W)``.
-        """
-        return self.head(self.features(x))
-
 
 def resnet18(num_classes: int = 10, width: float = 1.0) -> CifarResNet:
     """ResNet-18 (basic blocks 2-2-2-2) for 32x32 inputs.
@@ -169,7 +185,7 @@ def resnet50(num_classes: int = 10, width: float = 1.0) -> CifarResNet:
     return CifarResNet(Bottleneck, [3, 4, 6, 3], num_classes, width)
 
 
-class CifarVGG(nn.Module):
+class CifarVGG(_PooledBody, nn.Module):
     """torchvision VGG features (batch norm) with global pooling and a linear head.
 
     Args:
@@ -187,22 +203,6 @@ class CifarVGG(nn.Module):
                 m.inplace = False
         self.avgpool = nn.AdaptiveAvgPool2d(1)
         self.head = nn.Linear(layers[-2], num_classes)
-
-    def features(self, x: torch.Tensor) -> torch.Tensor:
-        """The penultimate representation (the input of ``head``), one row per image.
-
-        Args:
-            x: Images, ``(N, C, H, W)``.
-        """
-        return torch.flatten(self.avgpool(self.body(x)), 1)
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        """Class logits, ``head(features(x))``.
-
-        Args:
-            x: Images, ``(N, C, H, W)``.
-        """
-        return self.head(self.features(x))
 
 
 def vgg11_bn(num_classes: int = 10, width: float = 1.0) -> CifarVGG:
@@ -225,7 +225,7 @@ def vgg19_bn(num_classes: int = 10, width: float = 1.0) -> CifarVGG:
     return CifarVGG("E", num_classes, width)
 
 
-class CifarMobileNetV2(mobilenetv2.MobileNetV2):
+class CifarMobileNetV2(_PooledBody, mobilenetv2.MobileNetV2):
     """torchvision MobileNetV2 (``width_mult`` = width) without its first two downsamplings.
 
     Args:
@@ -244,22 +244,6 @@ class CifarMobileNetV2(mobilenetv2.MobileNetV2):
         self.body = body
         self.avgpool = nn.AdaptiveAvgPool2d(1)
         self.head = self._modules.pop("classifier")[1]
-
-    def features(self, x: torch.Tensor) -> torch.Tensor:
-        """The penultimate representation (the input of ``head``), one row per image.
-
-        Args:
-            x: Images, ``(N, C, H, W)``.
-        """
-        return torch.flatten(self.avgpool(self.body(x)), 1)
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        """Class logits, ``head(features(x))``.
-
-        Args:
-            x: Images, ``(N, C, H, W)``.
-        """
-        return self.head(self.features(x))
 
 
 def mobilenet_v2(num_classes: int = 10, width: float = 1.0) -> CifarMobileNetV2:
