@@ -39,6 +39,18 @@ def test_every_registry_entry_imports_and_names_agree_across_tables():
     assert set(STANDARD) <= set(CORRUPTIONS.names()) and len(STANDARD) == 15
 
 
+def test_every_architecture_is_one_entry_of_a_known_task():
+    from moo_compress.models import DETECTORS, MODEL_INFO, task_architectures
+    from moo_compress.objectives import TASKS
+
+    names = [m.name for m in MODEL_INFO]
+    assert len(set(names)) == len(names)
+    for m in MODEL_INFO:
+        assert m.task in TASKS, m
+        assert m.name in task_architectures(m.task), m
+        assert (m.name in DETECTORS) == (m.task == "detection"), m
+
+
 def test_every_dataset_describes_itself_in_one_table():
     from moo_compress._utils.registry import import_target
     from moo_compress.data import DATASET_INFO, DATASETS, REQUIRED, task_datasets

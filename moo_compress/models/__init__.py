@@ -2,24 +2,44 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 from moo_compress._utils.registry import Registry
 
-ARCHITECTURES = Registry(
-    "architecture",
-    {
-        "small_cnn": "moo_compress.models.small_cnn:SmallCNN",
-        "mlp": "moo_compress.models.mlp:MLP",
-        "resnet18": "moo_compress.models.torchvision_cifar:resnet18",
-        "resnet50": "moo_compress.models.torchvision_cifar:resnet50",
-        "vgg11_bn": "moo_compress.models.torchvision_cifar:vgg11_bn",
-        "vgg19_bn": "moo_compress.models.torchvision_cifar:vgg19_bn",
-        "mobilenet_v2": "moo_compress.models.torchvision_cifar:mobilenet_v2",
-        "centernet_lite": "moo_compress.detection.model:centernet_lite",
-    },
+
+@dataclass(frozen=True)
+class ModelInfo:
+    """One architecture: adding one is a module with its builder plus one entry here.
+
+    Args:
+        name: The name a study file gives under ``model.arch``.
+        target: ``"module:callable"`` of a builder taking ``num_classes`` (detectors: the
+            number of object classes) and ``width``, returning an ``nn.Module`` with
+            ``features`` and ``head``.
+        task: ``"classification"`` or ``"detection"``: the studies that may use it.
+    """
+
+    name: str
+    target: str
+    task: str = "classification"
+
+
+#: Every architecture, in the order study-file errors list them.
+MODEL_INFO: tuple[ModelInfo, ...] = (
+    ModelInfo("small_cnn", "moo_compress.models.small_cnn:SmallCNN"),
+    ModelInfo("mlp", "moo_compress.models.mlp:MLP"),
+    ModelInfo("resnet18", "moo_compress.models.torchvision_cifar:resnet18"),
+    ModelInfo("resnet50", "moo_compress.models.torchvision_cifar:resnet50"),
+    ModelInfo("vgg11_bn", "moo_compress.models.torchvision_cifar:vgg11_bn"),
+    ModelInfo("vgg19_bn", "moo_compress.models.torchvision_cifar:vgg19_bn"),
+    ModelInfo("mobilenet_v2", "moo_compress.models.torchvision_cifar:mobilenet_v2"),
+    ModelInfo("centernet_lite", "moo_compress.detection.model:centernet_lite", "detection"),
 )
 
+ARCHITECTURES = Registry("architecture", {m.name: m.target for m in MODEL_INFO})
+
 #: Architectures of detection studies; every other one classifies.
-DETECTORS = ("centernet_lite",)
+DETECTORS = tuple(m.name for m in MODEL_INFO if m.task == "detection")
 
 
 def task_architectures(task: str) -> list[str]:
@@ -44,4 +64,11 @@ def layer_names(arch: str, width: float = 1.0) -> list[str]:
     return [name for name, _ in prunable_layers(ARCHITECTURES.get(arch)(width=width))]
 
 
-__all__ = ["ARCHITECTURES", "DETECTORS", "layer_names", "task_architectures"]
+__all__ = [
+    "ARCHITECTURES",
+    "DETECTORS",
+    "MODEL_INFO",
+    "ModelInfo",
+    "layer_names",
+    "task_architectures",
+]
