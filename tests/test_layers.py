@@ -174,3 +174,12 @@ def test_the_checker_sees_function_imports_and_registry_strings(tmp_path):
     mods["moo_compress.c"] = tmp_path / "c.py"
     found = _imports("moo_compress.a", mods["moo_compress.a"], mods)
     assert {(t, line) for t, line, _ in found} == {("moo_compress.b", 5), ("moo_compress.b", 6)}
+
+
+def test_tests_mirror_the_package():
+    """A test folder is named after the package it tests (``tests/storage`` tests
+    ``moo_compress/storage``); tests spanning several modules stay at the top."""
+    tests = Path(__file__).resolve().parent
+    folders = {p.name for p in tests.iterdir() if p.is_dir() and (p / "__init__.py").exists()}
+    packages = {p.parent.name for p in PACKAGE.glob("*/__init__.py")}
+    assert folders <= packages, sorted(folders - packages)
