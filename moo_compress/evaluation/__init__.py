@@ -16,14 +16,9 @@ from typing import Any
 
 from moo_compress._utils.io import atomic_write
 from moo_compress._utils.registry import Registry
-from moo_compress.evaluation.base import (
-    BASELINE_VERSION,
-    Evaluator,
-    Measurements,
-    Reference,
-    TrialResult,
-    trial_seed,
-)
+from moo_compress.evaluation.base import BASELINE_VERSION, Evaluator
+from moo_compress.evaluation.measurements import Measurements
+from moo_compress.evaluation.results import Reference, TrialResult, trial_seed
 from moo_compress.settings import EvaluationSpec
 
 EVALUATORS = Registry(

@@ -8,13 +8,12 @@ recorded is exactly what ``export`` ships and ``evaluate`` re-measures.
 
 from __future__ import annotations
 
-import functools
 import hashlib
 import json
 import math
 import time
 from collections.abc import Callable
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -23,6 +22,8 @@ import numpy as np
 from moo_compress._utils.hashing import derived_seed, digest
 from moo_compress._utils.io import atomic_write
 from moo_compress.errors import DataError
+from moo_compress.evaluation.measurements import Measurements
+from moo_compress.evaluation.results import Reference, TrialResult, trial_seed
 from moo_compress.objectives import OBJECTIVES
 
 if TYPE_CHECKING:
@@ -43,203 +44,6 @@ __all__ = [
 
 # Bump when training or evaluation code changes in a way that invalidates cached baselines.
 BASELINE_VERSION = 1
-
-
-def trial_seed(study_seed: int, config_key: str) -> int:
-    """Seed of one configuration's evaluation: independent of trial order and worker.
-
-    Args:
-        study_seed: The study's seed.
-        config_key: The configuration's key.
-
-    Returns:
-        A seed derived from both.
-    """
-    return derived_seed(study_seed, config_key)
-
-
-@dataclass
-class Reference:
-    """What objectives compare against.
-
-    ``baseline_*`` describe the study's uncompressed baseline (CR is always relative to it);
-    ``name``, ``accuracy`` and ``corruption_errors`` the robustness reference (the baseline by
-    default, or another stored model named in ``robustness.reference``).
-
-    Args:
-        baseline_accuracy: The baseline's clean accuracy (a fraction; mAP for detection).
-        baseline_deflate_bytes: DEFLATE size of the baseline's packed artifact (CR's
-            numerator).
-        corruption_errors: The reference's top-1 error per corruption and severity (1 - mAP
-            for detection).
-        name: The reference's name (default ``"baseline"``; else the stored model's path).
-        accuracy: The reference's clean accuracy (default None: ``baseline_accuracy``).
-    """
-
-    baseline_accuracy: float
-    baseline_deflate_bytes: int
-    corruption_errors: dict[str, list[float]]
-    name: str = "baseline"
-    accuracy: float | None = None
-
-    def __post_init__(self) -> None:
-        if self.accuracy is None:
-            self.accuracy = self.baseline_accuracy
-
-    def to_dict(self) -> dict[str, Any]:
-        """The fields as a JSON-serialisable dict (cached next to the baseline, exported)."""
-        return asdict(self)
-
-    @classmethod
-    def from_dict(cls, d: dict[str, Any]) -> Reference:
-        """Rebuild a reference from :meth:`to_dict`'s output.
-
-        Args:
-            d: The dict (``name`` and ``accuracy`` may be missing).
-        """
-        return cls(
-            float(d["baseline_accuracy"]),
-            int(d["baseline_deflate_bytes"]),
-            {k: list(v) for k, v in d["corruption_errors"].items()},
-            str(d.get("name", "baseline")),
-            float(d["accuracy"]) if d.get("accuracy") is not None else None,
-        )
-
-
-@dataclass
-class TrialResult:
-    """What :meth:`Evaluator.evaluate` returns for one configuration.
-
-    Args:
-        values: Every objective that has a value, by name.
-        details: Each objective's details, by name (objectives without details left out;
-            an undefined objective's details say why under ``undefined``).
-        technique: The configuration's technique chain, by name.
-        artifact: The packed model's bytes (the ``.mcz`` file).
-        seconds: Wall time of the evaluation.
-        measured: A multi-fidelity rung: the objectives known at the rung (measured there
-            or reused from below; default None: the full evaluation, every objective).
-        baseline: A multi-fidelity rung: the baseline's values measured as the rung
-            measures, for constraints relative to the baseline (default None: the
-            evaluator's ``baseline_values``).
-    """
-
-    values: dict[str, float]
-    details: dict[str, Any]
-    technique: str
-    artifact: bytes = field(repr=False)
-    seconds: float
-    measured: tuple[str, ...] | None = None
-    baseline: dict[str, float] | None = None
-
-
-class Measurements:
-    """Lazily computed measurements of one model, shared by all objectives.
-
-    Each objective function receives this object and reads what it needs; every
-    measurement is computed once, on first use.
-
-    Args:
-        evaluator: The prepared evaluator (data, corrupted sets, settings).
-        model: The model loaded back from its packed artifact.
-        artifact: The packed model's bytes.
-        reference: What objectives compare against (default None: the evaluator's, that of
-            the study's architecture).
-    """
-
-    def __init__(
-        self,
-        evaluator: Evaluator,
-        model: nn.Module,
-        artifact: bytes,
-        reference: Reference | None = None,
-    ) -> None:
-        self._ev = evaluator
-        self.model = model
-        self.artifact_bytes = len(artifact)
-        self._artifact = artifact
-        self.reference = reference or evaluator.reference
-        self.num_classes = evaluator.dataset.num_classes
-        self.y_test = evaluator.dataset.y_test
-        self.n_test = len(self.y_test)
-        self.seed = evaluator.seed
-        self.severities = evaluator.severities
-        self.adversarial = evaluator.settings("adversarial")
-        self.latency = evaluator.settings("latency")
-        self.x_test = evaluator.dataset.x_test
-        self.attacks_done: dict[str, tuple] = {}
-
-    @functools.cached_property
-    def artifact_deflate_bytes(self) -> int:
-        """DEFLATE size of the packed model (CR's denominator)."""
-        from moo_compress.artifact import deflate_size, model_bytes
-
-        return deflate_size(model_bytes(self._artifact))
-
-    @functools.cached_property
-    def outputs(self) -> tuple[torch.Tensor, torch.Tensor]:
-        """(penultimate features, logits) of the clean test set, from one forward pass."""
-        from moo_compress.training import predict_outputs
-
-        return predict_outputs(self.model, self._ev.dataset.x_test)
-
-    @property
-    def features(self) -> torch.Tensor:
-        """Penultimate features of the clean test set, one row per image."""
-        return self.outputs[0]
-
-    @functools.cached_property
-    def clean_accuracy(self) -> float:
-        """Top-1 accuracy on the clean test set (a fraction)."""
-        pred = self.outputs[1].argmax(1).numpy()
-        return float((pred == self.y_test).mean())
-
-    @functools.cached_property
-    def corruption_errors(self) -> dict[str, list[float]]:
-        """Top-1 error per corruption and severity (see :meth:`Evaluator.corruption_errors`)."""
-        return self._ev.corruption_errors(self.model)
-
-    @functools.cached_property
-    def clustering(self) -> dict[str, float]:
-        """The clustering measures of the features (``objectives.proxy.clustering_scores``)."""
-        from moo_compress.objectives.proxy import clustering_scores
-
-        return clustering_scores(
-            self.features.numpy(),
-            self.y_test,
-            num_classes=self.num_classes,
-            seed=self.seed,
-            multicut_points=int(self._ev.settings("proxy")["multicut_points"]),
-        )
-
-    def attack(self, kind: str) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-        """(clean predictions, adversarial predictions, labels) on the attacked images.
-
-        The first ``adversarial.n_images`` test images (all when unset) are attacked once
-        per kind; the result is kept in :attr:`attacks_done`.
-
-        Args:
-            kind: ``"fgsm"`` or ``"pgd"``.
-        """
-        if kind not in self.attacks_done:
-            from moo_compress.adversarial import attack_predictions
-
-            cfg = self.adversarial
-            n = cfg["n_images"] or self.n_test
-            x, y = self._ev.dataset.x_test[:n], self.y_test[:n]
-            clean, adv = attack_predictions(
-                self.model,
-                x,
-                y,
-                attack=kind,
-                eps=cfg["eps"],
-                step=cfg["step"],
-                steps=cfg["steps"],
-                random_start=cfg["random_start"],
-                seed=self.seed,
-            )
-            self.attacks_done[kind] = (clean, adv, y)
-        return self.attacks_done[kind]
 
 
 class Evaluator:

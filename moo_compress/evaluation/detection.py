@@ -19,7 +19,9 @@ import numpy as np
 
 from moo_compress._utils.hashing import digest
 from moo_compress._utils.io import atomic_write
-from moo_compress.evaluation.base import Evaluator, Measurements, Reference
+from moo_compress.evaluation.base import Evaluator
+from moo_compress.evaluation.measurements import Measurements
+from moo_compress.evaluation.results import Reference
 from moo_compress.settings import DetectionConfig
 
 if TYPE_CHECKING:
@@ -34,7 +36,7 @@ DEFAULTS = asdict(DetectionConfig())
 
 class DetectionMeasurements(Measurements):
     """Lazily computed detection measurements of one model (constructed as
-    :class:`~moo_compress.evaluation.base.Measurements`, whose attributes it keeps)."""
+    :class:`~moo_compress.evaluation.measurements.Measurements`, whose attributes it keeps)."""
 
     @functools.cached_property
     def clean(self) -> dict[str, float]:

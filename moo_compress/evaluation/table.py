@@ -12,7 +12,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from typing import TYPE_CHECKING, Any
 
-from moo_compress.evaluation.base import TrialResult
+from moo_compress.evaluation.results import TrialResult
 
 if TYPE_CHECKING:
     import pandas as pd
