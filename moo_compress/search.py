@@ -326,7 +326,7 @@ class SearchSession:
         self.study.sampler = PartialFixedSampler(params, RandomSampler(seed=0))
         try:
             trial = st.with_retries(self.study.ask, self.url)
-            full = self.space.suggest(trial)
+            full = st.suggest_in_one_transaction(trial, self.space.suggest)
         finally:
             self.study.sampler = previous
         if self.space.config_key(full) != self.space.config_key(config):
@@ -449,11 +449,13 @@ class SearchSession:
         from moo_compress.heartbeat import heartbeat
 
         key = self.space.config_key(config)
+        start = st.AttrBatch(self.study, trial)  # one transaction
         if record.config_key(trial) != key:  # a worker's claim may have set them
-            record.write_config(trial, config, key)
+            record.write_config(start, config, key)
         if generation is not None:
-            record.write_generation(trial, generation)
+            record.write_generation(start, generation)
             self.last_generation = generation
+        st.with_retries(start.flush, self.url)
         known = self.outcomes.get(key)
         if known is not None:
             reason = (
@@ -502,16 +504,15 @@ class SearchSession:
         record.write_result(batch, result, arch=config.get("arch") or self.cfg.arch)
         if self.constraints:
             record.write_constraints(batch, constraints)
+        if not lower_rung:
+            for label, value in constraints.items():  # where Optuna's samplers and tools look
+                batch.set_constraint(label, value)
         st.with_retries(batch.flush, self.url)
         if lower_rung:
             self._seen.add(trial.number)
             self._tell(trial, state=TrialState.PRUNED)
             self.proposals += 1
             return Outcome(True, result.values, None, trial.number, list(constraints.values()))
-        for label, value in constraints.items():  # where Optuna's samplers and tools look
-            st.with_retries(
-                lambda label=label, value=value: trial.set_constraint(label, value), self.url
-            )
         self._tell(trial, [result.values[name] for name in self.objectives])
         self.n_complete += 1
         self.proposals += 1

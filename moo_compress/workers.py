@@ -224,7 +224,7 @@ def run_worker(
         trial = st.with_retries(study.ask, url)
         try:
             with heartbeat(study, trial):
-                config = space.suggest(trial)
+                config = st.suggest_in_one_transaction(trial, space.suggest)
                 key = space.config_key(config)
                 record.write_worker(trial, worker)
                 record.write_config(trial, config, key)

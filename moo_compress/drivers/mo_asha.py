@@ -397,7 +397,7 @@ class MoAshaDriver:
                 if self.sampler_name == "random" or duplicates >= self.random_after_duplicates:
                     study.sampler = optuna.samplers.RandomSampler(seed=seed)
                     trial = st.with_retries(study.ask, url)
-                    config = session.space.suggest(trial)
+                    config = st.suggest_in_one_transaction(trial, session.space.suggest)
                 else:
                     trial, config = session.ask_config(self._model_proposal(session, entries, seed))
             key = session.space.config_key(config)

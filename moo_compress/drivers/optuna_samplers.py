@@ -104,7 +104,7 @@ class OptunaDriver:
             with warnings.catch_warnings():
                 warnings.simplefilter("ignore")
                 trial = study.ask()
-                config = space.suggest(trial)
+                config = st.suggest_in_one_transaction(trial, space.suggest)
             before = session.n_complete
             outcome = session.evaluate_trial(trial, config)
             duplicate = outcome.trial_number != trial.number

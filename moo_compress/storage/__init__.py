@@ -52,6 +52,7 @@ from moo_compress.storage._optuna import (
     storage_of,
     stored_state,
     study_id,
+    suggest_in_one_transaction,
     trial_id,
 )
 from moo_compress.storage._study import (
@@ -112,6 +113,7 @@ __all__ = [
     "stored_state",
     "study_exists",
     "study_id",
+    "suggest_in_one_transaction",
     "study_meta",
     "study_names",
     "trial_id",

@@ -4,9 +4,12 @@ else calls these small functions."""
 
 from __future__ import annotations
 
-from typing import Any
+from collections.abc import Callable
+from typing import Any, TypeVar
 
 from moo_compress import record
+
+T = TypeVar("T")
 
 # -- Optuna's internals: the only place moo-compress reaches into them --------------------
 # Optuna keeps a trial's storage id, a study's storage (and its database backend) and a
@@ -127,14 +130,19 @@ def close_connections(study) -> None:
 
 
 class AttrBatch:
-    """Collects a running trial's user attributes and writes them in one transaction.
+    """Collects a running trial's user attributes and constraint values and writes them in
+    one transaction.
 
     A complete trial's record is some 30 attributes (the flat copies included); Optuna
-    writes each with its own transaction, which costs milliseconds per trial on a database
-    server. ``record``'s writers take this in place of the trial (it has
-    ``set_user_attr``); :meth:`flush` writes them all at once with the RDB storage's own
-    statement for one attribute (Optuna's private ``_set_trial_attr_without_commit``), or
-    one by one on other storages, and updates the trial's cached view.
+    writes each with its own transaction (a read of the trial and an upsert, and for a
+    constraint a read of every system attribute too), which costs milliseconds per trial on
+    a database server. ``record``'s writers take this in place of the trial (it has
+    ``set_user_attr``); :meth:`flush` checks once that the trial can still be updated and
+    writes every attribute with one multi-row upsert per table (PostgreSQL and SQLite; on
+    other databases with the RDB storage's own statement for one attribute, Optuna's private
+    ``_set_trial_attr_without_commit``; on other storages one by one through the trial). The
+    rows are exactly those Optuna writes: ``json.dumps`` of each value, constraints as the
+    system attribute ``constraints:<label>`` that ``Trial.set_constraint`` sets.
 
     Args:
         study: The Optuna study holding ``trial``.
@@ -145,6 +153,7 @@ class AttrBatch:
         self.study = study
         self.trial = trial
         self.attrs: dict[str, Any] = {}
+        self.system_attrs: dict[str, float] = {}
 
     def set_user_attr(self, key: str, value: Any) -> None:
         """Queue one attribute (the last value given for a key wins).
@@ -155,29 +164,148 @@ class AttrBatch:
         """
         self.attrs[key] = value
 
+    def set_constraint(self, key: str, value: float) -> None:
+        """Queue one constraint value, as ``optuna.Trial.set_constraint`` stores it.
+
+        Args:
+            key: The constraint's label.
+            value: Its value (<= 0: met); a number, not NaN.
+
+        Raises:
+            ValueError: ``value`` is NaN.
+        """
+        import math
+
+        from optuna.study._constrained_optimization import _CONSTRAINTS_KEY
+
+        value = float(value)
+        if math.isnan(value):
+            raise ValueError(f"Attempted to set a constraint for {key!r}, but NaN is not allowed.")
+        self.system_attrs[f"{_CONSTRAINTS_KEY}:{key}"] = value
+
     def flush(self) -> None:
-        """Write the queued attributes, then forget them."""
-        if not self.attrs:
+        """Write the queued attributes, then forget them (writing them again is harmless:
+        every row is an upsert, so a retry after a lost answer stores the same)."""
+        if not self.attrs and not self.system_attrs:
             return
         backend = _backend_of(self.study)
         if hasattr(backend, "_set_trial_attr_without_commit") and hasattr(
             backend, "scoped_session"
         ):
-            from optuna.storages._rdb import models
-            from optuna.storages._rdb.storage import _create_scoped_session
-
-            with _create_scoped_session(backend.scoped_session, True) as session:
-                for key, value in self.attrs.items():
-                    backend._set_trial_attr_without_commit(
-                        session, models.TrialUserAttributeModel, trial_id(self.trial), key, value
-                    )
+            self._flush_rdb(backend)
             cached = getattr(self.trial, "_cached_frozen_trial", None)
             if cached is not None:
                 cached.user_attrs.update(self.attrs)
+                cached.system_attrs.update(self.system_attrs)
         else:
             for key, value in self.attrs.items():
                 self.trial.set_user_attr(key, value)
+            prefix = len("constraints:")
+            for key, value in self.system_attrs.items():
+                self.trial.set_constraint(key[prefix:], value)
         self.attrs = {}
+        self.system_attrs = {}
+
+    def _flush_rdb(self, backend) -> None:
+        import json
+        import sqlite3
+
+        from optuna.storages._rdb import models
+        from optuna.storages._rdb.storage import _create_scoped_session
+
+        tid = trial_id(self.trial)
+        dialect = backend.engine.name
+        if dialect == "postgresql":
+            from sqlalchemy.dialects.postgresql import insert
+        elif dialect == "sqlite" and sqlite3.sqlite_version_info >= (3, 24, 0):
+            from sqlalchemy.dialects.sqlite import insert
+        else:
+            insert = None
+        tables = (
+            (models.TrialUserAttributeModel, self.attrs),
+            (models.TrialSystemAttributeModel, self.system_attrs),
+        )
+        with _create_scoped_session(backend.scoped_session, True) as session:
+            if insert is None:
+                for model_cls, attrs in tables:
+                    for key, value in attrs.items():
+                        backend._set_trial_attr_without_commit(session, model_cls, tid, key, value)
+                return
+            trial = models.TrialModel.find_or_raise_by_id(tid, session)
+            backend.check_trial_is_updatable(tid, trial.state)
+            for model_cls, attrs in tables:
+                if not attrs:
+                    continue
+                rows = [
+                    {"trial_id": tid, "key": key, "value_json": json.dumps(value)}
+                    for key, value in attrs.items()
+                ]
+                stmt = insert(model_cls).values(rows)
+                session.execute(
+                    stmt.on_conflict_do_update(
+                        index_elements=[model_cls.trial_id, model_cls.key],
+                        set_={"value_json": stmt.excluded.value_json},
+                    )
+                )
+
+
+def suggest_in_one_transaction(trial, suggest: Callable[[Any], T]) -> T:
+    """``suggest(trial)``, with the parameters it suggests written in one transaction.
+
+    ``Trial.suggest_*`` writes each parameter with its own transaction (a read of the trial
+    and an insert). Here the RDB storage's ``set_trial_param`` is held back while
+    ``suggest`` runs (the trial keeps each value in its own cache, as Optuna does), then
+    every parameter is written at once with the storage's own statement
+    (``_set_trial_param_without_commit``), checked against the study's distributions as
+    Optuna checks them. When ``suggest`` raises, nothing is written. Other storages write as
+    usual.
+
+    Args:
+        trial: A running Optuna ``Trial``.
+        suggest: A function of the trial that calls its ``suggest_*`` methods.
+
+    Returns:
+        What ``suggest`` returns.
+    """
+    import threading
+
+    from optuna.storages._cached_storage import _CachedStorage
+
+    storage = getattr(trial, "storage", None)
+    backend = getattr(storage, "_backend", None)
+    if not isinstance(storage, _CachedStorage) or not hasattr(
+        backend, "_set_trial_param_without_commit"
+    ):
+        return suggest(trial)
+    queued: list[tuple[int, str, float, Any]] = []
+    caller = threading.get_ident()
+    real = storage.set_trial_param
+
+    def hold(trial_id, name, value, distribution):
+        if threading.get_ident() != caller:  # another thread's trial: as usual
+            return real(trial_id, name, value, distribution)
+        queued.append((trial_id, name, value, distribution))
+        return None
+
+    storage.set_trial_param = hold  # an instance attribute: shadows the method
+    try:
+        out = suggest(trial)
+    finally:
+        del storage.set_trial_param
+    if queued:
+        from optuna.storages._rdb.storage import _create_scoped_session
+
+        with storage._lock:
+            study = storage._trial_id_to_study_id_and_number[queued[0][0]][0]
+            known = storage._studies[study].param_distribution
+            with _create_scoped_session(backend.scoped_session, True) as session:
+                for trial_id, name, value, distribution in queued:
+                    backend._set_trial_param_without_commit(
+                        session, trial_id, name, value, distribution, known.get(name)
+                    )
+            for _, name, _, distribution in queued:
+                known.setdefault(name, distribution)
+    return out
 
 
 def queued_params(trial) -> dict[str, Any]:
@@ -232,6 +360,7 @@ def heartbeat_ages(study) -> dict[int, float | None]:
 
 
 __all__ = [
+    "AttrBatch",
     "heartbeat_ages",
     "close_connections",
     "fail_trial",
@@ -243,5 +372,6 @@ __all__ = [
     "storage_of",
     "stored_state",
     "study_id",
+    "suggest_in_one_transaction",
     "trial_id",
 ]
