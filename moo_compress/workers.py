@@ -226,8 +226,10 @@ def run_worker(
             with heartbeat(study, trial):
                 config = st.suggest_in_one_transaction(trial, space.suggest)
                 key = space.config_key(config)
-                record.write_worker(trial, worker)
-                record.write_config(trial, config, key)
+                batch = st.AttrBatch(study, trial)  # one transaction
+                record.write_worker(batch, worker)
+                record.write_config(batch, config, key)
+                st.with_retries(batch.flush, url)
                 reason = st.with_retries(partial(_claim, study, trial, key, cfg.n_trials), url)
                 if reason is not None:
                     record.write_fail_reason(trial, reason)

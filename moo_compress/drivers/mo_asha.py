@@ -440,8 +440,9 @@ class MoAshaDriver:
 
         study, url = session.study, session.url
         with heartbeat(study, trial):
+            batch = st.AttrBatch(study, trial)  # one transaction
             if worker is not None:
-                record.write_worker(trial, worker)
+                record.write_worker(batch, worker)
             note = None
             if rung < self.top:
                 note = (
@@ -450,8 +451,9 @@ class MoAshaDriver:
                     f"the best 1/{self.eta} of rung {rung} (feasibility, non-dominated rank, "
                     "crowding)"
                 )
-            record.write_rung(trial, rung, self.top, below.number if below else None, note)
-            record.write_config(trial, config, key)
+            record.write_rung(batch, rung, self.top, below.number if below else None, note)
+            record.write_config(batch, config, key)
+            st.with_retries(batch.flush, url)
             if worker is not None:
                 reason = st.with_retries(partial(self._claim, study, trial, key, rung), url)
                 if reason is not None:
