@@ -2,9 +2,9 @@
 including imports inside functions and the ``"module:attribute"`` strings of registries,
 goes to a lower (or the same) layer, and the module graph has no cycle.
 
-Imports under ``if TYPE_CHECKING:`` are annotations only, never executed, and are left out
-(import-linter's ``exclude_type_checking_imports``): ``settings`` may name the search
-space's type without importing the engine.
+Imports under ``if TYPE_CHECKING:`` are annotations only, never executed: the downhill rule
+leaves them out (import-linter's ``exclude_type_checking_imports``), so ``settings`` may
+name the search space's type without importing the engine; the no-cycle rule counts them.
 
 Deprecated re-export shims (old module paths kept for one release) may import anything, and
 no module of the package may import them. A module-level ``__getattr__`` is a shim too.
@@ -71,20 +71,23 @@ def _layer(module: str) -> int:
     return level
 
 
-def _imports(module: str, path: Path, mods: dict[str, Path]) -> set[tuple[str, int, bool]]:
-    """(imported module, line, inside a module-level __getattr__) for every reference."""
+def _imports(
+    module: str, path: Path, mods: dict[str, Path], typing_only: bool = False
+) -> set[tuple[str, int, bool]]:
+    """(imported module, line, inside a module-level __getattr__) for every reference;
+    with ``typing_only``, the imports under ``if TYPE_CHECKING:`` too."""
     tree = ast.parse(path.read_text())
     shim_nodes = set()
-    typing_only = set()
+    annotations = set()
     for node in ast.walk(tree):
         if isinstance(node, ast.If) and "TYPE_CHECKING" in ast.unparse(node.test):
-            typing_only |= {id(n) for b in node.body for n in ast.walk(b)}
+            annotations |= {id(n) for b in node.body for n in ast.walk(b)}
     for node in tree.body:
         if isinstance(node, ast.FunctionDef) and node.name == "__getattr__":
             shim_nodes |= {id(n) for n in ast.walk(node)}
     out = set()
     for node in ast.walk(tree):
-        if id(node) in typing_only:
+        if id(node) in annotations and not typing_only:
             continue
         if isinstance(node, ast.ImportFrom):
             if node.level:
@@ -127,7 +130,11 @@ def test_every_import_goes_downhill_and_nothing_imports_a_shim():
 def test_no_import_cycles_counting_function_imports_and_registry_strings():
     mods = _modules()
     graph = {
-        m: {t for t, _, shim in _imports(m, p, mods) if not shim and m not in SHIMS}
+        m: {
+            t
+            for t, _, shim in _imports(m, p, mods, typing_only=True)
+            if not shim and m not in SHIMS
+        }
         for m, p in mods.items()
     }
     index: dict[str, int] = {}
@@ -174,6 +181,8 @@ def test_the_checker_sees_function_imports_and_registry_strings(tmp_path):
     mods["moo_compress.c"] = tmp_path / "c.py"
     found = _imports("moo_compress.a", mods["moo_compress.a"], mods)
     assert {(t, line) for t, line, _ in found} == {("moo_compress.b", 5), ("moo_compress.b", 6)}
+    with_annotations = _imports("moo_compress.a", mods["moo_compress.a"], mods, typing_only=True)
+    assert ("moo_compress.c", 3) in {(t, line) for t, line, _ in with_annotations}
 
 
 def test_tests_mirror_the_package():

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import functools
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any, Protocol
 
 import numpy as np
 
@@ -11,10 +11,36 @@ if TYPE_CHECKING:
     import torch
     from torch import nn
 
-    from moo_compress.evaluation.base import Evaluator
     from moo_compress.evaluation.results import Reference
 
-__all__ = ["Measurements"]
+__all__ = ["EvaluatorView", "Measurements"]
+
+
+class EvaluatorView(Protocol):
+    """What :class:`Measurements` reads of an evaluator (``evaluation.base.Evaluator`` and
+    its subclasses), stated here so that this module does not import the evaluator."""
+
+    dataset: Any
+    seed: int
+    severities: list[int]
+
+    @property
+    def reference(self) -> Reference:
+        """What objectives compare against, by default."""
+
+    def settings(self, section: str) -> dict[str, Any]:
+        """A section of the evaluation spec with its defaults.
+
+        Args:
+            section: ``"adversarial"``, ``"latency"`` or ``"proxy"``.
+        """
+
+    def corruption_errors(self, model: nn.Module) -> dict[str, list[float]]:
+        """Top-1 error per corruption and severity.
+
+        Args:
+            model: The model to measure.
+        """
 
 
 class Measurements:
@@ -33,7 +59,7 @@ class Measurements:
 
     def __init__(
         self,
-        evaluator: Evaluator,
+        evaluator: EvaluatorView,
         model: nn.Module,
         artifact: bytes,
         reference: Reference | None = None,
