@@ -80,7 +80,10 @@ def _imports(
     shim_nodes = set()
     annotations = set()
     for node in ast.walk(tree):
-        if isinstance(node, ast.If) and "TYPE_CHECKING" in ast.unparse(node.test):
+        if isinstance(node, ast.If) and ast.unparse(node.test) in (
+            "TYPE_CHECKING",
+            "typing.TYPE_CHECKING",
+        ):
             annotations |= {id(n) for b in node.body for n in ast.walk(b)}
     for node in tree.body:
         if isinstance(node, ast.FunctionDef) and node.name == "__getattr__":

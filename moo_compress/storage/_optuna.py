@@ -142,7 +142,10 @@ class AttrBatch:
     other databases with the RDB storage's own statement for one attribute, Optuna's private
     ``_set_trial_attr_without_commit``; on other storages one by one through the trial). The
     rows are exactly those Optuna writes: ``json.dumps`` of each value, constraints as the
-    system attribute ``constraints:<label>`` that ``Trial.set_constraint`` sets.
+    system attribute ``constraints:<label>`` that ``Trial.set_constraint`` sets. Unlike
+    ``Trial.set_constraint``, which keeps a constraint's first value, a batch stores the
+    value it is given (on every storage), so a re-queued trial whose system attributes were
+    copied from a failed one gets its own.
 
     Args:
         study: The Optuna study holding ``trial``.
@@ -200,9 +203,12 @@ class AttrBatch:
         else:
             for key, value in self.attrs.items():
                 self.trial.set_user_attr(key, value)
-            prefix = len("constraints:")
+            storage = storage_of(self.study)
             for key, value in self.system_attrs.items():
-                self.trial.set_constraint(key[prefix:], value)
+                storage.set_trial_system_attr(trial_id(self.trial), key, value)
+            cached = getattr(self.trial, "_cached_frozen_trial", None)
+            if cached is not None:
+                cached.system_attrs.update(self.system_attrs)
         self.attrs = {}
         self.system_attrs = {}
 
@@ -225,7 +231,7 @@ class AttrBatch:
             (models.TrialUserAttributeModel, self.attrs),
             (models.TrialSystemAttributeModel, self.system_attrs),
         )
-        with _create_scoped_session(backend.scoped_session, True) as session:
+        with _create_scoped_session(backend.scoped_session, False) as session:
             if insert is None:
                 for model_cls, attrs in tables:
                     for key, value in attrs.items():
@@ -249,16 +255,33 @@ class AttrBatch:
                 )
 
 
+class _HeldParams:
+    """Stands in for a trial's storage while it suggests: parameters are queued, every
+    other call goes to the storage."""
+
+    def __init__(self, storage) -> None:
+        self._storage = storage
+        self.queued: list[tuple[int, str, float, Any]] = []
+
+    def set_trial_param(self, trial_id: int, name: str, value: float, distribution) -> None:
+        self.queued.append((trial_id, name, value, distribution))
+
+    def __getattr__(self, name: str):
+        return getattr(self._storage, name)
+
+
 def suggest_in_one_transaction(trial, suggest: Callable[[Any], T]) -> T:
     """``suggest(trial)``, with the parameters it suggests written in one transaction.
 
     ``Trial.suggest_*`` writes each parameter with its own transaction (a read of the trial
-    and an insert). Here the RDB storage's ``set_trial_param`` is held back while
-    ``suggest`` runs (the trial keeps each value in its own cache, as Optuna does), then
-    every parameter is written at once with the storage's own statement
+    and an insert). Here the trial's own storage handle (``Trial.storage``, which only this
+    trial uses; samplers read the study's) queues the parameters while ``suggest`` runs (the
+    trial keeps each value in its own cache, as Optuna does); then every parameter is
+    written at once with the RDB storage's own statement
     (``_set_trial_param_without_commit``), checked against the study's distributions as
-    Optuna checks them. When ``suggest`` raises, nothing is written. Other storages write as
-    usual.
+    Optuna checks them, and a database error is raised, never ignored. When ``suggest``
+    raises, nothing is written. Other threads and trials, and other storages, write as
+    usual; a call inside another on the same trial queues into the outer one.
 
     Args:
         trial: A running Optuna ``Trial``.
@@ -267,8 +290,6 @@ def suggest_in_one_transaction(trial, suggest: Callable[[Any], T]) -> T:
     Returns:
         What ``suggest`` returns.
     """
-    import threading
-
     from optuna.storages._cached_storage import _CachedStorage
 
     storage = getattr(trial, "storage", None)
@@ -277,33 +298,24 @@ def suggest_in_one_transaction(trial, suggest: Callable[[Any], T]) -> T:
         backend, "_set_trial_param_without_commit"
     ):
         return suggest(trial)
-    queued: list[tuple[int, str, float, Any]] = []
-    caller = threading.get_ident()
-    real = storage.set_trial_param
-
-    def hold(trial_id, name, value, distribution):
-        if threading.get_ident() != caller:  # another thread's trial: as usual
-            return real(trial_id, name, value, distribution)
-        queued.append((trial_id, name, value, distribution))
-        return None
-
-    storage.set_trial_param = hold  # an instance attribute: shadows the method
+    held = _HeldParams(storage)
+    trial.storage = held
     try:
         out = suggest(trial)
     finally:
-        del storage.set_trial_param
-    if queued:
+        trial.storage = storage
+    if held.queued:
         from optuna.storages._rdb.storage import _create_scoped_session
 
         with storage._lock:
-            study = storage._trial_id_to_study_id_and_number[queued[0][0]][0]
+            study = storage._trial_id_to_study_id_and_number[held.queued[0][0]][0]
             known = storage._studies[study].param_distribution
-            with _create_scoped_session(backend.scoped_session, True) as session:
-                for trial_id, name, value, distribution in queued:
+            with _create_scoped_session(backend.scoped_session, False) as session:
+                for trial_id, name, value, distribution in held.queued:
                     backend._set_trial_param_without_commit(
                         session, trial_id, name, value, distribution, known.get(name)
                     )
-            for _, name, _, distribution in queued:
+            for _, name, _, distribution in held.queued:
                 known.setdefault(name, distribution)
     return out
 

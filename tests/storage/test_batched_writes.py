@@ -92,8 +92,17 @@ def test_a_batch_stores_what_optunas_calls_store_in_one_transaction(url):
     with _Commits() as commits:
         batch.flush()
     assert commits.n == 1
-    batch.set_user_attr("config_key", "abc123")
-    batch.flush()  # a retry after a lost answer: an upsert, the same rows
+    retry = AttrBatch(study, batched)  # a retry: every row is an upsert, the last value wins
+    retry.set_user_attr("config_key", "changed")
+    retry.set_constraint("mce <= 110", 1.5)
+    retry.flush()
+    assert batched._cached_frozen_trial.user_attrs["config_key"] == "changed"
+    assert study.get_trials()[1].user_attrs["config_key"] == "changed"
+    assert study.get_trials()[1].system_attrs["constraints:mce <= 110"] == 1.5
+    retry.set_user_attr("config_key", "abc123")
+    retry.set_constraint("mce <= 110", 3.25)
+    retry.flush()
+    assert batched._cached_frozen_trial.user_attrs == ATTRS  # the trial's own view follows
     for t in (one_by_one, batched):
         study.tell(t, [1.0, 2.0])
     a, b = study.get_trials()
@@ -148,11 +157,47 @@ def test_parameters_of_a_failing_suggest_are_not_written(url):
     assert trial.suggest_int("bits", 2, 8) == study.get_trials()[0].params["bits"]
 
 
-def test_an_incompatible_distribution_is_refused_as_optuna_refuses_it(url):
+@pytest.mark.parametrize("fresh", [False, True], ids=["same-process", "other-process"])
+def test_an_incompatible_distribution_is_refused_as_optuna_refuses_it(url, fresh):
     study = _study(url)
     first = study.ask()
     suggest_in_one_transaction(first, lambda t: t.suggest_float("ratio", 0.0, 0.9))
     study.tell(first, [1.0, 2.0])
+    if fresh:  # another worker: its storage knows the distribution only from the database
+        study = optuna.load_study(study_name=study.study_name, storage=url)
     second = study.ask()
     with pytest.raises(ValueError):
-        suggest_in_one_transaction(second, lambda t: t.suggest_categorical("ratio", ["a"]))
+        suggest_in_one_transaction(
+            second, lambda t: (t.suggest_int("bits", 2, 8), t.suggest_categorical("ratio", ["a"]))
+        )
+    assert study.get_trials()[1].params == {}  # nothing of the refused batch was written
+
+
+def test_trials_suggested_in_threads_at_once_keep_every_parameter(url):
+    import threading
+
+    study = _study(url)
+    trials = [study.ask() for _ in range(4)]
+    inside = threading.Barrier(len(trials))
+    out = {}
+
+    def suggest(t):
+        first = t.suggest_float("ratio", 0.0, 0.9)
+        inside.wait(timeout=30)  # every thread is inside its own batch here
+        return {"ratio": first, "bits": t.suggest_int("bits", 2, 8)}
+
+    def run(t):
+        out[t.number] = suggest_in_one_transaction(t, suggest)
+
+    threads = [threading.Thread(target=run, args=(t,)) for t in trials]
+    for th in threads:
+        th.start()
+    for th in threads:
+        th.join()
+    stored = {t.number: t.params for t in study.get_trials()}
+    assert stored == out and all(len(p) == 2 for p in stored.values())
+    nested = study.ask()  # a call inside another queues into the outer one
+    got = suggest_in_one_transaction(
+        nested, lambda t: {**suggest_in_one_transaction(t, _suggest), "x": t.suggest_int("x", 0, 3)}
+    )
+    assert study.get_trials()[-1].params == got
