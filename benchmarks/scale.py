@@ -177,7 +177,8 @@ def main(argv: list[str] | None = None) -> int:
     sizes = [int(s) for s in args.sizes.split(",")]
     result = {
         "benchmark": "scale",
-        "command": "python benchmarks/scale.py (MOO_COMPRESS_TEST_POSTGRES set for PostgreSQL)",
+        "command": f"python benchmarks/scale.py --sizes {args.sizes} --new {args.new} "
+        "(MOO_COMPRESS_TEST_POSTGRES set for PostgreSQL)",
         "machine": {"python": platform.python_version(), "cpus": os.cpu_count()},
         "target": "per-trial overhead at 10,000 trials <= 1.5x at 100; < 50 ms on PostgreSQL",
         "storages": {},
