@@ -49,11 +49,19 @@ def _template_trials(cfg, table, n: int) -> list:
         for t in replay(cfg, table, seed=0, n_trials=200, driver="optuna-random").trials
         if t.state == optuna.trial.TrialState.COMPLETE
     ]
+    return unique_copies(base, n)
+
+
+def unique_copies(trials: list, n: int, suffix: str = "-") -> list:
+    """``n`` new trials cycling through ``trials``, each with a configuration key of its own
+    (``<key><suffix><i>``), so that every driver and worker counts them as distinct models."""
+    import optuna
+
     out = []
     for i in range(n):
-        t = base[i % len(base)]
+        t = trials[i % len(trials)]
         attrs = dict(t.user_attrs)
-        attrs["config_key"] = f"{attrs['config_key']}-{i}"
+        attrs["config_key"] = f"{attrs['config_key']}{suffix}{i}"
         out.append(
             optuna.trial.create_trial(
                 params=t.params,

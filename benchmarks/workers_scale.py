@@ -31,6 +31,7 @@ ROOT = HERE.parent
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(HERE))
 
+from scale import unique_copies  # noqa: E402
 from workers_speedup import _study, postgres  # noqa: E402
 
 
@@ -51,18 +52,7 @@ def _fill(study_path: Path, storage: str, n: int) -> None:
     cfg = load_study_config(study_path, storage=storage)
     study = optuna.load_study(study_name=cfg.name, storage=storage)
     (first,) = study.get_trials(states=(optuna.trial.TrialState.COMPLETE,))
-    copies = []
-    for i in range(n - 1):
-        attrs = dict(first.user_attrs)
-        attrs["config_key"] = f"{attrs['config_key']}-copy{i}"
-        copies.append(
-            optuna.trial.create_trial(
-                params=first.params,
-                distributions=first.distributions,
-                values=first.values,
-                user_attrs=attrs,
-            )
-        )
+    copies = unique_copies([first], n - 1, suffix="-copy")
     study.add_trials(copies)
 
 
