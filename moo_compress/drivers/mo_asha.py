@@ -7,8 +7,14 @@ at the cheapest rung of the study's fidelity ladder (``driver.rungs``, see
 rung down, for a configuration among the best ``1/eta`` of those that finished a rung and
 promotes the best-ranked one not promoted yet; only when there is none does it ask the base
 sampler for a new configuration. "Best" is feasibility first (the constraints on the
-objectives known at that rung), then non-dominated rank over the optimized objectives known
-there, then crowding distance (the less crowded first), then trial number.
+objectives known at that rung; infeasible ones by their total violation, each constraint's
+divided by its scale, :meth:`~moo_compress.settings.constraints.Constraint.scaled`), then
+non-dominated rank over the optimized objectives known there, then crowding distance (the
+less crowded first), then trial number.
+
+The base sampler learns from every configuration's rung-0 result (:meth:`MoAshaDriver.
+shadow_study`): TPE and NSGA-II see each result's scaled constraint values, and NSGA-II's
+generations are the rung-0 results in trial order, so it evolves from them.
 
 Every rung measures the same model: it is built (compressed and fine-tuned exactly as the
 full evaluation builds it) at rung 0, its artifact is kept, and a promotion loads it back
