@@ -12,9 +12,10 @@ divided by its scale, :meth:`~moo_compress.settings.constraints.Constraint.scale
 non-dominated rank over the optimized objectives known there, then crowding distance (the
 less crowded first), then trial number.
 
-The base sampler learns from every configuration's rung-0 result (:meth:`MoAshaDriver.
-shadow_study`): TPE and NSGA-II see each result's scaled constraint values, and NSGA-II's
-generations are the rung-0 results in trial order, so it evolves from them.
+The base sampler learns from every configuration's rung-0 result
+(:meth:`MoAshaDriver.shadow_study`): TPE and NSGA-II see each result's scaled constraint
+values, and NSGA-II's generations are the rung-0 results in trial order, so it evolves
+from them.
 
 Every rung measures the same model: it is built (compressed and fine-tuned exactly as the
 full evaluation builds it) at rung 0, its artifact is kept, and a promotion loads it back
