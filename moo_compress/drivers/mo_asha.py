@@ -68,8 +68,7 @@ class LadderEntry:
             ``"failed"`` (the evaluation failed: not tried again).
         values: The values known at the rung (done entries).
         violation: The sum of its constraint violations, each divided by its constraint's
-            scale (:func:`~moo_compress.settings.constraints.scaled_violation`; 0.0:
-            feasible).
+            scale (the positive :attr:`constraints`; 0.0: feasible).
         trial: The stored trial (its details and artifact digest are read when promoted).
         constraints: Its constraint values at the rung on the shared scale, by label
             (:func:`~moo_compress.settings.constraints.scaled_values`; done entries).

@@ -30,7 +30,6 @@ __all__ = [
     "allowed_kinds",
     "parse_shorthand",
     "scaled_values",
-    "scaled_violation",
 ]
 
 #: Every kind of bound: what it means, and for which direction of objective it applies
@@ -158,14 +157,3 @@ def scaled_values(
         values: Constraint values by label, as stored with a trial.
     """
     return {c.label: c.scaled(values[c.label]) for c in constraints if c.label in values}
-
-
-def scaled_violation(constraints: Sequence[Constraint], values: Mapping[str, float]) -> float:
-    """A model's total violation on the shared scale: the sum of the positive
-    :func:`scaled_values` (0.0: every measured constraint is met).
-
-    Args:
-        constraints: The study's constraints.
-        values: Constraint values by label, as stored with a trial.
-    """
-    return float(sum(max(0.0, v) for v in scaled_values(constraints, values).values()))
