@@ -641,3 +641,39 @@ def test_a_resumed_search_keeps_its_count_of_duplicates_in_a_row(tmp_path):
     resumed = _run(cfg, table, storage)
     assert sum(record.fail_reason(t) == record.INTERRUPTED for t in resumed.trials) == 1
     assert story(resumed) == story(whole)
+
+
+def test_the_duplicate_count_is_read_back_from_storage():
+    """The one count both the Optuna drivers and mo-asha restore on resume: duplicates in a
+    row at the end of the study, passing over interrupted trials and (for mo-asha) its
+    promotions and skipped copies; anything else ends the run."""
+    from moo_compress.drivers.optuna_samplers import trailing_duplicates
+
+    def trial(state, reason=None, rung=None):
+        attrs = _Attrs()
+        if reason is not None:
+            record.write_fail_reason(attrs, reason)
+        if rung is not None:
+            record.write_rung(attrs, rung, 2, None)
+        values = [1.0] if state == TrialState.COMPLETE else None
+        return optuna.trial.create_trial(state=state, values=values, user_attrs=dict(attrs))
+
+    dup = "duplicate of trial 0: configuration already proposed"
+    study = optuna.create_study()
+    study.add_trials(
+        [
+            trial(TrialState.PRUNED, rung=0),  # 0: a rung-0 evaluation
+            trial(TrialState.FAIL, dup),  # 1
+            trial(TrialState.FAIL, dup),  # 2
+            trial(TrialState.FAIL, record.INTERRUPTED),  # 3: passed over
+            trial(TrialState.PRUNED, rung=1),  # 4: a promotion
+            trial(TrialState.FAIL, dup),  # 5
+            trial(TrialState.FAIL, "skipped: queued copy of a trial"),  # 6
+            trial(TrialState.FAIL, dup),  # 7
+        ]
+    )
+    # the Optuna drivers pass over interrupted trials only: 7, then 6 ends the run
+    assert trailing_duplicates(study) == 1
+    # mo-asha passes over its promotions and skipped copies too: 7, 5, 2, 1, then 0
+    mo_asha = MoAshaDriver._not_a_proposal
+    assert trailing_duplicates(study, passed_over=mo_asha) == 4
