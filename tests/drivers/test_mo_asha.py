@@ -187,8 +187,9 @@ class _Upto:
         ]
 
 
-def test_a_killed_search_resumes_with_the_same_trials_and_archive(tmp_path):
-    cfg = load_study_config(_study(tmp_path, ", eta: 2", CONSTRAINT, 6))
+@pytest.mark.parametrize("sampler", ["tpe", "nsga2"])
+def test_a_killed_search_resumes_with_the_same_trials_and_archive(tmp_path, sampler):
+    cfg = load_study_config(_study(tmp_path, f", eta: 2, sampler: {sampler}", CONSTRAINT, 6))
     cfg = dataclasses.replace(cfg, cache_dir=tmp_path / "cache")
     table = _table(cfg.space)
     whole = _run(cfg, table)
