@@ -4,6 +4,7 @@
     python benchmarks/multi_fidelity.py tau      # how well a cheap rung ranks like the full one
     python benchmarks/multi_fidelity.py replay   # mo-asha vs full-fidelity drivers on the table
     python benchmarks/multi_fidelity.py real     # the quick start, mo-asha vs pymoo-nsga2
+    python benchmarks/multi_fidelity.py feasible # share of feasible configurations at rung 0
 
 ``costs`` builds and measures 24 configurations of the tabular benchmark's grid (the quick
 start's task; ``benchmarks/search_efficiency.py``) and times, per configuration, building the
@@ -27,6 +28,15 @@ target <= 0.5x) and the hypervolume at equal seconds.
 ``real`` runs the quick start (studies/quickstart.yaml) with pymoo-nsga2 for its 32 trials
 and with mo-asha (studies/quickstart_mo_asha.yaml) for the same evaluation seconds, each in
 a fresh study, and reports both hypervolumes (validation) and wall times.
+
+``feasible`` replays mo-asha with each model-based base sampler (tpe, nsga2; the quick
+start's constraint, eta 3) on the table for ``--seeds`` seeds (default 30), each for the
+evaluation seconds at which ``replay`` compares drivers (``target_seconds`` of
+``multi_fidelity.json``), and reports the share of rung-0 configurations that are feasible
+(per seed, and over all seeds). ``--code DIR`` measures the package of another checkout
+with this script (``--label before`` on the code before issue 22's fix of the base
+samplers); each label's figures, with their commit, command, date and cores, are kept in
+``multi_fidelity_feasible.json``.
 
 Every step writes ``benchmarks/results/multi_fidelity*.json`` (and a PNG for replay).
 Timing steps (costs, real) need a quiet machine.
@@ -537,11 +547,123 @@ def _rung_counts(cfg, url) -> dict:
     return counts
 
 
+# -- feasible: the share of feasible configurations at rung 0 ------------------------------
+FEASIBLE = RESULTS / "multi_fidelity_feasible.json"
+
+
+def _code_provenance(code: Path) -> dict:
+    """The checkout whose package is measured: its path, commit and whether it has
+    uncommitted changes."""
+    import subprocess
+
+    def git(*args: str) -> str:
+        return subprocess.run(
+            ["git", "-C", str(code), *args], capture_output=True, text=True, check=True
+        ).stdout.strip()
+
+    return {
+        "path": str(code),
+        "commit": git("rev-parse", "HEAD"),
+        "uncommitted_changes": bool(git("status", "--porcelain", "--untracked-files=no")),
+    }
+
+
+def _rung0_feasible(study) -> tuple[int, int]:
+    """(feasible, all) rung-0 results of a mo-asha study."""
+    from moo_compress import record
+
+    rung0 = [
+        t
+        for t in study.trials
+        if t.state.name == "PRUNED" and (record.rung(t) or {}).get("rung") == 0
+    ]
+    return sum(record.is_feasible(t) for t in rung0), len(rung0)
+
+
+def feasible(n_seeds: int = 30, label: str = "after", code: Path | None = None) -> dict:
+    """Replay mo-asha (tpe and nsga2 base samplers) ``n_seeds`` times each on the table and
+    give the share of feasible rung-0 configurations; stored under ``label``."""
+    import os
+    import platform
+    from datetime import datetime, timezone
+
+    import pandas as pd
+
+    code = (code or ROOT).resolve()
+    if "moo_compress" in sys.modules:
+        raise SystemExit("feasible: moo_compress was imported before --code could apply")
+    sys.path.insert(0, str(code))
+    import moo_compress
+    from moo_compress.evaluation.table import TableEvaluator
+    from moo_compress.replay import replay as run_replay
+
+    if not Path(moo_compress.__file__).resolve().is_relative_to(code):
+        raise SystemExit(f"feasible: moo_compress was imported from {moo_compress.__file__}")
+    frame = pd.read_parquet(TABLE)
+    baseline = json.loads(BASELINE.read_text())
+    seconds = float(json.loads(REPLAY.read_text())["target_seconds"])
+    out: dict = {
+        "seeds": n_seeds,
+        "budget_seconds": seconds,
+        "budget_from": "target_seconds of multi_fidelity.json (replay's equal-seconds point)",
+        "code": _code_provenance(code),
+        "command": " ".join([Path(sys.executable).name, *sys.argv]),
+        "date": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+        "machine": {"cores": os.cpu_count(), "platform": platform.platform()},
+        "samplers": {},
+    }
+    t0 = time.perf_counter()
+    with tempfile.TemporaryDirectory() as tmp:
+        cfg = _variant(Path(tmp))
+        served = dict.fromkeys(frame.columns.drop(["config_key", "eval_seconds", "technique"]))
+        served = [c for c in served if c in cfg.record]
+        table = TableEvaluator.from_frame(frame, served, baseline=baseline, arch=cfg.arch)
+        for sampler in ("tpe", "nsga2"):
+            section = {
+                "name": "mo-asha",
+                "sampler": sampler,
+                "eta": 3,
+                "n_startup_trials": 8,
+                "population_size": 8,
+            }
+            vcfg = _variant(Path(tmp), section)
+            vcfg = dataclasses.replace(vcfg, budget_seconds=seconds, n_trials=1_000_000)
+            table.shares = shares(vcfg)  # each rung charged its measured share
+            counts = []
+            for s in range(n_seeds):
+                counts.append(_rung0_feasible(run_replay(vcfg, table, seed=s, n_trials=1_000_000)))
+            table.shares = {"build": 1.0}
+            good = np.array([c[0] for c in counts], float)
+            total = np.array([c[1] for c in counts], float)
+            out["samplers"][sampler] = {
+                "driver": section,
+                "constraints": [c.label for c in vcfg.constraints],
+                "feasible_share_at_rung0": _stats(good / total),
+                "feasible_share_at_rung0_pooled": float(good.sum() / total.sum()),
+                "rung0_configurations": _stats(total),
+                "per_seed": [{"feasible": int(g), "rung0": int(n)} for g, n in counts],
+            }
+            print(sampler, {k: v for k, v in out["samplers"][sampler].items() if k != "per_seed"})
+    out["wall_seconds"] = time.perf_counter() - t0
+    stored = json.loads(FEASIBLE.read_text()) if FEASIBLE.exists() else {}
+    stored[label] = out
+    FEASIBLE.write_text(json.dumps(stored, indent=1) + "\n")
+    return out
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("step", choices=["costs", "tau", "subset-table", "replay", "real"])
-    parser.add_argument("--seeds", type=int, default=20)
+    parser.add_argument(
+        "step", choices=["costs", "tau", "subset-table", "replay", "real", "feasible"]
+    )
+    parser.add_argument("--seeds", type=int, default=None, help="default 20 (feasible: 30)")
+    parser.add_argument("--label", default="after", help="feasible: the figures' key")
+    parser.add_argument("--code", type=Path, default=None, help="feasible: checkout to measure")
     args = parser.parse_args(argv)
+    if args.step == "feasible":
+        feasible(args.seeds or 30, args.label, args.code)
+        return 0
+    args.seeds = args.seeds or 20
     if args.step == "costs":
         costs()
     elif args.step == "tau":

@@ -319,11 +319,20 @@ class SearchSession:
             RuntimeError: The trial's parameters do not rebuild ``config`` (the trial is
                 failed first).
         """
+        import warnings
+
+        from optuna.exceptions import ExperimentalWarning
         from optuna.samplers import PartialFixedSampler, RandomSampler
 
         params = self.space.searched_params(config)
         previous = self.study.sampler
-        self.study.sampler = PartialFixedSampler(params, RandomSampler(seed=0))
+        with warnings.catch_warnings():  # its one warning: the class is marked experimental
+            warnings.filterwarnings(
+                "ignore",
+                message="PartialFixedSampler is experimental",
+                category=ExperimentalWarning,
+            )
+            self.study.sampler = PartialFixedSampler(params, RandomSampler(seed=0))
         try:
             trial = st.with_retries(self.study.ask, self.url)
             full = st.suggest_in_one_transaction(trial, self.space.suggest)

@@ -7,8 +7,15 @@ at the cheapest rung of the study's fidelity ladder (``driver.rungs``, see
 rung down, for a configuration among the best ``1/eta`` of those that finished a rung and
 promotes the best-ranked one not promoted yet; only when there is none does it ask the base
 sampler for a new configuration. "Best" is feasibility first (the constraints on the
-objectives known at that rung), then non-dominated rank over the optimized objectives known
-there, then crowding distance (the less crowded first), then trial number.
+objectives known at that rung; infeasible ones by their total violation, each constraint's
+divided by its scale, :meth:`~moo_compress.settings.constraints.Constraint.scaled`), then
+non-dominated rank over the optimized objectives known there, then crowding distance (the
+less crowded first), then trial number.
+
+The base sampler learns from every configuration's rung-0 result
+(:meth:`MoAshaDriver.shadow_study`): TPE and NSGA-II see each result's scaled constraint
+values, and NSGA-II's generations are the rung-0 results in trial order, so it evolves
+from them.
 
 Every rung measures the same model: it is built (compressed and fine-tuned exactly as the
 full evaluation builds it) at rung 0, its artifact is kept, and a promotion loads it back
@@ -30,7 +37,7 @@ import dataclasses
 import time
 import warnings
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from functools import partial
 from typing import Any
 
@@ -39,6 +46,8 @@ import numpy as np
 from moo_compress import record
 from moo_compress import storage as st
 from moo_compress.drivers.ladder import Rung
+from moo_compress.drivers.optuna_samplers import trailing_duplicates
+from moo_compress.settings.constraints import scaled_values
 
 __all__ = ["MoAshaDriver", "LadderEntry", "promotion_order"]
 
@@ -58,8 +67,11 @@ class LadderEntry:
         state: ``"running"``, ``"done"`` (PRUNED below the top, COMPLETE at it) or
             ``"failed"`` (the evaluation failed: not tried again).
         values: The values known at the rung (done entries).
-        violation: The sum of its constraint violations (0.0: feasible).
+        violation: The sum of its constraint violations, each divided by its constraint's
+            scale (the positive :attr:`constraints`; 0.0: feasible).
         trial: The stored trial (its details and artifact digest are read when promoted).
+        constraints: Its constraint values at the rung on the shared scale, by label
+            (:func:`~moo_compress.settings.constraints.scaled_values`; done entries).
     """
 
     number: int
@@ -70,6 +82,7 @@ class LadderEntry:
     values: dict[str, float]
     violation: float
     trial: Any = None
+    constraints: dict[str, float] = field(default_factory=dict)
 
 
 def promotion_order(
@@ -187,57 +200,91 @@ class MoAshaDriver:
         return [o for o in self.known(rung) if o not in reuse]
 
     def make_sampler(self, seed: int):
-        """The base sampler proposing new configurations (TPE and NSGA-II prefer
-        configurations with a smaller stored ``violation``).
+        """The base sampler proposing new configurations. TPE and NSGA-II read the
+        constraint values of the trials they learn from (``Trial.constraints``, where
+        ``Trial.set_constraint`` stores them) and prefer feasible ones, then the smaller
+        total violation.
 
         Args:
             seed: The sampler's seed.
         """
         import optuna
 
-        def violation(t) -> list[float]:
-            return [float(t.user_attrs.get("violation", 0.0))]
-
         opts = self.cfg.driver_options
         if self.sampler_name == "tpe":
-            return optuna.samplers.TPESampler(
-                seed=seed,
-                n_startup_trials=opts["n_startup_trials"],
-                multivariate=True,
-                constraints_func=violation,
-            )
+            with warnings.catch_warnings():
+                # the one warning of these settings: multivariate TPE is marked experimental
+                warnings.filterwarnings(
+                    "ignore",
+                    message="Argument ``multivariate`` is an experimental feature",
+                    category=optuna.exceptions.ExperimentalWarning,
+                )
+                return optuna.samplers.TPESampler(
+                    seed=seed, n_startup_trials=opts["n_startup_trials"], multivariate=True
+                )
         if self.sampler_name == "nsga2":
-            return optuna.samplers.NSGAIISampler(
-                seed=seed, population_size=opts["population_size"], constraints_func=violation
-            )
+            return optuna.samplers.NSGAIISampler(seed=seed, population_size=opts["population_size"])
         return optuna.samplers.RandomSampler(seed=seed)
 
-    def _model_proposal(self, session, entries: list[LadderEntry], seed: int) -> dict[str, Any]:
-        """A new configuration from TPE or NSGA-II fitted on every configuration's rung-0
-        result (most configurations never reach a higher rung, and a study's Optuna
-        samplers learn only from its complete trials). The model lives in a throw-away
-        in-memory study built from storage, so a resumed search proposes the same."""
+    def shadow_study(self, entries: list[LadderEntry], seed: int):
+        """The throw-away in-memory study the base sampler proposes from, built from
+        storage alone (a resumed search proposes the same): one COMPLETE trial per
+        configuration's rung-0 result, by trial number, with the values known at rung 0 and
+        its constraint values on the shared scale (:attr:`LadderEntry.constraints`, stored
+        as ``Trial.set_constraint`` stores them). For NSGA-II the results form its
+        generations in that order (``population_size`` each): the i-th result is in
+        generation ``i // population_size``, so NSGA-II selects parents among the
+        populations' results (elitist, feasibility first) and crosses and mutates them;
+        until the first population is full it samples at random, as NSGA-II starts.
+
+        Args:
+            entries: :meth:`entries` of the study.
+            seed: The base sampler's seed.
+        """
         import optuna
 
         names = list(self.cfg.objective_names)
         known = set(self.known(0))
         cols = [i for i, n in enumerate(names) if n in known]
+        sampler = self.make_sampler(seed)
         shadow = optuna.create_study(
             storage=optuna.storages.InMemoryStorage(),
             directions=[self.cfg.directions[i] for i in cols],
-            sampler=self.make_sampler(seed),
+            sampler=sampler,
         )
-        for e in entries:
-            if e.rung == 0 and e.state == "done":
-                shadow.add_trial(
-                    optuna.trial.create_trial(
-                        params=e.trial.params,
-                        distributions=e.trial.distributions,
-                        values=[e.values[names[i]] for i in cols],
-                        user_attrs={"violation": e.violation},
-                    )
+        done = [e for e in entries if e.rung == 0 and e.state == "done"]
+        population = (
+            int(self.cfg.driver_options["population_size"])
+            if self.sampler_name == "nsga2"
+            else None
+        )
+        shadow.add_trials(
+            [
+                optuna.trial.create_trial(
+                    params=e.trial.params,
+                    distributions=e.trial.distributions,
+                    values=[e.values[names[i]] for i in cols],
+                    constraints=e.constraints or None,
+                    system_attrs=(
+                        st.ga_generation_attrs(sampler, i // population) if population else None
+                    ),
                 )
-        return session.space.suggest(shadow.ask())
+                for i, e in enumerate(done)
+            ]
+        )
+        return shadow
+
+    def propose(self, space, entries: list[LadderEntry], seed: int) -> dict[str, Any]:
+        """A new configuration from TPE or NSGA-II fitted on every configuration's rung-0
+        result (most configurations never reach a higher rung, and a study's Optuna
+        samplers learn only from its complete trials), asked from :meth:`shadow_study`.
+
+        Args:
+            space: The study's search space (:class:`moo_compress.space.SearchSpace`).
+            entries: :meth:`entries` of the study.
+            seed: The base sampler's seed.
+        """
+        return space.suggest(self.shadow_study(entries, seed).ask())
 
     # -- reading the ladder from storage ----------------------------------------------------
     def entries(self, study, trials: list | None = None) -> list[LadderEntry]:
@@ -268,6 +315,11 @@ class MoAshaDriver:
                 state = "failed"
             else:
                 continue
+            scaled = (
+                scaled_values(self.cfg.constraints, record.constraints(t))
+                if state == "done"
+                else {}
+            )
             out.append(
                 LadderEntry(
                     t.number,
@@ -276,8 +328,9 @@ class MoAshaDriver:
                     int(info["rung"]),
                     state,
                     record.objectives(t) if state == "done" else {},
-                    record.violation(t) if state == "done" else 0.0,
+                    sum(max(0.0, v) for v in scaled.values()),
                     t,
+                    scaled,
                 )
             )
         return sorted(out, key=lambda e: e.number)
@@ -366,7 +419,10 @@ class MoAshaDriver:
         log = log or (lambda msg: None)
         study, url = session.study, session.url
         session.fill_hypervolume_history()
-        duplicates = 0
+        # duplicate proposals in a row, restored from storage (promotions are no proposals)
+        duplicates = st.with_retries(
+            partial(trailing_duplicates, study, passed_over=self._not_a_proposal), url
+        )
         wait_seconds = 0.0
         while True:
             if worker is not None:
@@ -392,14 +448,12 @@ class MoAshaDriver:
                 self._promote(session, job, worker)
                 continue
             seed = session.proposal_seed()
-            with warnings.catch_warnings():
-                warnings.simplefilter("ignore")
-                if self.sampler_name == "random" or duplicates >= self.random_after_duplicates:
-                    study.sampler = optuna.samplers.RandomSampler(seed=seed)
-                    trial = st.with_retries(study.ask, url)
-                    config = st.suggest_in_one_transaction(trial, session.space.suggest)
-                else:
-                    trial, config = session.ask_config(self._model_proposal(session, entries, seed))
+            if self.sampler_name == "random" or duplicates >= self.random_after_duplicates:
+                study.sampler = optuna.samplers.RandomSampler(seed=seed)
+                trial = st.with_retries(study.ask, url)
+                config = st.suggest_in_one_transaction(trial, session.space.suggest)
+            else:
+                trial, config = session.ask_config(self.propose(session.space, entries, seed))
             key = session.space.config_key(config)
             first = next((e for e in entries if e.key == key and e.rung == 0), None)
             if first is not None or key in session.outcomes:
@@ -419,6 +473,15 @@ class MoAshaDriver:
             duplicates = 0
             self._evaluate(session, trial, config, key, 0, None, worker)
         return {"wait_seconds": wait_seconds, "evaluated": self.evaluated}
+
+    @staticmethod
+    def _not_a_proposal(trial) -> bool:
+        """Trials a run of duplicate proposals passes over: promotions (a rung above 0) and
+        skipped queued copies."""
+        info = record.rung(trial)
+        if info is not None and int(info["rung"]) > 0:
+            return True
+        return str(record.fail_reason(trial)).startswith(record.SKIPPED)
 
     # -- one rung evaluation ----------------------------------------------------------------
     def _promote(self, session, job: LadderEntry, worker: str | None) -> None:

@@ -16,9 +16,10 @@ configuration, and falling back to random at once cost TPE hypervolume on that b
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
-__all__ = ["OptunaDriver"]
+__all__ = ["OptunaDriver", "trailing_duplicates"]
 
 
 class OptunaDriver:
@@ -92,7 +93,7 @@ class OptunaDriver:
             if space.config_key(config) not in waiting:
                 study.enqueue_trial(space.searched_params(config), skip_if_exists=False)
         session.fill_hypervolume_history()
-        duplicates_in_a_row = _trailing_duplicates(study)
+        duplicates_in_a_row = trailing_duplicates(study)
         while session.budget_left() > 0:
             seed = session.proposal_seed()
             study.sampler = (
@@ -118,18 +119,29 @@ class OptunaDriver:
                     )
 
 
-def _trailing_duplicates(study) -> int:
-    """How many of the study's last finished trials (by number) were duplicate proposals."""
+def trailing_duplicates(study, *, passed_over: Callable[[Any], bool] | None = None) -> int:
+    """How many duplicate proposals in a row the study ends with: counted back from its last
+    finished trial (by number) until one that is not a duplicate proposal, passing over
+    interrupted trials (not in an uninterrupted run's history) and those ``passed_over``
+    names. A resumed search restores its count of duplicates in a row from this, so it
+    falls back to random proposals exactly when an uninterrupted run would.
+
+    Args:
+        study: The Optuna study.
+        passed_over: Trials that neither count nor end the run (default None: none);
+            mo-asha passes over its promotions, which are no proposals.
+    """
     from optuna.trial import TrialState
 
     from moo_compress import record
     from moo_compress import storage as st
 
-    finished = study.get_trials(deepcopy=False, states=(TrialState.COMPLETE, TrialState.FAIL))
+    states = (TrialState.COMPLETE, TrialState.PRUNED, TrialState.FAIL)
+    finished = study.get_trials(deepcopy=False, states=states)
     n = 0
     for t in sorted(finished, key=lambda t: t.number, reverse=True):
         reason = str(record.fail_reason(t))
-        if reason == st.INTERRUPTED:  # not in the uninterrupted run's history
+        if reason == st.INTERRUPTED or (passed_over is not None and passed_over(t)):
             continue
         if not reason.startswith(record.DUPLICATE):
             break

@@ -100,9 +100,6 @@ class PymooNSGA2Driver:
                 f"{space.source}: the search space has no searched variable; pymoo-nsga2 needs at least one"
             )
         n_constr = len(session.constraints)
-        # pymoo sums the violations: put them on one scale (a fraction of the objective's
-        # normalization range; relative bounds are fractions already)
-        scale = np.array([c.scale for c in session.constraints])
         problem = Problem(vars=variables, n_obj=n_obj, n_ieq_constr=1 + n_constr)
         algorithm = NSGA2(
             pop_size=self.cfg.driver_options["population_size"],
@@ -142,7 +139,12 @@ class PymooNSGA2Driver:
                     new += 1
                 if outcome.complete:
                     F[i] = sign * np.array([outcome.values[name] for name in session.objectives])
-                    G[i, 1:] = np.asarray(outcome.constraints) / scale
+                    # pymoo sums the violations: put them on one scale (a fraction of the
+                    # objective's normalization range; relative bounds are fractions already)
+                    G[i, 1:] = [
+                        c.scaled(v)
+                        for c, v in zip(session.constraints, outcome.constraints, strict=True)
+                    ]
                 else:
                     F[i] = _INFEASIBLE
                     G[i] = 1.0

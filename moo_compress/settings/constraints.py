@@ -12,14 +12,25 @@ study's uncompressed baseline (measured on the same validation split)::
 Each constraint's value follows Optuna's convention (``constraints_func``): <= 0 when it is
 met, else by how much it is violated, in the objective's unit (a fraction of the baseline's
 value for the relative kinds). A trial's total violation is the sum of the positive values.
+Where violations of several constraints are compared or summed to rank infeasible models
+(pymoo's NSGA-II, mo-asha's promotions and base samplers), each is first divided by its
+constraint's :attr:`Constraint.scale` (:meth:`Constraint.scaled`, :func:`scaled_values`):
+a raw sum would mix units (points of accuracy with milliseconds).
 """
 
 from __future__ import annotations
 
 import math
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 
-__all__ = ["KINDS", "Constraint", "allowed_kinds", "parse_shorthand"]
+__all__ = [
+    "KINDS",
+    "Constraint",
+    "allowed_kinds",
+    "parse_shorthand",
+    "scaled_values",
+]
 
 #: Every kind of bound: what it means, and for which direction of objective it applies
 #: ("both", or the direction in which a change is a worsening).
@@ -119,6 +130,30 @@ class Constraint:
             worse = worse / abs(baseline)
         return float(worse - self.bound)
 
+    def scaled(self, value: float) -> float:
+        """``value`` (this constraint's value for a model) on the scale shared by every
+        constraint: divided by :attr:`scale`, so violations of different units can be
+        compared and summed.
+
+        Args:
+            value: The constraint's value (<= 0 when met), as :meth:`value` gives it.
+        """
+        return float(value) / self.scale
+
     def to_dict(self) -> dict[str, object]:
         """As stored in the study's settings."""
         return {"objective": self.objective, "kind": self.kind, "bound": self.bound}
+
+
+def scaled_values(
+    constraints: Sequence[Constraint], values: Mapping[str, float]
+) -> dict[str, float]:
+    """Each constraint's value on the shared scale (:meth:`Constraint.scaled`), by label, in
+    the order of ``constraints``; a constraint whose label ``values`` lacks (not measured,
+    e.g. at a lower multi-fidelity rung) is left out.
+
+    Args:
+        constraints: The study's constraints.
+        values: Constraint values by label, as stored with a trial.
+    """
+    return {c.label: c.scaled(values[c.label]) for c in constraints if c.label in values}

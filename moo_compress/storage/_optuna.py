@@ -340,6 +340,26 @@ def sampler_generation(trial) -> int | None:
     return next((v for k, v in trial.system_attrs.items() if k.endswith(":generation")), None)
 
 
+def ga_generation_attrs(sampler, generation: int) -> dict[str, int]:
+    """System attributes that place a trial in ``generation`` of a genetic-algorithm
+    sampler such as Optuna's ``NSGAIISampler``: its private key ``<Sampler>:generation``
+    (``BaseGASampler._get_generation_key``), which the sampler reads to group its COMPLETE
+    trials into populations; pass them to ``optuna.trial.create_trial(system_attrs=...)``.
+
+    Args:
+        sampler: An Optuna genetic-algorithm sampler (a ``BaseGASampler``).
+        generation: The generation, from 0.
+
+    Raises:
+        TypeError: ``sampler`` is not one.
+    """
+    from optuna.samplers._ga import BaseGASampler
+
+    if not isinstance(sampler, BaseGASampler):
+        raise TypeError(f"{type(sampler).__name__} is not a genetic-algorithm sampler")
+    return {type(sampler)._get_generation_key(): int(generation)}
+
+
 def heartbeat_ages(study) -> dict[int, float | None]:
     """Seconds since each RUNNING trial's last heartbeat (None: it never beat), by trial id,
     measured by the database's clock as Optuna's stale-trial check does.
@@ -376,6 +396,7 @@ __all__ = [
     "heartbeat_ages",
     "close_connections",
     "fail_trial",
+    "ga_generation_attrs",
     "heartbeat_interval",
     "live_trial",
     "queued_params",

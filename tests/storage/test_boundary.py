@@ -29,6 +29,7 @@ OPTUNA_PRIVATE = {
     "_cached_frozen_trial",  # Trial's view of itself
     "system_attrs",  # Optuna's bookkeeping (enqueued parameters, sampler generations)
     "set_trial_system_attr",
+    "_get_generation_key",  # the system attribute Optuna's NSGA-II groups generations by
 }
 
 # The trial record's user attributes (moo_compress/record.py).
