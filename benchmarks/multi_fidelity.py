@@ -66,6 +66,7 @@ from search_efficiency import (  # noqa: E402
     TABLE,
     _attainable,
     _stats,
+    hv_bounds,
 )
 
 COSTS = RESULTS / "multi_fidelity_costs.json"
@@ -394,7 +395,7 @@ def _curve_by_seconds(study, cfg):
     from moo_compress import record
     from moo_compress.archive import ParetoArchive
 
-    archive = ParetoArchive(cfg.directions, [o.bounds for o in cfg.objectives])
+    archive = ParetoArchive(cfg.directions, hv_bounds(cfg))
     spent, xs, ys = 0.0, [], []
     for t in sorted(study.trials, key=lambda t: t.number):
         spent += record.evaluation_seconds(t)
@@ -455,6 +456,7 @@ def replay(n_seeds: int = N_SEEDS, horizon: float = 2.0, first_seed: int = FIRST
             k: {"mce": float(v)} for k, v in zip(sub["config_key"], sub["mce"], strict=True)
         }
         out["attainable_hv"] = _attainable(frame, cfg, baseline)
+        out["hv_bounds"] = [list(b) for b in hv_bounds(cfg, baseline)]
         for driver in FULL_DRIVERS:
             runs = [
                 _curve_by_seconds(

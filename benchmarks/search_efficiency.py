@@ -119,6 +119,20 @@ def _study_variant(objectives: list[str], folder: Path):
     return load_study_config(path)
 
 
+def hv_bounds(cfg, baseline: dict[str, float] | None = None) -> list[tuple[float, float]]:
+    """The hypervolume bounds a study of ``cfg`` stores when it is created (derived from the
+    baseline and the constraints where the study file sets none), as replays use them.
+
+    Args:
+        cfg: The study configuration.
+        baseline: The baseline's values (default None: the table's, ``BASELINE``).
+    """
+    from moo_compress.settings.bounds import study_bounds
+
+    values = baseline if baseline is not None else json.loads(BASELINE.read_text())
+    return study_bounds(cfg, lambda arch: values)
+
+
 def _attainable(frame, cfg, baseline) -> float:
     """Normalized hypervolume of every feasible configuration of the table."""
     from moo_compress.archive import normalized_hypervolume
@@ -129,7 +143,7 @@ def _attainable(frame, cfg, baseline) -> float:
         ok &= np.array(
             [c.value(v, baseline.get(c.objective)) <= 0 for v in frame[c.objective]], dtype=bool
         )
-    return normalized_hypervolume(values[ok], cfg.directions, [o.bounds for o in cfg.objectives])
+    return normalized_hypervolume(values[ok], cfg.directions, hv_bounds(cfg, baseline))
 
 
 def replay_all(n_seeds: int, budget: int, first_seed: int = FIRST_SEED) -> dict:
@@ -168,9 +182,13 @@ def replay_all(n_seeds: int, budget: int, first_seed: int = FIRST_SEED) -> dict:
             cfg = _study_variant(names[:k], Path(tmp))
             served = dict.fromkeys([*cfg.objective_names, *(c.objective for c in cfg.constraints)])
             table_ev = TableEvaluator.from_frame(frame, served, baseline=baseline, arch=cfg.arch)
-            bounds = [o.bounds for o in cfg.objectives]
+            bounds = hv_bounds(cfg, baseline)
             attainable = _attainable(frame, cfg, baseline)
-            result = {"objectives": cfg.objective_names, "attainable_hv": attainable}
+            result = {
+                "objectives": cfg.objective_names,
+                "hv_bounds": [list(b) for b in bounds],
+                "attainable_hv": attainable,
+            }
             curves = {}
             for driver in DRIVERS:
                 hv, sizes, feasible, seconds, wall, stopped = [], [], [], [], [], []

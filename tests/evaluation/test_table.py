@@ -11,7 +11,7 @@ from optuna.trial import TrialState
 from moo_compress import record
 from moo_compress.config import load_study_config
 from moo_compress.drivers.mo_asha import MoAshaDriver
-from moo_compress.evaluation.table import full_evaluation_shares, fidelity_id
+from moo_compress.evaluation.table import fidelity_id, full_evaluation_shares
 from tests.drivers.test_mo_asha import _run, _study
 from tests.test_search_constraints import _table
 
