@@ -180,6 +180,9 @@ def costs(n: int = 24) -> dict:
         "rows": rows,
     }
     COSTS.write_text(json.dumps(out, indent=1) + "\n")
+    import _provenance
+
+    _provenance.record(COSTS)
     print(
         f"rung 0 (build + {', '.join(low)}): {out['rung0_share']['median']:.3f} of a full "
         f"evaluation; top rung (the rest): {out['top_share']['median']:.3f}"
@@ -237,6 +240,9 @@ def subset_table() -> None:
             {"config_key": key, "mce": float(view.measure(model, data, ["mce"])["mce"].value)}
         )
     pd.DataFrame(rows).to_parquet(SUBSET_TABLE, index=False)
+    import _provenance
+
+    _provenance.record(SUBSET_TABLE)
     print(f"{len(rows)} models -> {SUBSET_TABLE.relative_to(ROOT)}")
 
 
@@ -326,7 +332,18 @@ def tau(n_real: int = 60, *, table_only: bool = False) -> dict:
         stored = json.loads(TAU.read_text()) if TAU.exists() else {}
         kept = {k: stored[k] for k in ("mce_subsets", "mce_models") if k in stored}
         out = {**out, **kept}
+        import _provenance
+
+        before = _provenance.previous(TAU)
         TAU.write_text(json.dumps(out, indent=1) + "\n")
+        _provenance.record(
+            TAU,
+            kept={
+                "keys": sorted(kept),
+                "from": before
+                or "the run of `python benchmarks/multi_fidelity.py tau` that wrote them",
+            },
+        )
         print(json.dumps({k: v for k, v in out.items() if k != "per_objective"}, indent=1))
         return out
     frame = pd.read_parquet(TABLE)
@@ -384,6 +401,9 @@ def tau(n_real: int = 60, *, table_only: bool = False) -> dict:
         }
     out["mce_models"] = n_real
     TAU.write_text(json.dumps(out, indent=1) + "\n")
+    import _provenance
+
+    _provenance.record(TAU)
     print(json.dumps({k: v for k, v in out.items() if k != "per_objective"}, indent=1))
     return out
 
@@ -532,6 +552,9 @@ def replay(n_seeds: int = N_SEEDS, horizon: float = 2.0, first_seed: int = FIRST
             print(label, out["mo_asha"][label], flush=True)
     out["horizon"] = horizon
     REPLAY.write_text(json.dumps(out, indent=1) + "\n")
+    import _provenance
+
+    _provenance.record(REPLAY)
     _plot(curves, out, RESULTS / "multi_fidelity.png")
     return out
 
@@ -565,6 +588,9 @@ def _plot(curves: dict, out: dict, path: Path) -> None:
     ax.legend(fontsize=8, loc="lower right")
     fig.tight_layout()
     fig.savefig(path, dpi=100)
+    import _provenance
+
+    _provenance.record(path)
     plt.close(fig)
 
 
@@ -616,6 +642,9 @@ def real(n_seeds: int = 3, first_seed: int = FIRST_SEED) -> dict:
     out["hypervolume"] = {d: _stats(v) for d, v in hv.items()}
     out[f"mo-asha_vs_{default}"] = compare(hv["mo-asha"], hv[default])
     REAL.write_text(json.dumps(out, indent=1, default=str) + "\n")
+    import _provenance
+
+    _provenance.record(REAL)
     return out
 
 

@@ -213,6 +213,9 @@ def main(argv: list[str] | None = None) -> int:
     result["hypervolume_update"] = hypervolume_updates()
     path = ROOT / "benchmarks" / "results" / "scale.json"
     path.write_text(json.dumps(result, indent=1) + "\n")
+    import _provenance
+
+    _provenance.record(path)
     print(f"-> {path.relative_to(ROOT)}")
     return 0
 

@@ -95,9 +95,15 @@ def table() -> None:
         points *= len(v.grid_values())
     RESULTS.mkdir(exist_ok=True)
     frame.to_parquet(TABLE, index=False)
+    import _provenance
+
+    _provenance.record(TABLE)
     evaluator = make_evaluator(cfg.evaluation(), cfg.cache_dir)
     baseline = evaluator.baseline_values(cfg.arch)
     BASELINE.write_text(json.dumps(baseline, indent=1) + "\n")
+    import _provenance
+
+    _provenance.record(BASELINE)
     print(
         f"{len(frame)} distinct models of {points} grid points, "
         f"{frame.eval_seconds.sum() / 3600:.2f} h of evaluation -> {TABLE.relative_to(ROOT)}"
@@ -230,6 +236,9 @@ def replay_all(n_seeds: int, budget: int, first_seed: int = FIRST_SEED) -> dict:
     out["ablated"] = {k: ABLATIONS[k] for k in ABLATED}
     _plot(curves_by_set, RESULTS / f"search_efficiency{SUFFIX}.png")
     (RESULTS / f"search_efficiency{SUFFIX}.json").write_text(json.dumps(out, indent=1) + "\n")
+    import _provenance
+
+    _provenance.record(RESULTS / f"search_efficiency{SUFFIX}.json")
     return out
 
 
@@ -312,6 +321,9 @@ def proxy_validity_on_table(frame) -> list[dict]:
 
     table = proxy_validity(frame)
     table.to_csv(RESULTS / "search_efficiency_proxy_validity.csv", index=False)
+    import _provenance
+
+    _provenance.record(RESULTS / "search_efficiency_proxy_validity.csv")
     return table.to_dict("records")
 
 
@@ -366,6 +378,9 @@ def _plot(curves_by_set: dict, path: Path) -> None:
     )
     fig.tight_layout()
     fig.savefig(path, dpi=100)
+    import _provenance
+
+    _provenance.record(path)
     plt.close(fig)
 
 
