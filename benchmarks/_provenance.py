@@ -196,6 +196,23 @@ for _name in (
         )
 
 
+#: What a command meant when it ran, where its defaults have changed since.
+COMMAND_NOTES = {
+    **dict.fromkeys(
+        [k for k in COMMANDS if k.startswith("search_efficiency") and "replay" in COMMANDS[k]],
+        "seeds then: 20 (0-19), the default of the time; today's equivalent adds "
+        "--seeds 20 --first-seed 0",
+    ),
+    **dict.fromkeys(
+        ["multi_fidelity.json", "multi_fidelity.png"],
+        "seeds then: 20 (0-19), the default of the time; today's equivalent adds "
+        "--seeds 20 --first-seed 0",
+    ),
+    "multi_fidelity_quickstart.json": "then: pymoo-nsga2 (32 trials) against mo-asha, one "
+    "seed (the study's, 0); today `real` compares the quick start's optuna-tpe, 3 seeds",
+}
+
+
 def backfill() -> list[Path]:
     """Write the sidecar of every result that has none, from git history: the commit that
     last wrote it (for a folder, any file in it), its date, the command of :data:`COMMANDS`,
@@ -219,6 +236,7 @@ def backfill() -> list[Path]:
             "date": date,
             "machine": {"cores": 2, "note": "this 2-core machine (recorded later)"},
             "recorded_after": True,
+            **({"command_note": COMMAND_NOTES[path.name]} if path.name in COMMAND_NOTES else {}),
             "note": "written before provenance was recorded: the commit is the one that last "
             "wrote the file (git log -1 -- FILE), the date that commit's, the command the "
             "README or the script's docstring gives for it",
