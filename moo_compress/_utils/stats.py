@@ -40,7 +40,8 @@ def bootstrap_median_interval(
 
     Returns:
         ``(low, high)``: the ``(1 - level) / 2`` and ``(1 + level) / 2`` quantiles of the
-        resampled statistic.
+        resampled statistic (the resampled values just below and above them: no
+        interpolation, so infinite values, e.g. a target never reached, are kept).
 
     Raises:
         ValueError: An empty sample, ``resamples < 1`` or ``level`` outside (0, 1).
@@ -60,7 +61,10 @@ def bootstrap_median_interval(
         with np.errstate(divide="ignore", invalid="ignore"):
             stat = stat / ref
     tail = (1.0 - level) / 2.0
-    low, high = np.quantile(stat, [tail, 1.0 - tail])
+    # the resampled values at the tails, not interpolated between them: an infinite value
+    # (a target never reached) stays infinite instead of turning into NaN
+    low = np.quantile(stat, tail, method="lower")
+    high = np.quantile(stat, 1.0 - tail, method="higher")
     return float(low), float(high)
 
 

@@ -37,6 +37,8 @@ def test_bootstrap_by_hand():
     assert bootstrap_median_interval([1.0, 3.0], level=0.4) == (2.0, 2.0)
     # constant samples: the ratio itself, whatever the resample
     assert bootstrap_median_interval([2.0] * 5, [0.5] * 7) == (4.0, 4.0)
+    # a target never reached (inf) stays inf at the upper end instead of NaN
+    assert bootstrap_median_interval([1.0, np.inf, np.inf]) == (1.0, np.inf)
     with pytest.raises(ValueError, match="level"):
         bootstrap_median_interval([1.0], level=1.0)
     with pytest.raises(ValueError, match="at least one"):
