@@ -274,6 +274,9 @@ def main() -> None:
         doc.setdefault("runs", {})[args.label] = run
         args.out.parent.mkdir(parents=True, exist_ok=True)
         args.out.write_text(json.dumps(doc, indent=1) + "\n")
+        import _provenance
+
+        _provenance.record(args.out)
 
 
 if __name__ == "__main__":

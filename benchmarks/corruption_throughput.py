@@ -110,6 +110,9 @@ def main() -> None:
     }
     out = ROOT / "benchmarks" / "results" / "corruption_throughput.json"
     out.write_text(json.dumps(result, indent=1) + "\n")
+    import _provenance
+
+    _provenance.record(out)
     print(f"{'corruption':<18}{'imagecorr. s':>13}{'ours s':>9}{'speed-up':>10}")
     for n, r in rows.items():
         ref = f"{r['imagecorruptions_s']:.2f}" if r["speedup"] else "fails"

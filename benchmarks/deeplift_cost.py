@@ -81,6 +81,9 @@ def main() -> int:
     out = HERE / "results" / "deeplift_cost.json"
     out.parent.mkdir(exist_ok=True)
     out.write_text(json.dumps(result, indent=2) + "\n")
+    import _provenance
+
+    _provenance.record(out)
     print(
         f"DeepLIFT scoring {med['deeplift']:.3f} s, scaled init {1000 * med['scaled_init']:.2f} ms "
         f"(ratio {result['deeplift_over_scaled_init']:.0f}x), HYDRA scaled init + score "

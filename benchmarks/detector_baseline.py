@@ -51,6 +51,9 @@ def main() -> None:
         "command": "python benchmarks/detector_baseline.py",
     }
     Path(args.out).write_text(json.dumps(result, indent=1) + "\n")
+    import _provenance
+
+    _provenance.record(Path(args.out))
     print(json.dumps(result, indent=1))
 
 

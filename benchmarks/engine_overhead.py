@@ -77,6 +77,9 @@ def main() -> None:
     }
     out = ROOT / "benchmarks" / "results" / "engine_overhead.json"
     out.write_text(json.dumps(result, indent=2) + "\n")
+    import _provenance
+
+    _provenance.record(out)
     print(json.dumps(result, indent=2))
 
 

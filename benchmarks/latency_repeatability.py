@@ -101,6 +101,9 @@ def main() -> None:
         "command": "python benchmarks/latency_repeatability.py",
     }
     Path(args.out).write_text(json.dumps(result, indent=1) + "\n")
+    import _provenance
+
+    _provenance.record(Path(args.out))
     for name, s in summary.items():
         print(
             f"{name}: {s['min_ms']:.3f} - {s['max_ms']:.3f} ms over {args.rounds} rounds "

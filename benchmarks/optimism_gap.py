@@ -105,6 +105,9 @@ def main() -> None:
         "command": "python benchmarks/optimism_gap.py",
     }
     Path(args.out).write_text(json.dumps(result, indent=1) + "\n")
+    import _provenance
+
+    _provenance.record(Path(args.out))
     print(f"{len(models)} exported models; validation (what the search saw) vs test")
     print(f"{'objective':<22}{'validation':>12}{'test':>10}{'gap':>9}{'min':>9}{'max':>9}")
     for o, s in summary.items():

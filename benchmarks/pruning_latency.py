@@ -100,6 +100,9 @@ def main() -> int:
     out = HERE / "results" / "pruning_latency.json"
     out.parent.mkdir(exist_ok=True)
     out.write_text(json.dumps(result, indent=2) + "\n")
+    import _provenance
+
+    _provenance.record(out)
     for r in rows:
         print(
             f"{r['granularity']:>12} {100 * r['ratio']:3.0f} %: x{r['speedup_batch1']:.2f} (batch 1), "

@@ -84,6 +84,9 @@ def main() -> None:
     result["machine"] = f"{torch.get_num_threads()} torch threads, CPU"
     out = ROOT / "benchmarks" / "results" / "robustness_costs.json"
     out.write_text(json.dumps(result, indent=1) + "\n")
+    import _provenance
+
+    _provenance.record(out)
     print(
         f"mCE eval {mce_eval:.3f} s vs 75 clean evals {75 * clean_one:.3f} s: "
         f"{result['mce_vs_75_clean']:.3f}x (target <= 1.15)\n"

@@ -1,8 +1,10 @@
 """Per-trial engine overhead as a study grows (issue 17): 100, 1,000 and 10,000 stored trials.
 
-A study is filled with N stored trials (copies of real trials of the tabular benchmark with
-unique configuration keys, so the samplers see N real observations), then each driver runs
-``--new`` more trials against the table (:class:`~moo_compress.evaluation.table.TableEvaluator`:
+For each driver, a fresh study is filled with exactly N stored trials (copies of real
+trials of the tabular benchmark with unique configuration keys, so the samplers see N real
+observations), then the driver runs until exactly ``--new`` more COMPLETE trials are stored
+(duplicate proposals and failures do not count towards them, and their time is part of the
+overhead) against the table (:class:`~moo_compress.evaluation.table.TableEvaluator`:
 an evaluation is a dictionary lookup, so everything measured is engine: proposing, claiming,
 storing, archive and hypervolume updates). Per-trial overhead = wall time / new trials.
 Target: at 10,000 trials at most 1.5x the value at 100, and under 50 ms on PostgreSQL.
@@ -96,6 +98,7 @@ def measure(url: str, sizes: list[int], n_new: int) -> dict:
     from moo_compress.search import SearchSession
 
     optuna.logging.set_verbosity(optuna.logging.WARNING)
+    COMPLETE = optuna.trial.TrialState.COMPLETE
     frame = pd.read_parquet(TABLE)
     baseline = json.loads(BASELINE.read_text())
     out: dict = {}
@@ -105,16 +108,20 @@ def measure(url: str, sizes: list[int], n_new: int) -> dict:
         table = TableEvaluator.from_frame(frame, dict.fromkeys(served), baseline=baseline)
         templates = _template_trials(cfg, table, max(sizes))
         for n in sizes:
-            # one study of n trials; each driver adds its trials in turn (n grows by a few)
-            study, fill_seconds = _filled_study(url, cfg, templates[:n])
-            row = {"fill_seconds": fill_seconds}
+            row: dict = {}
             for driver in DRIVERS:
+                # a study of exactly n trials for each driver: no driver sees another's trials
+                study, fill_seconds = _filled_study(url, cfg, templates[:n])
                 stored = len(study.get_trials(deepcopy=False))
+                complete = len(study.get_trials(deepcopy=False, states=(COMPLETE,)))
+                if stored != n or complete != n:
+                    raise RuntimeError(f"{driver}: study filled with {stored} trials, not {n}")
                 run_cfg = dataclasses.replace(
                     cfg,
                     driver=driver,
                     driver_options={k: v[0] for k, v in DRIVER_INFO[driver].options.items()},
-                    n_trials=stored + n_new,
+                    # the budget counts COMPLETE trials: exactly n_new new ones
+                    n_trials=complete + n_new,
                     max_failures=10**6,
                     cache_dir=Path(tmp) / "cache",
                     storage=url,
@@ -128,18 +135,25 @@ def measure(url: str, sizes: list[int], n_new: int) -> dict:
                 DRIVER_REGISTRY.get(driver)(run_cfg).run(session, interrupted=[])
                 loop = time.perf_counter() - t1
                 added = session.n_complete - before
+                proposals = len(study.get_trials(deepcopy=False)) - stored
+                if added != n_new:
+                    raise RuntimeError(
+                        f"{driver} at {n} stored trials added {added} complete trials, not {n_new}"
+                    )
                 row[driver] = {
                     "stored_trials": stored,
                     "new_trials": added,
-                    "per_trial_ms": 1000 * loop / max(1, added),
+                    "new_trials_all_states": proposals,
+                    "per_trial_ms": 1000 * loop / added,
                     "session_start_seconds": start_seconds,
+                    "fill_seconds": fill_seconds,
                 }
                 print(
                     f"{url.split(':')[0]:>10} n={stored:>6} {driver:>14}: "
                     f"{row[driver]['per_trial_ms']:8.1f} ms/trial",
                     flush=True,
                 )
-            optuna.delete_study(study_name=study.study_name, storage=url)
+                optuna.delete_study(study_name=study.study_name, storage=url)
             out[str(n)] = row
     small, large = str(min(sizes)), str(max(sizes))
     out["ratio_largest_to_smallest"] = {
@@ -199,6 +213,9 @@ def main(argv: list[str] | None = None) -> int:
     result["hypervolume_update"] = hypervolume_updates()
     path = ROOT / "benchmarks" / "results" / "scale.json"
     path.write_text(json.dumps(result, indent=1) + "\n")
+    import _provenance
+
+    _provenance.record(path)
     print(f"-> {path.relative_to(ROOT)}")
     return 0
 

@@ -114,7 +114,13 @@ def main(argv: list[str] | None = None) -> int:
         frame = pd.DataFrame(rows)
         tests = pd.DataFrame(anova(cells, "pgd_accuracy") + anova(cells, "latency_ms"))
     frame.to_csv(out / "seed001_cells.csv", index=False)
+    import _provenance
+
+    _provenance.record(out / "seed001_cells.csv")
     tests.to_csv(out / "seed001_anova.csv", index=False)
+    import _provenance
+
+    _provenance.record(out / "seed001_anova.csv")
 
     lines = [
         "# Seed 001 design on digits: accuracy under PGD (mean +- std over runs)",
@@ -126,6 +132,9 @@ def main(argv: list[str] | None = None) -> int:
     lines += summary_lines(frame, tests)
     text = "\n".join(lines) + "\n"
     (out / "seed001_summary.md").write_text(text)
+    import _provenance
+
+    _provenance.record(out / "seed001_summary.md")
     print(text)
 
     import matplotlib
@@ -152,6 +161,9 @@ def main(argv: list[str] | None = None) -> int:
     axes[0].legend(fontsize=7)
     fig.tight_layout()
     fig.savefig(out / "seed001_pruning.png", dpi=120)
+    import _provenance
+
+    _provenance.record(out / "seed001_pruning.png")
     return 0
 
 

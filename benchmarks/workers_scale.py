@@ -118,6 +118,9 @@ def main() -> int:
     }
     out = HERE / "results" / "workers_scale.json"
     out.write_text(json.dumps(result, indent=2) + "\n")
+    import _provenance
+
+    _provenance.record(out)
     print(f"-> {out.relative_to(ROOT)}")
     return 0
 

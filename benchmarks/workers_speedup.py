@@ -145,6 +145,9 @@ def main() -> int:
     }
     out = HERE / "results" / "workers_speedup.json"
     out.write_text(json.dumps(result, indent=2) + "\n")
+    import _provenance
+
+    _provenance.record(out)
     print(
         f"1 worker ({cores} threads) {one_all['wall_seconds']:.1f} s, 1 worker (1 thread) "
         f"{one_single['wall_seconds']:.1f} s, 2 workers {two['wall_seconds']:.1f} s: speed-up "

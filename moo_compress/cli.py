@@ -451,7 +451,9 @@ def cmd_export(args: argparse.Namespace) -> int:
     # the front as searched (the objectives the study stores), as `pareto` shows it
     stored = tuple(
         ObjectiveSpec(n, d, (float(b[0]), float(b[1])))
-        for n, d, b in zip(meta["objectives"], meta["directions"], meta["bounds"], strict=True)
+        for n, d, b in zip(
+            meta["objectives"], meta["directions"], st.hypervolume_bounds(meta), strict=True
+        )
     )
     cfg = dataclasses.replace(cfg, objectives=stored)
     rows = export_pareto(

@@ -118,7 +118,7 @@ class TrialLog:
                 self._study, self._meta = st.load_for_reading(self.url, self.name)
             names = list(self._meta["objectives"])
             directions = list(self._meta["directions"])
-            bounds = [tuple(b) for b in self._meta["bounds"]]
+            bounds = st.hypervolume_bounds(self._meta)
             trials = self._study.get_trials(
                 deepcopy=False, states=(TrialState.COMPLETE, TrialState.FAIL)
             )

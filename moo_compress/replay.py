@@ -3,6 +3,8 @@
 The driver, the search session and Optuna run exactly as in a real study; only the
 evaluator is a :class:`~moo_compress.evaluation.table.TableEvaluator` and the storage is in
 memory, so one replay of 40 trials takes well under a second instead of many minutes.
+The hypervolume is normalized with the bounds a new study of ``cfg`` would store (derived
+from the table's baseline and the constraints where the study file sets none).
 """
 
 from __future__ import annotations
@@ -106,7 +108,8 @@ def hypervolume_curve(
     Args:
         study: A study (e.g. from :func:`replay`).
         directions: The optimized objectives' directions.
-        bounds: Their normalization bounds.
+        bounds: Their normalization bounds (the ones a replay's session uses:
+            :func:`moo_compress.settings.bounds.study_bounds` with the table's baseline).
     """
     from optuna.trial import TrialState
 

@@ -51,7 +51,8 @@ class StudyView:
         n_trials: The budget of the last search or worker (None when unknown).
         objective_names: The objectives searched.
         directions: ``"minimize"`` or ``"maximize"`` for each objective.
-        bounds: ``(low, high)`` of each objective, for the hypervolume.
+        bounds: ``(low, high)`` of each objective, for the hypervolume (as stored with
+            the study: :func:`moo_compress.storage.hypervolume_bounds`).
         task: ``"classification"`` or ``"detection"``.
         arch: The study's architecture.
         cache_dir: The study's cache folder.
@@ -61,6 +62,8 @@ class StudyView:
         record: The objectives each trial records (searched or not).
         budget_seconds: ``budget.seconds`` of the last search or worker (None: none).
         constraints: The study's constraints as stored (``objective``, ``kind``, ``bound``).
+        bounds_source: Where each objective's bounds come from (``"study file"``,
+            ``"default"``, ``"derived"``: :func:`moo_compress.storage.bounds_sources`).
     """
 
     name: str
@@ -78,6 +81,7 @@ class StudyView:
     record: list[str] = field(default_factory=list)
     budget_seconds: float | None = None
     constraints: list[dict[str, Any]] = field(default_factory=list)
+    bounds_source: list[str] = field(default_factory=list)
 
 
 def study_view(
@@ -119,7 +123,8 @@ def study_view(
         n_trials=n_trials,
         objective_names=list(meta["objectives"]),
         directions=list(meta["directions"]),
-        bounds=[(float(lo), float(hi)) for lo, hi in meta["bounds"]],
+        bounds=st.hypervolume_bounds(meta),
+        bounds_source=st.bounds_sources(meta),
         task=ev.get("task", "classification"),
         arch=arch,
         cache_dir=Path(meta.get("cache_dir", ".")),
@@ -188,7 +193,7 @@ def status(cfg: StudyView | StudyConfig, study: optuna.Study) -> dict[str, Any]:
     rungs = rung_counts(study)
     archive = pareto_records(cfg, study, with_values=True)
     values = np.array([v for _, v in archive], dtype=float).reshape(-1, len(cfg.objective_names))
-    bounds = getattr(cfg, "bounds", None) or [o.bounds for o in cfg.objectives]
+    bounds, source = _stored_bounds(cfg, study)
     out = {
         "study": cfg.name,
         "driver": cfg.driver,
@@ -207,11 +212,40 @@ def status(cfg: StudyView | StudyConfig, study: optuna.Study) -> dict[str, Any]:
         "generation": generation,
         "archive_size": len(archive),
         "hypervolume": normalized_hypervolume(values, cfg.directions, bounds),
+        "hv_bounds": [
+            {"objective": n, "bounds": list(b), "source": src}
+            for n, b, src in zip(cfg.objective_names, bounds, source, strict=True)
+        ],
         "hv_history": history,
     }
     if rungs is not None:  # a multi-fidelity study only: other drivers' summary unchanged
         out["rungs"] = rungs
     return out
+
+
+def _stored_bounds(
+    cfg: StudyView | StudyConfig, study: optuna.Study
+) -> tuple[list[tuple[float, float]], list[str]]:
+    """The hypervolume bounds stored with the study and their sources (a view has them; a
+    study configuration reads them from the study's record)."""
+    if isinstance(cfg, StudyView):
+        source = cfg.bounds_source or ["study file or default"] * len(cfg.bounds)
+        return list(cfg.bounds), list(source)
+    meta = st.study_meta(study.user_attrs)
+    if isinstance(meta, dict) and "bounds" in meta:
+        return st.hypervolume_bounds(meta), st.bounds_sources(meta)
+    return [tuple(o.bounds) for o in cfg.objectives], ["study file or default"] * len(
+        cfg.objectives
+    )
+
+
+def _bounds_line(s: dict[str, Any]) -> str:
+    """``status``'s line of the hypervolume's normalization bounds and where they come from."""
+    parts = [
+        f"{b['objective']} [{b['bounds'][0]:.4g}, {b['bounds'][1]:.4g}] ({b['source']})"
+        for b in s["hv_bounds"]
+    ]
+    return "hv bounds   " + ", ".join(parts)
 
 
 def rung_counts(study: optuna.Study) -> dict[str, Any] | None:
@@ -325,6 +359,7 @@ def format_status(s: dict[str, Any]) -> str:
         *([_rung_time_line(s["rungs"])] if s.get("rungs") else []),
         f"generation  {s['generation'] if s['generation'] is not None else '-'}",
         f"archive     {s['archive_size']} Pareto-optimal models, normalized hypervolume {s['hypervolume']:.4f}",
+        *([_bounds_line(s)] if s.get("hv_bounds") else []),
         "",
         "hypervolume history",
         f"  {'trials':>6}  {'gen':>4}  {'archive':>7}  {'hv':>8}",

@@ -97,7 +97,10 @@ def _search(
     # Data, baseline and reference next: a missing or malformed dataset creates no study.
     evaluator = make_evaluator(cfg.evaluation(), cfg.cache_dir, log=log)
     evaluator.prepare(cfg.space.archs(cfg.arch))
-    study = st.create_or_load(cfg, url, heartbeat=cfg.workers.heartbeat())
+    from moo_compress.settings.bounds import study_bounds
+
+    bounds = study_bounds(cfg, evaluator.baseline_values)  # stored once, with a new study
+    study = st.create_or_load(cfg, url, heartbeat=cfg.workers.heartbeat(), bounds=bounds)
     # this search holds the SQLite study's lock: trials of a search left RUNNING are dead;
     # on a database server a trial is dead only when its heartbeat stopped
     interrupted = st.mark_interrupted(

@@ -56,6 +56,18 @@ class Outcome:
         return self.complete and all(v <= 0.0 for v in self.constraints)
 
 
+def _session_bounds(cfg: StudyConfig, study: optuna.Study, evaluator: Evaluator) -> list:
+    """The hypervolume bounds stored with the study when it was created; for a study made
+    outside :func:`moo_compress.storage.create_or_load` (a replay's in-memory study),
+    derived now as a new study's would be (:func:`moo_compress.settings.bounds.study_bounds`)."""
+    from moo_compress.settings.bounds import study_bounds
+
+    meta = st.study_meta(study.user_attrs)
+    if isinstance(meta, dict) and "bounds" in meta:
+        return st.hypervolume_bounds(meta)
+    return study_bounds(cfg, evaluator.baseline_values)
+
+
 class SearchSession:
     """State of one ``moo-compress search`` run over a study.
 
@@ -81,7 +93,7 @@ class SearchSession:
         self.space = cfg.space
         self.objectives = cfg.objective_names
         self.directions = cfg.directions
-        self.bounds = [o.bounds for o in cfg.objectives]
+        self.bounds = _session_bounds(cfg, study, evaluator)
         self.constraints = tuple(cfg.constraints)
         self.artifact_dir = cfg.cache_dir / "artifacts"
         self.url = st.storage_url(cfg)

@@ -159,8 +159,12 @@ def run_worker(
     t0 = time.perf_counter()
     evaluator = make_evaluator(cfg.evaluation(), cfg.cache_dir, log=log)
     evaluator.prepare(cfg.space.archs(cfg.arch))
+    from moo_compress.settings.bounds import study_bounds
+
+    bounds = study_bounds(cfg, evaluator.baseline_values)  # stored once, with a new study
     study = st.with_retries(
-        lambda: st.create_or_load(cfg, url, heartbeat=cfg.workers.heartbeat()), url
+        lambda: st.create_or_load(cfg, url, heartbeat=cfg.workers.heartbeat(), bounds=bounds),
+        url,
     )
     session = SearchSession(cfg, study, evaluator, show_progress=False)
     if DRIVER_INFO[cfg.driver].fidelity:  # the driver's own loop claims rung evaluations

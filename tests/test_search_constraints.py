@@ -17,6 +17,7 @@ from moo_compress.config import load_study_config
 from moo_compress.drivers import DRIVER_INFO
 from moo_compress.evaluation.table import TableEvaluator, TableMiss
 from moo_compress.replay import STOPPED, hypervolume_curve, replay
+from moo_compress.settings.bounds import study_bounds
 from tests.conftest import write_study
 
 BASELINE = {"accuracy": 96.0, "cr": 1.0, "mce": 100.0, "proxy_purity": 1.0}
@@ -75,14 +76,15 @@ def test_every_driver_keeps_infeasible_trials_out_of_the_archive(tmp_path, drive
     assert 0 < len(feasible) < len(complete), "the constraint must cut the trials in two"
     # the hypervolume history is the feasible archive's, after every evaluation
     values = np.array([t.values for t in feasible])
-    hv = normalized_hypervolume(values, cfg.directions, [o.bounds for o in cfg.objectives])
+    # normalized over the bounds derived from the constraints (accuracy [93, 100], cr [4, 50])
+    bounds = study_bounds(cfg, lambda arch: BASELINE)
+    assert bounds[:2] == [(93.0, 100.0), (4.0, 50.0)]
+    hv = normalized_hypervolume(values, cfg.directions, bounds)
     history = [v for k, v in sorted(study.user_attrs.items()) if k.startswith("hv/")]
     assert history[-1]["n_complete"] == 16
     assert history[-1]["hv"] == pytest.approx(hv)
     assert history[-1]["archive_size"] == len(pareto_indices(values, cfg.directions))
-    assert hypervolume_curve(study, cfg.directions, [o.bounds for o in cfg.objectives])[
-        -1
-    ] == pytest.approx(hv)
+    assert hypervolume_curve(study, cfg.directions, bounds)[-1] == pytest.approx(hv)
     # Optuna's best_trials leaves infeasible trials out, whichever driver ran the study
     assert {t.number for t in study.best_trials} <= {t.number for t in feasible}
 

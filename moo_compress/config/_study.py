@@ -156,6 +156,7 @@ def load_study_config(
             f"must be a non-empty list of {{name, direction}}. Got {describe(raw_objectives)} instead.",
         )
     objectives = []
+    unset_bounds = set()
     for i, item in enumerate(raw_objectives):
         if isinstance(item, str):
             item = {"name": item}
@@ -164,6 +165,8 @@ def load_study_config(
         oname = sec.string("name", choices=task_objectives(task))
         info = OBJECTIVE_INFO[oname]
         direction = sec.string("direction", info.default_direction, choices=DIRECTIONS)
+        if not sec.has("bounds"):  # derived from the baseline and constraints (settings.bounds)
+            unset_bounds.add(oname)
         bounds = sec.raw("bounds", list(info.bounds))
         if (
             not isinstance(bounds, list)
@@ -365,6 +368,7 @@ def load_study_config(
         workers=workers,
         record=record,
         constraints=constraints,
+        unset_bounds=frozenset(unset_bounds),
         task=task,
         detection=detection,
     )

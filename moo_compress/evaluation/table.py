@@ -17,7 +17,7 @@ from moo_compress.evaluation.results import TrialResult
 if TYPE_CHECKING:
     import pandas as pd
 
-__all__ = ["TableEvaluator", "TableMiss", "fidelity_id"]
+__all__ = ["TableEvaluator", "TableMiss", "fidelity_id", "full_evaluation_shares"]
 
 
 class TableMiss(LookupError):
@@ -197,3 +197,27 @@ def fidelity_id(fidelity: dict[str, Any]) -> str:
     import json
 
     return json.dumps({k: fidelity.get(k) for k in ("corruptions", "severities", "images")})
+
+
+def full_evaluation_shares(shares: dict[str, float]) -> dict[str, float]:
+    """Rung shares scaled so that one full evaluation costs exactly 1.0 of its seconds.
+
+    Building the model and measuring each objective on the full data (the keys without a
+    ``|``) are the parts of one full evaluation: however their shares were measured (timed
+    apart, medians over models), they must add up to 1.0, or a promoted configuration is
+    charged more or less than evaluating it once. Every share, subsets included, is divided
+    by their sum (the same clock for every part).
+
+    Args:
+        shares: ``"build"`` and objective (or ``"<objective>|<fidelity_id>"``) -> share, as
+            :class:`TableEvaluator` takes them.
+
+    Raises:
+        ValueError: A negative share, or full-data shares that add up to 0.
+    """
+    if any(v < 0 for v in shares.values()):
+        raise ValueError(f"shares must be >= 0. Got {shares} instead.")
+    total = sum(v for k, v in shares.items() if "|" not in k)
+    if total <= 0:
+        raise ValueError(f"the full-data shares must add up to more than 0. Got {shares} instead.")
+    return {k: v / total for k, v in shares.items()}

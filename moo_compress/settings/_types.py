@@ -318,6 +318,10 @@ class StudyConfig:
             limit). The search stops at whichever budget is met first.
         constraints: Bounds a model must meet to enter the archive (``constraints``
             section; :class:`~moo_compress.settings.constraints.Constraint`).
+        unset_bounds: The optimized objectives whose study file sets no ``bounds``: their
+            hypervolume bounds are derived from the baseline and the constraints when the
+            study is created (:mod:`moo_compress.settings.bounds`). Default empty: every
+            objective's ``bounds`` are used as given.
     """
 
     source: str
@@ -350,6 +354,7 @@ class StudyConfig:
     record: tuple[str, ...] = ()
     budget_seconds: float | None = None
     constraints: tuple[Constraint, ...] = ()
+    unset_bounds: frozenset[str] = frozenset()
 
     @property
     def objective_names(self) -> list[str]:

@@ -57,10 +57,12 @@ from moo_compress.storage._optuna import (
     trial_id,
 )
 from moo_compress.storage._study import (
+    bounds_sources,
     changed_settings,
     changed_study_error,
     check_existing_study,
     create_or_load,
+    hypervolume_bounds,
     load_existing,
     settings,
     study_exists,
@@ -80,6 +82,7 @@ __all__ = [
     "SKIPPED",
     "SQLITE_HEADER",
     "TrialRecord",
+    "bounds_sources",
     "changed_settings",
     "changed_study_error",
     "check_existing_study",
@@ -93,6 +96,7 @@ __all__ = [
     "heartbeat_ages",
     "heartbeat_interval",
     "hv_history",
+    "hypervolume_bounds",
     "is_in_memory",
     "is_sqlite",
     "is_storage_error",

@@ -127,13 +127,64 @@ def study_exists(url: str, name: str) -> bool:
     )
 
 
-def create_or_load(cfg, url: str, *, heartbeat: dict[str, int] | None = None):
+def hypervolume_bounds(meta: dict[str, Any]) -> list[tuple[float, float]]:
+    """The bounds the study's normalized hypervolume uses, as stored when it was created
+    (derived from the baseline and the constraints where the study file sets none:
+    :mod:`moo_compress.settings.bounds`); for a study made before they were stored, its
+    objectives' bounds, as its hypervolume history was computed with.
+
+    Args:
+        meta: The study's stored ``moo_compress`` record.
+    """
+    stored = meta.get("hv_bounds")
+    pairs = stored["bounds"] if isinstance(stored, dict) else meta["bounds"]
+    return [(float(lo), float(hi)) for lo, hi in pairs]
+
+
+def bounds_sources(meta: dict[str, Any]) -> list[str]:
+    """Where each objective's hypervolume bounds come from: ``"study file"``, ``"default"``
+    (no constraint to derive them from) or ``"derived"`` (from the baseline and the
+    constraints); ``"study file or default"`` for a study made before they were stored.
+
+    Args:
+        meta: The study's stored ``moo_compress`` record.
+    """
+    stored = meta.get("hv_bounds")
+    if isinstance(stored, dict):
+        return list(stored["source"])
+    return ["study file or default"] * len(meta["bounds"])
+
+
+def _hv_bounds_record(cfg, bounds) -> dict[str, Any]:
+    from moo_compress.settings.bounds import study_bounds
+
+    bounds = [tuple(b) for b in (bounds if bounds is not None else study_bounds(cfg))]
+    source = []
+    for o, b in zip(cfg.objectives, bounds, strict=True):
+        if o.name not in cfg.unset_bounds:
+            source.append("study file")
+        else:
+            source.append("default" if tuple(o.bounds) == b else "derived")
+    return {"bounds": [[float(lo), float(hi)] for lo, hi in bounds], "source": source}
+
+
+def create_or_load(
+    cfg,
+    url: str,
+    *,
+    heartbeat: dict[str, int] | None = None,
+    bounds: list[tuple[float, float]] | None = None,
+):
     """Create the study, or load it and check it was made from the same study file.
 
     Args:
         cfg: The validated study configuration (:class:`moo_compress.config.StudyConfig`).
         url: A storage URL (Optuna RDB URL: ``sqlite:///...``, ``postgresql+psycopg://...``).
         heartbeat: Heartbeat settings for the storage (``heartbeat_interval``, ``grace_period``), or None.
+        bounds: The hypervolume bounds stored with a new study, once
+            (:func:`moo_compress.settings.bounds.study_bounds` with the baseline's values);
+            default None: derived without a baseline (enough unless a relative constraint
+            bounds an objective whose study file sets no bounds). A loaded study keeps its own.
     """
     import optuna
 
@@ -144,6 +195,8 @@ def create_or_load(cfg, url: str, *, heartbeat: dict[str, int] | None = None):
         "objectives": [o.name for o in cfg.objectives],
         "directions": cfg.directions,
         "bounds": [list(o.bounds) for o in cfg.objectives],
+        # what the hypervolume is normalized with, fixed at creation (status, report, resume)
+        "hv_bounds": _hv_bounds_record(cfg, bounds),
         "driver": cfg.driver,
         "evaluation": cfg.evaluation_spec(),
         "cache_dir": str(cfg.cache_dir),
@@ -181,7 +234,7 @@ def create_or_load(cfg, url: str, *, heartbeat: dict[str, int] | None = None):
             load_if_exists=False,
         )
     except optuna.exceptions.DuplicatedStudyError:  # another worker created it just now
-        return create_or_load(cfg, url, heartbeat=heartbeat)
+        return create_or_load(cfg, url, heartbeat=heartbeat, bounds=bounds)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         study.set_metric_names(cfg.objective_names)
@@ -268,10 +321,12 @@ def load_existing(cfg, url: str):
 
 
 __all__ = [
+    "bounds_sources",
     "changed_settings",
     "changed_study_error",
     "check_existing_study",
     "create_or_load",
+    "hypervolume_bounds",
     "load_existing",
     "settings",
     "study_exists",

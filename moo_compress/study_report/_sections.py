@@ -80,7 +80,10 @@ def _overview(data: ReportData) -> Section:
         f"hypervolume {s['hypervolume']:.4f}. Report written {time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}."
     )
     rows = []
-    for name, d, (lo, hi) in zip(v.objective_names, v.directions, v.bounds, strict=True):
+    sources = v.bounds_source or [""] * len(v.bounds)
+    for name, d, (lo, hi), src in zip(
+        v.objective_names, v.directions, v.bounds, sources, strict=True
+    ):
         info = OBJECTIVE_INFO.get(name)
         b = data.baseline.values.get(name)
         rows.append(
@@ -88,7 +91,7 @@ def _overview(data: ReportData) -> Section:
                 "objective": name,
                 "direction": d,
                 "unit": info.unit if info else "?",
-                "hypervolume bounds": f"[{lo:g}, {hi:g}]",
+                "hypervolume bounds": f"[{lo:.4g}, {hi:.4g}]" + (f" ({src})" if src else ""),
                 "baseline": "unknown" if b is None else f"{b:.4g}",
                 "baseline from": data.baseline.sources.get(name, "-"),
             }
@@ -335,8 +338,10 @@ def _hypervolume(data: ReportData, out: Path) -> Section:
     sec.text(
         f"The hypervolume the search recorded after each archive update ({len(hist)} entries; "
         f"last {hv[-1]:.4f} with {size[-1]} models after {n[-1]} completed trials). Each "
-        "objective is mapped to [0, 1] between its bounds (table above), so 1 would be a "
-        "model at the best bound of every objective."
+        "objective is mapped to [0, 1] between its bounds (table above: set in the study "
+        "file, the objective's default, or derived from the baseline and the constraints "
+        "when the study was created), so 1 would be a model at the best bound of every "
+        "objective."
     )
     sec.image("hypervolume.png", "Hypervolume over evaluations and over time")
     return sec
