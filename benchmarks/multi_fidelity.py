@@ -782,6 +782,15 @@ def feasible(n_seeds: int = 30, label: str = "after", code: Path | None = None) 
     stored = json.loads(FEASIBLE.read_text()) if FEASIBLE.exists() else {}
     stored[label] = out
     FEASIBLE.write_text(json.dumps(stored, indent=1) + "\n")
+    import _provenance
+
+    _provenance.record(
+        FEASIBLE,
+        parts={
+            k: {"command": v["command"], "code": v["code"], "date": v["date"]}
+            for k, v in stored.items()
+        },
+    )
     return out
 
 
