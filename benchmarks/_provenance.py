@@ -4,7 +4,7 @@ One rule for every result: a sidecar ``<file>.meta.json`` next to it (a folder, 
 study report, gets one ``<folder>.meta.json``) with
 
 - ``commit``: the commit the code that wrote it was checked out at (``dirty``: whether the
-  checkout had uncommitted changes then),
+  checkout had uncommitted changes then, outside ``benchmarks/results/``),
 - ``command``: the exact command line,
 - ``date``: when it was written (UTC, ISO 8601),
 - ``machine``: the CPU cores (and platform and Python),
@@ -90,7 +90,10 @@ def record(path: Path, command: str | None = None, **extra) -> Path:
         The sidecar's path.
     """
     commit = _git("rev-parse", "HEAD")
-    dirty = bool(_git("status", "--porcelain", "--untracked-files=no"))
+    # results written by this or an earlier step of the same run are not code changes
+    dirty = bool(
+        _git("status", "--porcelain", "--untracked-files=no", "--", ".", ":!benchmarks/results")
+    )
     if dirty:
         print(
             f"warning: {Path(path).name} written from a checkout with uncommitted changes "
