@@ -158,6 +158,12 @@ def build_parser() -> argparse.ArgumentParser:
         metavar="T",
         help="largest |logit difference| allowed between ONNX Runtime and PyTorch (default 1e-3)",
     )
+    p.add_argument(
+        "--include-infeasible",
+        action="store_true",
+        help="the front of every completed trial, those that violate the study's constraints "
+        "included (manifest.csv gives each model's violation)",
+    )
 
     p = sub.add_parser(
         "report",
@@ -461,10 +467,13 @@ def cmd_export(args: argparse.Namespace) -> int:
         force=args.force,
         select=args.select,
         tolerance=args.tolerance,
+        include_infeasible=args.include_infeasible,
         log=lambda m: print(m, file=sys.stderr),
     )
+    violating = sum(float(r.get("violation", 0.0)) > 0 for r in rows)
+    extra = f", {violating} of them violate the constraints" if violating else ""
     print(
-        f"exported {len(rows)} Pareto-optimal models to {args.out} (see {Path(args.out) / 'manifest.csv'})"
+        f"exported {len(rows)} Pareto-optimal models{extra} to {args.out} (see {Path(args.out) / 'manifest.csv'})"
     )
     return 0
 
