@@ -100,12 +100,13 @@ def load_study_config(
     task = study.string("task", "classification", choices=list(TASKS))
     study.raw("description", None)
     study.finish()
+    file_seed = None
     if seed is not None:
         if isinstance(seed, bool) or not isinstance(seed, int) or not 0 <= seed <= 2**31 - 1:
             raise ConfigError(
                 "--seed", "", f"must be an int in [0, {2**31 - 1}]. Got {describe(seed)} instead."
             )
-        seed_value = seed
+        file_seed, seed_value = seed_value, seed
 
     dataset = _dataset_config(top.section("dataset"), path, task)
 
@@ -367,4 +368,5 @@ def load_study_config(
         constraints=constraints,
         task=task,
         detection=detection,
+        file_seed=file_seed,
     )

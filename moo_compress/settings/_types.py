@@ -318,6 +318,10 @@ class StudyConfig:
             limit). The search stops at whichever budget is met first.
         constraints: Bounds a model must meet to enter the archive (``constraints``
             section; :class:`~moo_compress.settings.constraints.Constraint`).
+        file_seed: The study file's own ``study.seed`` when ``--seed`` was given (None:
+            the seed is the file's). A study searched with another seed than its file's
+            stores both, so that later commands reading the unchanged file use the seed it
+            was searched with (:func:`moo_compress.storage.as_searched`).
     """
 
     source: str
@@ -350,6 +354,7 @@ class StudyConfig:
     record: tuple[str, ...] = ()
     budget_seconds: float | None = None
     constraints: tuple[Constraint, ...] = ()
+    file_seed: int | None = None
 
     @property
     def objective_names(self) -> list[str]:

@@ -56,12 +56,14 @@ from moo_compress.storage._optuna import (
     trial_id,
 )
 from moo_compress.storage._study import (
+    as_searched,
     changed_settings,
     changed_study_error,
     check_existing_study,
     create_or_load,
     load_existing,
     settings,
+    stored_meta,
     study_exists,
 )
 from moo_compress.storage._trials import (
@@ -79,6 +81,7 @@ __all__ = [
     "SKIPPED",
     "SQLITE_HEADER",
     "TrialRecord",
+    "as_searched",
     "changed_settings",
     "changed_study_error",
     "check_existing_study",
@@ -110,6 +113,7 @@ __all__ = [
     "sqlite_file",
     "storage_of",
     "storage_url",
+    "stored_meta",
     "stored_state",
     "study_exists",
     "study_id",
