@@ -26,12 +26,14 @@ from moo_compress.objectives import OBJECTIVE_INFO, TASKS, task_objectives
 from moo_compress.settings import (
     DIRECTIONS,
     MAX_NAME_CHARS,
+    NO_TRIAL_LIMIT,
     DetectionConfig,
     LatencyConfig,
     ObjectiveSpec,
     ProxyConfig,
     StudyConfig,
     WorkersConfig,
+    default_max_failures,
 )
 from moo_compress.settings.reader import Section, describe, file_problem, load_yaml
 
@@ -204,8 +206,8 @@ def load_study_config(
             "n_trials",
             "is required unless budget.seconds is given (the search stops at whichever budget is met first). Got nothing instead.",
         )
-    n_trials_value = budget.integer("n_trials", 1_000_000, low=1, high=1_000_000)
-    max_failures = budget.integer("max_failures", None, low=0, high=1_000_000)
+    n_trials_value = budget.integer("n_trials", NO_TRIAL_LIMIT, low=1, high=NO_TRIAL_LIMIT)
+    max_failures = budget.integer("max_failures", None, low=0, high=NO_TRIAL_LIMIT)
     budget.finish()
     if n_trials is not None:
         if isinstance(n_trials, bool) or not isinstance(n_trials, int) or n_trials < 1:
@@ -215,7 +217,7 @@ def load_study_config(
         n_trials_value = n_trials
     if max_failures is None:
         explicit = budget.has("n_trials") or n_trials is not None
-        max_failures = max(10, n_trials_value) if explicit else 100
+        max_failures = default_max_failures(n_trials_value, seconds_only=not explicit)
 
     cor = top.section("corruptions")
     names = cor.raw("names", CORRUPTIONS.names())
