@@ -49,6 +49,14 @@ PRIVATE_SIGNATURES: dict[str, tuple[str, ...]] = {
         "session",
         "for_update",
     ),
+    # public, but _HeldParams stands in for it while a trial suggests
+    "optuna.storages._base.BaseStorage.set_trial_param": (
+        "self",
+        "trial_id",
+        "param_name",
+        "param_value_internal",
+        "distribution",
+    ),
 }
 
 # Optuna's private classes and constants used here (no signature to check).
@@ -450,8 +458,10 @@ class _HeldParams:
         self._storage = storage
         self.queued: list[tuple[int, str, float, Any]] = []
 
-    def set_trial_param(self, trial_id: int, name: str, value: float, distribution) -> None:
-        self.queued.append((trial_id, name, value, distribution))
+    def set_trial_param(
+        self, trial_id: int, param_name: str, param_value_internal: float, distribution
+    ) -> None:
+        self.queued.append((trial_id, param_name, param_value_internal, distribution))
 
     def __getattr__(self, name: str):
         return getattr(self._storage, name)
