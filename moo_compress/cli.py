@@ -158,6 +158,12 @@ def build_parser() -> argparse.ArgumentParser:
         metavar="T",
         help="largest |logit difference| allowed between ONNX Runtime and PyTorch (default 1e-3)",
     )
+    p.add_argument(
+        "--include-infeasible",
+        action="store_true",
+        help="the front of every completed trial, those that violate the study's constraints "
+        "included (manifest.csv gives each model's violation)",
+    )
 
     p = sub.add_parser(
         "report",
@@ -234,6 +240,26 @@ def _load_cfg(args, **overrides):
     return load_study_config(args.study, storage=args.storage, **overrides)
 
 
+def _as_searched(cfg):
+    """``cfg`` with the command-line overrides its existing study was searched with
+    (``--seed``), for ``search`` and ``worker`` (see :func:`moo_compress.storage.as_searched`);
+    a storage that cannot be read here is reported by the checks that follow."""
+    from moo_compress import storage as st
+
+    try:
+        meta = st.stored_meta(st.storage_url(cfg), cfg.name)
+    except Exception:  # noqa: BLE001 - the storage checks before the search say what is wrong
+        return cfg
+    searched = st.as_searched(cfg, meta)
+    if searched is not cfg:
+        print(
+            f"note: study {cfg.name!r} was searched with --seed {searched.seed} (the study file "
+            f"says {cfg.seed}); resuming it with seed {searched.seed}",
+            file=sys.stderr,
+        )
+    return searched
+
+
 def cmd_search(args: argparse.Namespace) -> int:
     """``moo-compress search``: create or resume the study and search until its budget is met;
     prints a one-line summary.
@@ -249,7 +275,7 @@ def cmd_search(args: argparse.Namespace) -> int:
 
     if args.n_workers < 1:
         raise ConfigError("--n-workers", "", f"must be an int >= 1. Got {args.n_workers} instead.")
-    cfg = _load_cfg(args, n_trials=args.n_trials, seed=args.seed)
+    cfg = _as_searched(_load_cfg(args, n_trials=args.n_trials, seed=args.seed))
     trial_log = _trial_log(args, cfg)
     try:
         summary = run_search(
@@ -293,7 +319,7 @@ def cmd_worker(args: argparse.Namespace) -> int:
                 f"Got {len(args.storage)} characters without '://' instead (not shown: they may "
                 "hold a password).",
             )
-    cfg = _load_cfg(args, n_trials=args.n_trials)
+    cfg = _as_searched(_load_cfg(args, n_trials=args.n_trials))
     trial_log = _trial_log(args, cfg)
     try:
         s = run_worker(cfg, worker=args.worker_id)
@@ -355,6 +381,7 @@ def _read_study(args):
         url, name, source, key = args.storage, args.study_name, "--study", ""
     study, meta = st.load_for_reading(url, name, source=source, key=key)
     if cfg is not None and cfg.name == name:
+        cfg = st.as_searched(cfg, meta)  # a --seed of the search is no edit of the file
         _warn_changed(cfg, meta)
     return study_view(study, meta, cfg), study, cfg
 
@@ -447,6 +474,7 @@ def cmd_export(args: argparse.Namespace) -> int:
     study, meta = st.load_for_reading(
         st.storage_url(cfg), cfg.name, source=cfg.source, key="study.name"
     )
+    cfg = st.as_searched(cfg, meta)  # a --seed of the search is no edit of the file
     _warn_changed(cfg, meta)
     # the front as searched (the objectives the study stores), as `pareto` shows it
     stored = tuple(
@@ -463,10 +491,13 @@ def cmd_export(args: argparse.Namespace) -> int:
         force=args.force,
         select=args.select,
         tolerance=args.tolerance,
+        include_infeasible=args.include_infeasible,
         log=lambda m: print(m, file=sys.stderr),
     )
+    violating = sum(float(r.get("violation", 0.0)) > 0 for r in rows)
+    extra = f", {violating} of them violate the constraints" if violating else ""
     print(
-        f"exported {len(rows)} Pareto-optimal models to {args.out} (see {Path(args.out) / 'manifest.csv'})"
+        f"exported {len(rows)} Pareto-optimal models{extra} to {args.out} (see {Path(args.out) / 'manifest.csv'})"
     )
     return 0
 

@@ -47,6 +47,7 @@ __all__ = [
     "RELATIVE_TOLERANCE",
     "evaluate_exported",
     "export_pareto",
+    "nothing_to_export",
 ]
 
 CARD = "MODEL_CARD.md"
@@ -176,6 +177,46 @@ def _deploy(
     return files, deployment
 
 
+def nothing_to_export(cfg: StudyConfig, study: optuna.Study) -> str:
+    """Why ``study`` has no model to export: no completed trial yet, or how many completed
+    trials there are and that every one violates the constraints, with each constraint's
+    count of trials meeting it and, for one none meets, the best value reached.
+
+    Args:
+        cfg: The study as searched (its objective names and constraints are used).
+        study: The study.
+    """
+    from optuna.trial import TrialState
+
+    complete = [
+        r
+        for r in st.records(study, states=(TrialState.COMPLETE,))
+        if all(name in r.objectives for name in cfg.objective_names)
+    ]
+    if not complete:
+        return f"study {cfg.name!r} has no completed trial to export yet"
+    bounds = {c.label: c for c in cfg.constraints}
+    parts = []
+    for label in dict.fromkeys(k for r in complete for k in r.constraints):
+        values = [r.constraints[label] for r in complete if label in r.constraints]
+        met = sum(v <= 0 for v in values)
+        text = f"{label}: met by {met} of {len(values)}"
+        c = bounds.get(label)
+        reached = [r.objectives[c.objective] for r in complete if c and c.objective in r.objectives]
+        if not met and reached:
+            higher = c.kind == "min" or c.kind.endswith("drop")
+            best = max(reached) if higher else min(reached)
+            text += f", best {c.objective} reached {best:.4g} (short by {min(values):.3g})"
+        parts.append(text)
+    n = len(complete)
+    return (
+        f"study {cfg.name!r} has {n} completed trial{'s' if n != 1 else ''}, and every one "
+        f"violates its constraints ({'; '.join(parts)}): relax `constraints` in the study "
+        "file and search again, or pass --include-infeasible to export the Pareto-optimal "
+        "models of all completed trials"
+    )
+
+
 def export_pareto(
     cfg: StudyConfig,
     study: optuna.Study,
@@ -184,6 +225,7 @@ def export_pareto(
     force: bool = False,
     select: str | None = None,
     tolerance: float = DEFAULT_TOLERANCE,
+    include_infeasible: bool = False,
     log: Callable[[str], None] | None = None,
 ) -> list[dict[str, Any]]:
     """Write every Pareto-optimal model of ``study`` (or those meeting ``select``) to
@@ -204,6 +246,9 @@ def export_pareto(
         tolerance: Largest difference of a logit between ONNX Runtime and PyTorch for an
             image to agree (default :data:`DEFAULT_TOLERANCE`); export fails when more than
             :data:`MAX_MISMATCH` of the images disagree.
+        include_infeasible: The front of every completed trial, those that violate the
+            study's constraints included; ``manifest.csv`` then gives each model's
+            ``violation`` (default False: only models that meet every constraint).
         log: Callable for progress messages (default None: silent).
 
     Returns:
@@ -212,8 +257,10 @@ def export_pareto(
     Raises:
         ConfigError: ``out_dir`` exists and is not empty (without ``force``), or ``select``
             is malformed.
-        MooCompressError: Nothing to export, a model cannot be reproduced, or ONNX Runtime
-            disagrees with PyTorch beyond ``tolerance``.
+        MooCompressError: Nothing to export (no completed trial, or none that meets the
+            constraints: the message says which are violated and the best value reached), a
+            model cannot be reproduced, or ONNX Runtime disagrees with PyTorch beyond
+            ``tolerance``.
     """
     from moo_compress import model_card
     from moo_compress.artifact import decode_model, parameter_bits
@@ -233,9 +280,9 @@ def export_pareto(
         )
     meta = st.study_meta(study.user_attrs)
     clauses = parse_selection(select, list(meta["evaluation"]["record"])) if select else []
-    front = pareto_records(cfg, study)
+    front = pareto_records(cfg, study, include_infeasible=include_infeasible)
     if not front:
-        raise MooCompressError(f"study {cfg.name!r} has no completed trial to export yet")
+        raise MooCompressError(nothing_to_export(cfg, study))
     chosen = [r for r in front if satisfies(r.objectives, clauses)]
     if not chosen:
         raise MooCompressError(
@@ -343,6 +390,8 @@ def export_pareto(
                 "max_abs_logit_diff"
             ]
             row["deployed_file"] = deployment["file"]
+            if include_infeasible:
+                row["violation"] = rec.violation
             row.update({f"sha256:{f}": h for f, h in hashes.items()})
             rows.append(row)
             log(

@@ -424,6 +424,11 @@ class TrialRecord:
         return self.violation <= 0.0
 
     @property
+    def constraints(self) -> dict[str, float]:
+        """Each constraint's value by label ({} when none; <= 0: met)."""
+        return dict(get_json(self.attrs, _CONSTRAINTS, {}))
+
+    @property
     def result(self) -> dict[str, Any]:
         """The recorded ``result`` (see the module docstring).
 

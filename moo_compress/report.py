@@ -377,7 +377,11 @@ def format_status(s: dict[str, Any]) -> str:
 
 
 def pareto_records(
-    cfg: StudyView | StudyConfig, study: optuna.Study, *, with_values: bool = False
+    cfg: StudyView | StudyConfig,
+    study: optuna.Study,
+    *,
+    with_values: bool = False,
+    include_infeasible: bool = False,
 ) -> list:
     """The Pareto-optimal feasible completed trials by number (``with_values``: pairs of the
     record and its objective vector).
@@ -389,12 +393,17 @@ def pareto_records(
         cfg: The study as searched (its objective names and directions are used).
         study: The study.
         with_values: Return ``(record, values)`` pairs instead of records (default False).
+        include_infeasible: Count the trials that violate the constraints too: the front of
+            every completed trial (default False).
     """
     from optuna.trial import TrialState
 
     recs = [r for r in st.records(study, states=(TrialState.COMPLETE,))]
     recs = [
-        r for r in recs if r.feasible and all(name in r.objectives for name in cfg.objective_names)
+        r
+        for r in recs
+        if (r.feasible or include_infeasible)
+        and all(name in r.objectives for name in cfg.objective_names)
     ]
     if not recs:
         return []

@@ -166,18 +166,33 @@ class SearchSession:
         return derived_seed(self.cfg.seed, self.proposals)
 
     def start_progress(self) -> None:
-        """Open the progress bar (once; nothing when ``show_progress`` is off)."""
+        """Open the progress bar (once; nothing when ``show_progress`` is off): completed
+        trials out of ``budget.n_trials`` or, for a budget in seconds only, evaluation
+        seconds used out of ``budget.seconds`` (with the seconds left)."""
         if self._show_progress and self._pbar is None:
             from tqdm import tqdm
 
-            self._pbar = tqdm(
-                total=self.cfg.n_trials,
-                initial=min(self.n_complete, self.cfg.n_trials),
-                desc=self.cfg.name,
-                unit="trial",
-                file=sys.stderr,
-                dynamic_ncols=True,
-            )
+            if self.cfg.seconds_only:
+                total = float(self.cfg.budget_seconds)
+                self._pbar = tqdm(
+                    total=total,
+                    initial=min(self.spent_seconds, total),
+                    desc=self.cfg.name,
+                    unit="s",
+                    bar_format="{desc}: {percentage:3.0f}%|{bar}| {n:.0f}/{total:.0f} s "
+                    "evaluated [{elapsed}{postfix}]",
+                    file=sys.stderr,
+                    dynamic_ncols=True,
+                )
+            else:
+                self._pbar = tqdm(
+                    total=self.cfg.n_trials,
+                    initial=min(self.n_complete, self.cfg.n_trials),
+                    desc=self.cfg.name,
+                    unit="trial",
+                    file=sys.stderr,
+                    dynamic_ncols=True,
+                )
             self._refresh_postfix()
 
     def close(self) -> None:
@@ -186,15 +201,29 @@ class SearchSession:
             self._pbar.close()
             self._pbar = None
 
+    def progress_text(self) -> str:
+        """What the progress bar shows after its count: archive size, hypervolume, failed
+        trials, and the evaluation seconds left of ``budget.seconds`` (with the completed
+        trials when the bar counts seconds)."""
+        text = (
+            f"archive={self.archive.size} hv={self.archive.hypervolume():.4f} "
+            f"failed={self.n_failed}"
+        )
+        if self.cfg.budget_seconds is not None:
+            left = max(0.0, self.cfg.budget_seconds - self.spent_seconds)
+            text += f" left={left:.0f}s"
+            if self.cfg.seconds_only:
+                text = f"complete={self.n_complete} " + text
+        return text
+
     def _refresh_postfix(self) -> None:
         """The running front over every trial evaluated so far (not only at the end of a
-        pymoo generation): the incremental archive makes this cheap."""
+        pymoo generation): the incremental archive makes this cheap. A bar in seconds
+        follows the seconds used."""
         if self._pbar is not None:
-            self._pbar.set_postfix_str(
-                f"archive={self.archive.size} hv={self.archive.hypervolume():.4f} "
-                f"failed={self.n_failed}",
-                refresh=True,
-            )
+            if self.cfg.seconds_only:
+                self._pbar.n = min(self.spent_seconds, self._pbar.total)
+            self._pbar.set_postfix_str(self.progress_text(), refresh=True)
 
     # -- archive --------------------------------------------------------------------------
     def catch_up(self, finished: list[optuna.trial.FrozenTrial]) -> None:
@@ -288,7 +317,7 @@ class SearchSession:
         """
         if self.n_failed > self.cfg.max_failures:
             raise MooCompressError(
-                f"search stopped: {self.n_failed} trials failed, more than budget.max_failures = {self.cfg.max_failures}; last reason: {self.last_failure}"
+                f"search stopped: {self.n_failed} trials failed, more than budget.max_failures = {self.cfg.max_failures} (set it in the study file to allow more); last reason: {self.last_failure}"
             )
 
     def evaluate_config(
@@ -533,6 +562,7 @@ class SearchSession:
             self._seen.add(trial.number)
             self._tell(trial, state=TrialState.PRUNED)
             self.proposals += 1
+            self._refresh_postfix()  # its seconds count
             return Outcome(True, result.values, None, trial.number, list(constraints.values()))
         self._tell(trial, [result.values[name] for name in self.objectives])
         self.n_complete += 1
@@ -543,7 +573,8 @@ class SearchSession:
             self.archive.add([result.values[name] for name in self.objectives])
         self.outcomes[key] = outcome
         if self._pbar is not None:
-            self._pbar.update(1)
+            if not self.cfg.seconds_only:
+                self._pbar.update(1)
             self._refresh_postfix()
         return outcome
 

@@ -321,12 +321,29 @@ def spawn_workers(
     if show_progress:
         from tqdm import tqdm
 
-        bar = tqdm(total=cfg.n_trials, desc=f"{cfg.name} x{k}", unit="trial", file=sys.stderr)
+        if cfg.seconds_only:  # evaluation seconds used out of budget.seconds
+            bar = tqdm(
+                total=float(cfg.budget_seconds),
+                desc=f"{cfg.name} x{k}",
+                unit="s",
+                bar_format="{desc}: {percentage:3.0f}%|{bar}| {n:.0f}/{total:.0f} s "
+                "evaluated [{elapsed}{postfix}]",
+                file=sys.stderr,
+            )
+        else:
+            bar = tqdm(total=cfg.n_trials, desc=f"{cfg.name} x{k}", unit="trial", file=sys.stderr)
     try:
         while any(p.poll() is None for p in procs):
             if bar is not None:
-                done = len(study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,)))
-                bar.n = min(done, cfg.n_trials)
+                trials = study.get_trials(deepcopy=False)
+                done = sum(t.state == TrialState.COMPLETE for t in trials)
+                if cfg.seconds_only:
+                    spent = sum(record.evaluation_seconds(t) for t in trials)
+                    bar.n = min(spent, bar.total)
+                    left = max(0.0, cfg.budget_seconds - spent)
+                    bar.set_postfix_str(f"complete={done} left={left:.0f}s", refresh=False)
+                else:
+                    bar.n = min(done, cfg.n_trials)
                 bar.refresh()
             time.sleep(1.0)
     except KeyboardInterrupt:

@@ -39,10 +39,11 @@ def _one_line_error(err: str) -> str:
     return lines[0]
 
 
-def make_study(folder, *, name="tiny", n_complete=3, failures=(), n_trials=5, running=0):
-    """A moo-compress study made as `search` makes it, with fake completed trials."""
+def make_study(folder, *, name="tiny", n_complete=3, failures=(), n_trials=5, running=0, seed=None):
+    """A moo-compress study made as `search` makes it (``seed``: as `search --seed` makes
+    it), with fake completed trials."""
     path = write_study(folder, name=name, n_trials=n_trials, cache_dir=folder / "cache")
-    cfg = load_study_config(path)
+    cfg = load_study_config(path, seed=seed)
     url = st.storage_url(cfg)
     study = st.create_or_load(cfg, url)
     study.sampler = optuna.samplers.RandomSampler(seed=0)
@@ -161,6 +162,40 @@ def test_status_and_pareto_warn_which_keys_changed(tmp_path, run):
     assert '"proxy_purity"' in out
     code, out, _ = run("status", path)
     assert "archive     3 Pareto-optimal models" in out
+
+
+def test_a_seed_given_to_search_is_part_of_the_study_not_an_edit_of_its_file(tmp_path, run):
+    # the file says seed 3 (write_study); the study was searched with --seed 5
+    path, _, url = make_study(tmp_path, seed=5, n_trials=3)
+    assert st.stored_meta(url, "tiny")["overrides"] == {"study.seed": {"file": 3, "value": 5}}
+    for command in (["status"], ["pareto"], ["pareto", "--all"]):
+        code, out, err = run(*command, path)
+        assert code == 0 and err == "", err
+    # resuming: without --seed (the seed it was searched with, said once), with the same
+    # --seed, and with --n-trials (a budget for this run, no edit either)
+    for extra in ([], ["--seed", "5"], ["--n-trials", "3"]):
+        code, out, err = run("search", path, "--no-progress", *extra)
+        assert code == 0, err
+        assert "3 complete, 0 failed" in out
+        said = "note: study 'tiny' was searched with --seed 5 (the study file says 3)"
+        assert (said in err) == (extra != ["--seed", "5"]), err
+        assert "warning" not in err and "changed" not in err
+        assert run("status", path)[2] == ""
+    # another seed is another study: refused before anything is written, naming --seed
+    db = (tmp_path / "study.db").read_bytes()
+    code, _, err = run("search", path, "--no-progress", "--seed", "6")
+    assert code == 2
+    assert _one_line_error(err) == (
+        "error: --seed: must match the existing study's seed 5 (it was searched with --seed 5) "
+        "to resume it. Got 6 instead (for another seed, give the study a new study.name)."
+    )
+    assert (tmp_path / "study.db").read_bytes() == db
+    # a real edit of the file's seed is still an edit: warned about, and refused by search
+    path.write_text(path.read_text().replace("seed: 3", "seed: 7"))
+    code, _, err = run("status", path)
+    assert code == 0 and "changed: study.seed" in err
+    code, _, err = run("search", path, "--no-progress")
+    assert code == 2 and "study.seed: must match the existing study's seed 5" in err
 
 
 def test_search_refuses_a_changed_study_before_anything_is_written(tmp_path, run):

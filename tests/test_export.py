@@ -173,3 +173,68 @@ def test_verification_fails_loudly_on_disagreement():
     assert _compare(onnx_a, a, 1e-3, "a")["max_abs_logit_diff"] < 1e-3
     with pytest.raises(MooCompressError, match="ONNX Runtime and PyTorch disagree"):
         _compare(onnx_a, b, 1e-3, "b")
+
+
+SMALL_SPACE = """
+variables:
+  prune_ratio: {type: float, low: 0.0, high: 0.5, step: 0.5}
+  prune_granularity: unstructured
+  cluster_count: 0
+  quant_bits: {type: categorical, choices: [8, 32]}
+  finetune_epochs: 0
+"""
+
+
+def test_a_study_whose_trials_all_violate_the_constraints_says_so(tmp_path):
+    from moo_compress.config import load_study_config
+    from moo_compress.errors import MooCompressError
+    from moo_compress.export import export_pareto
+    from moo_compress.replay import replay
+    from tests.test_search_constraints import _table
+
+    extra = "constraints:\n  accuracy: {max_drop: 3.0}\n  cr: '>= 1000'\n"
+    path = write_study(tmp_path, driver="grid", n_trials=4, extra=extra)
+    (tmp_path / "space.yaml").write_text(SMALL_SPACE)
+    cfg = load_study_config(path)
+    study = replay(cfg, _table(cfg.space))
+    # the table's four models (by hand): accuracy 96 - 12 p^2, cr (1 + 8 p) (32 / bits):
+    # (96, 1), (96, 4), (93, 5), (93, 20); the baseline's accuracy is 96
+    with pytest.raises(MooCompressError) as err:
+        export_pareto(cfg, study, tmp_path / "out")
+    assert str(err.value) == (
+        "study 'tiny' has 4 completed trials, and every one violates its constraints "
+        "(accuracy max_drop 3: met by 4 of 4; cr >= 1000: met by 0 of 4, best cr reached 20 "
+        "(short by 980)): relax `constraints` in the study file and search again, or pass "
+        "--include-infeasible to export the Pareto-optimal models of all completed trials"
+    )
+    assert not (tmp_path / "out").exists()
+    import optuna
+
+    from moo_compress.export import nothing_to_export
+
+    empty = optuna.create_study(directions=cfg.directions)
+    assert nothing_to_export(cfg, empty) == "study 'tiny' has no completed trial to export yet"
+
+
+def test_include_infeasible_exports_the_front_of_every_completed_trial(exported, tmp_path, capsys):
+    folder = tmp_path / "s"
+    extra = "constraints:\n  cr: '>= 1000'\n"
+    cache = exported[0].parent / "cache"  # the same baseline, already trained
+    study = write_study(
+        folder, name="never", driver="grid", n_trials=2, cache_dir=cache, extra=extra
+    )
+    (folder / "space.yaml").write_text(INT8_SPACE)
+    assert main(["search", str(study), "--no-progress"]) == 0
+    capsys.readouterr()
+    assert main(["export", str(study), "--out", str(tmp_path / "none")]) == 1
+    err = capsys.readouterr().err
+    assert (
+        "has 2 completed trials, and every one violates its constraints (cr >= 1000: met by 0 of 2"
+        in err
+    )
+    assert "--include-infeasible" in err and not (tmp_path / "none").exists()
+    out = tmp_path / "all"
+    assert main(["export", str(study), "--out", str(out), "--include-infeasible"]) == 0
+    rows = _manifest(out)
+    assert rows and all(float(r["violation"]) == 1000 - float(r["cr"]) for r in rows.values())
+    assert f"{len(rows)} of them violate the constraints" in capsys.readouterr().out

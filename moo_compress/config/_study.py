@@ -26,12 +26,14 @@ from moo_compress.objectives import OBJECTIVE_INFO, TASKS, task_objectives
 from moo_compress.settings import (
     DIRECTIONS,
     MAX_NAME_CHARS,
+    NO_TRIAL_LIMIT,
     DetectionConfig,
     LatencyConfig,
     ObjectiveSpec,
     ProxyConfig,
     StudyConfig,
     WorkersConfig,
+    default_max_failures,
 )
 from moo_compress.settings.reader import Section, describe, file_problem, load_yaml
 
@@ -100,12 +102,13 @@ def load_study_config(
     task = study.string("task", "classification", choices=list(TASKS))
     study.raw("description", None)
     study.finish()
+    file_seed = None
     if seed is not None:
         if isinstance(seed, bool) or not isinstance(seed, int) or not 0 <= seed <= 2**31 - 1:
             raise ConfigError(
                 "--seed", "", f"must be an int in [0, {2**31 - 1}]. Got {describe(seed)} instead."
             )
-        seed_value = seed
+        file_seed, seed_value = seed_value, seed
 
     dataset = _dataset_config(top.section("dataset"), path, task)
 
@@ -206,8 +209,8 @@ def load_study_config(
             "n_trials",
             "is required unless budget.seconds is given (the search stops at whichever budget is met first). Got nothing instead.",
         )
-    n_trials_value = budget.integer("n_trials", 1_000_000, low=1, high=1_000_000)
-    max_failures = budget.integer("max_failures", None, low=0, high=1_000_000)
+    n_trials_value = budget.integer("n_trials", NO_TRIAL_LIMIT, low=1, high=NO_TRIAL_LIMIT)
+    max_failures = budget.integer("max_failures", None, low=0, high=NO_TRIAL_LIMIT)
     budget.finish()
     if n_trials is not None:
         if isinstance(n_trials, bool) or not isinstance(n_trials, int) or n_trials < 1:
@@ -217,7 +220,7 @@ def load_study_config(
         n_trials_value = n_trials
     if max_failures is None:
         explicit = budget.has("n_trials") or n_trials is not None
-        max_failures = max(10, n_trials_value) if explicit else 100
+        max_failures = default_max_failures(n_trials_value, seconds_only=not explicit)
 
     cor = top.section("corruptions")
     names = cor.raw("names", CORRUPTIONS.names())
@@ -371,4 +374,5 @@ def load_study_config(
         unset_bounds=frozenset(unset_bounds),
         task=task,
         detection=detection,
+        file_seed=file_seed,
     )

@@ -1,12 +1,12 @@
-"""Clustering proxy for robustness (seed 003), from penultimate features of the clean test set.
+"""Clustering proxy for robustness (seed 003), from penultimate features of the clean evaluation images.
 
 No corrupted data is used. With Model_ACC the clean accuracy:
 
 - K-means (K = number of classes): cluster accuracy C_ACC (best one-to-one cluster/class
   matching, Hungarian algorithm) and purity; ``proxy_acc`` = C_ACC / Model_ACC and
   ``proxy_purity`` = C_purity / Model_ACC.
-- Multicut on ``proxy.multicut_points`` test images drawn once per study (same images for
-  every trial): pairwise costs d_ij = ||f_i - f_j||^2, divided by their median so the scale of
+- Multicut on ``proxy.multicut_points`` evaluation images (the validation split in a search,
+  the test split at export) drawn once per study (same images for every trial): pairwise costs d_ij = ||f_i - f_j||^2, divided by their median so the scale of
   a model's features does not matter; a cut probability p(d) from a logistic regression of
   "different class" on d, fitted on a second, disjoint sample of as many images with balanced
   class weights (the paper fits one but gives no details); edge weight logit(1 - p), positive

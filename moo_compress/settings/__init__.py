@@ -16,6 +16,7 @@ from __future__ import annotations
 from moo_compress.settings._types import (
     DIRECTIONS,
     MAX_NAME_CHARS,
+    NO_TRIAL_LIMIT,
     AdversarialConfig,
     DatasetConfig,
     DetectionConfig,
@@ -26,12 +27,14 @@ from moo_compress.settings._types import (
     StudyConfig,
     TrainConfig,
     WorkersConfig,
+    default_max_failures,
 )
 from moo_compress.settings.constraints import Constraint
 
 __all__ = [
     "DIRECTIONS",
     "MAX_NAME_CHARS",
+    "NO_TRIAL_LIMIT",
     "AdversarialConfig",
     "Constraint",
     "DatasetConfig",
@@ -43,4 +46,5 @@ __all__ = [
     "StudyConfig",
     "TrainConfig",
     "WorkersConfig",
+    "default_max_failures",
 ]

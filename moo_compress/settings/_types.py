@@ -17,6 +17,7 @@ if TYPE_CHECKING:  # the space module reads its files with this package's reader
 __all__ = [
     "DIRECTIONS",
     "MAX_NAME_CHARS",
+    "NO_TRIAL_LIMIT",
     "AdversarialConfig",
     "DatasetConfig",
     "DetectionConfig",
@@ -27,10 +28,31 @@ __all__ = [
     "StudyConfig",
     "TrainConfig",
     "WorkersConfig",
+    "default_max_failures",
 ]
 
 DIRECTIONS = ("maximize", "minimize")
 MAX_NAME_CHARS = 512
+#: ``budget.n_trials`` when only ``budget.seconds`` is given (and its largest value).
+NO_TRIAL_LIMIT = 1_000_000
+
+
+def default_max_failures(n_trials: int, seconds_only: bool) -> int:
+    """``budget.max_failures`` when the study file does not set it: a tenth of the trials
+    to complete (rounded up), at least 3 (a 32-trial study stops at its 5th failure); 10
+    for a budget in seconds only (no count of trials to take a tenth of).
+
+    Failures are evaluations that raised or produced NaN: a few are a configuration the
+    pipeline cannot build; many mean something is broken (the data, memory), and a first
+    run should say so early rather than spend its budget failing.
+
+    Args:
+        n_trials: ``budget.n_trials``.
+        seconds_only: Only ``budget.seconds`` was given.
+    """
+    if seconds_only:
+        return 10
+    return max(3, -(-n_trials // 10))
 
 
 @dataclass(frozen=True)
@@ -295,10 +317,10 @@ class StudyConfig:
         objectives: The optimized objectives, in order.
         driver: The driver's name.
         driver_options: The driver's options (those of its ``DRIVER_INFO`` entry).
-        n_trials: Completed trials to reach (``budget.n_trials``; 1,000,000 when only
-            ``budget.seconds`` is given).
+        n_trials: Completed trials to reach (``budget.n_trials``; :data:`NO_TRIAL_LIMIT`
+            when only ``budget.seconds`` is given).
         max_failures: The search stops when more trials than this have failed
-            (``budget.max_failures``; the loader's default is ``max(10, n_trials)``).
+            (``budget.max_failures``; default :func:`default_max_failures`).
         corruptions: The corruptions evaluated.
         severities: Their severities, ascending.
         storage: The Optuna storage URL (None: :meth:`default_storage`).
@@ -322,6 +344,10 @@ class StudyConfig:
             hypervolume bounds are derived from the baseline and the constraints when the
             study is created (:mod:`moo_compress.settings.bounds`). Default empty: every
             objective's ``bounds`` are used as given.
+        file_seed: The study file's own ``study.seed`` when ``--seed`` was given (None:
+            the seed is the file's). A study searched with another seed than its file's
+            stores both, so that later commands reading the unchanged file use the seed it
+            was searched with (:func:`moo_compress.storage.as_searched`).
     """
 
     source: str
@@ -355,6 +381,7 @@ class StudyConfig:
     budget_seconds: float | None = None
     constraints: tuple[Constraint, ...] = ()
     unset_bounds: frozenset[str] = frozenset()
+    file_seed: int | None = None
 
     @property
     def objective_names(self) -> list[str]:
@@ -365,6 +392,11 @@ class StudyConfig:
     def directions(self) -> list[str]:
         """The optimized objectives' directions, in order."""
         return [o.direction for o in self.objectives]
+
+    @property
+    def seconds_only(self) -> bool:
+        """Whether the budget is ``budget.seconds`` alone (no count of trials)."""
+        return self.budget_seconds is not None and self.n_trials >= NO_TRIAL_LIMIT
 
     def default_storage(self) -> str:
         """The SQLite URL used when no storage is given: ``<study>.db`` next to the file."""

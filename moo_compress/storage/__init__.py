@@ -57,6 +57,7 @@ from moo_compress.storage._optuna import (
     trial_id,
 )
 from moo_compress.storage._study import (
+    as_searched,
     bounds_sources,
     changed_settings,
     changed_study_error,
@@ -65,6 +66,7 @@ from moo_compress.storage._study import (
     hypervolume_bounds,
     load_existing,
     settings,
+    stored_meta,
     study_exists,
 )
 from moo_compress.storage._trials import (
@@ -82,6 +84,7 @@ __all__ = [
     "SKIPPED",
     "SQLITE_HEADER",
     "TrialRecord",
+    "as_searched",
     "bounds_sources",
     "changed_settings",
     "changed_study_error",
@@ -116,6 +119,7 @@ __all__ = [
     "sqlite_file",
     "storage_of",
     "storage_url",
+    "stored_meta",
     "stored_state",
     "study_exists",
     "study_id",

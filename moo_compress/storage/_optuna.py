@@ -11,6 +11,184 @@ from moo_compress import record
 
 T = TypeVar("T")
 
+#: The Optuna releases whose internals this module was checked against; ``pyproject.toml``
+#: pins the same range and ``tests/storage/test_optuna_contract.py`` checks the contract.
+TESTED_OPTUNA = ">=5.0,<5.2"
+
+# Optuna's private functions called here, with their parameters in order (the calls pass
+# them by position, so a new or moved parameter would silently take another's value).
+PRIVATE_SIGNATURES: dict[str, tuple[str, ...]] = {
+    "optuna.storages._rdb.storage._create_scoped_session": (
+        "scoped_session",
+        "ignore_integrity_error",
+    ),
+    "optuna.storages._rdb.storage.RDBStorage._set_trial_param_without_commit": (
+        "self",
+        "session",
+        "trial_id",
+        "param_name",
+        "param_value_internal",
+        "distribution",
+        "previous_distribution",
+    ),
+    "optuna.storages._rdb.storage.RDBStorage._set_trial_attr_without_commit": (
+        "self",
+        "session",
+        "model_cls",
+        "trial_id",
+        "key",
+        "value",
+    ),
+    "optuna.storages._rdb.storage.RDBStorage.check_trial_is_updatable": (
+        "self",
+        "trial_id",
+        "trial_state",
+    ),
+    "optuna.storages._rdb.models.TrialModel.find_or_raise_by_id": (
+        "trial_id",
+        "session",
+        "for_update",
+    ),
+    # public, but _HeldParams stands in for it while a trial suggests
+    "optuna.storages._base.BaseStorage.set_trial_param": (
+        "self",
+        "trial_id",
+        "param_name",
+        "param_value_internal",
+        "distribution",
+    ),
+}
+
+# Optuna's private classes and constants used here (no signature to check).
+PRIVATE_NAMES = (
+    "optuna.storages._cached_storage._CachedStorage",
+    "optuna.study._constrained_optimization._CONSTRAINTS_KEY",
+)
+
+# The rows written here directly: each table's columns (by its Optuna model), and the
+# columns of its unique index that the multi-row upsert names (``ON CONFLICT``).
+PRIVATE_TABLES: dict[str, tuple[str, tuple[str, ...], tuple[str, ...]]] = {
+    "TrialUserAttributeModel": (
+        "trial_user_attributes",
+        ("trial_id", "key", "value_json"),
+        ("trial_id", "key"),
+    ),
+    "TrialSystemAttributeModel": (
+        "trial_system_attributes",
+        ("trial_id", "key", "value_json"),
+        ("trial_id", "key"),
+    ),
+    "TrialParamModel": (
+        "trial_params",
+        ("trial_id", "param_name", "param_value", "distribution_json"),
+        ("trial_id", "param_name"),
+    ),
+}
+
+# The attributes of a ``_CachedStorage`` read by :func:`suggest_in_one_transaction`.
+CACHED_STORAGE_ATTRS = ("_backend", "_lock", "_studies", "_trial_id_to_study_id_and_number")
+
+
+def _lookup(dotted: str):
+    """The object named ``dotted`` (a module path, then attributes), or None."""
+    import importlib
+
+    parts = dotted.split(".")
+    for cut in range(len(parts), 0, -1):
+        try:
+            obj = importlib.import_module(".".join(parts[:cut]))
+        except ImportError:
+            continue
+        for name in parts[cut:]:
+            obj = getattr(obj, name, None)
+            if obj is None:
+                return None
+        return obj
+    return None
+
+
+def optuna_contract_problems() -> list[str]:
+    """What differs, in the installed Optuna, from the internals this module uses: one line
+    per difference, naming it ([] when everything matches :data:`TESTED_OPTUNA`'s releases).
+
+    Checks that each private name exists, that each private function takes its parameters in
+    the order the calls here pass them, that ``_CONSTRAINTS_KEY`` is ``"constraints"`` (the
+    rows Optuna's samplers read) and that each table written directly has the columns and
+    unique index written.
+    """
+    import inspect
+
+    problems = []
+    for dotted, expected in PRIVATE_SIGNATURES.items():
+        fn = _lookup(dotted)
+        if fn is None:
+            problems.append(f"{dotted} is gone")
+            continue
+        try:
+            got = tuple(inspect.signature(fn).parameters)
+        except (TypeError, ValueError):
+            got = ()
+        if got != expected:
+            problems.append(f"{dotted}({', '.join(expected)}) now takes ({', '.join(got)})")
+    for dotted in PRIVATE_NAMES:
+        if _lookup(dotted) is None:
+            problems.append(f"{dotted} is gone")
+    key = _lookup("optuna.study._constrained_optimization._CONSTRAINTS_KEY")
+    if key is not None and key != "constraints":
+        problems.append(f"constraint values are now stored under {key!r}, not 'constraints'")
+    for model, (table, columns, unique) in PRIVATE_TABLES.items():
+        cls = _lookup(f"optuna.storages._rdb.models.{model}")
+        if cls is None:
+            problems.append(f"optuna.storages._rdb.models.{model} is gone")
+            continue
+        t = cls.__table__
+        if t.name != table:
+            problems.append(f"{model} now writes table {t.name!r}, not {table!r}")
+        missing = [c for c in columns if c not in t.columns]
+        if missing:
+            problems.append(f"table {table!r} has no column {', '.join(missing)}")
+        keys = {
+            tuple(c.name for c in u.columns)
+            for u in list(t.constraints) + list(t.indexes)
+            if getattr(u, "unique", True) and hasattr(u, "columns")
+        }
+        if unique not in keys:
+            problems.append(f"table {table!r} has no unique index on ({', '.join(unique)})")
+    return problems
+
+
+_PRIVATE_STATE: dict[str, Any] = {}
+
+
+def _private_ok(extra: list[str] | None = None) -> bool:
+    """True when Optuna's internals are those this module was written for; otherwise warns
+    once (naming what differs) and answers False, and the callers write through Optuna's
+    public calls instead.
+
+    Args:
+        extra: Differences found at run time (e.g. an attribute missing on an instance).
+    """
+    if "problems" not in _PRIVATE_STATE:
+        _PRIVATE_STATE["problems"] = optuna_contract_problems()
+    problems = _PRIVATE_STATE["problems"] + (extra or [])
+    if problems and not _PRIVATE_STATE.get("warned"):
+        import warnings
+
+        import optuna
+
+        _PRIVATE_STATE["warned"] = True
+        more = f" (and {len(problems) - 1} more)" if len(problems) > 1 else ""
+        warnings.warn(
+            f"Optuna {optuna.__version__}'s internals differ from those moo-compress was tested "
+            f"with (optuna{TESTED_OPTUNA}): {problems[0]}{more}; trial attributes and "
+            "parameters are written with Optuna's public calls, one by one (slower, same "
+            "results)",
+            RuntimeWarning,
+            stacklevel=3,
+        )
+    return not problems
+
+
 # -- Optuna's internals: the only place moo-compress reaches into them --------------------
 # Optuna keeps a trial's storage id, a study's storage (and its database backend) and a
 # few system attributes private; every use of them is one of these functions.
@@ -140,7 +318,9 @@ class AttrBatch:
     ``set_user_attr``); :meth:`flush` checks once that the trial can still be updated and
     writes every attribute with one multi-row upsert per table (PostgreSQL and SQLite; on
     other databases with the RDB storage's own statement for one attribute, Optuna's private
-    ``_set_trial_attr_without_commit``; on other storages one by one through the trial). The
+    ``_set_trial_attr_without_commit``; on other storages, and when Optuna's internals differ
+    from those tested (:func:`optuna_contract_problems`: one warning), one by one through
+    Optuna's public calls). The
     rows are exactly those Optuna writes: ``json.dumps`` of each value, constraints as the
     system attribute ``constraints:<label>`` that ``Trial.set_constraint`` sets. Unlike
     ``Trial.set_constraint``, which keeps a constraint's first value, a batch stores the
@@ -156,7 +336,7 @@ class AttrBatch:
         self.study = study
         self.trial = trial
         self.attrs: dict[str, Any] = {}
-        self.system_attrs: dict[str, float] = {}
+        self.constraints: dict[str, float] = {}
 
     def set_user_attr(self, key: str, value: Any) -> None:
         """Queue one attribute (the last value given for a key wins).
@@ -179,40 +359,55 @@ class AttrBatch:
         """
         import math
 
-        from optuna.study._constrained_optimization import _CONSTRAINTS_KEY
-
         value = float(value)
         if math.isnan(value):
             raise ValueError(f"Attempted to set a constraint for {key!r}, but NaN is not allowed.")
-        self.system_attrs[f"{_CONSTRAINTS_KEY}:{key}"] = value
+        self.constraints[key] = value
 
     def flush(self) -> None:
         """Write the queued attributes, then forget them (writing them again is harmless:
         every row is an upsert, so a retry after a lost answer stores the same)."""
-        if not self.attrs and not self.system_attrs:
+        if not self.attrs and not self.constraints:
             return
         backend = _backend_of(self.study)
-        if hasattr(backend, "_set_trial_attr_without_commit") and hasattr(
+        rdb = hasattr(backend, "_set_trial_attr_without_commit") and hasattr(
             backend, "scoped_session"
-        ):
-            self._flush_rdb(backend)
+        )
+        if rdb and _private_ok():
+            from optuna.study._constrained_optimization import _CONSTRAINTS_KEY
+
+            system = {f"{_CONSTRAINTS_KEY}:{k}": v for k, v in self.constraints.items()}
+            self._flush_rdb(backend, system)
             cached = getattr(self.trial, "_cached_frozen_trial", None)
             if cached is not None:
                 cached.user_attrs.update(self.attrs)
-                cached.system_attrs.update(self.system_attrs)
+                cached.system_attrs.update(system)
         else:
             for key, value in self.attrs.items():
                 self.trial.set_user_attr(key, value)
-            storage = storage_of(self.study)
-            for key, value in self.system_attrs.items():
-                storage.set_trial_system_attr(trial_id(self.trial), key, value)
-            cached = getattr(self.trial, "_cached_frozen_trial", None)
-            if cached is not None:
-                cached.system_attrs.update(self.system_attrs)
+            for key, value in self.constraints.items():
+                self._set_constraint_one(key, value)
         self.attrs = {}
-        self.system_attrs = {}
+        self.constraints = {}
 
-    def _flush_rdb(self, backend) -> None:
+    def _set_constraint_one(self, label: str, value: float) -> None:
+        """One constraint value through Optuna's public ``Trial.set_constraint``, then, if
+        the trial already had a value for ``label`` (Optuna keeps the first: a re-queued
+        trial carries the failed one's), that value's row overwritten with ``value``."""
+        import warnings
+
+        with warnings.catch_warnings():
+            warnings.filterwarnings("ignore", message="The constraint value is ignored")
+            self.trial.set_constraint(label, value)
+        storage = storage_of(self.study)
+        for key, old in storage.get_trial_system_attrs(trial_id(self.trial)).items():
+            if key.partition(":")[2] == label and old != value:
+                storage.set_trial_system_attr(trial_id(self.trial), key, value)
+                cached = getattr(self.trial, "_cached_frozen_trial", None)
+                if cached is not None:
+                    cached.system_attrs[key] = value
+
+    def _flush_rdb(self, backend, system_attrs: dict[str, float]) -> None:
         import json
         import sqlite3
 
@@ -229,7 +424,7 @@ class AttrBatch:
             insert = None
         tables = (
             (models.TrialUserAttributeModel, self.attrs),
-            (models.TrialSystemAttributeModel, self.system_attrs),
+            (models.TrialSystemAttributeModel, system_attrs),
         )
         with _create_scoped_session(backend.scoped_session, False) as session:
             if insert is None:
@@ -263,8 +458,10 @@ class _HeldParams:
         self._storage = storage
         self.queued: list[tuple[int, str, float, Any]] = []
 
-    def set_trial_param(self, trial_id: int, name: str, value: float, distribution) -> None:
-        self.queued.append((trial_id, name, value, distribution))
+    def set_trial_param(
+        self, trial_id: int, param_name: str, param_value_internal: float, distribution
+    ) -> None:
+        self.queued.append((trial_id, param_name, param_value_internal, distribution))
 
     def __getattr__(self, name: str):
         return getattr(self._storage, name)
@@ -280,7 +477,9 @@ def suggest_in_one_transaction(trial, suggest: Callable[[Any], T]) -> T:
     written at once with the RDB storage's own statement
     (``_set_trial_param_without_commit``), checked against the study's distributions as
     Optuna checks them, and a database error is raised, never ignored. When ``suggest``
-    raises, nothing is written. Other threads and trials, and other storages, write as
+    raises, nothing is written. When Optuna's internals differ from those tested
+    (:func:`optuna_contract_problems`), each parameter is written by Optuna's own call
+    instead, after one warning. Other threads and trials, and other storages, write as
     usual; a call inside another on the same trial queues into the outer one.
 
     Args:
@@ -290,13 +489,16 @@ def suggest_in_one_transaction(trial, suggest: Callable[[Any], T]) -> T:
     Returns:
         What ``suggest`` returns.
     """
-    from optuna.storages._cached_storage import _CachedStorage
-
     storage = getattr(trial, "storage", None)
     backend = getattr(storage, "_backend", None)
-    if not isinstance(storage, _CachedStorage) or not hasattr(
-        backend, "_set_trial_param_without_commit"
-    ):
+    if not hasattr(backend, "_set_trial_param_without_commit") or not _private_ok():
+        return suggest(trial)  # not a database storage, or Optuna's internals differ
+    from optuna.storages._cached_storage import _CachedStorage
+
+    if not isinstance(storage, _CachedStorage):
+        return suggest(trial)
+    missing = [a for a in CACHED_STORAGE_ATTRS if not hasattr(storage, a)]
+    if missing and not _private_ok([f"_CachedStorage has no {', '.join(missing)}"]):
         return suggest(trial)
     held = _HeldParams(storage)
     trial.storage = held
@@ -368,31 +570,35 @@ def heartbeat_ages(study) -> dict[int, float | None]:
         study: The Optuna study (a database storage; other storages give ``{}``).
     """
     import sqlalchemy
-    import sqlalchemy.orm
-    from optuna.storages._rdb import models
-    from optuna.trial import TrialState
 
     backend = _backend_of(study)
     engine = getattr(backend, "engine", None)
     if engine is None:
         return {}
-    with sqlalchemy.orm.Session(engine) as session:
-        now = session.execute(sqlalchemy.func.now()).scalar().replace(tzinfo=None)
-        running = (
-            session.query(models.TrialModel)
-            .options(sqlalchemy.orm.selectinload(models.TrialModel.heartbeats))
-            .filter(models.TrialModel.state == TrialState.RUNNING)
-            .filter(models.TrialModel.study_id == study_id(study))
-            .all()
-        )
-        return {
-            t.trial_id: (now - t.heartbeats[0].heartbeat).total_seconds() if t.heartbeats else None
-            for t in running
-        }
+    # the tables of Optuna's schema (no private model class): trials and their heartbeats
+    query = sqlalchemy.text(
+        "SELECT t.trial_id, h.heartbeat FROM trials t "
+        "LEFT JOIN trial_heartbeats h ON h.trial_id = t.trial_id "
+        "WHERE t.study_id = :study AND t.state = 'RUNNING'"
+    ).columns(
+        sqlalchemy.column("trial_id", sqlalchemy.Integer),
+        sqlalchemy.column("heartbeat", sqlalchemy.DateTime),
+    )
+    with engine.connect() as conn:
+        now = conn.execute(sqlalchemy.select(sqlalchemy.func.now())).scalar()
+        now = now.replace(tzinfo=None)
+        rows = conn.execute(query, {"study": study_id(study)}).all()
+    return {tid: (now - beat).total_seconds() if beat is not None else None for tid, beat in rows}
 
 
 __all__ = [
     "AttrBatch",
+    "CACHED_STORAGE_ATTRS",
+    "PRIVATE_NAMES",
+    "PRIVATE_SIGNATURES",
+    "PRIVATE_TABLES",
+    "TESTED_OPTUNA",
+    "optuna_contract_problems",
     "heartbeat_ages",
     "close_connections",
     "fail_trial",

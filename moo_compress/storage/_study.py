@@ -106,6 +106,40 @@ def _diff_evaluation(old: dict[str, Any], new: dict[str, Any]) -> list[str]:
     return [k.replace("dataset.options.", "dataset.", 1) for k in found]
 
 
+def as_searched(cfg, meta: dict[str, Any] | None):
+    """``cfg`` with the command-line overrides its study was searched with (``--seed``)
+    applied, where the study file still says what it said then and no other override is
+    given now; otherwise ``cfg`` itself (an edited file stays an edit: reported by
+    :func:`changed_settings`, refused by a resume).
+
+    Args:
+        cfg: The validated study configuration (:class:`moo_compress.config.StudyConfig`).
+        meta: The study's stored ``moo_compress`` record (None: no study yet).
+    """
+    import dataclasses
+
+    seed = ((meta or {}).get("overrides") or {}).get("study.seed")
+    if seed is None or cfg.file_seed is not None or cfg.seed != seed["file"]:
+        return cfg
+    return dataclasses.replace(cfg, seed=int(seed["value"]), file_seed=cfg.seed)
+
+
+def stored_meta(url: str, name: str) -> dict[str, Any] | None:
+    """The stored ``moo_compress`` record of study ``name`` in ``url`` (None: no such
+    study, or one moo-compress did not make). Reads only.
+
+    Args:
+        url: A storage URL.
+        name: The study name.
+    """
+    import optuna
+
+    if not study_exists(url, name):
+        return None
+    optuna.logging.set_verbosity(optuna.logging.WARNING)
+    return study_meta(optuna.load_study(study_name=name, storage=open_storage(url)).user_attrs)
+
+
 def study_exists(url: str, name: str) -> bool:
     """Whether ``url`` holds a study named ``name`` (reads only).
 
@@ -209,6 +243,9 @@ def create_or_load(
             "archs": cfg.space.archs(cfg.arch),
         },
     }
+    if cfg.file_seed is not None and cfg.file_seed != cfg.seed:
+        # a command-line override is part of how the study was searched (as_searched)
+        meta["overrides"] = {"study.seed": {"file": cfg.file_seed, "value": cfg.seed}}
     budget = {"n_trials": cfg.n_trials, "max_failures": cfg.max_failures}
     if cfg.budget_seconds is not None:
         budget["seconds"] = cfg.budget_seconds
@@ -292,10 +329,14 @@ def _check_stored(cfg, stored: dict[str, Any] | None, where: str) -> None:
             f"names an existing Optuna study that moo-compress did not create{where}. Got {cfg.name!r}.",
         )
     if stored["seed"] != cfg.seed:
+        override = (stored.get("overrides") or {}).get("study.seed")
+        how = f" (it was searched with --seed {override['value']})" if override else ""
+        source, key = ("--seed", "") if cfg.file_seed is not None else (cfg.source, "study.seed")
         raise ConfigError(
-            cfg.source,
-            "study.seed",
-            f"must match the existing study's seed {stored['seed']} to resume it. Got {cfg.seed} instead.",
+            source,
+            key,
+            f"must match the existing study's seed {stored['seed']}{how} to resume it. Got "
+            f"{cfg.seed} instead (for another seed, give the study a new study.name).",
         )
     if stored["fingerprint"] != cfg.fingerprint():
         raise changed_study_error(cfg, stored)
@@ -321,6 +362,7 @@ def load_existing(cfg, url: str):
 
 
 __all__ = [
+    "as_searched",
     "bounds_sources",
     "changed_settings",
     "changed_study_error",
@@ -329,5 +371,6 @@ __all__ = [
     "hypervolume_bounds",
     "load_existing",
     "settings",
+    "stored_meta",
     "study_exists",
 ]
