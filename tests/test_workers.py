@@ -445,7 +445,8 @@ def test_racing_workers_evaluate_each_configuration_once_and_meet_the_budget(
             )
             path.write_text(text)
             studies.append((driver, name, path))
-    # the baseline once here, not by four workers at once
+    # Optuna's tables and the baseline once here, not by four workers at once
+    st.open_storage(PG)
     from moo_compress.config import load_study_config
     from moo_compress.evaluation import make_evaluator
 
