@@ -107,7 +107,8 @@ def _claim(study, trial, key: str, n_trials: int) -> str | None:
         if t.number != trial.number and record.config_key(t) == key and st.holds_evaluation(t):
             st.release_claim(study, trial, name)
             return f"{record.DUPLICATE} of trial {t.number}: configuration already evaluated or running"
-    if st.take_budget_slot(study, trial, n_trials) is None:
+    complete = [t for t in finished if t.state == TrialState.COMPLETE]
+    if st.take_budget_slot(study, trial, n_trials, complete) is None:
         st.release_claim(study, trial, name)
         return f"{st.SKIPPED}: the budget is met by completed and running trials"
     return None

@@ -139,7 +139,7 @@ def release_claim(study, trial, name: str) -> bool:
     return replace_claim(study, name, trial_id(trial), None)
 
 
-def take_budget_slot(study, trial, n_trials: int) -> int | None:
+def take_budget_slot(study, trial, n_trials: int, complete: list | None = None) -> int | None:
     """Take one of the study's ``n_trials`` budget slots for ``trial`` (the lowest free
     one), or None when running and complete trials hold them all.
 
@@ -151,6 +151,8 @@ def take_budget_slot(study, trial, n_trials: int) -> int | None:
         study: The Optuna study.
         trial: The running trial about to be evaluated.
         n_trials: The study's budget of complete trials.
+        complete: The study's complete trials as the caller just read them (default None:
+            read them here); one that completed since holds a slot and is counted by it.
 
     Returns:
         The slot's index, or None: the budget is met by running and complete trials.
@@ -173,10 +175,9 @@ def take_budget_slot(study, trial, n_trials: int) -> int | None:
         if mine:  # an earlier call (a retry after a lost answer) took it
             return mine[0]
         slot_owners = {owner for owner, _ in slots.values()}
-        without = sum(
-            trial_id(t) not in slot_owners
-            for t in study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,))
-        )
+        if complete is None:
+            complete = study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,))
+        without = sum(trial_id(t) not in slot_owners for t in complete)
         limit = n_trials - without
         limit -= sum(state in holding for i, (_, state) in slots.items() if i >= limit)
         free = [i for i in range(limit) if i not in slots or slots[i][1] not in holding]

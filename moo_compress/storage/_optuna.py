@@ -420,28 +420,44 @@ def insert_claim(study, key: str, owner: int) -> int | None:
                 backend.set_study_system_attr(study_id(study), key, owner)
                 return owner
             return attrs[key] if isinstance(attrs[key], int) else None
+    import sqlite3
+
     import sqlalchemy
     from sqlalchemy.exc import IntegrityError
 
+    row = {"study_id": study_id(study), "key": key, "value_json": json.dumps(owner)}
+    read = sqlalchemy.select(model.value_json).where(
+        model.study_id == study_id(study), model.key == key
+    )
+    dialect = backend.engine.name
+    if dialect == "postgresql":
+        from sqlalchemy.dialects.postgresql import insert
+    elif dialect == "sqlite" and sqlite3.sqlite_version_info >= (3, 24, 0):
+        from sqlalchemy.dialects.sqlite import insert
+    else:
+        insert = None
     session = backend.scoped_session()
     try:
-        session.add(model(study_id=study_id(study), key=key, value_json=json.dumps(owner)))
+        if insert is not None:  # one transaction: insert unless there, read who has it
+            stmt = (
+                insert(model)
+                .values(row)
+                .on_conflict_do_nothing(index_elements=[model.study_id, model.key])
+            )
+            session.execute(stmt)
+            value = session.execute(read).scalar_one()
+            session.commit()
+            return _owner(value)
+        try:
+            session.add(model(**row))
+            session.commit()
+        except IntegrityError:  # the key is there: another trial (or this one before) has it
+            session.rollback()
+        value = session.execute(read).scalar_one()
         session.commit()
-    except IntegrityError:  # the key is there: another trial (or this one before) has it
-        session.rollback()
     except Exception:
         session.rollback()
         raise
-    finally:
-        session.close()
-    session = backend.scoped_session()
-    try:
-        value = session.execute(
-            sqlalchemy.select(model.value_json).where(
-                model.study_id == study_id(study), model.key == key
-            )
-        ).scalar_one()
-        session.commit()
     finally:
         session.close()
     return _owner(value)
