@@ -9,6 +9,11 @@ trial B writes and checks first, then the lower trial A.
 
 from __future__ import annotations
 
+import os
+import threading
+import uuid
+from concurrent.futures import ThreadPoolExecutor
+
 import optuna
 import pytest
 from optuna.trial import TrialState
@@ -156,3 +161,28 @@ def test_claims_on_an_in_memory_storage(tmp_path):
     assert st.take_budget_slot(study, a, 1) is None
     assert st.release_claim(study, b, st.config_claim("k"))
     assert st.claim(study, a, st.config_claim("k")) is None
+
+
+PG = os.environ.get("MOO_COMPRESS_TEST_POSTGRES")
+
+
+@pytest.mark.skipif(not PG, reason="MOO_COMPRESS_TEST_POSTGRES is not set (.ci/run sets it)")
+def test_eight_threads_racing_on_postgresql_get_one_configuration_and_three_slots():
+    """Eight handles (one per thread, as separate workers) claim one configuration and a slot
+    of a budget of three at once, released by a barrier: one wins the configuration, three
+    get distinct slots 0-2, the rest lose."""
+    name = f"c{uuid.uuid4().hex[:10]}"
+    optuna.create_study(study_name=name, storage=st.open_storage(PG))
+    handles = [optuna.load_study(study_name=name, storage=st.open_storage(PG)) for _ in range(8)]
+    trials = [h.ask() for h in handles]
+    barrier = threading.Barrier(8)
+
+    def race(i):
+        barrier.wait()
+        won = st.claim(handles[i], trials[i], st.config_claim("k")) is None
+        return won, st.take_budget_slot(handles[i], trials[i], 3)
+
+    with ThreadPoolExecutor(8) as pool:
+        results = list(pool.map(race, range(8)))
+    assert sum(won for won, _ in results) == 1
+    assert sorted(s for _, s in results if s is not None) == [0, 1, 2]
