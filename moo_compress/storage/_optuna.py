@@ -550,7 +550,8 @@ def claim_owners(study, prefix: str) -> dict[str, tuple[int | None, Any]]:
             states = dict(
                 session.execute(
                     sqlalchemy.select(models.TrialModel.trial_id, models.TrialModel.state).where(
-                        models.TrialModel.trial_id.in_(ids)
+                        models.TrialModel.trial_id.in_(ids),
+                        models.TrialModel.study_id == study_id(study),
                     )
                 ).all()
             )
@@ -561,8 +562,9 @@ def claim_owners(study, prefix: str) -> dict[str, tuple[int | None, Any]]:
 
 
 def fresh_trial(study, storage_id: int):
-    """The trial with this storage id as stored now (not Optuna's cached view), or None
-    when there is none.
+    """The trial of ``study`` with this storage id as stored now (not Optuna's cached view),
+    or None when the study has none (a claim copied with the study from another storage
+    names a trial that is not its own).
 
     Args:
         study: The Optuna study holding it.
@@ -570,10 +572,13 @@ def fresh_trial(study, storage_id: int):
     """
     import optuna
 
+    backend = _backend_of(study)
     try:
-        return _backend_of(study).get_trial(storage_id)
+        trial = backend.get_trial(storage_id)
+        own = backend.get_trial_id_from_study_id_trial_number(study_id(study), trial.number)
     except (KeyError, optuna.exceptions.OptunaError):
         return None
+    return trial if own == storage_id else None
 
 
 __all__ = [
