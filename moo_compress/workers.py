@@ -8,9 +8,11 @@
   in parallel on a Dask cluster (``--dask-scheduler`` or a local cluster of K processes);
   the driver writes every result to the study's storage.
 
-Claims are decided by trial number, so racing workers agree without locks: a proposal is
-skipped when a trial with the same configuration is complete or started earlier, or when
-completed trials plus earlier running ones already meet the budget. Running trials record a
+Claims are decided by the database, so racing workers agree without locks: each trial
+inserts a uniquely keyed claim of its configuration and of one of the ``n_trials`` budget
+slots (:func:`moo_compress.storage.claim`), and exactly one of racing trials gets each. A
+proposal is skipped when its configuration is claimed (running, complete, or failed in its
+evaluation), or when running and complete trials hold every budget slot. Running trials record a
 heartbeat; a worker killed mid-trial stops beating, the next worker to look marks its trial
 failed, and Optuna's ``RetryHeartbeatStaleTrialCallback`` queues it again. Storage calls that lose
 the database connection are retried, then reported with the password hidden.
@@ -88,17 +90,26 @@ def _seed(study_seed: int, worker: str, proposals: int) -> int:
 
 
 def _claim(study, trial, key: str, n_trials: int) -> str | None:
-    """Why this trial must not run (duplicate or over budget), or None to run it."""
+    """Why this trial must not run (duplicate or over budget), or None to run it.
+
+    The configuration and a budget slot are claimed in the database
+    (:func:`moo_compress.storage.claim`): of racing trials exactly one wins each. Finished
+    trials that hold no claim (a ``search`` wrote them) count as evaluated too.
+    """
     from optuna.trial import TrialState
 
-    others = study.get_trials(deepcopy=False, states=(TrialState.COMPLETE, TrialState.RUNNING))
-    for t in others:
-        if t.number != trial.number and record.config_key(t) == key:
-            if t.state == TrialState.COMPLETE or t.number < trial.number:
-                return f"{record.DUPLICATE} of trial {t.number}: configuration already evaluated or running"
-    done = sum(t.state == TrialState.COMPLETE for t in others)
-    ahead = sum(t.state == TrialState.RUNNING and t.number < trial.number for t in others)
-    if done + ahead >= n_trials:
+    name = st.config_claim(key)
+    holder = st.claim(study, trial, name)
+    if holder is not None:
+        return f"{record.DUPLICATE} of trial {holder.number}: configuration already evaluated or running"
+    finished = study.get_trials(deepcopy=False, states=(TrialState.COMPLETE, TrialState.FAIL))
+    for t in finished:
+        if t.number != trial.number and record.config_key(t) == key and st.holds_evaluation(t):
+            st.release_claim(study, trial, name)
+            return f"{record.DUPLICATE} of trial {t.number}: configuration already evaluated or running"
+    complete = [t for t in finished if t.state == TrialState.COMPLETE]
+    if st.take_budget_slot(study, trial, n_trials, complete) is None:
+        st.release_claim(study, trial, name)
         return f"{st.SKIPPED}: the budget is met by completed and running trials"
     return None
 
@@ -230,6 +241,7 @@ def run_worker(
             with heartbeat(study, trial):
                 config = st.suggest_in_one_transaction(trial, space.suggest)
                 key = space.config_key(config)
+                st.claim_delay()  # test-only (MOO_COMPRESS_TEST_CLAIM_DELAY): widens races
                 batch = st.AttrBatch(study, trial)  # one transaction
                 record.write_worker(batch, worker)
                 record.write_config(batch, config, key)

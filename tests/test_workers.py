@@ -375,3 +375,123 @@ def test_lost_connection_is_retried_then_reported_without_password():
         with_retries(dead, url, attempts=2, delay=0.01)
     assert "lost the connection to the study database postgresql://bob:***@db" in str(err.value)
     assert "hunter2" not in str(err.value)
+
+
+# -- racing workers: claims decided by the database --------------------------------------
+GRID_SPACE = """
+variables:
+  prune_ratio: {type: categorical, choices: [0.0, 0.3, 0.6]}
+  quant_bits: {type: categorical, choices: [8, 32]}
+  finetune_epochs: 0
+"""
+GRID_STUDY = """
+study: {{name: {name}, seed: {seed}}}
+dataset: {{name: digits, test_fraction: 0.3}}
+model: {{arch: small_cnn, width: 0.5}}
+baseline: {{epochs: 4, lr: 0.05}}
+search_space: space.yaml
+objectives:
+  - {{name: accuracy, direction: maximize}}
+  - {{name: cr, direction: maximize}}
+record: [accuracy, cr]
+driver: {driver}
+budget: {{n_trials: {n_trials}}}
+cache_dir: {cache}
+workers: {{heartbeat_seconds: 1, grace_seconds: 20, max_retry: 3}}
+"""
+# Each process runs the `worker` command on every repetition's study in turn (one
+# interpreter start per process, not per repetition, keeps the test short).
+RUN_WORKERS = """
+import sys
+from moo_compress.cli import main
+wid, storage, *studies = sys.argv[1:]
+for n, study in enumerate(studies):  # another id, other proposals, in each repetition
+    code = main(["worker", study, "--storage", storage, "--worker-id", f"{wid}-{n}", "--quiet"])
+    if code:
+        sys.exit(code)
+"""
+
+
+RACES = {  # driver section -> n_trials
+    "{name: optuna-random}": 4,
+    "{name: mo-asha, eta: 2, sampler: random, rungs: [{objectives: [cr]}]}": 2,
+}
+
+
+@needs_pg
+def test_racing_workers_evaluate_each_configuration_once_and_meet_the_budget(
+    tmp_path, shared_cache
+):
+    """4 workers on a 6-configuration grid, 5 repetitions with optuna-random and 5 with
+    mo-asha (each with other worker ids, so other proposals), each worker sleeping a random 0-200 ms between suggesting and claiming
+    (``MOO_COMPRESS_TEST_CLAIM_DELAY``): no configuration (mo-asha: no rung of a
+    configuration) is evaluated twice, every study ends with exactly ``n_trials`` complete
+    trials and nothing running or queued."""
+    from optuna.trial import TrialState
+
+    from moo_compress import record
+    from moo_compress import storage as st
+
+    studies = []
+    for driver, n_trials in RACES.items():
+        for rep in range(5):
+            folder = tmp_path / f"{driver[7:12]}{rep}"
+            folder.mkdir()
+            (folder / "space.yaml").write_text(GRID_SPACE)
+            name = f"race{uuid.uuid4().hex[:10]}"
+            path = folder / "study.yaml"
+            text = GRID_STUDY.format(
+                name=name, seed=3, driver=driver, n_trials=n_trials, cache=shared_cache
+            )
+            path.write_text(text)
+            studies.append((driver, name, path))
+    # Optuna's tables and the baseline once here, not by four workers at once
+    st.open_storage(PG)
+    from moo_compress.config import load_study_config
+    from moo_compress.evaluation import make_evaluator
+
+    cfg = load_study_config(studies[0][2])
+    make_evaluator(cfg.evaluation(), cfg.cache_dir).prepare(cfg.space.archs(cfg.arch))
+    env = {
+        **os.environ,
+        "PYTHONPATH": str(ROOT),
+        "MOO_COMPRESS_THREADS": "1",
+        st.CLAIM_DELAY_VARIABLE: "0.2",
+    }
+    procs, logs = [], []
+    for i in range(4):
+        logs.append(tmp_path / f"w{i}.log")
+        with logs[-1].open("w") as log:  # a file: a full pipe would stop the worker
+            procs.append(
+                subprocess.Popen(
+                    [sys.executable, "-c", RUN_WORKERS, f"w{i}", PG]
+                    + [str(p) for _, _, p in studies],
+                    env=env,
+                    stdout=log,
+                    stderr=subprocess.STDOUT,
+                )
+            )
+    try:
+        for p, log in zip(procs, logs, strict=True):
+            assert p.wait(timeout=600) == 0, log.read_text()[-2000:]
+    finally:
+        for p in procs:
+            if p.poll() is None:
+                p.kill()
+    for driver in RACES:
+        evaluated_twice = overtaken = 0
+        for _, name, _ in [s for s in studies if s[0] == driver]:
+            trials = _trials(name, PG)
+            states = [t.state for t in trials]
+            assert states.count(TrialState.COMPLETE) == RACES[driver], (driver, name)
+            assert TrialState.RUNNING not in states and TrialState.WAITING not in states
+            done = [t for t in trials if t.state in (TrialState.COMPLETE, TrialState.PRUNED)]
+            pairs = [(record.config_key(t), (record.rung(t) or {}).get("rung")) for t in done]
+            evaluated_twice += len(pairs) - len(set(pairs))
+            # a loser whose winner has a higher number: ordered by trial number, both ran
+            for t in trials:
+                reason = record.fail_reason(t)
+                if reason.startswith(record.DUPLICATE + " of trial "):
+                    overtaken += int(reason.split()[3].rstrip(":")) > t.number
+        print(f"{driver}: evaluated twice {evaluated_twice}, lower trials that lost {overtaken}")
+        assert evaluated_twice == 0, driver

@@ -27,8 +27,10 @@ Storage: one Optuna trial per rung evaluation, marked with its rung
 known at its rung; the top rung's trial is COMPLETE and is the only kind that counts toward
 ``budget.n_trials``, enters the archive, the hypervolume history and ``export``. Every
 decision is computed from storage, ordered by trial number: a killed search resumes with the
-same decisions, and ``worker`` processes claim a (configuration, rung) by trial number (the
-lower number wins), so no two workers evaluate the same promotion.
+same decisions. ``worker`` processes claim a (configuration, rung), and for the top rung one
+of the ``n_trials`` budget slots, in the database (:func:`moo_compress.storage.claim`): of
+racing workers exactly one wins each, so no two evaluate the same promotion and the budget
+is never overshot.
 """
 
 from __future__ import annotations
@@ -499,50 +501,67 @@ class MoAshaDriver:
         below: LadderEntry | None,
         worker: str | None,
     ) -> None:
+        from optuna.exceptions import UpdateFinishedTrialError
+        from optuna.trial import TrialState
+
         from moo_compress.heartbeat import heartbeat
 
         study, url = session.study, session.url
-        with heartbeat(study, trial):
-            batch = st.AttrBatch(study, trial)  # one transaction
-            if worker is not None:
-                record.write_worker(batch, worker)
-            note = None
-            if rung < self.top:
-                note = (
-                    f"rung {rung} of {self.top} measured ({', '.join(self.known(rung))}); "
-                    f"the configuration goes on to rung {rung + 1} only while it is among "
-                    f"the best 1/{self.eta} of rung {rung} (feasibility, non-dominated rank, "
-                    "crowding)"
-                )
-            record.write_rung(batch, rung, self.top, below.number if below else None, note)
-            record.write_config(batch, config, key)
-            st.with_retries(batch.flush, url)
-            if worker is not None:
-                reason = st.with_retries(partial(self._claim, study, trial, key, rung), url)
-                if reason is not None:
-                    self._fail(session, trial, reason)
-                    return
-            compute = partial(self._compute, session, config, key, rung, below)
-            before = session.n_complete
-            session.evaluate_trial(trial, config, compute=compute, lower_rung=rung < self.top)
-            self.evaluated += 1
-            if session.n_complete > before:
-                session.record_hypervolume()
+        try:
+            with heartbeat(study, trial):
+                batch = st.AttrBatch(study, trial)  # one transaction
+                if worker is not None:
+                    record.write_worker(batch, worker)
+                note = None
+                if rung < self.top:
+                    note = (
+                        f"rung {rung} of {self.top} measured ({', '.join(self.known(rung))}); "
+                        f"the configuration goes on to rung {rung + 1} only while it is among "
+                        f"the best 1/{self.eta} of rung {rung} (feasibility, non-dominated rank, "
+                        "crowding)"
+                    )
+                record.write_rung(batch, rung, self.top, below.number if below else None, note)
+                record.write_config(batch, config, key)
+                if worker is not None:
+                    st.claim_delay()  # test-only (MOO_COMPRESS_TEST_CLAIM_DELAY): widens races
+                st.with_retries(batch.flush, url)
+                if worker is not None:
+                    reason = st.with_retries(partial(self._claim, study, trial, key, rung), url)
+                    if reason is not None:
+                        self._fail(session, trial, reason)
+                        return
+                compute = partial(self._compute, session, config, key, rung, below)
+                before = session.n_complete
+                session.evaluate_trial(trial, config, compute=compute, lower_rung=rung < self.top)
+                self.evaluated += 1
+                if session.n_complete > before:
+                    session.record_hypervolume()
+        except (UpdateFinishedTrialError, ValueError):  # ValueError: study.tell's "Cannot tell"
+            # a worker too slow to beat (an overloaded machine): another worker failed the
+            # trial, which frees its claims; the next decision is made anew from storage
+            if worker is None or st.stored_state(study, trial) != TrialState.FAIL:
+                raise
 
     def _claim(self, study, trial, key: str, rung: int) -> str | None:
-        """Why this rung evaluation must not run (claimed by an earlier trial, or the
-        budget is met by complete and earlier running top-rung trials), or None."""
-        entries = self.entries(study)
-        for e in entries:
+        """Why this rung evaluation must not run (its (configuration, rung) is claimed, or
+        running and complete top-rung trials hold every budget slot), or None.
+
+        The (configuration, rung) and, at the top rung, a budget slot are claimed in the
+        database (:func:`moo_compress.storage.claim`): of racing trials exactly one wins
+        each. Finished rung evaluations that hold no claim (a ``search`` wrote them) count
+        too."""
+        name = st.rung_claim(key, rung)
+        holder = st.claim(study, trial, name)
+        if holder is not None:
+            return f"{record.DUPLICATE} of trial {holder.number}: rung {rung} of this configuration is claimed"
+        for e in self.entries(study):
             if e.key == key and e.rung == rung and e.number != trial.number:
-                if e.state != "running" or e.number < trial.number:
+                if e.state != "running":
+                    st.release_claim(study, trial, name)
                     return f"{record.DUPLICATE} of trial {e.number}: rung {rung} of this configuration is claimed"
-        if rung == self.top:
-            top = [e for e in entries if e.rung == self.top and e.number != trial.number]
-            done = sum(e.state == "done" for e in top)
-            ahead = sum(e.state == "running" and e.number < trial.number for e in top)
-            if done + ahead >= self.cfg.n_trials:
-                return f"{st.SKIPPED}: the budget is met by completed and running trials"
+        if rung == self.top and st.take_budget_slot(study, trial, self.cfg.n_trials) is None:
+            st.release_claim(study, trial, name)
+            return f"{st.SKIPPED}: the budget is met by completed and running trials"
         return None
 
     def _compute(self, session, config, key: str, rung: int, below: LadderEntry | None):

@@ -6,7 +6,9 @@ Per trial: the trial record, Optuna user attributes written and read only by
 ``moo_compress`` (what the study was created from: the fingerprint, the settings behind
 it, objectives, driver, space; enough for ``status``, ``pareto`` and ``report`` to work from
 the database alone), ``budget`` (the ``n_trials`` the last search or worker ran with) and
-one ``hv/<n_complete>`` entry per archive update.
+one ``hv/<n_complete>`` entry per archive update. Workers' claims are Optuna study system
+attributes ``claim:config:<key>``, ``claim:rung:<rung>:<key>`` and ``claim:slot:<i>``, each
+holding the claiming trial's storage id (see :mod:`moo_compress.storage._claims`).
 
 Commands that only read (``status``, ``pareto``, ``report``, ``export``) open the storage
 read-only (:func:`open_for_reading`): they never create a file or a table.
@@ -19,6 +21,16 @@ of moo-compress calls the small functions of :mod:`moo_compress.storage._optuna`
 from __future__ import annotations
 
 from moo_compress.record import INTERRUPTED, SKIPPED, TrialRecord
+from moo_compress.storage._claims import (
+    CLAIM_DELAY_VARIABLE,
+    claim,
+    claim_delay,
+    config_claim,
+    holds_evaluation,
+    release_claim,
+    rung_claim,
+    take_budget_slot,
+)
 from moo_compress.storage._connect import (
     HV_PREFIX,
     OPTUNA_TABLES,
@@ -78,6 +90,7 @@ from moo_compress.storage._trials import (
 
 __all__ = [
     "AttrBatch",
+    "CLAIM_DELAY_VARIABLE",
     "HV_PREFIX",
     "INTERRUPTED",
     "OPTUNA_TABLES",
@@ -91,13 +104,17 @@ __all__ = [
     "check_existing_study",
     "check_keeps_results",
     "check_storage_for_search",
+    "claim",
+    "claim_delay",
     "close_connections",
+    "config_claim",
     "create_or_load",
     "describe_storage_error",
     "fail_trial",
     "ga_generation_attrs",
     "heartbeat_ages",
     "heartbeat_interval",
+    "holds_evaluation",
     "hv_history",
     "hypervolume_bounds",
     "is_in_memory",
@@ -113,6 +130,8 @@ __all__ = [
     "record_heartbeat",
     "records",
     "redact",
+    "release_claim",
+    "rung_claim",
     "sampler_generation",
     "search_lock",
     "settings",
@@ -125,6 +144,7 @@ __all__ = [
     "study_id",
     "suggest_in_one_transaction",
     "study_meta",
+    "take_budget_slot",
     "study_names",
     "trial_id",
     "with_retries",

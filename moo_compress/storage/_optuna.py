@@ -4,6 +4,7 @@ else calls these small functions."""
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Callable
 from typing import Any, TypeVar
 
@@ -63,6 +64,9 @@ PRIVATE_SIGNATURES: dict[str, tuple[str, ...]] = {
 PRIVATE_NAMES = (
     "optuna.storages._cached_storage._CachedStorage",
     "optuna.study._constrained_optimization._CONSTRAINTS_KEY",
+    # mo-asha's shadow study places rung-0 results in NSGA-II's generations
+    "optuna.samplers._ga.BaseGASampler",
+    "optuna.samplers._ga.BaseGASampler._get_generation_key",
 )
 
 # The rows written here directly: each table's columns (by its Optuna model), and the
@@ -82,6 +86,12 @@ PRIVATE_TABLES: dict[str, tuple[str, tuple[str, ...], tuple[str, ...]]] = {
         "trial_params",
         ("trial_id", "param_name", "param_value", "distribution_json"),
         ("trial_id", "param_name"),
+    ),
+    # the claims of workers (insert_claim): one row per key, decided by the unique index
+    "StudySystemAttributeModel": (
+        "study_system_attributes",
+        ("study_id", "key", "value_json"),
+        ("study_id", "key"),
     ),
 }
 
@@ -591,6 +601,215 @@ def heartbeat_ages(study) -> dict[int, float | None]:
     return {tid: (now - beat).total_seconds() if beat is not None else None for tid, beat in rows}
 
 
+# -- claims: uniquely keyed rows of the study's system attributes ------------------------
+# Workers claim a configuration, a (configuration, rung) or a budget slot by writing a row
+# of Optuna's study system attributes table, which has a unique (study_id, key) index: of
+# several processes that insert the same key, the database lets exactly one succeed. A
+# row's value is the storage id of the claiming trial (JSON), or null once released. The
+# rules (which owner still holds a claim) are in :mod:`moo_compress.storage._claims`.
+_CLAIM_LOCK = threading.Lock()  # for storages without a database (one process: memory)
+
+
+def _claim_table(study):
+    """Optuna's study system attributes model and the RDB backend, or (None, storage) for
+    a storage without a database."""
+    backend = _backend_of(study)
+    if not hasattr(backend, "scoped_session"):
+        return None, backend
+    from optuna.storages._rdb import models
+
+    return models.StudySystemAttributeModel, backend
+
+
+def _owner(value_json: str | None) -> int | None:
+    import json
+
+    value = json.loads(value_json) if value_json is not None else None
+    return int(value) if isinstance(value, int) else None
+
+
+def insert_claim(study, key: str, owner: int) -> int | None:
+    """Write the claim ``key`` of ``study`` for the trial ``owner`` unless a row with that
+    key exists (the database's unique index decides between racing processes); return the
+    owner stored now (``owner`` when this call or an earlier one of the same trial won;
+    None when the row is released). Repeating the call stores nothing new.
+
+    Args:
+        study: The Optuna study.
+        key: The claim's key (a study system attribute, at most 512 characters).
+        owner: The storage id of the claiming trial.
+    """
+    import json
+
+    model, backend = _claim_table(study)
+    if model is None:
+        with _CLAIM_LOCK:
+            attrs = backend.get_study_system_attrs(study_id(study))
+            if key not in attrs:
+                backend.set_study_system_attr(study_id(study), key, owner)
+                return owner
+            return attrs[key] if isinstance(attrs[key], int) else None
+    import sqlite3
+
+    import sqlalchemy
+    from sqlalchemy.exc import IntegrityError
+
+    row = {"study_id": study_id(study), "key": key, "value_json": json.dumps(owner)}
+    read = sqlalchemy.select(model.value_json).where(
+        model.study_id == study_id(study), model.key == key
+    )
+    dialect = backend.engine.name
+    if dialect == "postgresql":
+        from sqlalchemy.dialects.postgresql import insert
+    elif dialect == "sqlite" and sqlite3.sqlite_version_info >= (3, 24, 0):
+        from sqlalchemy.dialects.sqlite import insert
+    else:
+        insert = None
+    session = backend.scoped_session()
+    try:
+        if insert is not None:  # one transaction: insert unless there, read who has it
+            stmt = (
+                insert(model)
+                .values(row)
+                .on_conflict_do_nothing(index_elements=[model.study_id, model.key])
+            )
+            session.execute(stmt)
+            value = session.execute(read).scalar_one()
+            session.commit()
+            return _owner(value)
+        try:
+            session.add(model(**row))
+            session.commit()
+        except IntegrityError:  # the key is there: another trial (or this one before) has it
+            session.rollback()
+        value = session.execute(read).scalar_one()
+        session.commit()
+    except Exception:
+        session.rollback()
+        raise
+    finally:
+        session.close()
+    return _owner(value)
+
+
+def replace_claim(study, key: str, old: int | None, new: int | None) -> bool:
+    """Set the owner of the claim ``key`` to ``new`` only if it is ``old`` now (one
+    compare-and-set statement: of several processes replacing the same owner, one
+    succeeds); ``new`` None releases the claim.
+
+    Args:
+        study: The Optuna study.
+        key: The claim's key (its row exists: :func:`insert_claim`).
+        old: The owner expected now (None: released).
+        new: The new owner's trial storage id (None: release).
+
+    Returns:
+        Whether the row was changed.
+    """
+    import json
+
+    model, backend = _claim_table(study)
+    if model is None:
+        with _CLAIM_LOCK:
+            attrs = backend.get_study_system_attrs(study_id(study))
+            current = attrs.get(key) if isinstance(attrs.get(key), int) else None
+            if key not in attrs or current != old:
+                return False
+            backend.set_study_system_attr(study_id(study), key, new)
+            return True
+    import sqlalchemy
+
+    session = backend.scoped_session()
+    try:
+        changed = session.execute(
+            sqlalchemy.update(model)
+            .where(
+                model.study_id == study_id(study),
+                model.key == key,
+                model.value_json == json.dumps(old),
+            )
+            .values(value_json=json.dumps(new))
+            .execution_options(synchronize_session=False)
+        ).rowcount
+        session.commit()
+    except Exception:
+        session.rollback()
+        raise
+    finally:
+        session.close()
+    return changed == 1
+
+
+def claim_owners(study, prefix: str) -> dict[str, tuple[int | None, Any]]:
+    """Every claim of ``study`` whose key starts with ``prefix``: key -> (owner's storage
+    id, the owner's state as stored now), both None for a released claim (the state is None
+    too when the owner trial is gone). One read of the claims and one of their owners.
+
+    Args:
+        study: The Optuna study.
+        prefix: The keys' common start (``claim:slot:``).
+    """
+    from optuna.trial import TrialState
+
+    model, backend = _claim_table(study)
+    if model is None:
+        with _CLAIM_LOCK:
+            attrs = backend.get_study_system_attrs(study_id(study))
+        owners = {
+            k: (v if isinstance(v, int) else None) for k, v in attrs.items() if k.startswith(prefix)
+        }
+        states = {}
+        for tid in {v for v in owners.values() if v is not None}:
+            states[tid] = storage_of(study).get_trial(tid).state
+        return {k: (v, states.get(v)) for k, v in owners.items()}
+    import sqlalchemy
+    from optuna.storages._rdb import models
+
+    session = backend.scoped_session()
+    try:
+        rows = session.execute(
+            sqlalchemy.select(model.key, model.value_json).where(
+                model.study_id == study_id(study), model.key.startswith(prefix, autoescape=True)
+            )
+        ).all()
+        owners = {k: _owner(v) for k, v in rows}
+        ids = sorted({v for v in owners.values() if v is not None})
+        states = {}
+        if ids:
+            states = dict(
+                session.execute(
+                    sqlalchemy.select(models.TrialModel.trial_id, models.TrialModel.state).where(
+                        models.TrialModel.trial_id.in_(ids),
+                        models.TrialModel.study_id == study_id(study),
+                    )
+                ).all()
+            )
+        session.commit()
+    finally:
+        session.close()
+    return {k: (v, TrialState(states[v]) if v in states else None) for k, v in owners.items()}
+
+
+def fresh_trial(study, storage_id: int):
+    """The trial of ``study`` with this storage id as stored now (not Optuna's cached view),
+    or None when the study has none (a claim copied with the study from another storage
+    names a trial that is not its own).
+
+    Args:
+        study: The Optuna study holding it.
+        storage_id: The trial's storage id.
+    """
+    import optuna
+
+    backend = _backend_of(study)
+    try:
+        trial = backend.get_trial(storage_id)
+        own = backend.get_trial_id_from_study_id_trial_number(study_id(study), trial.number)
+    except (KeyError, optuna.exceptions.OptunaError):
+        return None
+    return trial if own == storage_id else None
+
+
 __all__ = [
     "AttrBatch",
     "CACHED_STORAGE_ATTRS",
@@ -600,13 +819,17 @@ __all__ = [
     "TESTED_OPTUNA",
     "optuna_contract_problems",
     "heartbeat_ages",
+    "claim_owners",
     "close_connections",
     "fail_trial",
+    "fresh_trial",
+    "insert_claim",
     "ga_generation_attrs",
     "heartbeat_interval",
     "live_trial",
     "queued_params",
     "record_heartbeat",
+    "replace_claim",
     "sampler_generation",
     "storage_of",
     "stored_state",
