@@ -52,10 +52,7 @@ def to_tensor(images: np.ndarray) -> torch.Tensor:
     import torch
 
     arr = images if images.flags.writeable and images.flags.c_contiguous else np.array(images)
-    # contiguous NCHW, not a channels-last view: on CPUs without AVX-512, oneDNN's 1x1
-    # convolution weight gradient never returns for some channels-last inputs (torch 2.14,
-    # a stride-2 1x1 convolution of 4 channels at 32x32: a ResNet shortcut after pruning)
-    return torch.from_numpy(arr).permute(0, 3, 1, 2).float().div_(255.0).contiguous()
+    return torch.from_numpy(arr).permute(0, 3, 1, 2).float().div_(255.0)
 
 
 def to_uint8(batch: torch.Tensor) -> np.ndarray:

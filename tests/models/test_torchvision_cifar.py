@@ -65,9 +65,14 @@ def test_architecture_shapes_and_registry(arch):
 def test_every_stage_runs_on_every_architecture(arch, label, data):
     torch.manual_seed(0)
     base = ARCHITECTURES.get(arch)(num_classes=10, width=0.125)
-    compressed = compress(
-        base, CONFIGS[label], x_train=data[0], y_train=data[1], finetune=FT, seed=1
-    )
+    # Without oneDNN: on CPUs without AVX-512 its 1x1 convolution weight gradient never
+    # returns for a stride-2 shortcut of 4 channels at 32x32 (torch 2.14.1), the shape the
+    # width-0.125 ResNets have after filter pruning. This test checks the stages and the
+    # artifact round trip, not oneDNN.
+    with torch.backends.mkldnn.flags(enabled=False):
+        compressed = compress(
+            base, CONFIGS[label], x_train=data[0], y_train=data[1], finetune=FT, seed=1
+        )
     spec = {"name": arch, "kwargs": {"num_classes": 10, "width": 0.125}}
     blob = encode_model(compressed.cpu(), spec)
     loaded, _ = decode_model(blob)
