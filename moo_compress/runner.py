@@ -99,7 +99,9 @@ def _search(
     evaluator.prepare(cfg.space.archs(cfg.arch))
     from moo_compress.settings.bounds import study_bounds
 
-    bounds = study_bounds(cfg, evaluator.baseline_values)  # stored once, with a new study
+    bounds = study_bounds(
+        cfg, getattr(evaluator, "baseline_values", None)
+    )  # stored once, with a new study
     study = st.create_or_load(cfg, url, heartbeat=cfg.workers.heartbeat(), bounds=bounds)
     # this search holds the SQLite study's lock: trials of a search left RUNNING are dead;
     # on a database server a trial is dead only when its heartbeat stopped

@@ -65,7 +65,7 @@ def _session_bounds(cfg: StudyConfig, study: optuna.Study, evaluator: Evaluator)
     meta = st.study_meta(study.user_attrs)
     if isinstance(meta, dict) and "bounds" in meta:
         return st.hypervolume_bounds(meta)
-    return study_bounds(cfg, evaluator.baseline_values)
+    return study_bounds(cfg, getattr(evaluator, "baseline_values", None))
 
 
 class SearchSession:

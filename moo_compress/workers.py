@@ -172,7 +172,9 @@ def run_worker(
     evaluator.prepare(cfg.space.archs(cfg.arch))
     from moo_compress.settings.bounds import study_bounds
 
-    bounds = study_bounds(cfg, evaluator.baseline_values)  # stored once, with a new study
+    bounds = study_bounds(
+        cfg, getattr(evaluator, "baseline_values", None)
+    )  # stored once, with a new study
     study = st.with_retries(
         lambda: st.create_or_load(cfg, url, heartbeat=cfg.workers.heartbeat(), bounds=bounds),
         url,
