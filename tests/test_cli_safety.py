@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import os
 import sqlite3
+import threading
+import time
 
 import optuna
 import pytest
@@ -17,6 +19,7 @@ from optuna.trial import TrialState
 from moo_compress import storage as st
 from moo_compress.cli import main
 from moo_compress.config import load_study_config
+from moo_compress.errors import ConfigError
 from tests.conftest import write_study
 
 OBJECTIVES = ("accuracy", "cr", "mce", "proxy_purity")
@@ -214,12 +217,45 @@ def test_search_refuses_a_changed_study_before_anything_is_written(tmp_path, run
     assert (tmp_path / "study.db").read_bytes() == db
 
 
-def test_search_refuses_a_foreign_study_before_anything_is_written(tmp_path, run):
+def test_search_refuses_a_foreign_study_before_anything_is_written(tmp_path, run, monkeypatch):
+    monkeypatch.setattr("moo_compress.storage._study.SETTLE_SECONDS", 0.3)
     study = write_study(tmp_path, name="tiny", cache_dir=tmp_path / "cache")
     optuna.create_study(study_name="tiny", storage=f"sqlite:///{tmp_path / 'study.db'}")
     code, _, err = run("search", study, "--no-progress")
     assert code == 2 and "moo-compress did not create" in _one_line_error(err)
     assert not (tmp_path / "cache").exists()
+
+
+def test_a_study_another_worker_is_still_creating_is_not_foreign(tmp_path):
+    """A racing worker that finds the study before its creator has written the record
+    waits for the record instead of calling the study foreign (CI failure in
+    test_racing_workers); a foreign study with trials is refused at once."""
+    from moo_compress.storage import _study
+
+    cfg = load_study_config(write_study(tmp_path, name="tiny", cache_dir=tmp_path / "cache"))
+    url = st.storage_url(cfg)
+    bare = optuna.create_study(study_name="tiny", storage=url, directions=cfg.directions)
+    # the creator's remaining write, as create_or_load makes it after create_study
+    record = {"fingerprint": cfg.fingerprint(), "seed": cfg.seed}
+    writer = threading.Timer(0.5, lambda: _study.write_study_meta(bare, record))
+    start = time.monotonic()
+    writer.start()
+    try:
+        st.check_existing_study(cfg, url)
+    finally:
+        writer.join()
+    assert 0.4 < time.monotonic() - start < _study.SETTLE_SECONDS
+
+    other = tmp_path / "other"
+    other.mkdir()
+    foreign = load_study_config(write_study(other, name="foreign", cache_dir=other / "cache"))
+    optuna.create_study(study_name="foreign", storage=url).add_trial(
+        optuna.trial.create_trial(value=1.0, state=TrialState.COMPLETE)
+    )
+    start = time.monotonic()
+    with pytest.raises(ConfigError, match="moo-compress did not create"):
+        st.check_existing_study(foreign, url)
+    assert time.monotonic() - start < 2.0
 
 
 # -- 4. from the database alone; skipped and abandoned apart; the budget ---------------------

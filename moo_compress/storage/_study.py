@@ -253,13 +253,7 @@ def create_or_load(
         study = optuna.load_study(
             study_name=cfg.name, storage=open_storage(url, heartbeat=heartbeat)
         )
-        stored = study_meta(study.user_attrs)
-        for _ in range(50):  # a worker that just created the study may still be writing it
-            if stored is not None:
-                break
-            time.sleep(0.1)
-            stored = study_meta(study.user_attrs)
-        _check_stored(cfg, stored, "")
+        _check_stored(cfg, _settled_meta(study), "")
         if study.user_attrs.get("budget") != budget:
             study.set_user_attr("budget", budget)
         return study
@@ -316,8 +310,30 @@ def check_existing_study(cfg, url: str) -> None:
     storage = check_storage_for_search(url)
     if storage is None or cfg.name not in study_names(storage):
         return
-    stored = study_meta(optuna.load_study(study_name=cfg.name, storage=storage).user_attrs)
+    stored = _settled_meta(optuna.load_study(study_name=cfg.name, storage=storage))
     _check_stored(cfg, stored, f" (no 'moo_compress' study attribute) in {redact(url)}")
+
+
+#: How long a study without trials may lack its record before it counts as foreign: a
+#: worker that has just created it writes the record in a few more round trips.
+SETTLE_SECONDS = 10.0
+
+
+def _settled_meta(study) -> dict[str, Any] | None:
+    """The study's ``moo_compress`` record; for a study without trials that has none yet,
+    waits up to :data:`SETTLE_SECONDS` for the worker that created it to write it.
+
+    A study with trials and no record is foreign at once (moo-compress writes the record
+    before its first trial).
+    """
+    stored = study_meta(study.user_attrs)
+    deadline = time.monotonic() + SETTLE_SECONDS
+    while stored is None and time.monotonic() < deadline:
+        if study.get_trials(deepcopy=False):
+            break
+        time.sleep(0.1)
+        stored = study_meta(study.user_attrs)
+    return stored
 
 
 def _check_stored(cfg, stored: dict[str, Any] | None, where: str) -> None:
