@@ -732,6 +732,7 @@ def main(argv: list[str] | None = None) -> int:
         from moo_compress.storage import redact
 
         if isinstance(exc, MooCompressError):
+            exc = _as_flag(exc)
             print(f"error: {redact(str(exc))}", file=sys.stderr)
             return exc.exit_code
         url = getattr(args, "storage", None) or _default_storage(args)
@@ -746,6 +747,20 @@ def main(argv: list[str] | None = None) -> int:
     finally:
         if previous is not None:
             signal.signal(signal.SIGTERM, previous)
+
+
+#: Settings the layers below name by their keyword (``run_search(n_workers=...)``,
+#: ``load_study_config(seed=...)``) and the command line gives as these flags.
+FLAGS = {"n_workers": "--n-workers", "dask_scheduler": "--dask-scheduler", "seed": "--seed"}
+
+
+def _as_flag(exc: Exception) -> Exception:
+    """A ``ConfigError`` about a keyword setting, told about its command-line flag."""
+    from moo_compress.errors import ConfigError
+
+    if isinstance(exc, ConfigError) and not exc.key and exc.source in FLAGS:
+        return ConfigError(FLAGS[exc.source], exc.key, exc.message)
+    return exc
 
 
 def _default_storage(args) -> str | None:

@@ -95,6 +95,7 @@ __all__ = [
     "write_generation",
     "write_result",
     "write_rung",
+    "worker",
     "write_worker",
 ]
 
@@ -275,6 +276,16 @@ def config_key(trial, default: Any = None) -> Any:
         default: Returned when none was recorded.
     """
     return trial.user_attrs.get(_CONFIG_KEY, default)
+
+
+def worker(trial) -> str | None:
+    """The id of the ``moo-compress worker`` process that claimed ``trial`` (None: the
+    search's own).
+
+    Args:
+        trial: An Optuna ``FrozenTrial`` or ``Trial``.
+    """
+    return trial.user_attrs.get(_WORKER)
 
 
 def is_worker_trial(trial) -> bool:

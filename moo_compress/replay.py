@@ -20,7 +20,7 @@ import numpy as np
 from moo_compress import record
 from moo_compress.archive import ParetoArchive
 from moo_compress.errors import MooCompressError
-from moo_compress.search import SearchSession
+from moo_compress.study import open_search
 
 if TYPE_CHECKING:
     import optuna
@@ -62,7 +62,7 @@ def replay(
     """
     import optuna
 
-    from moo_compress.drivers import DRIVER_INFO, DRIVERS
+    from moo_compress.drivers import DRIVER_INFO
 
     name = driver or cfg.driver
     if driver_options is None:
@@ -81,21 +81,18 @@ def replay(
             cache_dir=Path(tmp),
             storage="sqlite:///:memory:",
         )
-        optuna.logging.set_verbosity(optuna.logging.WARNING)
-        study = optuna.create_study(
-            study_name=run_cfg.name,
-            storage=optuna.storages.InMemoryStorage(),
-            directions=run_cfg.directions,
-        )
-        session = SearchSession(run_cfg, study, table, show_progress=False)
-        with warnings.catch_warnings():
+        with (
+            open_search(run_cfg, evaluator=table, in_memory=True) as search,
+            warnings.catch_warnings(),
+        ):
             warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
             try:
-                DRIVERS.get(name)(run_cfg).run(session, interrupted=[])
+                search.drive(search.driver())
             except MooCompressError as exc:  # the driver gave up: the study so far, and why
-                study.set_user_attr(STOPPED, str(exc))
-            # as run_search: the archive after the last evaluation (a partial generation)
-            session.record_hypervolume(generation=session.last_generation)
+                search.study.set_user_attr(STOPPED, str(exc))
+                # as run_search: the archive after the last evaluation (a partial generation)
+                search.session.record_hypervolume(generation=search.session.last_generation)
+            study = search.study
     return study
 
 

@@ -300,6 +300,201 @@ class SearchSession:
             )
             self._hv_keys.add(key)
 
+    # -- what drivers use besides evaluation (moo_compress.drivers.base.Session) ----------
+    def propose(self, sampler) -> tuple[optuna.Trial, dict[str, Any]]:
+        """Ask the study for a new trial proposed by ``sampler`` and suggest its parameters
+        (in one transaction).
+
+        Args:
+            sampler: The Optuna sampler (seeded by the driver).
+
+        Returns:
+            The running trial and its full configuration.
+        """
+        import warnings
+
+        self.study.sampler = sampler
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            trial = st.with_retries(self.study.ask, self.url)
+            config = st.suggest_in_one_transaction(trial, self.space.suggest)
+        return trial, config
+
+    def fail(self, trial: optuna.Trial, reason: str) -> None:
+        """Fail a proposal that is not evaluated (a duplicate, over budget, skipped): it
+        counts as a proposal.
+
+        Args:
+            trial: The running trial.
+            reason: Why (starts with :data:`moo_compress.record.DUPLICATE` or
+                :data:`moo_compress.storage.SKIPPED`).
+        """
+        from optuna.trial import TrialState
+
+        record.write_fail_reason(trial, reason)
+        self._tell(trial, state=TrialState.FAIL)
+        self.proposals += 1
+
+    def skip(self, reason: str) -> None:
+        """Take the next queued trial off the queue (a dead worker's configuration queued
+        again by Optuna, when the driver decides anew or the budget is met), failed as
+        :data:`moo_compress.storage.SKIPPED`.
+
+        Args:
+            reason: Why, after the ``skipped:`` prefix.
+        """
+        from moo_compress.heartbeat import heartbeat
+
+        trial = st.with_retries(self.study.ask, self.url)
+        with heartbeat(self.study, trial):
+            self.fail(trial, f"{st.SKIPPED}: {reason}")
+
+    def stamp(
+        self,
+        trial: optuna.Trial,
+        config: dict[str, Any],
+        key: str,
+        *,
+        worker: str | None = None,
+        more: Callable[[Any], None] | None = None,
+    ) -> None:
+        """Write a proposal's configuration in one transaction, before it is claimed.
+
+        Args:
+            trial: The running trial.
+            config: Its full configuration.
+            key: Its key.
+            worker: The ``worker`` process that claims it (default None: the search's own).
+            more: Writes more of the record into the same batch (default None).
+        """
+        batch = st.AttrBatch(self.study, trial)
+        if worker is not None:
+            record.write_worker(batch, worker)
+        if more is not None:
+            more(batch)
+        record.write_config(batch, config, key)
+        if worker is not None:
+            st.claim_delay()  # test-only (MOO_COMPRESS_TEST_CLAIM_DELAY): widens races
+        st.with_retries(batch.flush, self.url)
+
+    def claim(
+        self,
+        trial: optuna.Trial,
+        name: str,
+        *,
+        taken: Callable[[], int | None] | None = None,
+        n_trials: int | None = None,
+        complete: Callable[[], list] | None = None,
+        what: str,
+    ) -> str | None:
+        """Why ``trial`` must not run (a duplicate, over budget), or None: its claim won
+        (:func:`moo_compress.drivers.base.claim_evaluation`, with the arguments it takes)."""
+        from functools import partial
+
+        from moo_compress.drivers.base import claim_evaluation
+
+        return st.with_retries(
+            partial(
+                claim_evaluation,
+                self.study,
+                trial,
+                name,
+                taken=taken,
+                n_trials=n_trials,
+                complete=complete,
+                what=what,
+            ),
+            self.url,
+        )
+
+    def running(self, trial: optuna.Trial):
+        """Context manager: the trial's heartbeat while it runs (when the storage has
+        heartbeats on)."""
+        from moo_compress.heartbeat import heartbeat
+
+        return heartbeat(self.study, trial)
+
+    def failed_elsewhere(self, trial: optuna.Trial) -> bool:
+        """Another worker failed this trial: its heartbeat was overdue (an overloaded
+        machine), and its configuration was queued again."""
+        from optuna.trial import TrialState
+
+        return st.stored_state(self.study, trial) == TrialState.FAIL
+
+    def trials(self, states=None) -> list[optuna.trial.FrozenTrial]:
+        """The study's trials (in ``states``; default None: all), read now from storage.
+
+        Args:
+            states: Trial states to read (default None: every state).
+        """
+        return st.with_retries(
+            lambda: self.study.get_trials(deepcopy=False, states=states), self.url
+        )
+
+    def queue(self, configs: list[dict[str, Any]]) -> None:
+        """Queue configurations to be proposed first (interrupted trials' configurations),
+        each unless a queued trial already holds it.
+
+        Args:
+            configs: Full configurations.
+        """
+        from optuna.trial import TrialState
+
+        waiting = {
+            self.space.config_key(self.space.full_config(st.queued_params(t)))
+            for t in self.trials((TrialState.WAITING,))
+        }
+        for config in configs:
+            if self.space.config_key(config) not in waiting:
+                self.study.enqueue_trial(self.space.searched_params(config), skip_if_exists=False)
+
+    def sync(self, grace_seconds: float, *, refresh: bool = False) -> None:
+        """For a ``worker`` process: fail the trials of workers that died (their heartbeat
+        is overdue, or they never beat within ``grace_seconds``), which queues them again.
+
+        Args:
+            grace_seconds: How long a RUNNING trial may go without a first heartbeat.
+            refresh: Then read counts, outcomes and the archive again (:meth:`refresh`).
+        """
+        import optuna
+
+        from moo_compress.heartbeat import fail_abandoned_trials
+
+        st.with_retries(lambda: optuna.storages.fail_stale_trials(self.study), self.url)
+        st.with_retries(lambda: fail_abandoned_trials(self.study, grace_seconds), self.url)
+        if refresh:
+            st.with_retries(self.refresh, self.url)
+
+    def duplicates_in_a_row(self, passed_over: Callable[[Any], bool] | None = None) -> int:
+        """Duplicate proposals in a row the study ends with
+        (:func:`moo_compress.drivers.base.trailing_duplicates`).
+
+        Args:
+            passed_over: Trials that neither count nor end the run (default None: none).
+        """
+        from moo_compress.drivers.base import trailing_duplicates
+
+        return trailing_duplicates(self.trials(), passed_over=passed_over)
+
+    def read_artifact(self, key: str, stored: dict[str, Any]) -> bytes | None:
+        """The kept artifact of ``key`` when it is the model a stored trial measured (its
+        SHA-256 matches the record's), else None (the model is built again, identically).
+
+        Args:
+            key: The configuration's key.
+            stored: The trial's stored result (:func:`moo_compress.record.result`).
+        """
+        import hashlib
+
+        try:
+            data = (self.artifact_dir / f"{key}.mcz").read_bytes()
+        except OSError:
+            return None
+        want = stored.get("artifact_sha256")
+        if want and hashlib.sha256(data).hexdigest() != want:
+            return None
+        return data
+
     # -- evaluation -----------------------------------------------------------------------
     def lookup(self, config: dict[str, Any]) -> Outcome | None:
         """The stored outcome of ``config``, or None when it has none yet.

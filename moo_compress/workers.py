@@ -26,13 +26,11 @@ import subprocess
 import sys
 import time
 from collections.abc import Callable
-from functools import partial
 from typing import TYPE_CHECKING, Any
 
 from moo_compress import record
 from moo_compress import storage as st
-from moo_compress._utils.hashing import derived_seed
-from moo_compress.heartbeat import fail_abandoned_trials, heartbeat
+from moo_compress.study import SQLITE_WARNING
 
 if TYPE_CHECKING:
     from moo_compress.evaluation import TrialResult
@@ -57,10 +55,6 @@ STORAGE_VARIABLE = "MOO_COMPRESS_STORAGE"
 visible to every user in ``ps``, the environment only to the same user."""
 THREADS_VARIABLE = "MOO_COMPRESS_THREADS"
 MAX_THREADS = 1024
-SQLITE_WARNING = (
-    "warning: several processes on one SQLite file contend for its lock and can fail with "
-    "'database is locked'; for several workers use PostgreSQL (--storage postgresql://...)"
-)
 
 
 def env_threads() -> int | None:
@@ -85,45 +79,6 @@ def env_threads() -> int | None:
     return int(text)
 
 
-def _seed(study_seed: int, worker: str, proposals: int) -> int:
-    return derived_seed(study_seed, worker, proposals)
-
-
-def _claim(study, trial, key: str, n_trials: int) -> str | None:
-    """Why this trial must not run (duplicate or over budget), or None to run it.
-
-    The configuration and a budget slot are claimed in the database
-    (:func:`moo_compress.storage.claim`): of racing trials exactly one wins each. Finished
-    trials that hold no claim (a ``search`` wrote them) count as evaluated too.
-    """
-    from optuna.trial import TrialState
-
-    name = st.config_claim(key)
-    holder = st.claim(study, trial, name)
-    if holder is not None:
-        return f"{record.DUPLICATE} of trial {holder.number}: configuration already evaluated or running"
-    finished = study.get_trials(deepcopy=False, states=(TrialState.COMPLETE, TrialState.FAIL))
-    for t in finished:
-        if t.number != trial.number and record.config_key(t) == key and st.holds_evaluation(t):
-            st.release_claim(study, trial, name)
-            return f"{record.DUPLICATE} of trial {t.number}: configuration already evaluated or running"
-    complete = [t for t in finished if t.state == TrialState.COMPLETE]
-    if st.take_budget_slot(study, trial, n_trials, complete) is None:
-        st.release_claim(study, trial, name)
-        return f"{st.SKIPPED}: the budget is met by completed and running trials"
-    return None
-
-
-def _skip_waiting(study, url: str) -> None:
-    """Pop one queued (WAITING) trial and fail it as skipped: the budget is already met."""
-    from optuna.trial import TrialState
-
-    trial = st.with_retries(study.ask, url)
-    with heartbeat(study, trial):
-        record.write_fail_reason(trial, f"{st.SKIPPED}: the budget is met by completed trials")
-        st.with_retries(partial(study.tell, trial, state=TrialState.FAIL), url)
-
-
 def run_worker(
     cfg: StudyConfig, *, worker: str | None = None, log: Callable[[str], None] | None = None
 ) -> dict[str, Any]:
@@ -143,15 +98,9 @@ def run_worker(
         ConfigError: The driver is not an Optuna sampler, or a check before the search
             fails (nothing is written then).
     """
-    import optuna
-    from optuna.exceptions import UpdateFinishedTrialError
-    from optuna.trial import TrialState
-
     from moo_compress.drivers import DRIVER_INFO, drivers_that
-    from moo_compress.drivers.optuna_samplers import OptunaDriver
     from moo_compress.errors import ConfigError
-    from moo_compress.evaluation import make_evaluator
-    from moo_compress.search import SearchSession
+    from moo_compress.study import open_search
 
     if DRIVER_INFO[cfg.driver].scale_out != "workers":
         raise ConfigError(
@@ -161,107 +110,12 @@ def run_worker(
         )
     log = log or (lambda msg: print(msg, file=sys.stderr))
     worker = worker or f"{os.uname().nodename}-{os.getpid()}"
-    url = st.storage_url(cfg)
-    from moo_compress.search import check_before_search
-
-    check_before_search(cfg, url)  # storage, space, an existing study: before anything is written
-    if st.is_sqlite(url):
-        log(SQLITE_WARNING)
-    t0 = time.perf_counter()
-    evaluator = make_evaluator(cfg.evaluation(), cfg.cache_dir, log=log)
-    evaluator.prepare(cfg.space.archs(cfg.arch))
-    from moo_compress.settings.bounds import study_bounds
-
-    bounds = study_bounds(
-        cfg, getattr(evaluator, "baseline_values", None)
-    )  # stored once, with a new study
-    study = st.with_retries(
-        lambda: st.create_or_load(cfg, url, heartbeat=cfg.workers.heartbeat(), bounds=bounds),
-        url,
-    )
-    session = SearchSession(cfg, study, evaluator, show_progress=False)
-    if DRIVER_INFO[cfg.driver].fidelity:  # the driver's own loop claims rung evaluations
-        from moo_compress.drivers import DRIVERS
-
+    with open_search(cfg, log=log, worker=True) as search:
         t_loop = time.perf_counter()
-        ran = DRIVERS.get(cfg.driver)(cfg).run(session, interrupted=[], worker=worker, log=log)
-        return _summary(worker, session, ran["evaluated"], t0, t_loop, ran["wait_seconds"])
-    driver = OptunaDriver(cfg)
-    space = session.space
-    proposals = evaluated = 0
-    recorded = session.n_complete
-    wait_seconds = 0.0
-    t_loop = time.perf_counter()
-    grace = cfg.workers.grace_seconds
-    while True:
-        st.with_retries(lambda: optuna.storages.fail_stale_trials(study), url)
-        st.with_retries(lambda: fail_abandoned_trials(study, grace), url)
-        listed = st.with_retries(
-            lambda: study.get_trials(
-                deepcopy=False,
-                states=(
-                    TrialState.COMPLETE,
-                    TrialState.RUNNING,
-                    TrialState.FAIL,
-                    TrialState.WAITING,
-                ),
-            ),
-            url,
+        ran = search.drive(final_hypervolume=False, worker=worker, log=log)
+        return _summary(
+            worker, search.session, ran["evaluated"], search.started, t_loop, ran["wait_seconds"]
         )
-        finished_or_running = [t for t in listed if t.state != TrialState.WAITING]
-        trials = [t for t in finished_or_running if t.state != TrialState.FAIL]
-        complete = [t for t in trials if t.state == TrialState.COMPLETE]
-        session.catch_up([t for t in finished_or_running if t.state != TrialState.RUNNING])
-        if len(complete) > recorded:  # the archive grew (here or elsewhere)
-            session.record_hypervolume()
-            recorded = len(complete)
-        done = len(complete)
-        if done >= cfg.n_trials or session.budget_left() == 0:
-            running = any(t.state == TrialState.RUNNING for t in trials)
-            waiting = any(t.state == TrialState.WAITING for t in listed)
-            if not running and not waiting:
-                break
-            if waiting:
-                # a dead worker's configuration re-queued after the budget was met: take it
-                # off the queue as skipped, so that no trial is left waiting
-                _skip_waiting(study, url)
-                continue
-            # a trial still runs (alive, or dead until its heartbeat is overdue): wait for
-            # it to finish or be failed, so that the study ends with nothing left running
-            time.sleep(POLL_SECONDS)
-            wait_seconds += POLL_SECONDS
-            continue
-        if len(trials) >= cfg.n_trials:
-            # the rest of the budget is running elsewhere; wait in case one of them dies
-            time.sleep(POLL_SECONDS)
-            wait_seconds += POLL_SECONDS
-            continue
-        study.sampler = driver.make_sampler(_seed(cfg.seed, worker, proposals))
-        proposals += 1
-        trial = st.with_retries(study.ask, url)
-        try:
-            with heartbeat(study, trial):
-                config = st.suggest_in_one_transaction(trial, space.suggest)
-                key = space.config_key(config)
-                st.claim_delay()  # test-only (MOO_COMPRESS_TEST_CLAIM_DELAY): widens races
-                batch = st.AttrBatch(study, trial)  # one transaction
-                record.write_worker(batch, worker)
-                record.write_config(batch, config, key)
-                st.with_retries(batch.flush, url)
-                reason = st.with_retries(partial(_claim, study, trial, key, cfg.n_trials), url)
-                if reason is not None:
-                    record.write_fail_reason(trial, reason)
-                    st.with_retries(partial(study.tell, trial, state=TrialState.FAIL), url)
-                    continue
-                session.evaluate_trial(trial, config)
-                evaluated += 1
-        except (UpdateFinishedTrialError, ValueError):  # ValueError: study.tell's "Cannot tell"
-            # this worker was too slow to beat (an overloaded machine): another worker
-            # failed the trial and re-queued its configuration
-            if st.stored_state(study, trial) != TrialState.FAIL:
-                raise
-            log(f"trial {trial.number} was failed by another worker: heartbeat overdue")
-    return _summary(worker, session, evaluated, t0, t_loop, wait_seconds)
 
 
 def _summary(worker: str, session, evaluated: int, t0: float, t_loop: float, wait: float) -> dict:

@@ -78,3 +78,19 @@ def cli(*args: str, cwd: Path | None = None, timeout: float = 600):
         timeout=timeout,
         env={**os.environ, "PYTHONPATH": str(ROOT)},
     )
+
+
+class ClaimsOnly:
+    """What a driver's claim uses of its session (``claim`` and ``trials``), over one Optuna
+    study handle: a stand-in for one worker process in the claim tests."""
+
+    def __init__(self, study) -> None:
+        self.study = study
+
+    def trials(self, states=None):
+        return self.study.get_trials(deepcopy=False, states=states)
+
+    def claim(self, trial, name: str, **kwargs):
+        from moo_compress.drivers.base import claim_evaluation
+
+        return claim_evaluation(self.study, trial, name, **kwargs)

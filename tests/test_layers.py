@@ -40,6 +40,7 @@ LAYERS: list[tuple[str, ...]] = [
     ("config",),  # the study-file loader reads every plugin's table
     ("evaluation",),
     ("search",),
+    ("study",),  # the one composer: check, evaluator, study, session, driver
     ("workers", "runner", "replay"),
     ("report", "proxy_report", "study_report", "anova", "progress", "export", "model_card"),
     ("cli", "__main__", "__init__"),

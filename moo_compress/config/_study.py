@@ -106,7 +106,7 @@ def load_study_config(
     if seed is not None:
         if isinstance(seed, bool) or not isinstance(seed, int) or not 0 <= seed <= 2**31 - 1:
             raise ConfigError(
-                "--seed", "", f"must be an int in [0, {2**31 - 1}]. Got {describe(seed)} instead."
+                "seed", "", f"must be an int in [0, {2**31 - 1}]. Got {describe(seed)} instead."
             )
         file_seed, seed_value = seed_value, seed
 

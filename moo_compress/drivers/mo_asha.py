@@ -37,7 +37,6 @@ from __future__ import annotations
 
 import dataclasses
 import time
-import warnings
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from functools import partial
@@ -47,14 +46,14 @@ import numpy as np
 
 from moo_compress import record
 from moo_compress import storage as st
+from moo_compress.drivers.base import RANDOM_AFTER_DUPLICATES, DuplicateRun, make_sampler
 from moo_compress.drivers.ladder import Rung
-from moo_compress.drivers.optuna_samplers import trailing_duplicates
+from moo_compress.drivers.optuna_samplers import POLL_SECONDS
 from moo_compress.settings.constraints import scaled_values
 
 __all__ = ["MoAshaDriver", "LadderEntry", "promotion_order"]
 
 _NOT_EVALUATED = (record.INTERRUPTED, record.DUPLICATE, record.SKIPPED, record.ABANDONED)
-POLL_SECONDS = 0.5
 
 
 @dataclass
@@ -170,7 +169,7 @@ class MoAshaDriver:
 
     #: Duplicate proposals in a row after which new configurations are drawn at random
     #: (as :class:`~moo_compress.drivers.optuna_samplers.OptunaDriver`).
-    random_after_duplicates = 10
+    random_after_duplicates = RANDOM_AFTER_DUPLICATES
 
     def __init__(self, cfg) -> None:
         self.cfg = cfg
@@ -202,31 +201,13 @@ class MoAshaDriver:
         return [o for o in self.known(rung) if o not in reuse]
 
     def make_sampler(self, seed: int):
-        """The base sampler proposing new configurations. TPE and NSGA-II read the
-        constraint values of the trials they learn from (``Trial.constraints``, where
-        ``Trial.set_constraint`` stores them) and prefer feasible ones, then the smaller
-        total violation.
+        """The base sampler proposing new configurations
+        (:func:`moo_compress.drivers.base.make_sampler` with the driver's options).
 
         Args:
             seed: The sampler's seed.
         """
-        import optuna
-
-        opts = self.cfg.driver_options
-        if self.sampler_name == "tpe":
-            with warnings.catch_warnings():
-                # the one warning of these settings: multivariate TPE is marked experimental
-                warnings.filterwarnings(
-                    "ignore",
-                    message="Argument ``multivariate`` is an experimental feature",
-                    category=optuna.exceptions.ExperimentalWarning,
-                )
-                return optuna.samplers.TPESampler(
-                    seed=seed, n_startup_trials=opts["n_startup_trials"], multivariate=True
-                )
-        if self.sampler_name == "nsga2":
-            return optuna.samplers.NSGAIISampler(seed=seed, population_size=opts["population_size"])
-        return optuna.samplers.RandomSampler(seed=seed)
+        return make_sampler(self.sampler_name, self.cfg.driver_options, seed)
 
     def shadow_study(self, entries: list[LadderEntry], seed: int):
         """The throw-away in-memory study the base sampler proposes from, built from
@@ -289,17 +270,16 @@ class MoAshaDriver:
         return space.suggest(self.shadow_study(entries, seed).ask())
 
     # -- reading the ladder from storage ----------------------------------------------------
-    def entries(self, study, trials: list | None = None) -> list[LadderEntry]:
+    def entries(self, trials: list) -> list[LadderEntry]:
         """Every rung evaluation of the study that holds or held a claim, by trial number.
 
         Args:
-            study: The Optuna study.
-            trials: Its trials as just read (default None: read them now).
+            trials: The study's trials as just read.
         """
         from optuna.trial import TrialState
 
         out = []
-        for t in study.get_trials(deepcopy=False) if trials is None else trials:
+        for t in trials:
             info = record.rung(t)
             key = record.config_key(t)
             if info is None or not key:
@@ -411,32 +391,23 @@ class MoAshaDriver:
         Raises:
             MooCompressError: 200 proposals in a row were already evaluated.
         """
-        import optuna
         from optuna.trial import TrialState
 
-        from moo_compress.errors import MooCompressError
-        from moo_compress.heartbeat import fail_abandoned_trials
-
         del interrupted
-        log = log or (lambda msg: None)
-        study, url = session.study, session.url
         session.fill_hypervolume_history()
         # duplicate proposals in a row, restored from storage (promotions are no proposals)
-        duplicates = st.with_retries(
-            partial(trailing_duplicates, study, passed_over=self._not_a_proposal), url
+        duplicates = DuplicateRun(
+            session.duplicates_in_a_row(passed_over=self._not_a_proposal),
+            self.random_after_duplicates,
         )
         wait_seconds = 0.0
         while True:
             if worker is not None:
-                st.with_retries(lambda: optuna.storages.fail_stale_trials(study), url)
-                st.with_retries(
-                    lambda: fail_abandoned_trials(study, self.cfg.workers.grace_seconds), url
-                )
-                st.with_retries(session.refresh, url)
-            listed = st.with_retries(lambda: study.get_trials(deepcopy=False), url)
+                session.sync(self.cfg.workers.grace_seconds, refresh=True)
+            listed = session.trials()
             waiting = [t for t in listed if t.state == TrialState.WAITING]
             if waiting:  # a dead worker's trial re-queued by Optuna: decided anew below
-                self._skip(session, "queued copy of a trial: promotions are decided from storage")
+                session.skip("queued copy of a trial: promotions are decided from storage")
                 continue
             if session.budget_left() == 0:
                 if worker is None or not any(t.state == TrialState.RUNNING for t in listed):
@@ -444,35 +415,28 @@ class MoAshaDriver:
                 time.sleep(POLL_SECONDS)  # wait for running trials (a dead one until failed)
                 wait_seconds += POLL_SECONDS
                 continue
-            entries = self.entries(study, listed)
+            entries = self.entries(listed)
             job = self.next_job(entries)
             if job is not None:
                 self._promote(session, job, worker)
                 continue
             seed = session.proposal_seed()
-            if self.sampler_name == "random" or duplicates >= self.random_after_duplicates:
-                study.sampler = optuna.samplers.RandomSampler(seed=seed)
-                trial = st.with_retries(study.ask, url)
-                config = st.suggest_in_one_transaction(trial, session.space.suggest)
+            if self.sampler_name == "random" or duplicates.at_random:
+                trial, config = session.propose(make_sampler("random", {}, seed))
             else:
                 trial, config = session.ask_config(self.propose(session.space, entries, seed))
             key = session.space.config_key(config)
             first = next((e for e in entries if e.key == key and e.rung == 0), None)
-            if first is not None or key in session.outcomes:
-                number = first.number if first is not None else session.outcomes[key].trial_number
+            known = session.lookup(config)
+            if first is not None or known is not None:
+                number = first.number if first is not None else known.trial_number
                 record.write_config(trial, config, key)
-                self._fail(
-                    session,
-                    trial,
-                    f"{record.DUPLICATE} of trial {number}: configuration already proposed",
+                session.fail(
+                    trial, f"{record.DUPLICATE} of trial {number}: configuration already proposed"
                 )
-                duplicates += 1
-                if duplicates >= 200:
-                    raise MooCompressError(
-                        "search stopped: 200 proposals in a row were already evaluated; the search space looks exhausted"
-                    )
+                duplicates.proposed(True)
                 continue
-            duplicates = 0
+            duplicates.proposed(False)
             self._evaluate(session, trial, config, key, 0, None, worker)
         return {"wait_seconds": wait_seconds, "evaluated": self.evaluated}
 
@@ -502,16 +466,9 @@ class MoAshaDriver:
         worker: str | None,
     ) -> None:
         from optuna.exceptions import UpdateFinishedTrialError
-        from optuna.trial import TrialState
 
-        from moo_compress.heartbeat import heartbeat
-
-        study, url = session.study, session.url
         try:
-            with heartbeat(study, trial):
-                batch = st.AttrBatch(study, trial)  # one transaction
-                if worker is not None:
-                    record.write_worker(batch, worker)
+            with session.running(trial):
                 note = None
                 if rung < self.top:
                     note = (
@@ -520,15 +477,15 @@ class MoAshaDriver:
                         f"the best 1/{self.eta} of rung {rung} (feasibility, non-dominated rank, "
                         "crowding)"
                     )
-                record.write_rung(batch, rung, self.top, below.number if below else None, note)
-                record.write_config(batch, config, key)
+
+                def write_rung(batch) -> None:
+                    record.write_rung(batch, rung, self.top, below.number if below else None, note)
+
+                session.stamp(trial, config, key, worker=worker, more=write_rung)
                 if worker is not None:
-                    st.claim_delay()  # test-only (MOO_COMPRESS_TEST_CLAIM_DELAY): widens races
-                st.with_retries(batch.flush, url)
-                if worker is not None:
-                    reason = st.with_retries(partial(self._claim, study, trial, key, rung), url)
+                    reason = self._claim(session, trial, key, rung)
                     if reason is not None:
-                        self._fail(session, trial, reason)
+                        session.fail(trial, reason)
                         return
                 compute = partial(self._compute, session, config, key, rung, below)
                 before = session.n_complete
@@ -539,30 +496,32 @@ class MoAshaDriver:
         except (UpdateFinishedTrialError, ValueError):  # ValueError: study.tell's "Cannot tell"
             # a worker too slow to beat (an overloaded machine): another worker failed the
             # trial, which frees its claims; the next decision is made anew from storage
-            if worker is None or st.stored_state(study, trial) != TrialState.FAIL:
+            if worker is None or not session.failed_elsewhere(trial):
                 raise
 
-    def _claim(self, study, trial, key: str, rung: int) -> str | None:
+    def _claim(self, session, trial, key: str, rung: int) -> str | None:
         """Why this rung evaluation must not run (its (configuration, rung) is claimed, or
         running and complete top-rung trials hold every budget slot), or None.
 
         The (configuration, rung) and, at the top rung, a budget slot are claimed in the
-        database (:func:`moo_compress.storage.claim`): of racing trials exactly one wins
-        each. Finished rung evaluations that hold no claim (a ``search`` wrote them) count
-        too."""
-        name = st.rung_claim(key, rung)
-        holder = st.claim(study, trial, name)
-        if holder is not None:
-            return f"{record.DUPLICATE} of trial {holder.number}: rung {rung} of this configuration is claimed"
-        for e in self.entries(study):
-            if e.key == key and e.rung == rung and e.number != trial.number:
-                if e.state != "running":
-                    st.release_claim(study, trial, name)
-                    return f"{record.DUPLICATE} of trial {e.number}: rung {rung} of this configuration is claimed"
-        if rung == self.top and st.take_budget_slot(study, trial, self.cfg.n_trials) is None:
-            st.release_claim(study, trial, name)
-            return f"{st.SKIPPED}: the budget is met by completed and running trials"
-        return None
+        database (:func:`moo_compress.drivers.base.claim_evaluation`): of racing trials
+        exactly one wins each. Finished rung evaluations that hold no claim (a ``search``
+        wrote them) count too."""
+
+        def taken() -> int | None:
+            for e in self.entries(session.trials()):
+                if e.key == key and e.rung == rung and e.number != trial.number:
+                    if e.state != "running":
+                        return e.number
+            return None
+
+        return session.claim(
+            trial,
+            st.rung_claim(key, rung),
+            taken=taken,
+            n_trials=self.cfg.n_trials if rung == self.top else None,
+            what=f"rung {rung} of this configuration is claimed",
+        )
 
     def _compute(self, session, config, key: str, rung: int, below: LadderEntry | None):
         """Measure ``rung`` of ``config``: reuse the model and exact values from below."""
@@ -578,7 +537,7 @@ class MoAshaDriver:
             kept_details = {k: v for k, v in details.items() if k in reuse}
             if rung < self.top:  # the estimates below stay known until measured better
                 kept_values = {**below.values, **kept_values}
-            artifact = _read_artifact(session.artifact_dir / f"{key}.mcz", stored)
+            artifact = session.read_artifact(key, stored)
         fidelity = self.rungs[rung].fidelity() if rung < self.top else None
         res = ev.evaluate_rung(
             config, key, objectives=self.to_measure(rung), fidelity=fidelity, artifact=artifact
@@ -608,29 +567,3 @@ class MoAshaDriver:
             measured=self.known(rung) if rung < self.top else None,
             baseline=baseline,
         )
-
-    def _fail(self, session, trial, reason: str) -> None:
-        from optuna.trial import TrialState
-
-        record.write_fail_reason(trial, reason)
-        st.with_retries(partial(session.study.tell, trial, state=TrialState.FAIL), session.url)
-        session.proposals += 1
-
-    def _skip(self, session, reason: str) -> None:
-        trial = st.with_retries(session.study.ask, session.url)
-        self._fail(session, trial, f"{st.SKIPPED}: {reason}")
-
-
-def _read_artifact(path, stored: dict[str, Any]) -> bytes | None:
-    """The kept artifact of a lower rung when it is the one that rung measured (its
-    SHA-256 matches), else None (the model is built again, identically)."""
-    import hashlib
-
-    try:
-        data = path.read_bytes()
-    except OSError:
-        return None
-    want = stored.get("artifact_sha256")
-    if want and hashlib.sha256(data).hexdigest() != want:
-        return None
-    return data

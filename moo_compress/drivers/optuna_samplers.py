@@ -1,4 +1,5 @@
-"""Optuna samplers (TPE, NSGA-II, random) through the ask/tell API.
+"""Optuna samplers (TPE, NSGA-II, random) through the ask/tell API, in one process or as one
+of several ``worker`` processes sharing the study.
 
 The sampler is rebuilt before each proposal with a seed derived from the study seed and
 the number of proposals already finished, so a killed and resumed search proposes the
@@ -10,16 +11,35 @@ and again (TPE on a small or tightly constrained space; on the quick start's tab
 benchmark 1 TPE run in 20 gave up after 200 duplicates in a row). So after
 :attr:`OptunaDriver.random_after_duplicates` duplicates in a row the next proposal is drawn
 by random sampling (seeded the same way, and decided from storage, so a resumed search makes
-the same choice). Not after the first one: a retry with a new seed usually finds a new
-configuration, and falling back to random at once cost TPE hypervolume on that benchmark.
+the same choice), and after 200 the search stops (:class:`~moo_compress.drivers.base.DuplicateRun`).
+A ``worker`` process does the same with the duplicates it proposed itself.
+
+Workers claim each configuration and one of the ``n_trials`` budget slots in the database
+(:func:`~moo_compress.drivers.base.claim_evaluation`): of racing workers exactly one wins
+each, so no configuration is evaluated twice and the budget is never overshot.
 """
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable
 from typing import Any
 
-__all__ = ["OptunaDriver", "trailing_duplicates"]
+from moo_compress import record
+from moo_compress import storage as st
+from moo_compress._utils.hashing import derived_seed
+from moo_compress.drivers.base import (
+    RANDOM_AFTER_DUPLICATES,
+    DuplicateRun,
+    make_sampler,
+    trailing_duplicates,
+)
+
+__all__ = ["POLL_SECONDS", "OptunaDriver", "claim_config", "trailing_duplicates"]
+
+#: How long a worker waits before looking again at trials other workers run.
+POLL_SECONDS = 0.5
+_SAMPLERS = {"optuna-tpe": "tpe", "optuna-nsga2": "nsga2", "optuna-random": "random"}
 
 
 class OptunaDriver:
@@ -32,15 +52,14 @@ class OptunaDriver:
     #: Duplicates in a row after which the next proposal is drawn at random (see the module
     #: docstring); None: never (only to measure what it is worth,
     #: ``benchmarks/search_efficiency.py --ablate no-random-after-duplicate``).
-    random_after_duplicates: int | None = 10
+    random_after_duplicates: int | None = RANDOM_AFTER_DUPLICATES
 
     def __init__(self, cfg) -> None:
         self.cfg = cfg
 
     def make_sampler(self, seed: int):
         """A new sampler of the study's driver (TPE, NSGA-II or random) with the driver
-        options. TPE and NSGA-II read the constraint values each trial stores
-        (``Trial.set_constraint``) and prefer feasible trials.
+        options (:func:`moo_compress.drivers.base.make_sampler`).
 
         Args:
             seed: The sampler's seed.
@@ -48,102 +67,151 @@ class OptunaDriver:
         Raises:
             ValueError: The study's driver is not an Optuna one.
         """
-        import optuna
+        if self.cfg.driver not in _SAMPLERS:
+            raise ValueError(f"OptunaDriver cannot run driver {self.cfg.driver!r}")
+        return make_sampler(_SAMPLERS[self.cfg.driver], self.cfg.driver_options, seed)
 
-        opts = self.cfg.driver_options
-        if self.cfg.driver == "optuna-tpe":
-            return optuna.samplers.TPESampler(
-                seed=seed,
-                n_startup_trials=opts["n_startup_trials"],
-                multivariate=True,
-            )
-        if self.cfg.driver == "optuna-nsga2":
-            return optuna.samplers.NSGAIISampler(seed=seed, population_size=opts["population_size"])
-        if self.cfg.driver == "optuna-random":
-            return optuna.samplers.RandomSampler(seed=seed)
-        raise ValueError(f"OptunaDriver cannot run driver {self.cfg.driver!r}")
-
-    def run(self, session, *, interrupted: list[dict[str, Any]]) -> None:
+    def run(
+        self,
+        session,
+        *,
+        interrupted: list[dict[str, Any]],
+        worker: str | None = None,
+        log: Callable[[str], None] | None = None,
+    ) -> dict[str, Any]:
         """Ask, evaluate and tell until the budget is spent (interrupted configurations are
         queued first, unless already waiting in the study).
 
         Args:
-            session: The search session (:class:`moo_compress.search.SearchSession`) that
+            session: The search session (:class:`moo_compress.drivers.base.Session`) that
                 evaluates, stores and counts configurations.
             interrupted: Configurations of trials an earlier run left unfinished, queued first.
+            worker: This process's worker id when it is one of several ``worker`` processes
+                (default None: the search's only driver).
+            log: Callable for messages (default None: silent).
+
+        Returns:
+            What this process did: ``evaluated`` (evaluations run here) and
+            ``wait_seconds`` (spent waiting for other workers' trials).
 
         Raises:
             MooCompressError: 200 proposals in a row were already evaluated.
         """
-        import warnings
-
-        import optuna
-        from optuna.trial import TrialState
-
-        from moo_compress import storage as st
-        from moo_compress.errors import MooCompressError
-
-        study = session.study
-        space = session.space
-        waiting = {
-            space.config_key(space.full_config(st.queued_params(t)))
-            for t in study.get_trials(deepcopy=False, states=(TrialState.WAITING,))
-        }
-        for config in interrupted:
-            if space.config_key(config) not in waiting:
-                study.enqueue_trial(space.searched_params(config), skip_if_exists=False)
+        if worker is not None:
+            return self._run_worker(session, worker, log or (lambda msg: None))
+        session.queue(interrupted)
         session.fill_hypervolume_history()
-        duplicates_in_a_row = trailing_duplicates(study)
+        duplicates = DuplicateRun(session.duplicates_in_a_row(), self.random_after_duplicates)
+        evaluated = 0
         while session.budget_left() > 0:
-            seed = session.proposal_seed()
-            study.sampler = (
-                optuna.samplers.RandomSampler(seed=seed)
-                if self.random_after_duplicates is not None
-                and duplicates_in_a_row >= self.random_after_duplicates
-                else self.make_sampler(seed)
-            )
-            with warnings.catch_warnings():
-                warnings.simplefilter("ignore")
-                trial = study.ask()
-                config = st.suggest_in_one_transaction(trial, space.suggest)
+            sampler = duplicates.sampler(self.make_sampler, session.proposal_seed())
+            trial, config = session.propose(sampler)
             before = session.n_complete
             outcome = session.evaluate_trial(trial, config)
-            duplicate = outcome.trial_number != trial.number
-            duplicates_in_a_row = duplicates_in_a_row + 1 if duplicate else 0
+            evaluated += outcome.trial_number == trial.number
             if session.n_complete > before:
                 session.record_hypervolume()
-            elif duplicate:
-                if duplicates_in_a_row >= 200:
-                    raise MooCompressError(
-                        "search stopped: 200 proposals in a row were already evaluated; the search space looks exhausted"
-                    )
+            duplicates.proposed(outcome.trial_number != trial.number)
+        return {"evaluated": evaluated, "wait_seconds": 0.0}
+
+    def _run_worker(self, session, worker: str, log: Callable[[str], None]) -> dict[str, Any]:
+        """One of several ``worker`` processes: propose, claim, evaluate and tell until the
+        study holds ``n_trials`` completed trials and none runs or waits."""
+        from optuna.exceptions import UpdateFinishedTrialError
+        from optuna.trial import TrialState
+
+        cfg = self.cfg
+        proposals = evaluated = 0
+        recorded = session.n_complete
+        wait_seconds = 0.0
+        duplicates = DuplicateRun(
+            session.duplicates_in_a_row(passed_over=lambda t: record.worker(t) != worker),
+            self.random_after_duplicates,
+        )
+        listing = (TrialState.COMPLETE, TrialState.RUNNING, TrialState.FAIL, TrialState.WAITING)
+        while True:
+            session.sync(cfg.workers.grace_seconds)
+            listed = session.trials(listing)
+            finished_or_running = [t for t in listed if t.state != TrialState.WAITING]
+            trials = [t for t in finished_or_running if t.state != TrialState.FAIL]
+            complete = [t for t in trials if t.state == TrialState.COMPLETE]
+            session.catch_up([t for t in finished_or_running if t.state != TrialState.RUNNING])
+            if len(complete) > recorded:  # the archive grew (here or elsewhere)
+                session.record_hypervolume()
+                recorded = len(complete)
+            if len(complete) >= cfg.n_trials or session.budget_left() == 0:
+                running = any(t.state == TrialState.RUNNING for t in trials)
+                waiting = any(t.state == TrialState.WAITING for t in listed)
+                if not running and not waiting:
+                    break
+                if waiting:
+                    # a dead worker's configuration re-queued after the budget was met: take
+                    # it off the queue as skipped, so that no trial is left waiting
+                    session.skip("the budget is met by completed trials")
+                    continue
+                # a trial still runs (alive, or dead until its heartbeat is overdue): wait
+                # for it to finish or be failed, so that the study ends with nothing running
+                time.sleep(POLL_SECONDS)
+                wait_seconds += POLL_SECONDS
+                continue
+            if len(trials) >= cfg.n_trials:
+                # the rest of the budget is running elsewhere; wait in case one of them dies
+                time.sleep(POLL_SECONDS)
+                wait_seconds += POLL_SECONDS
+                continue
+            seed = derived_seed(cfg.seed, worker, proposals)
+            proposals += 1
+            trial, config = session.propose(duplicates.sampler(self.make_sampler, seed))
+            try:
+                with session.running(trial):
+                    key = session.space.config_key(config)
+                    session.stamp(trial, config, key, worker=worker)
+                    reason = claim_config(session, trial, key, cfg.n_trials)
+                    if reason is not None:
+                        session.fail(trial, reason)
+                        duplicates.proposed(reason.startswith(record.DUPLICATE))
+                        continue
+                    outcome = session.evaluate_trial(trial, config)
+                    evaluated += 1
+                    duplicates.proposed(outcome.trial_number != trial.number)
+            except (UpdateFinishedTrialError, ValueError):  # ValueError: tell's "Cannot tell"
+                # this worker was too slow to beat (an overloaded machine): another worker
+                # failed the trial and re-queued its configuration
+                if not session.failed_elsewhere(trial):
+                    raise
+                log(f"trial {trial.number} was failed by another worker: heartbeat overdue")
+        return {"evaluated": evaluated, "wait_seconds": wait_seconds}
 
 
-def trailing_duplicates(study, *, passed_over: Callable[[Any], bool] | None = None) -> int:
-    """How many duplicate proposals in a row the study ends with: counted back from its last
-    finished trial (by number) until one that is not a duplicate proposal, passing over
-    interrupted trials (not in an uninterrupted run's history) and those ``passed_over``
-    names. A resumed search restores its count of duplicates in a row from this, so it
-    falls back to random proposals exactly when an uninterrupted run would.
+def claim_config(session, trial, key: str, n_trials: int) -> str | None:
+    """Why this worker's trial must not run (duplicate or over budget), or None to run it.
+
+    The configuration and a budget slot are claimed in the database
+    (:func:`moo_compress.drivers.base.claim_evaluation`): of racing trials exactly one wins
+    each. Finished trials that hold no claim (a ``search`` wrote them) count as evaluated too.
 
     Args:
-        study: The Optuna study.
-        passed_over: Trials that neither count nor end the run (default None: none);
-            mo-asha passes over its promotions, which are no proposals.
+        session: The search session (its ``claim`` and ``trials``).
+        trial: The worker's running trial, its configuration written.
+        key: The configuration's key.
+        n_trials: The budget of completed trials.
     """
     from optuna.trial import TrialState
 
-    from moo_compress import record
-    from moo_compress import storage as st
+    finished: list = []
 
-    states = (TrialState.COMPLETE, TrialState.PRUNED, TrialState.FAIL)
-    finished = study.get_trials(deepcopy=False, states=states)
-    n = 0
-    for t in sorted(finished, key=lambda t: t.number, reverse=True):
-        reason = str(record.fail_reason(t))
-        if reason == st.INTERRUPTED or (passed_over is not None and passed_over(t)):
-            continue
-        if not reason.startswith(record.DUPLICATE):
-            break
-        n += 1
-    return n
+    def taken() -> int | None:
+        finished[:] = session.trials((TrialState.COMPLETE, TrialState.FAIL))
+        for t in finished:
+            if t.number != trial.number and record.config_key(t) == key and st.holds_evaluation(t):
+                return t.number
+        return None
+
+    return session.claim(
+        trial,
+        st.config_claim(key),
+        taken=taken,
+        n_trials=n_trials,
+        complete=lambda: [t for t in finished if t.state == TrialState.COMPLETE],
+        what="configuration already evaluated or running",
+    )

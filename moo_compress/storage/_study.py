@@ -347,7 +347,7 @@ def _check_stored(cfg, stored: dict[str, Any] | None, where: str) -> None:
     if stored["seed"] != cfg.seed:
         override = (stored.get("overrides") or {}).get("study.seed")
         how = f" (it was searched with --seed {override['value']})" if override else ""
-        source, key = ("--seed", "") if cfg.file_seed is not None else (cfg.source, "study.seed")
+        source, key = ("seed", "") if cfg.file_seed is not None else (cfg.source, "study.seed")
         raise ConfigError(
             source,
             key,

@@ -149,7 +149,7 @@ def test_promotions_follow_the_rule_and_constraints_apply_where_measured(tmp_pat
         # checked against hand-computed answers in test_promotions_match_a_hand_computed_table
         below = [
             e
-            for e in driver.entries(_Upto(study, t.number))
+            for e in driver.entries(_Upto(study, t.number).get_trials())
             if e.rung == info["rung"] - 1 and e.state == "done"
         ]
         k = len(below) // 2
@@ -379,7 +379,7 @@ def test_nsga2_evolves_from_the_non_dominated_rung0_results(tmp_path):
             params = {v: vals[j % len(vals)] for v, vals in dominated.items()}
             values = {"accuracy": 80.0 + j, "cr": 5.0 + j, "proxy_purity": 1.0}
         trials.append(_rung0(cfg, i, params, values, {}))
-    entries = driver.entries(None, trials)
+    entries = driver.entries(trials)
     assert len(entries) == 16
 
     # NSGA-II sees two generations and selects the 8 non-dominated results as parents
@@ -464,7 +464,7 @@ def test_the_base_samplers_see_the_constraints(tmp_path, sampler):
     (tmp_path / "space.yaml").write_text(EVOLVE_SPACE)
     cfg = load_study_config(path)
     driver = MoAshaDriver(cfg)
-    entries = driver.entries(None, _constrained_results(cfg))
+    entries = driver.entries(_constrained_results(cfg))
     for n in range(10, 21):  # as the results arrive
         shadow = driver.shadow_study(entries[:n], seed=0)
         trials = sorted(shadow.get_trials(), key=lambda t: t.number)
@@ -520,7 +520,7 @@ def test_infeasible_configurations_rank_by_the_scaled_violation(tmp_path):
         {"accuracy": 88.0, "cr": 6.0, "proxy_purity": 1.0},
         {acc: 5.0, cr: -2.0},
     )
-    entries = driver.entries(None, [y, x])
+    entries = driver.entries([y, x])
     assert [e.violation for e in entries] == [pytest.approx(3 / 49), pytest.approx(0.05)]
     assert entries[1].constraints == {acc: pytest.approx(0.05), cr: pytest.approx(-2 / 49)}
     # eta 2, two results: the better one goes on, and it is X
@@ -648,7 +648,7 @@ def test_the_duplicate_count_is_read_back_from_storage():
     """The one count both the Optuna drivers and mo-asha restore on resume: duplicates in a
     row at the end of the study, passing over interrupted trials and (for mo-asha) its
     promotions and skipped copies; anything else ends the run."""
-    from moo_compress.drivers.optuna_samplers import trailing_duplicates
+    from moo_compress.drivers.base import trailing_duplicates
 
     def trial(state, reason=None, rung=None):
         attrs = _Attrs()
@@ -674,7 +674,7 @@ def test_the_duplicate_count_is_read_back_from_storage():
         ]
     )
     # the Optuna drivers pass over interrupted trials only: 7, then 6 ends the run
-    assert trailing_duplicates(study) == 1
+    assert trailing_duplicates(study.trials) == 1
     # mo-asha passes over its promotions and skipped copies too: 7, 5, 2, 1, then 0
     mo_asha = MoAshaDriver._not_a_proposal
-    assert trailing_duplicates(study, passed_over=mo_asha) == 4
+    assert trailing_duplicates(study.trials, passed_over=mo_asha) == 4

@@ -14,7 +14,7 @@ from moo_compress import record
 from moo_compress import storage as st
 from moo_compress.config import load_study_config
 from moo_compress.drivers.mo_asha import MoAshaDriver
-from tests.conftest import write_study
+from tests.conftest import ClaimsOnly, write_study
 
 
 def _driver(tmp_path, n_trials: int) -> MoAshaDriver:
@@ -39,15 +39,15 @@ def test_one_of_two_racing_trials_evaluates_a_rung(tmp_path):
     a, b = worker_a.ask(), worker_b.ask()
     assert (a.number, b.number) == (0, 1)
     _write(b, "k", 0, driver.top)
-    assert driver._claim(worker_b, b, "k", 0) is None
+    assert driver._claim(ClaimsOnly(worker_b), b, "k", 0) is None
     _write(a, "k", 0, driver.top)
-    assert driver._claim(worker_a, a, "k", 0) == (
+    assert driver._claim(ClaimsOnly(worker_a), a, "k", 0) == (
         "duplicate of trial 1: rung 0 of this configuration is claimed"
     )
     # another rung of the same configuration is another claim
     c = worker_a.ask()
     _write(c, "k", 1, driver.top)
-    assert driver._claim(worker_a, c, "k", 1) is None
+    assert driver._claim(ClaimsOnly(worker_a), c, "k", 1) is None
 
 
 def test_the_top_rung_never_runs_past_the_budget(tmp_path):
@@ -58,9 +58,9 @@ def test_the_top_rung_never_runs_past_the_budget(tmp_path):
     worker_a, worker_b = _handles(tmp_path)
     a, b = worker_a.ask(), worker_b.ask()
     _write(b, "kb", top, top)
-    assert driver._claim(worker_b, b, "kb", top) is None
+    assert driver._claim(ClaimsOnly(worker_b), b, "kb", top) is None
     _write(a, "ka", top, top)
-    assert driver._claim(worker_a, a, "ka", top) == (
+    assert driver._claim(ClaimsOnly(worker_a), a, "ka", top) == (
         "skipped: the budget is met by completed and running trials"
     )
     record.write_fail_reason(a, "skipped: the budget is met by completed and running trials")
@@ -70,8 +70,8 @@ def test_the_top_rung_never_runs_past_the_budget(tmp_path):
     worker_b.tell(b, state=TrialState.FAIL)
     c = worker_a.ask()
     _write(c, "kb", top, top)
-    assert driver._claim(worker_a, c, "kb", top) is None
+    assert driver._claim(ClaimsOnly(worker_a), c, "kb", top) is None
     # lower rungs use no budget slot
     d = worker_b.ask()
     _write(d, "kd", 0, top)
-    assert driver._claim(worker_b, d, "kd", 0) is None
+    assert driver._claim(ClaimsOnly(worker_b), d, "kd", 0) is None

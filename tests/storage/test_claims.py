@@ -20,9 +20,15 @@ from optuna.trial import TrialState
 
 from moo_compress import record
 from moo_compress import storage as st
-from moo_compress.workers import _claim
+from moo_compress.drivers.optuna_samplers import claim_config
+from tests.conftest import ClaimsOnly
 
 CONFIG = {"prune_ratio": 0.5}
+
+
+def _claim(study, trial, key: str, *, n_trials: int):
+    """A worker's claim of ``key`` and a budget slot, through the handle ``study``."""
+    return claim_config(ClaimsOnly(study), trial, key, n_trials)
 
 
 def _handles(tmp_path, n: int = 2):
