@@ -25,7 +25,7 @@ from moo_compress.errors import MooCompressError
 if TYPE_CHECKING:
     import optuna
 
-    from moo_compress.evaluation import Evaluator, TrialResult
+    from moo_compress.evaluation import BaseEvaluator, TrialResult
     from moo_compress.settings import StudyConfig
 
 __all__ = ["Outcome", "SearchSession", "check_before_search"]
@@ -56,7 +56,7 @@ class Outcome:
         return self.complete and all(v <= 0.0 for v in self.constraints)
 
 
-def _session_bounds(cfg: StudyConfig, study: optuna.Study, evaluator: Evaluator) -> list:
+def _session_bounds(cfg: StudyConfig, study: optuna.Study, evaluator: BaseEvaluator) -> list:
     """The hypervolume bounds stored with the study when it was created; for a study made
     outside :func:`moo_compress.storage.create_or_load` (a replay's in-memory study),
     derived now as a new study's would be (:func:`moo_compress.settings.bounds.study_bounds`)."""
@@ -74,7 +74,7 @@ class SearchSession:
     Args:
         cfg: The validated study configuration.
         study: The Optuna study (created or loaded).
-        evaluator: A prepared :class:`moo_compress.evaluation.Evaluator`.
+        evaluator: A prepared :class:`~moo_compress.evaluation.base.BaseEvaluator`.
         show_progress: Draw a progress bar on stderr (default True; see
             :meth:`start_progress`).
     """
@@ -83,7 +83,7 @@ class SearchSession:
         self,
         cfg: StudyConfig,
         study: optuna.Study,
-        evaluator: Evaluator,
+        evaluator: BaseEvaluator,
         *,
         show_progress: bool = True,
     ) -> None:

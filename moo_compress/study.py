@@ -21,7 +21,7 @@ from moo_compress.drivers import DRIVERS
 from moo_compress.search import SearchSession, check_before_search
 
 if TYPE_CHECKING:
-    from moo_compress.evaluation import Evaluator
+    from moo_compress.evaluation import BaseEvaluator, ModelEvaluator
     from moo_compress.settings import StudyConfig
 
 __all__ = ["SQLITE_WARNING", "OpenSearch", "open_search", "prepare_evaluator"]
@@ -32,7 +32,7 @@ SQLITE_WARNING = (
 )
 
 
-def prepare_evaluator(cfg: StudyConfig, log: Callable[[str], None] | None = None) -> Evaluator:
+def prepare_evaluator(cfg: StudyConfig, log: Callable[[str], None] | None = None) -> ModelEvaluator:
     """The study's evaluator, prepared for every architecture its space searches (data
     split, baseline trained or read from the cache, reference measured).
 
@@ -139,7 +139,7 @@ class OpenSearch:
 def open_search(
     cfg: StudyConfig,
     *,
-    evaluator: Evaluator | None = None,
+    evaluator: BaseEvaluator | None = None,
     in_memory: bool = False,
     lock: bool = False,
     log: Callable[[str], None] | None = None,

@@ -31,6 +31,8 @@ from moo_compress.errors import MooCompressError
 if TYPE_CHECKING:
     import optuna
 
+    from moo_compress.evaluation.base import BaseEvaluator
+
 __all__ = [
     "RANDOM_AFTER_DUPLICATES",
     "STOP_AFTER_DUPLICATES",
@@ -55,15 +57,15 @@ class Session(Protocol):
     """All a driver may use of the search it drives.
 
     Read: ``space``, ``objectives``, ``directions`` and ``constraints`` of the study, and
-    ``evaluator`` (:class:`moo_compress.evaluation.Evaluator`) for drivers that measure one
-    rung of a configuration themselves.
+    ``evaluator`` (:class:`~moo_compress.evaluation.base.BaseEvaluator`) for drivers that
+    measure one rung of a configuration themselves.
     """
 
     space: Any
     objectives: list[str]
     directions: list[str]
     constraints: tuple
-    evaluator: Any
+    evaluator: BaseEvaluator
     n_complete: int
 
     def budget_left(self) -> int:

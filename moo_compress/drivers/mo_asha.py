@@ -558,7 +558,7 @@ class MoAshaDriver:
         )
         if on_subset:  # compared with the baseline measured on the same subset
             full = ev.baseline_values(ev.arch_of(config))
-            part = ev.at_fidelity(fidelity).baseline_values(ev.arch_of(config))
+            part = ev.baseline_values(ev.arch_of(config), fidelity=fidelity)
             baseline = {**full, **{k: part[k] for k in res.values if k in part}}
         return dataclasses.replace(
             res,

@@ -2,11 +2,15 @@
 
 An evaluator is prepared once per process (data, cached baseline, cached corrupted sets, the
 reference errors) and then evaluates one configuration at a time; every objective is
-measured on the model loaded back from its packed artifact. Each task's evaluator is one
-module found in :data:`EVALUATORS`:
+measured on the model loaded back from its packed artifact. Every evaluator implements the
+interface of :mod:`moo_compress.evaluation.base` (:class:`BaseEvaluator` for a search,
+:class:`ModelEvaluator` for export). Each task's evaluator is one module found in
+:data:`EVALUATORS`:
 
-- ``classification``: :class:`~moo_compress.evaluation.base.Evaluator`;
+- ``classification``: :class:`~moo_compress.evaluation.classification.ClassificationEvaluator`;
 - ``detection``: :class:`~moo_compress.evaluation.detection.DetectionEvaluator`.
+
+``Evaluator`` is the classification evaluator's short name.
 """
 
 from __future__ import annotations
@@ -16,21 +20,28 @@ from typing import Any
 
 from moo_compress._utils.io import atomic_write
 from moo_compress._utils.registry import Registry
-from moo_compress.evaluation.base import BASELINE_VERSION, Evaluator
-from moo_compress.evaluation.measurements import Measurements
+from moo_compress.evaluation.base import BaseEvaluator, ModelEvaluator
+from moo_compress.evaluation.classification import BASELINE_VERSION, ClassificationEvaluator
+from moo_compress.evaluation.measurements import ModelMeasurements
 from moo_compress.evaluation.results import Reference, TrialResult, trial_seed
 from moo_compress.settings import EvaluationSpec
 
 EVALUATORS = Registry(
     "evaluator",
     {
-        "classification": "moo_compress.evaluation.base:Evaluator",
+        "classification": "moo_compress.evaluation.classification:ClassificationEvaluator",
         "detection": "moo_compress.evaluation.detection:DetectionEvaluator",
     },
 )
 
 
-def make_evaluator(spec: EvaluationSpec | dict[str, Any], cache_dir: Path, **kwargs) -> Evaluator:
+#: The classification evaluator's short name.
+Evaluator = ClassificationEvaluator
+
+
+def make_evaluator(
+    spec: EvaluationSpec | dict[str, Any], cache_dir: Path, **kwargs
+) -> ModelEvaluator:
     """The evaluator of a study's task.
 
     Args:
@@ -45,11 +56,24 @@ def make_evaluator(spec: EvaluationSpec | dict[str, Any], cache_dir: Path, **kwa
 __all__ = [
     "BASELINE_VERSION",
     "EVALUATORS",
+    "BaseEvaluator",
+    "ClassificationEvaluator",
     "Evaluator",
-    "Measurements",
+    "ModelEvaluator",
+    "ModelMeasurements",
     "Reference",
     "TrialResult",
     "atomic_write",
     "make_evaluator",
     "trial_seed",
 ]
+
+
+def __getattr__(name: str) -> Any:
+    # the measurements class was exported as Measurements up to 0.1.0 (the name now belongs
+    # to the protocol in moo_compress.objectives.base); kept one release
+    if name == "Measurements":
+        from moo_compress.evaluation import measurements
+
+        return measurements.__getattr__(name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

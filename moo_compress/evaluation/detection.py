@@ -10,7 +10,6 @@ loss, seed 001's settings), plus the shared ``cr`` and ``latency_ms``.
 from __future__ import annotations
 
 import functools
-import json
 from dataclasses import asdict, replace
 from types import SimpleNamespace
 from typing import TYPE_CHECKING, Any
@@ -18,9 +17,8 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from moo_compress._utils.hashing import digest
-from moo_compress._utils.io import atomic_write
-from moo_compress.evaluation.base import Evaluator
-from moo_compress.evaluation.measurements import Measurements
+from moo_compress.evaluation.classification import ClassificationEvaluator, EvaluationSet
+from moo_compress.evaluation.measurements import ModelMeasurements
 from moo_compress.evaluation.results import Reference
 from moo_compress.settings import DetectionConfig
 
@@ -34,9 +32,10 @@ __all__ = ["DEFAULTS", "DetectionEvaluator", "DetectionMeasurements"]
 DEFAULTS = asdict(DetectionConfig())
 
 
-class DetectionMeasurements(Measurements):
+class DetectionMeasurements(ModelMeasurements):
     """Lazily computed detection measurements of one model (constructed as
-    :class:`~moo_compress.evaluation.measurements.Measurements`, whose attributes it keeps)."""
+    :class:`~moo_compress.evaluation.measurements.ModelMeasurements`, whose attributes it
+    keeps)."""
 
     @functools.cached_property
     def clean(self) -> dict[str, float]:
@@ -84,13 +83,23 @@ class DetectionMeasurements(Measurements):
         return self._ev.score(self.model, np.concatenate(advs), n_images=n)
 
 
-class DetectionEvaluator(Evaluator):
-    """Prepared evaluation of a detection study (see :class:`Evaluator`)."""
+class DetectionEvaluator(ClassificationEvaluator):
+    """Prepared evaluation of a detection study (see :class:`ClassificationEvaluator`)."""
 
     measurements_class = DetectionMeasurements
     quality = "map"
 
-    def _load_data(self) -> None:
+    @property
+    def data(self) -> Any:
+        """The detection data (COCO ground truth, image ids and scales per split)."""
+        return self.evaluation_set.task_data
+
+    @functools.cached_property
+    def post(self) -> dict[str, Any]:
+        """Detection post-processing settings (score threshold, NMS, detections kept)."""
+        return self.settings("detection")
+
+    def _load_data(self) -> EvaluationSet:
         from moo_compress.corruptions.suite import cached_corrupted_set
         from moo_compress.data.base import greyscale, validation_indices
         from moo_compress.detection.data import load_detection_dataset
@@ -120,10 +129,8 @@ class DetectionEvaluator(Evaluator):
             train=rows(data.train, tr),
             test=rows(data.train, va) if self.split == "validation" else data.test,
         )
-        self.data = data
-        self.post = self.settings("detection")
         grey = greyscale if ds.greyscale else (lambda a: a)
-        self.dataset = SimpleNamespace(
+        dataset = SimpleNamespace(
             name=data.name,
             num_classes=data.num_classes,
             x_train=grey(data.train.images),
@@ -132,14 +139,14 @@ class DetectionEvaluator(Evaluator):
             y_test=encode_targets(data.test.boxes(), data.num_classes, size),
         )
         corrupted = cached_corrupted_set(
-            self.dataset.x_test,
-            np.zeros(len(self.dataset.x_test), np.int64),  # detection has no image labels
+            dataset.x_test,
+            np.zeros(len(dataset.x_test), np.int64),  # detection has no image labels
             self.corruptions,
             self.cache_dir,
             seed=self.seed,
             data_key=self.data_key(task="detection"),
         )
-        self.corrupted = {k: grey(v) for k, v in corrupted.items()}
+        return EvaluationSet(dataset, {k: grey(v) for k, v in corrupted.items()}, task_data=data)
 
     # -- scoring --------------------------------------------------------------------------
     def detections(self, out: torch.Tensor) -> list[dict[str, Any]]:
@@ -229,8 +236,9 @@ class DetectionEvaluator(Evaluator):
         ref_path = path.with_name(
             f"{path.stem}.{digest(['detection', self.corruptions, self._reference_key('baseline'), self.post])}.reference.json"
         )
-        if ref_path.exists():
-            return Reference.from_dict(json.loads(ref_path.read_text()))
+        stored = self.baselines.read(ref_path)
+        if stored is not None:
+            return Reference.from_dict(stored)
         ref = Reference(
             baseline_accuracy=self.score(model, self.dataset.x_test)["map"],
             baseline_deflate_bytes=deflate_size(model_bytes(path.read_bytes())),
@@ -238,5 +246,5 @@ class DetectionEvaluator(Evaluator):
                 k: [1.0 - v for v in maps] for k, maps in self.corrupted_maps(model).items()
             },
         )
-        atomic_write(ref_path, json.dumps(ref.to_dict(), indent=1).encode())
+        self.baselines.write(ref_path, ref.to_dict())
         return ref

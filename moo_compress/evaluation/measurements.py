@@ -1,4 +1,9 @@
-"""Lazily computed measurements of one model, shared by every objective."""
+"""Lazily computed measurements of one model, shared by every objective.
+
+:class:`ModelMeasurements` is what an evaluator hands the objectives: it implements
+:class:`moo_compress.objectives.base.Measurements`, the protocol the objectives read, from an
+evaluator's data and settings (:class:`EvaluatorView`).
+"""
 
 from __future__ import annotations
 
@@ -13,12 +18,13 @@ if TYPE_CHECKING:
 
     from moo_compress.evaluation.results import Reference
 
-__all__ = ["EvaluatorView", "Measurements"]
+__all__ = ["EvaluatorView", "ModelMeasurements"]
 
 
 class EvaluatorView(Protocol):
-    """What :class:`Measurements` reads of an evaluator (``evaluation.base.Evaluator`` and
-    its subclasses), stated here so that this module does not import the evaluator."""
+    """What :class:`ModelMeasurements` reads of an evaluator (a
+    :class:`~moo_compress.evaluation.classification.ClassificationEvaluator` or a subclass),
+    stated here so that this module does not import the evaluator."""
 
     dataset: Any
     seed: int
@@ -43,8 +49,9 @@ class EvaluatorView(Protocol):
         """
 
 
-class Measurements:
-    """Lazily computed measurements of one model, shared by all objectives.
+class ModelMeasurements:
+    """Lazily computed measurements of one model, shared by all objectives (a
+    :class:`moo_compress.objectives.base.Measurements`).
 
     Each objective function receives this object and reads what it needs; every
     measurement is computed once, on first use.
@@ -106,7 +113,7 @@ class Measurements:
 
     @functools.cached_property
     def corruption_errors(self) -> dict[str, list[float]]:
-        """Top-1 error per corruption and severity (see :meth:`Evaluator.corruption_errors`)."""
+        """Top-1 error per corruption and severity (the evaluator's ``corruption_errors``)."""
         return self._ev.corruption_errors(self.model)
 
     @functools.cached_property
@@ -150,3 +157,19 @@ class Measurements:
             )
             self.attacks_done[kind] = (clean, adv, y)
         return self.attacks_done[kind]
+
+
+def __getattr__(name: str) -> Any:
+    # the class was called Measurements up to 0.1.0; the name now belongs to the protocol
+    # in moo_compress.objectives.base. Kept one release for code that subclasses it.
+    if name == "Measurements":
+        import warnings
+
+        warnings.warn(
+            "moo_compress.evaluation.measurements.Measurements is now ModelMeasurements "
+            "(this alias goes in the next release)",
+            DeprecationWarning,
+            stacklevel=2,
+        )
+        return ModelMeasurements
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

@@ -3,8 +3,8 @@
 Every configuration of a (finite) space evaluated once and stored is a *tabular benchmark*
 (as NAS-Bench-201, HPOBench or YAHPO Gym): replaying a driver against it costs a table
 lookup per trial instead of a compression, so drivers can be compared over many seeds. The
-:class:`TableEvaluator` has the interface :class:`~moo_compress.search.SearchSession` uses
-(``evaluate``, ``arch_of``, ``baseline_values``), so the drivers run unchanged.
+:class:`TableEvaluator` is a :class:`~moo_compress.evaluation.base.BaseEvaluator`, the
+interface a search uses, so the drivers run unchanged.
 """
 
 from __future__ import annotations
@@ -12,6 +12,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from typing import TYPE_CHECKING, Any
 
+from moo_compress.evaluation.base import BaseEvaluator
 from moo_compress.evaluation.results import TrialResult
 
 if TYPE_CHECKING:
@@ -24,7 +25,7 @@ class TableMiss(LookupError):
     """A configuration that the table does not hold."""
 
 
-class TableEvaluator:
+class TableEvaluator(BaseEvaluator):
     """Look evaluations up by configuration key instead of compressing models.
 
     Args:
@@ -112,15 +113,21 @@ class TableEvaluator:
         """
         return config.get("arch") or self.arch
 
-    def baseline_values(self, arch: str) -> dict[str, float]:
+    def baseline_values(
+        self, arch: str, *, fidelity: dict[str, Any] | None = None
+    ) -> dict[str, float]:
         """The baseline's objective values.
 
         Args:
             arch: The architecture's name (one baseline per table).
+            fidelity: A data subset: tables hold the baseline's full-fidelity values only,
+                so it must be None.
 
         Raises:
-            TableMiss: The table has no baseline.
+            TableMiss: The table has no baseline, or none on ``fidelity``'s subset.
         """
+        if fidelity:
+            raise TableMiss(f"the table holds no baseline values on the subset {fidelity}")
         if self.baseline is None:
             raise TableMiss("the table has no baseline values (needed by relative constraints)")
         return dict(self.baseline)

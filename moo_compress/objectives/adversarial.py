@@ -7,16 +7,16 @@ Settings come from the study's ``adversarial`` section (seed 001 defaults). Robu
 from __future__ import annotations
 
 from moo_compress.adversarial import robust_instances as _robust_share
-from moo_compress.objectives.base import ObjectiveResult
+from moo_compress.objectives.base import Measurements, ObjectiveResult
 
 __all__ = ["fgsm_accuracy", "pgd_accuracy", "robust_instances"]
 
 
-def fgsm_accuracy(m) -> ObjectiveResult:
+def fgsm_accuracy(m: Measurements) -> ObjectiveResult:
     """Accuracy (%) on the attacked test images after an FGSM attack.
 
     Args:
-        m: The model's :class:`moo_compress.evaluation.Measurements` (uses ``attack("fgsm")``
+        m: The model's :class:`~moo_compress.objectives.base.Measurements` (uses ``attack("fgsm")``
             and the ``adversarial`` settings).
 
     Returns:
@@ -28,11 +28,11 @@ def fgsm_accuracy(m) -> ObjectiveResult:
     )
 
 
-def pgd_accuracy(m) -> ObjectiveResult:
+def pgd_accuracy(m: Measurements) -> ObjectiveResult:
     """Accuracy (%) on the attacked test images after a PGD attack.
 
     Args:
-        m: The model's :class:`moo_compress.evaluation.Measurements` (uses ``attack("pgd")``
+        m: The model's :class:`~moo_compress.objectives.base.Measurements` (uses ``attack("pgd")``
             and the ``adversarial`` settings).
 
     Returns:
@@ -47,14 +47,14 @@ def pgd_accuracy(m) -> ObjectiveResult:
     )
 
 
-def robust_instances(m) -> ObjectiveResult:
+def robust_instances(m: Measurements) -> ObjectiveResult:
     """Share (%) of attacked test images with g(x_adv) = g(x) = y, x_adv from FGSM.
 
     When PGD has already been run on this model (for ``pgd_accuracy``), the share under
     PGD is added to the details as ``pgd_robust_instances``.
 
     Args:
-        m: The model's :class:`moo_compress.evaluation.Measurements` (uses ``attack`` and
+        m: The model's :class:`~moo_compress.objectives.base.Measurements` (uses ``attack`` and
             ``attacks_done``).
     """
     clean, adv, y = m.attack("fgsm")

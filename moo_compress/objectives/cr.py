@@ -2,18 +2,18 @@
 
 from __future__ import annotations
 
-from moo_compress.objectives.base import ObjectiveResult
+from moo_compress.objectives.base import Measurements, ObjectiveResult
 
 __all__ = ["compression_ratio"]
 
 
-def compression_ratio(m) -> ObjectiveResult:
+def compression_ratio(m: Measurements) -> ObjectiveResult:
     """DEFLATE size of the baseline artifact / the model's.
 
     Both sizes are of the packed artifact format (``moo_compress.artifact``), zipped.
 
     Args:
-        m: The model's :class:`moo_compress.evaluation.Measurements` (uses
+        m: The model's :class:`~moo_compress.objectives.base.Measurements` (uses
             ``artifact_deflate_bytes``, ``artifact_bytes`` and ``reference``).
 
     Returns:

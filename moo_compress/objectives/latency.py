@@ -23,7 +23,7 @@ from collections.abc import Iterator
 
 import torch
 
-from moo_compress.objectives.base import ObjectiveResult
+from moo_compress.objectives.base import Measurements, ObjectiveResult
 
 __all__ = ["BLOCKS", "latency", "measure_latency", "pinned_threads", "robust_latency"]
 
@@ -94,14 +94,14 @@ def robust_latency(times: list[float], blocks: int = BLOCKS) -> tuple[float, lis
     return min(medians), medians
 
 
-def latency(m) -> ObjectiveResult:
+def latency(m: Measurements) -> ObjectiveResult:
     """Latency objective (ms); see the module docstring for how it is measured.
 
     An int8 model (one with ``onnx_bytes``) runs in a fresh ONNX Runtime session on the CPU;
     any other model runs in PyTorch on the engine's device.
 
     Args:
-        m: The model's :class:`moo_compress.evaluation.Measurements` (uses ``model``,
+        m: The model's :class:`~moo_compress.objectives.base.Measurements` (uses ``model``,
             ``x_test`` and the ``latency`` settings).
 
     Returns:

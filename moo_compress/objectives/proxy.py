@@ -29,7 +29,7 @@ from typing import Any
 
 import numpy as np
 
-from moo_compress.objectives.base import ObjectiveResult
+from moo_compress.objectives.base import Measurements, ObjectiveResult
 
 __all__ = [
     "class_overlap_delta",
@@ -242,17 +242,17 @@ def clustering_scores(
         }
 
 
-def _relative(m, value: float, what: str) -> float:
+def _relative(m: Measurements, value: float, what: str) -> float:
     if m.clean_accuracy <= 0:
         raise ValueError(f"{what} is undefined for a model with 0% accuracy")
     return value / m.clean_accuracy
 
 
-def proxy_acc(m) -> ObjectiveResult:
+def proxy_acc(m: Measurements) -> ObjectiveResult:
     """k-means cluster accuracy / clean accuracy.
 
     Args:
-        m: The model's :class:`moo_compress.evaluation.Measurements` (uses ``clustering``
+        m: The model's :class:`~moo_compress.objectives.base.Measurements` (uses ``clustering``
             and ``clean_accuracy``).
 
     Returns:
@@ -265,11 +265,11 @@ def proxy_acc(m) -> ObjectiveResult:
     return ObjectiveResult(_relative(m, c["kmeans_accuracy"], "proxy_acc"), dict(c))
 
 
-def proxy_purity(m) -> ObjectiveResult:
+def proxy_purity(m: Measurements) -> ObjectiveResult:
     """k-means purity / clean accuracy.
 
     Args:
-        m: The model's :class:`moo_compress.evaluation.Measurements` (uses ``clustering``
+        m: The model's :class:`~moo_compress.objectives.base.Measurements` (uses ``clustering``
             and ``clean_accuracy``).
 
     Raises:
@@ -281,22 +281,22 @@ def proxy_purity(m) -> ObjectiveResult:
     )
 
 
-def proxy_corrupted_acc(m) -> ObjectiveResult:
+def proxy_corrupted_acc(m: Measurements) -> ObjectiveResult:
     """k-means purity of the features, in % (``proxy_purity`` x clean accuracy): predicts
     the accuracy on corrupted images, without corrupted data.
 
     Args:
-        m: The model's :class:`moo_compress.evaluation.Measurements` (uses ``clustering``).
+        m: The model's :class:`~moo_compress.objectives.base.Measurements` (uses ``clustering``).
     """
     c = m.clustering
     return ObjectiveResult(100.0 * c["kmeans_purity"], {"kmeans_purity": c["kmeans_purity"]})
 
 
-def proxy_multicut(m) -> ObjectiveResult:
+def proxy_multicut(m: Measurements) -> ObjectiveResult:
     """Multicut purity / clean accuracy.
 
     Args:
-        m: The model's :class:`moo_compress.evaluation.Measurements` (uses ``clustering``
+        m: The model's :class:`~moo_compress.objectives.base.Measurements` (uses ``clustering``
             and ``clean_accuracy``).
 
     Raises:
@@ -309,11 +309,11 @@ def proxy_multicut(m) -> ObjectiveResult:
     )
 
 
-def proxy_combined(m) -> ObjectiveResult:
+def proxy_combined(m: Measurements) -> ObjectiveResult:
     """k-means purity * multicut purity / clean accuracy (eq. 10 of seed 003).
 
     Args:
-        m: The model's :class:`moo_compress.evaluation.Measurements` (uses ``clustering``
+        m: The model's :class:`~moo_compress.objectives.base.Measurements` (uses ``clustering``
             and ``clean_accuracy``).
 
     Raises:
@@ -325,10 +325,10 @@ def proxy_combined(m) -> ObjectiveResult:
     )
 
 
-def proxy_delta(m) -> ObjectiveResult:
+def proxy_delta(m: Measurements) -> ObjectiveResult:
     """The class-distance overlap Delta of the features (see :func:`class_overlap_delta`).
 
     Args:
-        m: The model's :class:`moo_compress.evaluation.Measurements` (uses ``clustering``).
+        m: The model's :class:`~moo_compress.objectives.base.Measurements` (uses ``clustering``).
     """
     return ObjectiveResult(m.clustering["delta"])

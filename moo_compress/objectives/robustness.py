@@ -24,7 +24,7 @@ from __future__ import annotations
 import numpy as np
 
 from moo_compress.corruptions import STANDARD
-from moo_compress.objectives.base import ObjectiveResult, UndefinedObjective
+from moo_compress.objectives.base import Measurements, ObjectiveResult, UndefinedObjective
 
 __all__ = [
     "corruption_errors_to_ce",
@@ -84,11 +84,11 @@ def _mean_of_standard(std: dict[str, float], excluded: list[str], what: str) -> 
     return 100.0 * float(np.mean(list(std.values())))
 
 
-def mean_corruption_error(m) -> ObjectiveResult:
+def mean_corruption_error(m: Measurements) -> ObjectiveResult:
     """mCE (%) against the reference (see the module docstring).
 
     Args:
-        m: The model's :class:`moo_compress.evaluation.Measurements` (uses
+        m: The model's :class:`~moo_compress.objectives.base.Measurements` (uses
             ``corruption_errors``, ``reference``, ``n_test`` and ``severities``).
 
     Returns:
@@ -118,11 +118,11 @@ def mean_corruption_error(m) -> ObjectiveResult:
     )
 
 
-def relative_mean_corruption_error(m) -> ObjectiveResult:
+def relative_mean_corruption_error(m: Measurements) -> ObjectiveResult:
     """Relative mCE (%): error above the model's own clean error, against the reference's.
 
     Args:
-        m: The model's :class:`moo_compress.evaluation.Measurements` (uses
+        m: The model's :class:`~moo_compress.objectives.base.Measurements` (uses
             ``corruption_errors``, ``clean_accuracy``, ``reference``, ``n_test`` and
             ``severities``).
 
@@ -148,11 +148,11 @@ def relative_mean_corruption_error(m) -> ObjectiveResult:
     )
 
 
-def mean_corruption_accuracy(m) -> ObjectiveResult:
+def mean_corruption_accuracy(m: Measurements) -> ObjectiveResult:
     """Accuracy (%) averaged over the study's corruptions and severities.
 
     Args:
-        m: The model's :class:`moo_compress.evaluation.Measurements` (uses
+        m: The model's :class:`~moo_compress.objectives.base.Measurements` (uses
             ``corruption_errors``).
 
     Returns:
@@ -165,11 +165,11 @@ def mean_corruption_accuracy(m) -> ObjectiveResult:
     )
 
 
-def robustness_ratio(m) -> ObjectiveResult:
+def robustness_ratio(m: Measurements) -> ObjectiveResult:
     """Corrupted accuracy (mean over corruptions and severities) / clean accuracy.
 
     Args:
-        m: The model's :class:`moo_compress.evaluation.Measurements` (uses
+        m: The model's :class:`~moo_compress.objectives.base.Measurements` (uses
             ``corruption_errors`` and ``clean_accuracy``).
 
     Raises:

@@ -1,0 +1,632 @@
+"""The classification evaluator: baseline -> technique chain -> packed artifact -> objectives.
+
+A :class:`ClassificationEvaluator` is prepared once per process (data, cached baseline,
+cached corrupted test sets, the reference errors for mCE) and then evaluates one configuration
+at a time. Every objective is measured on the model *loaded back from its packed artifact*,
+so what is recorded is exactly what ``export`` ships and ``evaluate`` re-measures. Baselines
+and the facts measured on them live in a :class:`~moo_compress.evaluation.baselines.BaselineCache`.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import json
+import math
+import time
+from collections.abc import Callable
+from dataclasses import asdict
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+
+from moo_compress._utils.hashing import derived_seed, digest
+from moo_compress.errors import DataError
+from moo_compress.evaluation.base import ModelEvaluator
+from moo_compress.evaluation.baselines import BaselineCache
+from moo_compress.evaluation.measurements import ModelMeasurements
+from moo_compress.evaluation.results import Reference, TrialResult, trial_seed
+from moo_compress.objectives import OBJECTIVES
+
+if TYPE_CHECKING:
+    import torch
+    from torch import nn
+
+    from moo_compress.objectives.base import ObjectiveResult
+    from moo_compress.settings import EvaluationSpec
+
+__all__ = [
+    "BASELINE_VERSION",
+    "ClassificationEvaluator",
+    "EvaluationSet",
+    "Reference",
+    "TrialResult",
+    "trial_seed",
+]
+
+# Bump when training or evaluation code changes in a way that invalidates cached baselines.
+BASELINE_VERSION = 1
+
+
+@dataclasses.dataclass(frozen=True)
+class EvaluationSet:
+    """The images an evaluator measures on: its split's data and the corrupted copies of
+    the evaluation images.
+
+    Args:
+        dataset: The split (``x_train``, ``y_train``, ``x_test``, ``y_test``,
+            ``num_classes``, ``name``).
+        corrupted: Corruption -> the evaluation images at every severity, severity 1 first.
+        images: The size of the image subset this set holds (default None: the whole split).
+        task_data: What a task's evaluator keeps besides (detection: its COCO data).
+    """
+
+    dataset: Any
+    corrupted: dict[str, np.ndarray]
+    images: int | None = None
+    task_data: Any = None
+
+
+class ClassificationEvaluator(ModelEvaluator):
+    """Prepared evaluation of a classification study.
+
+    Each architecture a configuration may name (``arch``, else the study's) gets its own
+    cached baseline and its own reference: CR and mCE of a model are relative to the
+    baseline of its architecture, as in seed 000.
+
+    Args:
+        spec: ``StudyConfig.evaluation_spec()`` (also stored with exported models).
+        cache_dir: Where the baseline and corrupted test sets are cached.
+        reference: A stored reference of the study's architecture (when re-measuring an
+            exported model); computed from the baseline when omitted.
+        log: Callable for progress messages (default None: silent).
+        split: ``"validation"`` (default: what the search sees, held out from the training
+            data) or ``"test"`` (only ``export`` and ``evaluate`` measure on it). Both train
+            on the same rows, so a configuration builds the same model for either.
+        evaluation_set: The images to measure on (default None: load the split's data and
+            its corrupted copies; :meth:`at_fidelity` passes a subset).
+        baselines: The baseline cache (default None: a new one; :meth:`at_fidelity` shares
+            its evaluator's).
+    """
+
+    measurements_class: type[ModelMeasurements] = ModelMeasurements
+    quality = "accuracy"  # the objective a rebuilt or re-measured model must reproduce
+    images: int | None = None  # a multi-fidelity rung's image subset (see at_fidelity)
+
+    def __init__(
+        self,
+        spec: EvaluationSpec | dict[str, Any],
+        cache_dir: Path,
+        *,
+        reference: dict[str, Any] | None = None,
+        log: Callable[[str], None] | None = None,
+        split: str = "validation",
+        evaluation_set: EvaluationSet | None = None,
+        baselines: BaselineCache | None = None,
+    ) -> None:
+        from moo_compress.data.base import SPLITS
+        from moo_compress.settings import EvaluationSpec
+
+        if not isinstance(spec, EvaluationSpec):  # stored JSON (study, exported model)
+            spec = EvaluationSpec.from_dict(spec)
+
+        if split not in SPLITS:
+            raise ValueError(f"split must be one of {SPLITS}. Got {split!r} instead.")
+        self.split = split
+        self.spec = spec
+        self.seed = int(spec.seed)
+        self.cache_dir = Path(cache_dir)
+        self.log = log or (lambda msg: None)
+        self.corruptions = list(spec.corruptions)
+        self.severities = list(spec.severities)
+        t0 = time.perf_counter()
+        self.evaluation_set = evaluation_set or self._load_data()
+        self.dataset = self.evaluation_set.dataset
+        self.corrupted = self.evaluation_set.corrupted
+        self.images = self.evaluation_set.images
+        self._data_seconds = time.perf_counter() - t0
+        self.baselines = baselines or BaselineCache(self.log)
+        self.arch = self.arch_spec(spec.arch)
+        self._references: dict[str, Reference] = {}
+        self._baseline_values: dict[str, dict[str, float]] = {}
+        self._fidelity_views: dict[str, ClassificationEvaluator] = {}
+        if reference is not None:
+            self._references[self.arch["name"]] = Reference.from_dict(reference)
+        if evaluation_set is None:  # a study's evaluator is ready once built (not its views)
+            _ = self.reference
+
+    @property
+    def setup_seconds(self) -> dict[str, float]:
+        """Seconds spent loading the data and training baselines in this process."""
+        return {"data": self._data_seconds, **self.baselines.seconds}
+
+    def _load_data(self) -> EvaluationSet:
+        """The split's data and its corrupted evaluation images."""
+        from moo_compress.corruptions.suite import cached_corrupted_set
+        from moo_compress.data import DATASETS
+        from moo_compress.data.base import greyscale, greyscale_dataset, select_split
+
+        ds = self.spec.dataset
+        dataset = select_split(
+            DATASETS.get(ds.name)(seed=self.seed, **ds.options),
+            self.split,
+            self.validation_fraction,
+            self.seed,
+        )
+        if ds.greyscale:
+            dataset = greyscale_dataset(dataset)
+        if ds.corrupted_root and self.split == "test":
+            # a CIFAR-C folder holds corrupted *test* images; validation images are
+            # corrupted here, by the same suite
+            from moo_compress.data.cifar import load_corrupted_folder
+
+            corrupted = load_corrupted_folder(
+                Path(ds.corrupted_root), self.corruptions, y_test=dataset.y_test
+            )
+        else:
+            corrupted = cached_corrupted_set(
+                dataset.x_test,
+                dataset.y_test,
+                self.corruptions,
+                self.cache_dir,
+                seed=self.seed,
+                data_key=self.data_key(),
+            )
+        if ds.greyscale:  # corruptions may add colour (frost): the model sees grey
+            corrupted = {k: greyscale(v) for k, v in corrupted.items()}
+        return EvaluationSet(dataset, corrupted)
+
+    @property
+    def validation_fraction(self) -> float:
+        """Share of the training data held out as the validation split (default 0.2)."""
+        return float(self.spec.dataset.validation_fraction)
+
+    def data_key(self, **extra: Any) -> str:
+        """Cache key of this split's evaluation images (clean and corrupted).
+
+        Args:
+            extra: More items for the key (the detection evaluator adds its task).
+        """
+        return digest({"dataset": asdict(self.spec.dataset), "split": self.split, **extra})
+
+    # -- baselines, one per architecture ---------------------------------------------------
+    def settings(self, section: str) -> dict[str, Any]:
+        """A section of the evaluation spec (``adversarial``, ``latency``, ``proxy``,
+        ``detection``) as a dict; keys a stored spec lacked hold the configuration's defaults.
+
+        Args:
+            section: The section's name.
+        """
+        return asdict(getattr(self.spec, section))
+
+    def arch_spec(self, name: str) -> dict[str, Any]:
+        """How to build architecture ``name`` for this study's data and width.
+
+        Args:
+            name: The architecture's name.
+
+        Returns:
+            ``{"name", "kwargs"}`` as stored in packed artifacts.
+        """
+        return {
+            "name": name,
+            "kwargs": {"num_classes": self.dataset.num_classes, "width": self.spec.width},
+        }
+
+    def arch_of(self, config: dict[str, Any]) -> str:
+        """The architecture a configuration uses: its ``arch``, else the study's.
+
+        Args:
+            config: A full pipeline configuration.
+        """
+        return config.get("arch") or self.arch["name"]
+
+    def baseline_path_for(self, arch: str) -> Path:
+        """Where the baseline of ``arch`` is cached (keyed by everything that trains it).
+
+        Args:
+            arch: The architecture's name.
+        """
+        key = digest(
+            {
+                "v": BASELINE_VERSION,
+                "seed": self.seed,
+                "dataset": asdict(self.spec.dataset),
+                "arch": self.arch_spec(arch),
+                "train": asdict(self.spec.baseline),
+            }
+        )
+        return self.cache_dir / "baselines" / f"{key}.mcz"
+
+    def baseline_for(self, arch: str) -> nn.Module:
+        """The trained uncompressed model of ``arch`` (trained once, cached on disk).
+
+        Args:
+            arch: The architecture's name.
+        """
+        return self.baselines.model(
+            self.baseline_path_for(arch),
+            lambda: self._train_baseline(arch),
+            name=arch,
+            detail=f" on {self.dataset.name}",
+        )
+
+    def reference_for(self, arch: str) -> Reference:
+        """The reference of ``arch``'s models (computed once, cached next to its baseline).
+
+        Args:
+            arch: The architecture's name.
+        """
+        if arch not in self._references:
+            self._references[arch] = self._baseline_reference(arch)
+        return self._references[arch]
+
+    def baseline_values(
+        self, arch: str, *, fidelity: dict[str, Any] | None = None
+    ) -> dict[str, float]:
+        """Every recorded objective of the uncompressed baseline of ``arch`` on this split:
+        what constraints relative to the baseline compare with. Measured once, then cached
+        next to the baseline (keyed by everything the measurement depends on).
+
+        Args:
+            arch: The architecture's name.
+            fidelity: Measured on this data subset (see :meth:`at_fidelity`; default None:
+                this evaluator's data).
+
+        Returns:
+            The values by objective name (objectives undefined for the baseline left out).
+        """
+        if fidelity:
+            return self.at_fidelity(fidelity).baseline_values(arch)
+        if arch not in self._baseline_values:
+            from moo_compress.corruptions.suite import IMPLEMENTATION_VERSION
+
+            path = self.baseline_path_for(arch)
+            key = digest(
+                {
+                    "spec": self.spec.to_dict(),
+                    "split": self.split,
+                    **({"images": self.images} if self.images else {}),
+                    "arch": arch,
+                    "reference": self.reference_for(arch).to_dict(),
+                    "corruptions": IMPLEMENTATION_VERSION,
+                }
+            )
+
+            def measure() -> dict[str, float]:
+                results = self.measure(
+                    self.baseline_for(arch), path.read_bytes(), reference=self.reference_for(arch)
+                )
+                return {
+                    k: float(r.value) for k, r in results.items() if "undefined" not in r.details
+                }
+
+            self._baseline_values[arch] = self.baselines.facts(
+                path.with_name(f"{path.stem}.{key}.values.json"), measure
+            )
+        return dict(self._baseline_values[arch])
+
+    def prepare(self, archs: list[str]) -> None:
+        """Train (or load) the baseline and compute the reference of every architecture.
+
+        Args:
+            archs: The architectures' names.
+        """
+        for arch in archs:
+            self.reference_for(arch)
+
+    @property
+    def baseline_path(self) -> Path:
+        """Where the baseline of the study's architecture is cached."""
+        return self.baseline_path_for(self.arch["name"])
+
+    @property
+    def baseline(self) -> nn.Module:
+        """The baseline of the study's architecture."""
+        return self.baseline_for(self.arch["name"])
+
+    @property
+    def reference(self) -> Reference:
+        """The reference of the study's architecture."""
+        return self.reference_for(self.arch["name"])
+
+    def _train_baseline(self, arch: str) -> bytes:
+        import torch
+
+        from moo_compress.artifact import encode_model
+        from moo_compress.models import ARCHITECTURES
+        from moo_compress.training import train
+
+        cfg = self.spec.baseline
+        torch.manual_seed(self.seed)
+        spec = self.arch_spec(arch)
+        model = ARCHITECTURES.get(arch)(**spec["kwargs"])
+        train(
+            model,
+            self.dataset.x_train,
+            self.dataset.y_train,
+            cfg,
+            epochs=cfg.epochs,
+            seed=self.seed,
+        )
+        return encode_model(model.cpu(), spec)
+
+    def _baseline_reference(self, arch: str) -> Reference:
+        """Baseline facts and the robustness reference's errors, cached next to the baseline."""
+        from moo_compress.artifact import decode_model, deflate_size, model_bytes
+        from moo_compress.training import accuracy
+
+        ref_name = self.spec.reference
+        ref_data = None if ref_name == "baseline" else Path(ref_name).read_bytes()
+        ref_id = "baseline" if ref_data is None else hashlib.sha256(ref_data).hexdigest()[:16]
+        baseline_path = self.baseline_path_for(arch)
+        model = self.baseline_for(arch)
+        ref_path = baseline_path.with_name(
+            f"{baseline_path.stem}.{self._reference_key(ref_id)}.reference.json"
+        )
+        stored = self.baselines.read(ref_path)
+        if stored is not None:
+            cached = Reference.from_dict(stored)
+            if set(cached.corruption_errors) >= set(self.corruptions):
+                cached.corruption_errors = {
+                    k: cached.corruption_errors[k] for k in self.corruptions
+                }
+                return cached
+        data = baseline_path.read_bytes()
+        if ref_data is None:
+            ref_model, name = model, "baseline"
+        else:
+            try:
+                ref_model, _ = decode_model(ref_data)
+            except Exception as exc:  # noqa: BLE001
+                raise DataError(f"{ref_name}: cannot load the reference model ({exc})") from None
+            name = ref_name
+        try:
+            ref_acc = accuracy(ref_model, self.dataset.x_test, self.dataset.y_test)
+            errors = self.corruption_errors(ref_model)
+        except RuntimeError as exc:
+            raise DataError(
+                f"{ref_name}: the reference model does not accept this study's data ({str(exc).splitlines()[0]})"
+            ) from None
+        ref = Reference(
+            baseline_accuracy=accuracy(model, self.dataset.x_test, self.dataset.y_test),
+            baseline_deflate_bytes=deflate_size(model_bytes(data)),
+            corruption_errors=errors,
+            name=name,
+            accuracy=ref_acc,
+        )
+        self.baselines.write(ref_path, ref.to_dict())
+        return ref
+
+    def _reference_key(self, ref_id: str) -> str:
+        """Cache key of the reference's errors: the reference model, the severities and the
+        corrupted images they were measured on (the corruption implementation's version, or
+        the user's corrupted folder), so errors of different corruption code never mix."""
+        from moo_compress.corruptions.suite import IMPLEMENTATION_VERSION
+
+        return digest(
+            {
+                "reference": ref_id,
+                "severities": self.severities,
+                "corruptions": IMPLEMENTATION_VERSION,
+                "corrupted_root": self.spec.dataset.corrupted_root,
+                "split": self.split,
+                **({"images": self.images} if self.images else {}),
+            }
+        )
+
+    # -- measurements ---------------------------------------------------------------------
+    def corruption_errors(self, model: nn.Module) -> dict[str, list[float]]:
+        """Top-1 error per corruption and severity (the study's severities, in order).
+
+        Args:
+            model: The model to measure.
+        """
+        from moo_compress.training import predict
+
+        n = len(self.dataset.y_test)
+        y = self.dataset.y_test
+        out = {}
+        for name in self.corruptions:
+            arr = self.corrupted[name]
+            if list(self.severities) == [1, 2, 3, 4, 5]:
+                pred = predict(model, arr).argmax(1).numpy().reshape(5, n)
+            else:
+                pred = np.stack(
+                    [
+                        predict(model, arr[(s - 1) * n : s * n]).argmax(1).numpy()
+                        for s in self.severities
+                    ]
+                )
+            out[name] = [float(e) for e in (pred != y[None, :]).mean(axis=1)]
+        return out
+
+    def score_outputs(self, logits: torch.Tensor) -> dict[str, float]:
+        """The recorded quality objective from outputs on the whole clean test split.
+
+        Args:
+            logits: The model's logits, one row per test image.
+
+        Returns:
+            ``{"accuracy": percent}``.
+        """
+        pred = logits.argmax(1).numpy()
+        return {"accuracy": 100.0 * float((pred == self.dataset.y_test).mean())}
+
+    def measure(
+        self,
+        model: nn.Module,
+        artifact: bytes,
+        objectives: list[str] | None = None,
+        *,
+        reference: Reference | None = None,
+    ) -> dict[str, ObjectiveResult]:
+        """Compute objectives of a loaded model.
+
+        An objective without a value for this model (it raised
+        :class:`~moo_compress.objectives.base.UndefinedObjective`) gets NaN and the reason
+        under ``details["undefined"]``.
+
+        Args:
+            model: The model loaded back from ``artifact``.
+            artifact: The packed model's bytes.
+            objectives: Names to measure (default None: the spec's ``record``, else every
+                registered objective).
+            reference: What to compare against (default None: the study architecture's).
+
+        Returns:
+            Each objective's result, by name.
+        """
+        from moo_compress.objectives.base import ObjectiveResult, UndefinedObjective
+
+        m = self.measurements_class(self, model, artifact, reference)
+        names = objectives or list(self.spec.record) or OBJECTIVES.names()
+        out = {}
+        for name in names:
+            try:
+                out[name] = OBJECTIVES.get(name)(m)
+            except UndefinedObjective as exc:  # no value for this model: say why
+                out[name] = ObjectiveResult(float("nan"), {"undefined": str(exc)})
+        return out
+
+    def evaluate(self, config: dict[str, Any], config_key: str) -> TrialResult:
+        """Compress the baseline with ``config``, pack it, load it back and measure it.
+
+        Args:
+            config: A full pipeline configuration.
+            config_key: Its key (the evaluation's seed derives from it).
+
+        Returns:
+            The values, details, technique, artifact and wall time.
+
+        Raises:
+            FloatingPointError: An objective is NaN or infinite.
+        """
+        return super().evaluate(config, config_key)
+
+    def build(self, config: dict[str, Any], config_key: str) -> bytes:
+        """Compress the baseline with ``config`` and pack it (the ``.mcz`` bytes).
+
+        Args:
+            config: A full pipeline configuration.
+            config_key: Its key (the evaluation's seed derives from it).
+        """
+        from moo_compress.artifact import encode_model
+        from moo_compress.compression.pipeline import compress
+
+        arch = self.arch_of(config)
+        model = compress(
+            self.baseline_for(arch),
+            config,
+            x_train=self.dataset.x_train,
+            y_train=self.dataset.y_train,
+            finetune=self.spec.finetune,
+            seed=trial_seed(self.seed, config_key),
+            adversarial=asdict(self.spec.adversarial),
+        )
+        return encode_model(model.cpu(), self.arch_spec(arch), metadata={"config": config})
+
+    def evaluate_rung(
+        self,
+        config: dict[str, Any],
+        config_key: str,
+        *,
+        objectives: list[str] | None = None,
+        fidelity: dict[str, Any] | None = None,
+        artifact: bytes | None = None,
+    ) -> TrialResult:
+        """Measure ``objectives`` of a configuration's model, on a data subset when asked:
+        one rung of a multi-fidelity search (:meth:`evaluate` is the full evaluation).
+
+        Args:
+            config: A full pipeline configuration.
+            config_key: Its key (the evaluation's seed derives from it).
+            objectives: Names to measure (default None: the spec's ``record``).
+            fidelity: ``{"corruptions", "severities", "images"}`` subsets (None entries:
+                the study's; default None: the full evaluation data).
+            artifact: The model's packed bytes from a lower rung (default None: compress
+                the baseline now). The same configuration builds the same model.
+
+        Returns:
+            The values, details, technique, artifact and wall time.
+
+        Raises:
+            FloatingPointError: An objective is NaN or infinite.
+        """
+        from moo_compress.artifact import decode_model
+        from moo_compress.compression.pipeline import technique_name
+
+        t0 = time.perf_counter()
+        if artifact is None:
+            artifact = self.build(config, config_key)
+        arch = self.arch_of(config)
+        loaded, _ = decode_model(artifact)
+        ev = self.at_fidelity(fidelity)
+        results = ev.measure(loaded, artifact, objectives, reference=ev.reference_for(arch))
+        values = {k: float(r.value) for k, r in results.items() if "undefined" not in r.details}
+        bad = [k for k, v in values.items() if not math.isfinite(v)]
+        if bad:
+            raise FloatingPointError(f"objective {bad[0]} is {values[bad[0]]}")
+        details = {k: r.details for k, r in results.items() if r.details}
+        return TrialResult(
+            values, details, technique_name(config), artifact, time.perf_counter() - t0
+        )
+
+    def at_fidelity(self, fidelity: dict[str, Any] | None) -> ClassificationEvaluator:
+        """This evaluator measuring on a subset of its corruptions, severities or images:
+        an evaluator of the same class built on the subset, sharing this one's baseline
+        cache. Its references are measured on the same subset, so a corruption error is
+        relative to the reference on the same images. Built once per subset.
+
+        Args:
+            fidelity: ``{"corruptions", "severities", "images"}`` (None entries: all; None:
+                this evaluator itself).
+
+        Raises:
+            ValueError: ``images`` is set for a dataset whose test split is not an image
+                array (detection).
+        """
+        if not fidelity or not any(
+            fidelity.get(k) for k in ("corruptions", "severities", "images")
+        ):
+            return self
+        ident = json.dumps(fidelity, sort_keys=True)
+        if ident not in self._fidelity_views:
+            corruptions = self.corruptions
+            if fidelity.get("corruptions"):
+                corruptions = [c for c in self.corruptions if c in fidelity["corruptions"]]
+            severities = self.severities
+            if fidelity.get("severities"):
+                severities = sorted(int(s) for s in fidelity["severities"])
+            spec = dataclasses.replace(
+                self.spec, corruptions=tuple(corruptions), severities=tuple(severities)
+            )
+            self._fidelity_views[ident] = type(self)(
+                spec,
+                self.cache_dir,
+                log=self.log,
+                split=self.split,
+                evaluation_set=self._image_subset(fidelity.get("images"), corruptions),
+                baselines=self.baselines,
+            )
+        return self._fidelity_views[ident]
+
+    def _image_subset(self, images: int | None, corruptions: list[str]) -> EvaluationSet:
+        """This evaluator's images, only ``images`` of them (seeded; all when None)."""
+        n = len(self.dataset.y_test)
+        if not images or int(images) >= n:
+            return dataclasses.replace(self.evaluation_set, images=None)
+        if not isinstance(self.dataset.x_test, np.ndarray):
+            raise ValueError("an images subset needs image arrays (classification data)")
+        rng = np.random.default_rng(derived_seed(self.seed, "rung-images"))
+        idx = np.sort(rng.choice(n, size=int(images), replace=False))
+        rows = np.concatenate([idx + (s - 1) * n for s in range(1, 6)])
+        return dataclasses.replace(
+            self.evaluation_set,
+            dataset=dataclasses.replace(
+                self.dataset, x_test=self.dataset.x_test[idx], y_test=self.dataset.y_test[idx]
+            ),
+            corrupted={k: self.corrupted[k][rows] for k in corruptions},
+            images=int(images),
+        )
