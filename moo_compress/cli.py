@@ -415,8 +415,8 @@ def cmd_pareto(args: argparse.Namespace) -> int:
     from moo_compress.objectives import OBJECTIVE_INFO
     from moo_compress.report import archive_shares, format_shares, format_table, pareto_frame
 
-    cfg, study, _ = _read_study(args)  # the study as searched (StudyView)
-    frame = pareto_frame(cfg, study, all_trials=args.all)
+    view, study, _ = _read_study(args)
+    frame = pareto_frame(view, study, all_trials=args.all)
     rungs = "rung" in frame.columns  # --all of a multi-fidelity study: its lower rungs too
     if args.format == "csv":
         sys.stdout.write(frame.to_csv(index=False))
@@ -429,11 +429,11 @@ def cmd_pareto(args: argparse.Namespace) -> int:
             ]
         print(json.dumps(rows, indent=2))
     else:
-        quality = "accuracy" if cfg.task == "classification" else "map"
-        shown = [o for o in (quality, "cr") if o not in cfg.objective_names] + cfg.objective_names
+        quality = "accuracy" if view.task == "classification" else "map"
+        shown = [o for o in (quality, "cr") if o not in view.objective_names] + view.objective_names
         hidden = [c for c in frame.columns if c in OBJECTIVE_INFO and c not in shown]
-        searched = [n for n in cfg.searched if n in frame.columns]
-        layers = [f"layer_{n}" for n in cfg.per_layer]
+        searched = [n for n in view.searched if n in frame.columns]
+        layers = [f"layer_{n}" for n in view.per_layer]
         first = ["trial", "rung", "status", "promoted_to"] if rungs else ["trial"]
         keep = list(dict.fromkeys([*first, "arch", "technique", *searched, *layers, *shown]))
         print(format_table(frame[[c for c in keep if c in frame.columns]], blank_missing=rungs))
@@ -441,7 +441,7 @@ def cmd_pareto(args: argparse.Namespace) -> int:
         if not complete.empty:
             what = "completed trials" if args.all else "archive"
             print(f"\nshare of the {what} ({len(complete)} models)")
-            print(format_shares(archive_shares(complete), cfg.archs))
+            print(format_shares(archive_shares(complete), view.archs))
         if rungs:
             print(
                 f"({len(frame) - len(complete)} lower-rung evaluations listed: each is one "

@@ -59,6 +59,7 @@ Writers take an Optuna ``Trial`` (anything with ``set_user_attr``); readers take
 
 from __future__ import annotations
 
+import datetime
 import hashlib
 import math
 from dataclasses import dataclass
@@ -87,6 +88,7 @@ __all__ = [
     "objectives",
     "read",
     "result",
+    "sampler_generation",
     "violation",
     "rung",
     "write_config",
@@ -374,10 +376,11 @@ def evaluation_seconds(trial) -> float:
     Args:
         trial: An Optuna ``FrozenTrial``.
     """
-    if trial.state.name in ("COMPLETE", "PRUNED"):
+    state = _state(trial)
+    if state in ("COMPLETE", "PRUNED"):
         return float(trial.user_attrs.get(_RESULT, {}).get("eval_seconds", 0.0))
     reason = fail_reason(trial)
-    if trial.state.name != "FAIL" or not reason or reason.startswith(_NOT_EVALUATED):
+    if state != "FAIL" or not reason or reason.startswith(_NOT_EVALUATED):
         return 0.0
     if trial.datetime_start is None or trial.datetime_complete is None:
         return 0.0
@@ -403,6 +406,23 @@ def is_feasible(trial) -> bool:
     return violation(trial) <= 0.0
 
 
+def sampler_generation(trial) -> int | None:
+    """The generation Optuna's NSGA-II sampler recorded with ``trial`` (its system
+    attribute ``<sampler>:generation``), or None.
+
+    Args:
+        trial: An Optuna ``FrozenTrial`` or a :class:`TrialRecord`.
+    """
+    if isinstance(trial, TrialRecord):
+        return trial.sampler_generation
+    return next((v for k, v in trial.system_attrs.items() if k.endswith(":generation")), None)
+
+
+def _state(trial) -> str:
+    """The state's name of an Optuna trial or a :class:`TrialRecord`."""
+    return trial.state if isinstance(trial, TrialRecord) else trial.state.name
+
+
 @dataclass
 class TrialRecord:
     """One trial as moo-compress recorded it.
@@ -415,6 +435,12 @@ class TrialRecord:
         objectives: Complete trials: every recorded objective value by name ({} for other
             states, or a complete trial that recorded none).
         attrs: A copy of all its user attributes, as stored.
+        sampler_generation: The generation Optuna's NSGA-II sampler recorded (default None).
+        datetime_start: When the trial started (default None: not started).
+        datetime_complete: When it finished (default None: not finished).
+
+    Every getter of this module reads a record as it reads the trial it came from
+    (``record.fail_reason(r)``, ``record.evaluation_seconds(r)``, ...).
     """
 
     number: int
@@ -423,6 +449,14 @@ class TrialRecord:
     config_key: str
     objectives: dict[str, float]
     attrs: dict[str, Any]
+    sampler_generation: int | None = None
+    datetime_start: datetime.datetime | None = None
+    datetime_complete: datetime.datetime | None = None
+
+    @property
+    def user_attrs(self) -> dict[str, Any]:
+        """The user attributes, under the name the getters read."""
+        return self.attrs
 
     @property
     def violation(self) -> float:
@@ -463,4 +497,7 @@ def read(trial) -> TrialRecord:
         config_key=config_key(trial, ""),
         objectives=objectives(trial) if complete and has_objectives(trial) else {},
         attrs=dict(trial.user_attrs),
+        sampler_generation=sampler_generation(trial),
+        datetime_start=trial.datetime_start,
+        datetime_complete=trial.datetime_complete,
     )

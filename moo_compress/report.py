@@ -152,14 +152,14 @@ def _fail_kind(reason: str) -> str:
     return "failed"
 
 
-def status(cfg: StudyView | StudyConfig, study: optuna.Study) -> dict[str, Any]:
-    """Counts, generation, budget and the archive of ``study`` (``cfg``: a
+def status(view: StudyView | StudyConfig, study: optuna.Study) -> dict[str, Any]:
+    """Counts, generation, budget and the archive of ``study`` (``view``: a
     :class:`StudyView` or a study configuration). The archive size and hypervolume are
     those of the completed trials now, computed as ``pareto`` does; the history is what the
     search recorded.
 
     Args:
-        cfg: The study as searched (name, driver, budget, objectives, directions, bounds).
+        view: The study as searched (name, driver, budget, objectives, directions, bounds).
         study: The study.
 
     Returns:
@@ -176,32 +176,33 @@ def status(cfg: StudyView | StudyConfig, study: optuna.Study) -> dict[str, Any]:
     generation = None
     seconds = 0.0
     infeasible = 0
-    for t in study.get_trials(deepcopy=False):
-        name = t.state.name.lower()
+    records = st.records(study)
+    for r in records:
+        name = r.state.lower()
         counts[name] = counts.get(name, 0) + 1
-        seconds += record.evaluation_seconds(t)
-        if t.state == TrialState.COMPLETE and not record.is_feasible(t):
+        seconds += record.evaluation_seconds(r)
+        if r.state == "COMPLETE" and not r.feasible:
             infeasible += 1
-        if t.state == TrialState.FAIL:
-            kinds[_fail_kind(record.fail_reason(t))] += 1
-        gen = record.generation(t)
+        if r.state == "FAIL":
+            kinds[_fail_kind(record.fail_reason(r))] += 1
+        gen = record.generation(r)
         if gen is None:
-            gen = st.sampler_generation(t)
+            gen = r.sampler_generation
         if gen is not None:
             generation = gen if generation is None else max(generation, gen)
     history = st.hv_history(study)
-    rungs = rung_counts(study)
-    archive = pareto_records(cfg, study, with_values=True)
-    values = np.array([v for _, v in archive], dtype=float).reshape(-1, len(cfg.objective_names))
-    bounds, source = _stored_bounds(cfg, study)
+    rungs = rung_counts(records)
+    archive = pareto_records(view, study, with_values=True)
+    values = np.array([v for _, v in archive], dtype=float).reshape(-1, len(view.objective_names))
+    bounds, source = _stored_bounds(view, study)
     out = {
-        "study": cfg.name,
-        "driver": cfg.driver,
-        "budget": cfg.n_trials,
+        "study": view.name,
+        "driver": view.driver,
+        "budget": view.n_trials,
         "complete": counts["complete"],
         "infeasible": infeasible,
         "seconds_used": seconds,
-        "budget_seconds": getattr(cfg, "budget_seconds", None),
+        "budget_seconds": getattr(view, "budget_seconds", None),
         "failed": kinds["failed"],
         "interrupted": kinds["interrupted"],
         "duplicates_skipped": kinds["duplicates"],
@@ -211,10 +212,10 @@ def status(cfg: StudyView | StudyConfig, study: optuna.Study) -> dict[str, Any]:
         "waiting": counts["waiting"],
         "generation": generation,
         "archive_size": len(archive),
-        "hypervolume": normalized_hypervolume(values, cfg.directions, bounds),
+        "hypervolume": normalized_hypervolume(values, view.directions, bounds),
         "hv_bounds": [
             {"objective": n, "bounds": list(b), "source": src}
-            for n, b, src in zip(cfg.objective_names, bounds, source, strict=True)
+            for n, b, src in zip(view.objective_names, bounds, source, strict=True)
         ],
         "hv_history": history,
     }
@@ -224,18 +225,18 @@ def status(cfg: StudyView | StudyConfig, study: optuna.Study) -> dict[str, Any]:
 
 
 def _stored_bounds(
-    cfg: StudyView | StudyConfig, study: optuna.Study
+    view: StudyView | StudyConfig, study: optuna.Study
 ) -> tuple[list[tuple[float, float]], list[str]]:
     """The hypervolume bounds stored with the study and their sources (a view has them; a
     study configuration reads them from the study's record)."""
-    if isinstance(cfg, StudyView):
-        source = cfg.bounds_source or ["study file or default"] * len(cfg.bounds)
-        return list(cfg.bounds), list(source)
+    if isinstance(view, StudyView):
+        source = view.bounds_source or ["study file or default"] * len(view.bounds)
+        return list(view.bounds), list(source)
     meta = st.study_meta(study.user_attrs)
     if isinstance(meta, dict) and "bounds" in meta:
         return st.hypervolume_bounds(meta), st.bounds_sources(meta)
-    return [tuple(o.bounds) for o in cfg.objectives], ["study file or default"] * len(
-        cfg.objectives
+    return [tuple(o.bounds) for o in view.objectives], ["study file or default"] * len(
+        view.objectives
     )
 
 
@@ -248,12 +249,12 @@ def _bounds_line(s: dict[str, Any]) -> str:
     return "hv bounds   " + ", ".join(parts)
 
 
-def rung_counts(study: optuna.Study) -> dict[str, Any] | None:
+def rung_counts(records: list[record.TrialRecord]) -> dict[str, Any] | None:
     """Per-rung counts of a multi-fidelity (``mo-asha``) study, or None when no trial of
-    ``study`` carries a rung (:func:`moo_compress.record.rung`).
+    it carries a rung (:func:`moo_compress.record.rung`).
 
     Args:
-        study: The study.
+        records: The study's trial records (:func:`moo_compress.storage.records`).
 
     Returns:
         ``{"top": R, "per_rung": [{"rung", "done", "running", "failed"}, ...] (rungs 0..R),
@@ -262,7 +263,7 @@ def rung_counts(study: optuna.Study) -> dict[str, Any] | None:
         evaluations that failed (proposals never evaluated are not counted), and the
         seconds are the evaluation seconds spent below the top rung and at it.
     """
-    trials = [(t, record.rung(t)) for t in study.get_trials(deepcopy=False)]
+    trials = [(r, record.rung(r)) for r in records]
     trials = [(t, info) for t, info in trials if info is not None]
     if not trials:
         return None
@@ -271,7 +272,7 @@ def rung_counts(study: optuna.Study) -> dict[str, Any] | None:
     lower = upper = 0.0
     for t, info in trials:
         r = int(info["rung"])
-        state = t.state.name
+        state = t.state
         if state in ("PRUNED", "COMPLETE"):
             per_rung[r]["done"] += 1
         elif state == "RUNNING":
@@ -377,7 +378,7 @@ def format_status(s: dict[str, Any]) -> str:
 
 
 def pareto_records(
-    cfg: StudyView | StudyConfig,
+    view: StudyView | StudyConfig,
     study: optuna.Study,
     *,
     with_values: bool = False,
@@ -386,11 +387,11 @@ def pareto_records(
     """The Pareto-optimal feasible completed trials by number (``with_values``: pairs of the
     record and its objective vector).
 
-    Only trials that recorded every objective of ``cfg`` and meet the study's constraints
+    Only trials that recorded every objective of ``view`` and meet the study's constraints
     count.
 
     Args:
-        cfg: The study as searched (its objective names and directions are used).
+        view: The study as searched (its objective names and directions are used).
         study: The study.
         with_values: Return ``(record, values)`` pairs instead of records (default False).
         include_infeasible: Count the trials that violate the constraints too: the front of
@@ -403,25 +404,25 @@ def pareto_records(
         r
         for r in recs
         if (r.feasible or include_infeasible)
-        and all(name in r.objectives for name in cfg.objective_names)
+        and all(name in r.objectives for name in view.objective_names)
     ]
     if not recs:
         return []
-    values = np.array([[r.objectives[n] for n in cfg.objective_names] for r in recs])
-    chosen = sorted(pareto_indices(values, cfg.directions), key=lambda i: recs[i].number)
+    values = np.array([[r.objectives[n] for n in view.objective_names] for r in recs])
+    chosen = sorted(pareto_indices(values, view.directions), key=lambda i: recs[i].number)
     if with_values:
         return [(recs[i], list(values[i])) for i in chosen]
     return [recs[i] for i in chosen]
 
 
 def pareto_frame(
-    cfg: StudyView | StudyConfig, study: optuna.Study, *, all_trials: bool = False
+    view: StudyView | StudyConfig, study: optuna.Study, *, all_trials: bool = False
 ) -> pd.DataFrame:
     """The current Pareto archive (or every completed trial) as a DataFrame: trial, every
     variable, every objective.
 
     Args:
-        cfg: The study as searched (objectives, directions, task and architecture).
+        view: The study as searched (objectives, directions, task and architecture).
         study: The study.
         all_trials: Every completed trial instead of the archive (default False); in a
             multi-fidelity study also every lower-rung evaluation (PRUNED trials).
@@ -463,14 +464,14 @@ def pareto_frame(
     elif all_trials:
         recs = st.records(study, states=(TrialState.COMPLETE,))
     else:
-        recs = pareto_records(cfg, study)
-    objectives = task_objectives(cfg.task)
+        recs = pareto_records(view, study)
+    objectives = task_objectives(view.task)
     rows = []
     for r in recs:
         row: dict[str, Any] = {"trial": r.number}
         if rungs:
             row.update(status_of[r.number])
-        row["arch"] = r.config.get("arch", cfg.arch)
+        row["arch"] = r.config.get("arch", view.arch)
         row.update(config_row(r.config))
         row.update({name: r.objectives.get(name) for name in objectives})
         if all_trials:

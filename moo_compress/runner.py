@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING, Any
 
 from moo_compress import storage as st
 from moo_compress.drivers import DRIVER_INFO, drivers_that
+from moo_compress.errors import ConfigError
 from moo_compress.study import open_search
 
 if TYPE_CHECKING:
@@ -52,8 +53,6 @@ def run_search(
     import warnings
 
     import optuna
-
-    from moo_compress.errors import ConfigError
 
     warnings.filterwarnings("ignore", category=optuna.exceptions.ExperimentalWarning)
     scale_out = DRIVER_INFO[cfg.driver].scale_out

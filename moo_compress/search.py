@@ -20,7 +20,11 @@ from moo_compress import storage as st
 from moo_compress._utils.hashing import derived_seed
 from moo_compress._utils.io import atomic_write
 from moo_compress.archive import ParetoArchive
-from moo_compress.errors import MooCompressError
+from moo_compress.drivers import DRIVER_INFO
+from moo_compress.drivers.base import claim_evaluation, trailing_duplicates
+from moo_compress.errors import ConfigError, MooCompressError
+from moo_compress.heartbeat import fail_abandoned_trials, heartbeat
+from moo_compress.settings.bounds import study_bounds
 
 if TYPE_CHECKING:
     import optuna
@@ -60,7 +64,6 @@ def _session_bounds(cfg: StudyConfig, study: optuna.Study, evaluator: BaseEvalua
     """The hypervolume bounds stored with the study when it was created; for a study made
     outside :func:`moo_compress.storage.create_or_load` (a replay's in-memory study),
     derived now as a new study's would be (:func:`moo_compress.settings.bounds.study_bounds`)."""
-    from moo_compress.settings.bounds import study_bounds
 
     meta = st.study_meta(study.user_attrs)
     if isinstance(meta, dict) and "bounds" in meta:
@@ -343,7 +346,6 @@ class SearchSession:
         Args:
             reason: Why, after the ``skipped:`` prefix.
         """
-        from moo_compress.heartbeat import heartbeat
 
         trial = st.with_retries(self.study.ask, self.url)
         with heartbeat(self.study, trial):
@@ -391,8 +393,6 @@ class SearchSession:
         (:func:`moo_compress.drivers.base.claim_evaluation`, with the arguments it takes)."""
         from functools import partial
 
-        from moo_compress.drivers.base import claim_evaluation
-
         return st.with_retries(
             partial(
                 claim_evaluation,
@@ -410,7 +410,6 @@ class SearchSession:
     def running(self, trial: optuna.Trial):
         """Context manager: the trial's heartbeat while it runs (when the storage has
         heartbeats on)."""
-        from moo_compress.heartbeat import heartbeat
 
         return heartbeat(self.study, trial)
 
@@ -458,8 +457,6 @@ class SearchSession:
         """
         import optuna
 
-        from moo_compress.heartbeat import fail_abandoned_trials
-
         st.with_retries(lambda: optuna.storages.fail_stale_trials(self.study), self.url)
         st.with_retries(lambda: fail_abandoned_trials(self.study, grace_seconds), self.url)
         if refresh:
@@ -472,7 +469,6 @@ class SearchSession:
         Args:
             passed_over: Trials that neither count nor end the run (default None: none).
         """
-        from moo_compress.drivers.base import trailing_duplicates
 
         return trailing_duplicates(self.trials(), passed_over=passed_over)
 
@@ -691,8 +687,6 @@ class SearchSession:
     ) -> Outcome:
         from optuna.trial import TrialState
 
-        from moo_compress.heartbeat import heartbeat
-
         key = self.space.config_key(config)
         start = st.AttrBatch(self.study, trial)  # one transaction
         if record.config_key(trial) != key:  # a worker's claim may have set them
@@ -846,10 +840,8 @@ def check_before_search(cfg: StudyConfig, url: str) -> None:
     Raises:
         ConfigError: Any of these fails (exit code 2); nothing has been written.
     """
-    from moo_compress.errors import ConfigError
 
     st.check_keeps_results(url)
-    from moo_compress.drivers import DRIVER_INFO
 
     if not cfg.space.searched and DRIVER_INFO[cfg.driver].needs_searched:
         raise ConfigError(

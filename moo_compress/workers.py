@@ -30,7 +30,10 @@ from typing import TYPE_CHECKING, Any
 
 from moo_compress import record
 from moo_compress import storage as st
-from moo_compress.study import SQLITE_WARNING
+from moo_compress.drivers import DRIVER_INFO, drivers_that
+from moo_compress.errors import ConfigError, MooCompressError
+from moo_compress.settings.reader import describe
+from moo_compress.study import SQLITE_WARNING, open_search
 
 if TYPE_CHECKING:
     from moo_compress.evaluation import TrialResult
@@ -67,9 +70,6 @@ def env_threads() -> int | None:
     if not text:
         return None
     if not (text.isascii() and text.isdigit()) or not 1 <= int(text) <= MAX_THREADS:
-        from moo_compress.errors import ConfigError
-        from moo_compress.settings.reader import describe
-
         raise ConfigError(
             THREADS_VARIABLE,
             "",
@@ -98,9 +98,6 @@ def run_worker(
         ConfigError: The driver is not an Optuna sampler, or a check before the search
             fails (nothing is written then).
     """
-    from moo_compress.drivers import DRIVER_INFO, drivers_that
-    from moo_compress.errors import ConfigError
-    from moo_compress.study import open_search
 
     if DRIVER_INFO[cfg.driver].scale_out != "workers":
         raise ConfigError(
@@ -164,8 +161,6 @@ def spawn_workers(
             shown, passwords hidden).
     """
     from optuna.trial import TrialState
-
-    from moo_compress.errors import MooCompressError
 
     url = st.storage_url(cfg)
     if st.is_sqlite(url):

@@ -25,9 +25,12 @@ CLASSIFICATION_OBJECTIVES = task_objectives("classification")
 def test_every_registry_entry_imports_and_names_agree_across_tables():
     from moo_compress.compression.pruning import PRUNE_METHODS
     from moo_compress.data import DATASETS
+    from moo_compress.evaluation import EVALUATORS
     from moo_compress.models import ARCHITECTURES
+    from moo_compress.objectives import TASKS
 
-    for registry in (OBJECTIVES, DRIVERS, CORRUPTIONS, PRUNE_METHODS, DATASETS, ARCHITECTURES):
+    tables = (OBJECTIVES, DRIVERS, CORRUPTIONS, PRUNE_METHODS, DATASETS, ARCHITECTURES, EVALUATORS)
+    for registry in tables:
         for name in registry.names():
             assert callable(registry.get(name)), (registry.kind, name)
     assert set(OBJECTIVES.names()) == set(OBJECTIVE_INFO)
@@ -37,6 +40,7 @@ def test_every_registry_entry_imports_and_names_agree_across_tables():
     assert set(DRIVERS.names()) == set(DRIVER_OPTIONS)
     assert set(PRUNE_METHODS.names()) == set(PARAMETERS["prune_method"].choices)
     assert set(STANDARD) <= set(CORRUPTIONS.names()) and len(STANDARD) == 15
+    assert set(EVALUATORS.names()) == set(TASKS)  # every task is evaluated by one entry
 
 
 def test_every_architecture_is_one_entry_of_a_known_task():

@@ -11,6 +11,8 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
+from moo_compress._utils.registry import Registry
+
 __all__ = [
     "CONFIG_COLUMNS",
     "PARAMETERS",
@@ -127,7 +129,20 @@ def model_parameters() -> dict[str, ParamDomain]:
     return {"arch": _choice("arch", tuple(ARCHITECTURES.names()), None)}
 
 
-PRUNE_METHODS = ("magnitude", "random", "hydra", "deeplift", "saliency", "datafree")
+#: Pruning criteria: name -> the function computing its keep-masks
+#: (``(model, PruneContext) -> {layer: mask}``, see :mod:`moo_compress.compression.pruning`).
+#: Adding a criterion is one module and one line here; ``prune_method``'s choices are these.
+PRUNE_METHODS = Registry(
+    "prune_method",
+    {
+        "magnitude": "moo_compress.compression.magnitude:magnitude_masks",
+        "random": "moo_compress.compression.magnitude:random_masks",
+        "hydra": "moo_compress.compression.hydra:hydra_masks",
+        "deeplift": "moo_compress.compression.deeplift:deeplift_masks",
+        "saliency": "moo_compress.compression.datafree:saliency_masks",
+        "datafree": "moo_compress.compression.datafree:datafree_masks",
+    },
+)
 GRANULARITIES = ("unstructured", "kernel", "filter")
 # Criteria that prune whole hidden units of fully connected layers (seed 002): the
 # granularity does not apply to them.
@@ -146,7 +161,7 @@ PARAMETERS: dict[str, ParamDomain] = {
             low=0.0,
             high=0.99,
         ),
-        _choice("prune_method", PRUNE_METHODS, "magnitude"),
+        _choice("prune_method", tuple(PRUNE_METHODS.names()), "magnitude"),
         _choice("prune_granularity", GRANULARITIES, "unstructured"),
         _int_range("score_epochs", 1, 100, 2),
         _choice("deeplift_baseline", ("zero", "mean"), "zero"),

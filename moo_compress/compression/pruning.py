@@ -28,59 +28,15 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from moo_compress._utils.registry import Registry
 from moo_compress.compression.constraints import constraint, prunable_layers
+from moo_compress.compression.magnitude import magnitude_masks, random_masks
 from moo_compress.compression.masks import (
     PruneContext,
     layer_ratios,
     masks_from_scores,
     topk_mask,
 )
-
-PRUNE_METHODS = Registry(
-    "prune_method",
-    {
-        "magnitude": "moo_compress.compression.pruning:magnitude_masks",
-        "random": "moo_compress.compression.pruning:random_masks",
-        "hydra": "moo_compress.compression.hydra:hydra_masks",
-        "deeplift": "moo_compress.compression.deeplift:deeplift_masks",
-        "saliency": "moo_compress.compression.datafree:saliency_masks",
-        "datafree": "moo_compress.compression.datafree:datafree_masks",
-    },
-)
-
-
-def magnitude_masks(model: nn.Module, ctx: PruneContext) -> dict[str, torch.Tensor]:
-    """|w| (mean |w| per kernel or filter: the L1-norm filter criterion of Li et al.).
-
-    Args:
-        model: The model to score.
-        ctx: Ratios per layer and granularity.
-
-    Returns:
-        Layer name -> keep-mask of the weight's shape.
-    """
-    return masks_from_scores(
-        model, {n: m.weight.detach().abs() for n, m in prunable_layers(model)}, ctx
-    )
-
-
-def random_masks(model: nn.Module, ctx: PruneContext) -> dict[str, torch.Tensor]:
-    """Uniform random scores drawn from ``ctx.seed`` (the baseline every criterion must beat).
-
-    Args:
-        model: The model to score.
-        ctx: Ratios per layer, granularity and seed.
-
-    Returns:
-        Layer name -> keep-mask of the weight's shape.
-    """
-    gen = torch.Generator().manual_seed(ctx.seed)
-    scores = {
-        n: torch.rand(tuple(m.weight.shape), generator=gen).to(m.weight.device)
-        for n, m in prunable_layers(model)
-    }
-    return masks_from_scores(model, scores, ctx)
+from moo_compress.compression.params import PRUNE_METHODS
 
 
 def remove_filters(

@@ -9,8 +9,12 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
+from moo_compress._utils.device import get_device
 from moo_compress._utils.io import atomic_save_npy, atomic_write
+from moo_compress._utils.registry import import_target
 from moo_compress.corruptions import CORRUPTIONS, SEVERITIES
+from moo_compress.corruptions._filters import truncate_grey
+from moo_compress.errors import ConfigError
 
 if TYPE_CHECKING:
     import torch
@@ -58,7 +62,6 @@ def corrupt_images(
     """
     import torch
 
-    from moo_compress._utils.device import get_device
     from moo_compress.data.base import to_tensor
 
     fn = CORRUPTIONS.get(name)
@@ -84,7 +87,6 @@ def corrupted_to_uint8(batch: torch.Tensor) -> np.ndarray:
     Args:
         batch: A corruption's output, float (N, C, H, W), on any device.
     """
-    from moo_compress.corruptions._filters import truncate_grey
 
     scaled = truncate_grey(batch.clamp(0, 1).mul(255.0)).clamp(0, 255)
     return scaled.to("cpu").byte().permute(0, 2, 3, 1).contiguous().numpy()
@@ -184,8 +186,6 @@ def corrupt_dataset(
     import json
     import time
 
-    from moo_compress.errors import ConfigError
-
     log = log or (lambda m: None)
     t0 = time.perf_counter()
     names = list(names) if names else CORRUPTIONS.names()
@@ -265,9 +265,7 @@ def _dataset_test_split(
         The images, the labels and what ``corrupt.json`` records of the source (the options
         but folders, which may move).
     """
-    from moo_compress._utils.registry import import_target
     from moo_compress.data import DATASET_INFO, DATASETS, REQUIRED
-    from moo_compress.errors import ConfigError
 
     if dataset not in DATASETS:
         raise ConfigError(
@@ -308,7 +306,6 @@ def _dataset_test_split(
 
 
 def _load_user_array(path: str, option: str) -> np.ndarray:
-    from moo_compress.errors import ConfigError
 
     try:
         return np.load(path, allow_pickle=False)

@@ -22,19 +22,26 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from moo_compress._utils.hashing import derived_seed, digest
+from moo_compress.artifact import decode_model, deflate_size, encode_model, model_bytes
+from moo_compress.compression.pipeline import compress, technique_name
+from moo_compress.corruptions.suite import IMPLEMENTATION_VERSION, cached_corrupted_set
+from moo_compress.data import DATASETS
+from moo_compress.data.base import SPLITS, greyscale, greyscale_dataset, select_split
+from moo_compress.data.cifar import load_corrupted_folder
 from moo_compress.errors import DataError
 from moo_compress.evaluation.base import ModelEvaluator
 from moo_compress.evaluation.baselines import BaselineCache
 from moo_compress.evaluation.measurements import ModelMeasurements
 from moo_compress.evaluation.results import Reference, TrialResult, trial_seed
+from moo_compress.models import ARCHITECTURES
 from moo_compress.objectives import OBJECTIVES
+from moo_compress.objectives.base import ObjectiveResult, UndefinedObjective
+from moo_compress.settings import EvaluationSpec
+from moo_compress.training import accuracy, predict, train
 
 if TYPE_CHECKING:
     import torch
     from torch import nn
-
-    from moo_compress.objectives.base import ObjectiveResult
-    from moo_compress.settings import EvaluationSpec
 
 __all__ = [
     "BASELINE_VERSION",
@@ -105,8 +112,6 @@ class ClassificationEvaluator(ModelEvaluator):
         evaluation_set: EvaluationSet | None = None,
         baselines: BaselineCache | None = None,
     ) -> None:
-        from moo_compress.data.base import SPLITS
-        from moo_compress.settings import EvaluationSpec
 
         if not isinstance(spec, EvaluationSpec):  # stored JSON (study, exported model)
             spec = EvaluationSpec.from_dict(spec)
@@ -143,9 +148,6 @@ class ClassificationEvaluator(ModelEvaluator):
 
     def _load_data(self) -> EvaluationSet:
         """The split's data and its corrupted evaluation images."""
-        from moo_compress.corruptions.suite import cached_corrupted_set
-        from moo_compress.data import DATASETS
-        from moo_compress.data.base import greyscale, greyscale_dataset, select_split
 
         ds = self.spec.dataset
         dataset = select_split(
@@ -159,7 +161,6 @@ class ClassificationEvaluator(ModelEvaluator):
         if ds.corrupted_root and self.split == "test":
             # a CIFAR-C folder holds corrupted *test* images; validation images are
             # corrupted here, by the same suite
-            from moo_compress.data.cifar import load_corrupted_folder
 
             corrupted = load_corrupted_folder(
                 Path(ds.corrupted_root), self.corruptions, y_test=dataset.y_test
@@ -280,8 +281,6 @@ class ClassificationEvaluator(ModelEvaluator):
         if fidelity:
             return self.at_fidelity(fidelity).baseline_values(arch)
         if arch not in self._baseline_values:
-            from moo_compress.corruptions.suite import IMPLEMENTATION_VERSION
-
             path = self.baseline_path_for(arch)
             key = digest(
                 {
@@ -334,10 +333,6 @@ class ClassificationEvaluator(ModelEvaluator):
     def _train_baseline(self, arch: str) -> bytes:
         import torch
 
-        from moo_compress.artifact import encode_model
-        from moo_compress.models import ARCHITECTURES
-        from moo_compress.training import train
-
         cfg = self.spec.baseline
         torch.manual_seed(self.seed)
         spec = self.arch_spec(arch)
@@ -354,8 +349,6 @@ class ClassificationEvaluator(ModelEvaluator):
 
     def _baseline_reference(self, arch: str) -> Reference:
         """Baseline facts and the robustness reference's errors, cached next to the baseline."""
-        from moo_compress.artifact import decode_model, deflate_size, model_bytes
-        from moo_compress.training import accuracy
 
         ref_name = self.spec.reference
         ref_data = None if ref_name == "baseline" else Path(ref_name).read_bytes()
@@ -403,7 +396,6 @@ class ClassificationEvaluator(ModelEvaluator):
         """Cache key of the reference's errors: the reference model, the severities and the
         corrupted images they were measured on (the corruption implementation's version, or
         the user's corrupted folder), so errors of different corruption code never mix."""
-        from moo_compress.corruptions.suite import IMPLEMENTATION_VERSION
 
         return digest(
             {
@@ -423,7 +415,6 @@ class ClassificationEvaluator(ModelEvaluator):
         Args:
             model: The model to measure.
         """
-        from moo_compress.training import predict
 
         n = len(self.dataset.y_test)
         y = self.dataset.y_test
@@ -478,7 +469,6 @@ class ClassificationEvaluator(ModelEvaluator):
         Returns:
             Each objective's result, by name.
         """
-        from moo_compress.objectives.base import ObjectiveResult, UndefinedObjective
 
         m = self.measurements_class(self, model, artifact, reference)
         names = objectives or list(self.spec.record) or OBJECTIVES.names()
@@ -512,8 +502,6 @@ class ClassificationEvaluator(ModelEvaluator):
             config: A full pipeline configuration.
             config_key: Its key (the evaluation's seed derives from it).
         """
-        from moo_compress.artifact import encode_model
-        from moo_compress.compression.pipeline import compress
 
         arch = self.arch_of(config)
         model = compress(
@@ -554,8 +542,6 @@ class ClassificationEvaluator(ModelEvaluator):
         Raises:
             FloatingPointError: An objective is NaN or infinite.
         """
-        from moo_compress.artifact import decode_model
-        from moo_compress.compression.pipeline import technique_name
 
         t0 = time.perf_counter()
         if artifact is None:

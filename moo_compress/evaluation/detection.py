@@ -16,11 +16,20 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from moo_compress._utils.device import get_device
 from moo_compress._utils.hashing import digest
+from moo_compress.adversarial import pgd
+from moo_compress.artifact import deflate_size, model_bytes
+from moo_compress.corruptions.suite import cached_corrupted_set
+from moo_compress.data.base import greyscale, to_tensor, to_uint8, validation_indices
+from moo_compress.detection.data import load_detection_dataset
+from moo_compress.detection.metrics import coco_map, postprocess
+from moo_compress.detection.model import decode, encode_targets
 from moo_compress.evaluation.classification import ClassificationEvaluator, EvaluationSet
 from moo_compress.evaluation.measurements import ModelMeasurements
 from moo_compress.evaluation.results import Reference
 from moo_compress.settings import DetectionConfig
+from moo_compress.training import predict
 
 if TYPE_CHECKING:
     import torch
@@ -53,10 +62,6 @@ class DetectionMeasurements(ModelMeasurements):
         (all when unset) attacked by PGD on the detection loss; an int8 model is attacked
         through its float twin and scored on its own outputs."""
         import torch
-
-        from moo_compress._utils.device import get_device
-        from moo_compress.adversarial import pgd
-        from moo_compress.data.base import to_tensor, to_uint8
 
         cfg = self.adversarial
         n = cfg["n_images"] or self.n_test
@@ -100,10 +105,6 @@ class DetectionEvaluator(ClassificationEvaluator):
         return self.settings("detection")
 
     def _load_data(self) -> EvaluationSet:
-        from moo_compress.corruptions.suite import cached_corrupted_set
-        from moo_compress.data.base import greyscale, validation_indices
-        from moo_compress.detection.data import load_detection_dataset
-        from moo_compress.detection.model import encode_targets
 
         ds = self.spec.dataset
         size = int(ds.options["image_size"])
@@ -156,8 +157,6 @@ class DetectionEvaluator(ClassificationEvaluator):
         Args:
             out: The detector's raw outputs, one row per test image from the first.
         """
-        from moo_compress.detection.metrics import postprocess
-        from moo_compress.detection.model import decode
 
         split = self.data.test
         dets: list[dict[str, Any]] = []
@@ -190,8 +189,6 @@ class DetectionEvaluator(ClassificationEvaluator):
         Returns:
             COCOeval's figures (``map``, ``ap50``, fractions).
         """
-        from moo_compress.detection.metrics import coco_map
-        from moo_compress.training import predict
 
         n = n_images or len(images)
         out = predict(model, images[:n], batch_size=128)
@@ -206,7 +203,6 @@ class DetectionEvaluator(ClassificationEvaluator):
         Returns:
             ``{"map": percent}``.
         """
-        from moo_compress.detection.metrics import coco_map
 
         split = self.data.test
         return {"map": 100.0 * coco_map(split.coco, self.detections(out), split.image_ids)["map"]}
@@ -229,7 +225,6 @@ class DetectionEvaluator(ClassificationEvaluator):
     def _baseline_reference(self, arch: str) -> Reference:
         """The baseline's mAP and deflated size (CR's denominator), cached next to it; its
         corruption "errors" are 1 - mAP per corruption and severity."""
-        from moo_compress.artifact import deflate_size, model_bytes
 
         path = self.baseline_path_for(arch)
         model = self.baseline_for(arch)

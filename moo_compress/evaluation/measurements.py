@@ -12,6 +12,11 @@ from typing import TYPE_CHECKING, Any, Protocol
 
 import numpy as np
 
+from moo_compress.adversarial import attack_predictions
+from moo_compress.artifact import deflate_size, model_bytes
+from moo_compress.objectives.proxy import clustering_scores
+from moo_compress.training import predict_outputs
+
 if TYPE_CHECKING:
     import torch
     from torch import nn
@@ -89,14 +94,12 @@ class ModelMeasurements:
     @functools.cached_property
     def artifact_deflate_bytes(self) -> int:
         """DEFLATE size of the packed model (CR's denominator)."""
-        from moo_compress.artifact import deflate_size, model_bytes
 
         return deflate_size(model_bytes(self._artifact))
 
     @functools.cached_property
     def outputs(self) -> tuple[torch.Tensor, torch.Tensor]:
         """(penultimate features, logits) of the clean test set, from one forward pass."""
-        from moo_compress.training import predict_outputs
 
         return predict_outputs(self.model, self._ev.dataset.x_test)
 
@@ -119,7 +122,6 @@ class ModelMeasurements:
     @functools.cached_property
     def clustering(self) -> dict[str, float]:
         """The clustering measures of the features (``objectives.proxy.clustering_scores``)."""
-        from moo_compress.objectives.proxy import clustering_scores
 
         return clustering_scores(
             self.features.numpy(),
@@ -139,8 +141,6 @@ class ModelMeasurements:
             kind: ``"fgsm"`` or ``"pgd"``.
         """
         if kind not in self.attacks_done:
-            from moo_compress.adversarial import attack_predictions
-
             cfg = self.adversarial
             n = cfg["n_images"] or self.n_test
             x, y = self._ev.dataset.x_test[:n], self.y_test[:n]

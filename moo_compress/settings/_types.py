@@ -6,13 +6,10 @@ from __future__ import annotations
 
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from moo_compress._utils.hashing import digest
 from moo_compress.settings.constraints import Constraint
-
-if TYPE_CHECKING:  # the space module reads its files with this package's reader
-    from moo_compress.space import SearchSpace
 
 __all__ = [
     "DIRECTIONS",
@@ -360,7 +357,9 @@ class StudyConfig:
     baseline: TrainConfig
     finetune: TrainConfig
     space_path: Path
-    space: SearchSpace = field(repr=False)
+    # a moo_compress.space.SearchSpace, not imported even for typing: the space sits with
+    # the techniques, whose parameter table names every criterion module
+    space: Any = field(repr=False)
     objectives: tuple[ObjectiveSpec, ...]
     driver: str
     driver_options: dict[str, Any]

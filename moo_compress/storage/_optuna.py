@@ -543,13 +543,13 @@ def queued_params(trial) -> dict[str, Any]:
 
 
 def sampler_generation(trial) -> int | None:
-    """The generation Optuna's NSGA-II sampler recorded with ``trial`` (its system
-    attribute ``<sampler>:generation``), or None.
+    """The generation Optuna's NSGA-II sampler recorded with ``trial`` (see
+    :func:`moo_compress.record.sampler_generation`).
 
     Args:
-        trial: A ``FrozenTrial``.
+        trial: A ``FrozenTrial`` or a trial record.
     """
-    return next((v for k, v in trial.system_attrs.items() if k.endswith(":generation")), None)
+    return record.sampler_generation(trial)
 
 
 def ga_generation_attrs(sampler, generation: int) -> dict[str, int]:

@@ -23,7 +23,7 @@ from moo_compress.report import StudyView
 from moo_compress.study_report._data import (
     Baseline,
     ReportData,
-    Section,
+    ReportSection,
     constraint_limits,
     find_baseline,
     knee_index,
@@ -49,7 +49,7 @@ __all__ = [
     "FORMATS",
     "Baseline",
     "ReportData",
-    "Section",
+    "ReportSection",
     "constraint_limits",
     "find_baseline",
     "knee_index",
@@ -144,3 +144,19 @@ def write_report(
         "archive_size": len(data.archive),
         "sections": [s.title for s in sections],
     }
+
+
+def __getattr__(name: str) -> Any:
+    # ReportSection was called Section up to 0.1.0, the name of the settings reader's class
+    # too; kept one release
+    if name == "Section":
+        import warnings
+
+        warnings.warn(
+            "moo_compress.study_report.Section is now ReportSection "
+            "(this alias goes in the next release)",
+            DeprecationWarning,
+            stacklevel=2,
+        )
+        return ReportSection
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

@@ -23,7 +23,7 @@ if TYPE_CHECKING:
 __all__ = [
     "Baseline",
     "ReportData",
-    "Section",
+    "ReportSection",
     "constraint_limits",
     "find_baseline",
     "knee_index",
@@ -78,7 +78,7 @@ class ReportData:
 
 
 @dataclass
-class Section:
+class ReportSection:
     """One section of the report: a title and blocks, rendered to Markdown and HTML alike.
 
     Args:

@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from moo_compress.study_report._data import Section
+from moo_compress.study_report._data import ReportSection
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -34,7 +34,7 @@ def _md_table(frame: pd.DataFrame) -> str:
     return "\n".join(lines)
 
 
-def render_markdown(title: str, sections: Sequence[Section]) -> str:
+def render_markdown(title: str, sections: Sequence[ReportSection]) -> str:
     """The report as Markdown, images referenced by file name.
 
     Args:
@@ -110,7 +110,7 @@ pre{background:#f7f7f7;padding:.8em;overflow-x:auto;font-size:.8em}code{backgrou
 """
 
 
-def render_html(title: str, sections: Sequence[Section], folder: Path) -> str:
+def render_html(title: str, sections: Sequence[ReportSection], folder: Path) -> str:
     """The report as one self-contained HTML page: every PNG embedded as a base64 data URI,
     no script, stylesheet or font loaded from anywhere.
 

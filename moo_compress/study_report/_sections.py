@@ -17,7 +17,7 @@ from moo_compress.archive import pareto_indices
 from moo_compress.objectives import OBJECTIVE_INFO
 from moo_compress.study_report._data import (
     ReportData,
-    Section,
+    ReportSection,
     _mce_details,
     _technique,
     knee_index,
@@ -59,11 +59,11 @@ def _constraints_text(data: ReportData) -> str:
     return ", ".join(parts)
 
 
-def _overview(data: ReportData) -> Section:
+def _overview(data: ReportData) -> ReportSection:
     import pandas as pd
 
     v, s = data.view, data.summary
-    sec = Section("Study", "study")
+    sec = ReportSection("Study", "study")
     budget = "?" if s["budget"] is None else s["budget"]
     sec.text(
         f"Study `{v.name}`, driver `{v.driver}`, task {v.task}, architecture `{v.arch}`"
@@ -105,12 +105,12 @@ def _overview(data: ReportData) -> Section:
     return sec
 
 
-def _front(data: ReportData, out: Path, axes: Sequence[str] | None) -> Section:
+def _front(data: ReportData, out: Path, axes: Sequence[str] | None) -> ReportSection:
     plt = _plt()
     v = data.view
     names = v.objective_names
     k = len(names)
-    sec = Section("The front", "front")
+    sec = ReportSection("The front", "front")
     if not len(data.complete):
         sec.text("No completed trial yet: nothing to plot.")
         return sec
@@ -284,9 +284,9 @@ def _front_3d(data: ReportData, out: Path, names: Sequence[str]) -> None:
     _save(fig, out / "front_3d.png")
 
 
-def _hypervolume(data: ReportData, out: Path) -> Section:
+def _hypervolume(data: ReportData, out: Path) -> ReportSection:
     plt = _plt()
-    sec = Section("Hypervolume", "hypervolume")
+    sec = ReportSection("Hypervolume", "hypervolume")
     hist = data.summary["hv_history"]
     if not hist:
         sec.text("No hypervolume history recorded yet.")
@@ -360,11 +360,11 @@ def _variable_values(data: ReportData, name: str, idx: Sequence[int]) -> list[st
     return out
 
 
-def _composition(data: ReportData, out: Path) -> Section:
+def _composition(data: ReportData, out: Path) -> ReportSection:
     import pandas as pd
 
     plt = _plt()
-    sec = Section("What the archive is made of", "composition")
+    sec = ReportSection("What the archive is made of", "composition")
     if not data.archive:
         sec.text("The archive is empty.")
         return sec
@@ -440,12 +440,12 @@ def _natural(s: str) -> tuple:
         return (1, 0.0, s)
 
 
-def _robustness(data: ReportData, out: Path) -> Section:
+def _robustness(data: ReportData, out: Path) -> ReportSection:
     import pandas as pd
     from matplotlib.colors import TwoSlopeNorm
 
     plt = _plt()
-    sec = Section("Robustness of the front", "robustness")
+    sec = ReportSection("Robustness of the front", "robustness")
     rows = [(data.complete[i], _mce_details(data.complete[i])) for i in data.archive]
     rows = [(r, d) for r, d in rows if d]
     if not rows:
@@ -583,11 +583,11 @@ def _config_text(data: ReportData, r: TrialRecord) -> str:
     return ", ".join(parts) or "-"
 
 
-def _extremes(data: ReportData) -> Section:
+def _extremes(data: ReportData) -> ReportSection:
     import pandas as pd
 
     v = data.view
-    sec = Section("Extremes and knee", "extremes")
+    sec = ReportSection("Extremes and knee", "extremes")
     if not data.archive:
         sec.text("The archive is empty.")
         return sec
@@ -618,12 +618,12 @@ def _extremes(data: ReportData) -> Section:
     return sec
 
 
-def _importance(data: ReportData, out: Path, min_trials: int = 8) -> Section:
+def _importance(data: ReportData, out: Path, min_trials: int = 8) -> ReportSection:
     import optuna
     import pandas as pd
 
     plt = _plt()
-    sec = Section("Parameter importance", "importance")
+    sec = ReportSection("Parameter importance", "importance")
     v = data.view
     trials = [
         t for t in data.study.get_trials(deepcopy=False) if t.state.name == "COMPLETE" and t.values
@@ -690,7 +690,7 @@ def _importance(data: ReportData, out: Path, min_trials: int = 8) -> Section:
     return sec
 
 
-def _proxies(data: ReportData, out: Path) -> Section:
+def _proxies(data: ReportData, out: Path) -> ReportSection:
     from moo_compress.proxy_report import (
         format_validity,
         plot_validity,
@@ -698,7 +698,7 @@ def _proxies(data: ReportData, out: Path) -> Section:
         proxy_validity,
     )
 
-    sec = Section("Proxy validity", "proxies")
+    sec = ReportSection("Proxy validity", "proxies")
     points = proxy_points(data.study)
     table = proxy_validity(points)
     if len(points) < 3:
@@ -717,13 +717,13 @@ def _proxies(data: ReportData, out: Path) -> Section:
     return sec
 
 
-def _anova(data: ReportData) -> Section | None:
+def _anova(data: ReportData) -> ReportSection | None:
     import pandas as pd
 
     recorded = set(data.view.record) | {k for r in data.complete[:1] for k in r.objectives}
     if not seed001.is_design(data.view.searched, recorded):
         return None
-    sec = Section("Seed 001 ANOVA", "anova")
+    sec = ReportSection("Seed 001 ANOVA", "anova")
     from optuna.trial import TrialState
 
     cells = seed001.cells_from_records(st.records(data.study, states=(TrialState.COMPLETE,)))
