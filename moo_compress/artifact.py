@@ -361,13 +361,17 @@ def read_header(data: bytes) -> tuple[dict[str, Any], memoryview]:
     return header, memoryview(data)[start + n :]
 
 
-def decode_model(data: bytes) -> tuple[nn.Module, dict[str, Any]]:
+def decode_model(
+    data: bytes, *, builders: tuple[str, ...] = ()
+) -> tuple[nn.Module, dict[str, Any]]:
     """Rebuild a plain ``nn.Module`` (weights baked, eval mode) from packed bytes.
 
     A stored int8 model comes back as ``compression.int8.Int8Model``.
 
     Args:
         data: A packed model file's bytes.
+        builders: User builders (``"package.module:callable"``) trusted to rebuild the
+            architecture (default: none; see :func:`moo_compress.models.build_model`).
 
     Returns:
         ``(model, header)``.
@@ -378,13 +382,11 @@ def decode_model(data: bytes) -> tuple[nn.Module, dict[str, Any]]:
     """
     import torch
 
-    from moo_compress.models import ARCHITECTURES
+    from moo_compress.models import build_model
 
     header, payload = read_header(data)
     arch = header.get("arch", {})
-    if arch.get("name") not in ARCHITECTURES:
-        raise ArtifactError(f"unknown architecture {arch.get('name')!r} in model file")
-    model = ARCHITECTURES.get(arch["name"])(**arch.get("kwargs", {}))
+    model = build_model(arch, builders=builders)
     stages = header.get("stages") or {}
     if stages.get("act_bits"):
         from moo_compress.compression.quantization import quantize_activations

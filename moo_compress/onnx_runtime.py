@@ -35,6 +35,9 @@ class _Outputs(nn.Module):
         self.model = model
 
     def forward(self, x: torch.Tensor):
+        both = getattr(self.model, "features_and_logits", None)
+        if both is not None:  # a user's model: features tapped inside its own forward
+            return both(x)
         f = self.model.features(x)
         return f, self.model.head(f)
 

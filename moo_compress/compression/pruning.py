@@ -48,7 +48,10 @@ def remove_filters(
     statistics, a flatten into a linear layer, depthwise partners, residual partners) is
     rewired by torch-pruning's dependency graph. In a coupled group (e.g. channels joined by
     a residual addition) the group's first layer's mask decides. The output layer keeps
-    every channel, and a layer whose every channel would go keeps them all.
+    every channel, and a layer whose every channel would go keeps them all. A group that
+    reaches a grouped convolution (neither plain nor depthwise), whose channels cannot be
+    removed one by one, keeps its channels: it is skipped and named in the model's
+    ``compression_skipped`` list.
 
     Args:
         model: The model, changed in place.
@@ -81,8 +84,36 @@ def remove_filters(
             fn = tp.prune_conv_out_channels
         else:
             fn = tp.prune_linear_out_channels
-        graph.get_pruning_group(root, fn, idxs=drop).prune()
+        pruning = graph.get_pruning_group(root, fn, idxs=drop)
+        grouped = [
+            names.get(id(d.target.module), type(d.target.module).__name__)
+            for d, _ in pruning
+            if isinstance(d.target.module, nn.Conv2d)
+            and 1 < d.target.module.groups
+            and not d.target.module.groups
+            == d.target.module.in_channels
+            == d.target.module.out_channels
+        ]
+        if grouped:
+            skipped(model).append(
+                f"filter pruning of {names.get(id(root))}: skipped (its channels reach the "
+                f"grouped convolution {grouped[0]})"
+            )
+            continue
+        pruning.prune()
     return model
+
+
+def skipped(model: nn.Module) -> list[str]:
+    """What a compression stage could not do to ``model`` and skipped (one line each),
+    kept on the model as ``compression_skipped``.
+
+    Args:
+        model: The model being compressed.
+    """
+    if not hasattr(model, "compression_skipped"):
+        model.compression_skipped = []
+    return model.compression_skipped
 
 
 def prune(model: nn.Module, method: str, ctx: PruneContext) -> nn.Module:
@@ -152,5 +183,6 @@ __all__ = [
     "prune",
     "random_masks",
     "remove_filters",
+    "skipped",
     "topk_mask",
 ]

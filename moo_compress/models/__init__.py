@@ -3,8 +3,12 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
 
 from moo_compress._utils.registry import Registry
+
+if TYPE_CHECKING:
+    from torch import nn
 
 
 @dataclass(frozen=True)
@@ -52,6 +56,51 @@ def task_architectures(task: str) -> list[str]:
     return [n for n in names if (n in DETECTORS) == (task == "detection")]
 
 
+def build_model(arch: dict[str, Any], *, builders: tuple[str, ...] = ()) -> nn.Module:
+    """The model an architecture spec (as stored in packed artifacts) describes, with random
+    weights.
+
+    Three kinds of spec:
+
+    - ``{"name": <a built-in architecture>, "kwargs": {...}}``;
+    - ``{"name": ..., "torchvision": <name>, "kwargs": {"num_classes": ...},
+      "features_layer": ...}``: a user's torchvision classifier;
+    - ``{"name": ..., "builder": "package.module:callable", "kwargs": {...},
+      "features_layer": ...}``: a user's own builder, imported only when the caller trusts
+      it (it is the study's own builder): a model file alone never makes this process
+      import code it names.
+
+    Args:
+        arch: The spec.
+        builders: The user builders the caller trusts (default: none).
+
+    Raises:
+        ArtifactError: The spec names an unknown architecture or an untrusted builder.
+    """
+    from moo_compress.errors import ArtifactError, ConfigError
+
+    kwargs = dict(arch.get("kwargs") or {})
+    if arch.get("torchvision") or arch.get("builder"):
+        from moo_compress.models.user import UserModel, builder_model, torchvision_model
+
+        try:
+            if arch.get("torchvision"):
+                net = torchvision_model(str(arch["torchvision"]), **kwargs)
+            elif arch["builder"] in builders:
+                net = builder_model(str(arch["builder"]), **kwargs)
+            else:
+                raise ArtifactError(
+                    f"the model file was built by the user's builder {arch['builder']!r}; "
+                    "load it through its study (whose model.builder names it)"
+                )
+            return UserModel(net, arch.get("features_layer"))
+        except ConfigError as exc:
+            raise ArtifactError(f"cannot rebuild the model file's architecture: {exc}") from None
+    if arch.get("name") not in ARCHITECTURES:
+        raise ArtifactError(f"unknown architecture {arch.get('name')!r} in model file")
+    return ARCHITECTURES.get(arch["name"])(**kwargs)
+
+
 def layer_names(arch: str, width: float = 1.0) -> list[str]:
     """Names of an architecture's conv/linear layers (what per-layer variables address).
 
@@ -69,6 +118,7 @@ __all__ = [
     "DETECTORS",
     "MODEL_INFO",
     "ModelInfo",
+    "build_model",
     "layer_names",
     "task_architectures",
 ]
