@@ -123,5 +123,8 @@ def compress(
             if cw.bits is None:
                 cw.bits = 8
         images = to_tensor(_sample(x_train, CALIBRATION_IMAGES, seed + 4)).numpy()
+        notes = getattr(model, "compression_skipped", None)
         model = calibrate(model, images)
+        if notes:  # what a stage skipped stays known on the int8 model
+            model.compression_skipped = notes
     return model

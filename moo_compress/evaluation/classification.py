@@ -513,7 +513,11 @@ class ClassificationEvaluator(ModelEvaluator):
             seed=trial_seed(self.seed, config_key),
             adversarial=asdict(self.spec.adversarial),
         )
-        return encode_model(model.cpu(), self.arch_spec(arch), metadata={"config": config})
+        metadata: dict[str, Any] = {"config": config}
+        notes = getattr(model, "compression_skipped", None)
+        if notes:  # what a stage could not do to some layer (see pruning.skipped)
+            metadata["skipped"] = list(notes)
+        return encode_model(model.cpu(), self.arch_spec(arch), metadata=metadata)
 
     def evaluate_rung(
         self,
