@@ -118,7 +118,7 @@ def _deploy(
     def logits(m):
         return predict_outputs(m, x_test)[1]
 
-    model, _ = decode_model(data)
+    model, _ = decode_model(data, builders=evaluator.builders)
     int8 = getattr(model, "int8_spec", None) is not None
     float_model = model.float_model if int8 else model
     x_test = evaluator.dataset.x_test
@@ -332,7 +332,7 @@ def export_pareto(
                 data = rebuilt.artifact
             arch = evaluator.arch_of(rec.config)
             baseline = baseline_of(arch)
-            loaded, _ = decode_model(data)
+            loaded, _ = decode_model(data, builders=test_ev.builders)
             measured = test_ev.measure(loaded, data, reference=test_ev.reference_for(arch))
             test_values = {k: float(r.value) for k, r in measured.items()}
             files, deployment = _deploy(

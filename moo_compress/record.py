@@ -88,7 +88,6 @@ __all__ = [
     "objectives",
     "read",
     "result",
-    "sampler_generation",
     "violation",
     "rung",
     "write_config",
@@ -406,18 +405,6 @@ def is_feasible(trial) -> bool:
     return violation(trial) <= 0.0
 
 
-def sampler_generation(trial) -> int | None:
-    """The generation Optuna's NSGA-II sampler recorded with ``trial`` (its system
-    attribute ``<sampler>:generation``), or None.
-
-    Args:
-        trial: An Optuna ``FrozenTrial`` or a :class:`TrialRecord`.
-    """
-    if isinstance(trial, TrialRecord):
-        return trial.sampler_generation
-    return next((v for k, v in trial.system_attrs.items() if k.endswith(":generation")), None)
-
-
 def _state(trial) -> str:
     """The state's name of an Optuna trial or a :class:`TrialRecord`."""
     return trial.state if isinstance(trial, TrialRecord) else trial.state.name
@@ -483,11 +470,13 @@ class TrialRecord:
         return _full_result(self.attrs)
 
 
-def read(trial) -> TrialRecord:
+def read(trial, *, sampler_generation: int | None = None) -> TrialRecord:
     """The record of ``trial``.
 
     Args:
         trial: An Optuna ``FrozenTrial``.
+        sampler_generation: The generation Optuna's NSGA-II sampler recorded with it
+            (default None; :func:`moo_compress.storage.records` reads it).
     """
     complete = trial.state.name == "COMPLETE"
     return TrialRecord(
@@ -497,7 +486,7 @@ def read(trial) -> TrialRecord:
         config_key=config_key(trial, ""),
         objectives=objectives(trial) if complete and has_objectives(trial) else {},
         attrs=dict(trial.user_attrs),
-        sampler_generation=sampler_generation(trial),
+        sampler_generation=sampler_generation,
         datetime_start=trial.datetime_start,
         datetime_complete=trial.datetime_complete,
     )

@@ -16,6 +16,7 @@ from moo_compress.settings import (
     DatasetConfig,
     ObjectiveSpec,
     TrainConfig,
+    UserModelConfig,
 )
 from moo_compress.settings.constraints import Constraint, allowed_kinds, parse_shorthand
 from moo_compress.settings.reader import Section, describe
@@ -226,3 +227,122 @@ def _record(
         names = list(raw)
     wanted = [o.name for o in objectives] + list(extra) + list(names)
     return tuple(sorted(set(wanted), key=list(OBJECTIVE_INFO).index))
+
+
+def _user_model_config(model: Section, study_path: Path) -> UserModelConfig:
+    """The ``model`` section of a study of the user's own trained model:
+    ``{torchvision: name | builder: "package.module:callable", weights: path, num_classes,
+    kwargs, features_layer, mean, std}``."""
+    from moo_compress.models.weights import file_digest
+
+    model.expect(
+        (
+            "torchvision",
+            "builder",
+            "weights",
+            "num_classes",
+            "kwargs",
+            "features_layer",
+            "mean",
+            "std",
+        )
+    )
+    if model.has("torchvision") and model.has("builder"):
+        raise model.error(
+            "builder", "must not be given with model.torchvision (one model). Got both instead."
+        )
+    torchvision = model.string("torchvision", None)
+    builder = model.string("builder", None)
+    if torchvision is not None:
+        from moo_compress.models.user import torchvision_classifiers
+
+        if torchvision not in torchvision_classifiers():
+            raise model.error(
+                "torchvision",
+                "must be a torchvision classification architecture (e.g. resnet18, "
+                f"mobilenet_v3_small, efficientnet_b0). Got {describe(torchvision)} instead.",
+            )
+    elif builder.count(":") != 1 or not all(builder.split(":")):
+        raise model.error(
+            "builder", f"must be 'package.module:callable'. Got {describe(builder)} instead."
+        )
+    given = model.path_string("weights")
+    weights = (study_path.parent / given).resolve()
+    if not weights.is_file():
+        raise model.error(
+            "weights",
+            f"must name the model's weights file (safetensors or a torch.save state dict, "
+            f"relative to the study file); {weights} does not exist. Got {describe(given)} instead.",
+        )
+    num_classes = model.integer("num_classes", None, low=2, high=1_000_000)
+    kwargs = model.raw("kwargs", {}) or {}
+    if not isinstance(kwargs, dict) or not all(isinstance(k, str) for k in kwargs):
+        raise model.error(
+            "kwargs",
+            f"must be a mapping of the builder's keyword arguments. Got {describe(kwargs)} instead.",
+        )
+    features_layer = model.string("features_layer", None)
+    norm = {}
+    for key in ("mean", "std"):
+        value = model.raw(key, None)
+        if value is None:
+            continue
+        if (
+            not isinstance(value, list)
+            or len(value) not in (1, 3)
+            or not all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in value)
+            or (key == "std" and not all(v > 0 for v in value))
+        ):
+            raise model.error(
+                key,
+                f"must be a list of 3 numbers (one per RGB channel{', each > 0' if key == 'std' else ''}). Got {describe(value)} instead.",
+            )
+        norm[key] = tuple(float(v) for v in value)
+    if len(norm) == 1:
+        missing = "std" if "mean" in norm else "mean"
+        raise model.error(
+            missing, "must be given with model.mean and model.std together. Got nothing instead."
+        )
+    model.finish()
+    user = UserModelConfig(
+        weights=str(weights),
+        weights_sha256=file_digest(weights),
+        torchvision=torchvision,
+        builder=builder,
+        num_classes=num_classes,
+        kwargs=dict(kwargs),
+        features_layer=features_layer,
+        mean=norm.get("mean"),
+        std=norm.get("std"),
+    )
+    _check_weights(model, user)
+    return user
+
+
+def _check_weights(model: Section, user: UserModelConfig) -> None:
+    """Build the model and read the weights now (refused if they would run code), and when
+    the number of classes is known check that they fit: a bad model fails before anything
+    is written."""
+    from moo_compress.errors import DataError
+    from moo_compress.models.user import UserModel, builder_model, torchvision_model
+    from moo_compress.models.weights import load_state_dict, load_weights
+
+    classes = user.num_classes or user.kwargs.get("num_classes")
+    kwargs = {**user.kwargs, "num_classes": int(classes or 2)}
+    try:
+        if user.torchvision:
+            net = torchvision_model(user.torchvision, **kwargs)
+        else:
+            net = builder_model(user.builder, **kwargs)
+        UserModel(net, user.features_layer, mean=user.mean, std=user.std)
+    except ConfigError as exc:  # said of the model section of this study file
+        raise ConfigError(model.source, model.key(exc.key), exc.message) from None
+    except TypeError as exc:  # the builder's keyword arguments
+        raise model.error("kwargs", f"the builder refused them ({exc})") from None
+    try:
+        if classes is None:  # the dataset's: the fit is checked when the baseline is read
+            load_state_dict(user.weights)
+        else:
+            load_weights(net, user.weights)
+    except DataError as exc:
+        raise model.error("weights", str(exc)) from None

@@ -17,6 +17,7 @@ from moo_compress.config._sections import (
     _record,
     _reference,
     _train_config,
+    _user_model_config,
 )
 from moo_compress.corruptions import CORRUPTIONS, SEVERITIES, STANDARD
 from moo_compress.drivers import DRIVER_INFO, DRIVERS
@@ -114,11 +115,17 @@ def load_study_config(
 
     model = top.section("model")
     archs = task_architectures(task)
-    arch = model.string(
-        "arch", "small_cnn" if task == "classification" else archs[0], choices=archs
-    )
-    width = model.number("width", 1.0, low=0.0625, high=16.0)
-    model.finish()
+    user_model = None
+    if task == "classification" and (model.has("torchvision") or model.has("builder")):
+        # the user's own trained model: the baseline, never retrained
+        user_model = _user_model_config(model, path)
+        arch, width, archs = user_model.name, 1.0, [user_model.name]
+    else:
+        arch = model.string(
+            "arch", "small_cnn" if task == "classification" else archs[0], choices=archs
+        )
+        width = model.number("width", 1.0, low=0.0625, high=16.0)
+        model.finish()
 
     baseline = _train_config(
         top.section("baseline"),
@@ -150,7 +157,7 @@ def load_study_config(
     if space.per_layer:
         from moo_compress.models import layer_names
 
-        space.bind(layer_names(arch, width))
+        space.bind(layer_names(arch, width, user_model=user_model))
 
     raw_objectives = top.raw("objectives")
     if not isinstance(raw_objectives, list) or not raw_objectives:
@@ -375,4 +382,5 @@ def load_study_config(
         task=task,
         detection=detection,
         file_seed=file_seed,
+        user_model=user_model,
     )

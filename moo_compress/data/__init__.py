@@ -93,6 +93,18 @@ _INFO = [
         corrupted_folder=True,
     ),
     DatasetInfo(
+        "imagefolder",
+        "classification",
+        "moo_compress.data.imagefolder:load_imagefolder",
+        (
+            DatasetOption("root", "path"),
+            DatasetOption("image_size", "integer", REQUIRED, 8, 4096),
+            DatasetOption("train", "string", "train"),
+            DatasetOption("test", "string", "test"),
+        ),
+        check="moo_compress.data.imagefolder:check_options",
+    ),
+    DatasetInfo(
         "shapes",
         "detection",
         "moo_compress.detection.data:load_detection_dataset",

@@ -31,16 +31,27 @@ class BaselineCache:
 
     Args:
         log: Callable for progress messages (default None: silent).
+        builders: User builders trusted to rebuild the baselines' architectures (default:
+            none; see :func:`moo_compress.models.build_model`).
     """
 
-    def __init__(self, log: Callable[[str], None] | None = None) -> None:
+    def __init__(
+        self, log: Callable[[str], None] | None = None, *, builders: tuple[str, ...] = ()
+    ) -> None:
         self.log = log or (lambda msg: None)
+        self.builders = tuple(builders)
         self._models: dict[Path, nn.Module] = {}
         #: Seconds spent training each baseline in this process, by ``baseline_training:<what>``.
         self.seconds: dict[str, float] = {}
 
     def model(
-        self, path: Path, train: Callable[[], bytes], *, name: str, detail: str = ""
+        self,
+        path: Path,
+        train: Callable[[], bytes],
+        *,
+        name: str,
+        detail: str = "",
+        verb: str = "training baseline",
     ) -> nn.Module:
         """The baseline stored at ``path``; trained with ``train`` (the packed bytes) and
         stored there first when missing.
@@ -50,16 +61,18 @@ class BaselineCache:
             train: Trains the baseline and returns its packed bytes.
             name: The architecture, for the progress message and :attr:`seconds`.
             detail: More of the progress message (default: none).
+            verb: What ``train`` does, for the progress message (default ``training
+                baseline``).
         """
         if path not in self._models:
             from moo_compress.artifact import decode_model
 
             if not path.exists():
                 t0 = time.perf_counter()
-                self.log(f"training baseline {name}{detail} (cached at {path})")
+                self.log(f"{verb} {name}{detail} (cached at {path})")
                 atomic_write(path, train())
                 self.seconds[f"baseline_training:{name}"] = time.perf_counter() - t0
-            self._models[path], _ = decode_model(path.read_bytes())
+            self._models[path], _ = decode_model(path.read_bytes(), builders=self.builders)
         return self._models[path]
 
     @staticmethod

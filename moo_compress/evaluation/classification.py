@@ -24,7 +24,8 @@ import numpy as np
 from moo_compress._utils.hashing import derived_seed, digest
 from moo_compress.artifact import decode_model, deflate_size, encode_model, model_bytes
 from moo_compress.compression.pipeline import compress, technique_name
-from moo_compress.corruptions.suite import IMPLEMENTATION_VERSION, cached_corrupted_set
+from moo_compress.corruptions import suite as corruption_suite
+from moo_compress.corruptions.suite import cached_corrupted_set
 from moo_compress.data import DATASETS
 from moo_compress.data.base import SPLITS, greyscale, greyscale_dataset, select_split
 from moo_compress.data.cifar import load_corrupted_folder
@@ -131,7 +132,7 @@ class ClassificationEvaluator(ModelEvaluator):
         self.corrupted = self.evaluation_set.corrupted
         self.images = self.evaluation_set.images
         self._data_seconds = time.perf_counter() - t0
-        self.baselines = baselines or BaselineCache(self.log)
+        self.baselines = baselines or BaselineCache(self.log, builders=self.builders)
         self.arch = self.arch_spec(spec.arch)
         self._references: dict[str, Reference] = {}
         self._baseline_values: dict[str, dict[str, float]] = {}
@@ -139,7 +140,24 @@ class ClassificationEvaluator(ModelEvaluator):
         if reference is not None:
             self._references[self.arch["name"]] = Reference.from_dict(reference)
         if evaluation_set is None:  # a study's evaluator is ready once built (not its views)
+            self._say_corruption_parameters()
             _ = self.reference
+
+    def _say_corruption_parameters(self) -> None:
+        """Say once that images other than 32x32 are corrupted with CIFAR-10-C's parameters
+        (the only published set the suite has): their mCE is not ImageNet-C's."""
+        x = self.dataset.x_test
+        if (
+            self.corruptions
+            and isinstance(x, np.ndarray)
+            and x.ndim == 4
+            and x.shape[1:3] != (32, 32)
+        ):
+            self.log(
+                f"note: the corruptions use CIFAR-10-C's parameters (made for 32x32) on "
+                f"{x.shape[1]}x{x.shape[2]} images; mCE is relative to the baseline on the "
+                "same corrupted images, but is not comparable with ImageNet-C figures"
+            )
 
     @property
     def setup_seconds(self) -> dict[str, float]:
@@ -208,12 +226,22 @@ class ClassificationEvaluator(ModelEvaluator):
             name: The architecture's name.
 
         Returns:
-            ``{"name", "kwargs"}`` as stored in packed artifacts.
+            ``{"name", "kwargs"}`` as stored in packed artifacts (the user's model: see
+            :meth:`UserModelConfig.arch_spec <moo_compress.settings.UserModelConfig.arch_spec>`).
         """
+        user = self.spec.user_model
+        if user is not None and name == user.name:
+            return user.arch_spec(self.dataset.num_classes)
         return {
             "name": name,
             "kwargs": {"num_classes": self.dataset.num_classes, "width": self.spec.width},
         }
+
+    @property
+    def builders(self) -> tuple[str, ...]:
+        """The user builders trusted to rebuild this study's models (its own, if any)."""
+        user = self.spec.user_model
+        return (user.builder,) if user is not None and user.builder else ()
 
     def arch_of(self, config: dict[str, Any]) -> str:
         """The architecture a configuration uses: its ``arch``, else the study's.
@@ -246,11 +274,17 @@ class ClassificationEvaluator(ModelEvaluator):
         Args:
             arch: The architecture's name.
         """
+        user = self.spec.user_model
         return self.baselines.model(
             self.baseline_path_for(arch),
             lambda: self._train_baseline(arch),
             name=arch,
             detail=f" on {self.dataset.name}",
+            verb=(
+                "reading your trained model (the baseline, not retrained)"
+                if user is not None and arch == user.name
+                else "training baseline"
+            ),
         )
 
     def reference_for(self, arch: str) -> Reference:
@@ -289,7 +323,7 @@ class ClassificationEvaluator(ModelEvaluator):
                     **({"images": self.images} if self.images else {}),
                     "arch": arch,
                     "reference": self.reference_for(arch).to_dict(),
-                    "corruptions": IMPLEMENTATION_VERSION,
+                    "corruptions": corruption_suite.IMPLEMENTATION_VERSION,  # read now: tests bump it
                 }
             )
 
@@ -331,6 +365,9 @@ class ClassificationEvaluator(ModelEvaluator):
         return self.reference_for(self.arch["name"])
 
     def _train_baseline(self, arch: str) -> bytes:
+        user = self.spec.user_model
+        if user is not None and arch == user.name:
+            return self._user_baseline(user)
         import torch
 
         cfg = self.spec.baseline
@@ -346,6 +383,23 @@ class ClassificationEvaluator(ModelEvaluator):
             seed=self.seed,
         )
         return encode_model(model.cpu(), spec)
+
+    def _user_baseline(self, user: Any) -> bytes:
+        """The user's trained model, packed as it is: the baseline (never retrained)."""
+        from moo_compress.models import build_model
+        from moo_compress.models.weights import load_weights
+
+        spec = self.arch_spec(user.name)
+        model = build_model(spec, builders=self.builders)
+        load_weights(model.net, user.weights)
+        outputs = spec["kwargs"]["num_classes"]
+        labels = max(int(self.dataset.y_train.max()), int(self.dataset.y_test.max())) + 1
+        if labels > outputs:
+            raise DataError(
+                f"{self.dataset.name}: labels go up to {labels - 1}, outside the model's "
+                f"{outputs} classes (model.num_classes)"
+            )
+        return encode_model(model.cpu().eval(), spec)
 
     def _baseline_reference(self, arch: str) -> Reference:
         """Baseline facts and the robustness reference's errors, cached next to the baseline."""
@@ -371,7 +425,7 @@ class ClassificationEvaluator(ModelEvaluator):
             ref_model, name = model, "baseline"
         else:
             try:
-                ref_model, _ = decode_model(ref_data)
+                ref_model, _ = decode_model(ref_data, builders=self.builders)
             except Exception as exc:  # noqa: BLE001
                 raise DataError(f"{ref_name}: cannot load the reference model ({exc})") from None
             name = ref_name
@@ -401,7 +455,7 @@ class ClassificationEvaluator(ModelEvaluator):
             {
                 "reference": ref_id,
                 "severities": self.severities,
-                "corruptions": IMPLEMENTATION_VERSION,
+                "corruptions": corruption_suite.IMPLEMENTATION_VERSION,  # read now: tests bump it
                 "corrupted_root": self.spec.dataset.corrupted_root,
                 "split": self.split,
                 **({"images": self.images} if self.images else {}),
@@ -551,7 +605,7 @@ class ClassificationEvaluator(ModelEvaluator):
         if artifact is None:
             artifact = self.build(config, config_key)
         arch = self.arch_of(config)
-        loaded, _ = decode_model(artifact)
+        loaded, _ = decode_model(artifact, builders=self.builders)
         ev = self.at_fidelity(fidelity)
         results = ev.measure(loaded, artifact, objectives, reference=ev.reference_for(arch))
         values = {k: float(r.value) for k, r in results.items() if "undefined" not in r.details}

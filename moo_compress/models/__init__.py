@@ -93,7 +93,9 @@ def build_model(arch: dict[str, Any], *, builders: tuple[str, ...] = ()) -> nn.M
                     f"the model file was built by the user's builder {arch['builder']!r}; "
                     "load it through its study (whose model.builder names it)"
                 )
-            return UserModel(net, arch.get("features_layer"))
+            return UserModel(
+                net, arch.get("features_layer"), mean=arch.get("mean"), std=arch.get("std")
+            )
         except ConfigError as exc:
             raise ArtifactError(f"cannot rebuild the model file's architecture: {exc}") from None
     if arch.get("name") not in ARCHITECTURES:
@@ -101,15 +103,22 @@ def build_model(arch: dict[str, Any], *, builders: tuple[str, ...] = ()) -> nn.M
     return ARCHITECTURES.get(arch["name"])(**kwargs)
 
 
-def layer_names(arch: str, width: float = 1.0) -> list[str]:
+def layer_names(arch: str, width: float = 1.0, *, user_model: Any = None) -> list[str]:
     """Names of an architecture's conv/linear layers (what per-layer variables address).
 
     Args:
         arch: A name in :data:`ARCHITECTURES`.
         width: The architecture's width multiplier (default 1.0).
+        user_model: The study's own model
+            (:class:`~moo_compress.settings.UserModelConfig`; default None: ``arch`` is
+            built in). Its layers are named as in the user's module.
     """
     from moo_compress.compression.constraints import prunable_layers
 
+    if user_model is not None:
+        spec = user_model.arch_spec(user_model.num_classes or 2)
+        model = build_model(spec, builders=(user_model.builder,) if user_model.builder else ())
+        return [name for name, _ in prunable_layers(model)]
     return [name for name, _ in prunable_layers(ARCHITECTURES.get(arch)(width=width))]
 
 

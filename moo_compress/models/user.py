@@ -38,15 +38,30 @@ class UserModel(nn.Module):
         net: The user's model (its ``forward`` gives the logits).
         features_layer: The layer whose *input* is the feature vector (default None: the
             last ``nn.Linear``).
+        mean: Per-channel mean the model's input is normalised with, inside the model, so
+            that images, corruptions and attacks stay in [0, 1] pixels (default None: no
+            normalisation).
+        std: Per-channel standard deviation of that normalisation (default None).
 
     Raises:
         ConfigError: ``net`` has no Linear layer and no ``features_layer`` was named, or the
             named layer does not exist.
     """
 
-    def __init__(self, net: nn.Module, features_layer: str | None = None) -> None:
+    def __init__(
+        self,
+        net: nn.Module,
+        features_layer: str | None = None,
+        *,
+        mean: list[float] | tuple[float, ...] | None = None,
+        std: list[float] | tuple[float, ...] | None = None,
+    ) -> None:
         super().__init__()
         self.net = net
+        self.normalize = mean is not None
+        if self.normalize:  # buffers: moved with the model, not trained, not compressed
+            self.register_buffer("mean", torch.tensor(mean, dtype=torch.float32).view(1, -1, 1, 1))
+            self.register_buffer("std", torch.tensor(std, dtype=torch.float32).view(1, -1, 1, 1))
         name = features_layer or _last_linear(net)
         if name is None:
             raise ConfigError(
@@ -74,9 +89,12 @@ class UserModel(nn.Module):
         """The user's model's output.
 
         Args:
-            x: Images, ``(N, C, H, W)``.
+            x: Images, ``(N, C, H, W)``, in [0, 1].
         """
-        return self.net(x)
+        return self.net(self._normalized(x))
+
+    def _normalized(self, x: torch.Tensor) -> torch.Tensor:
+        return (x - self.mean) / self.std if self.normalize else x
 
     def features_and_logits(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """(features, logits) from one forward pass: the features are the input of
@@ -92,7 +110,7 @@ class UserModel(nn.Module):
 
         handle = self.head.register_forward_pre_hook(tap)
         try:
-            logits = self.net(x)
+            logits = self.net(self._normalized(x))
         finally:
             handle.remove()
         if not seen:

@@ -77,14 +77,29 @@ def _code_named(path: Path) -> list[str]:
                 data = z.read(member) if member else b""
         else:
             data = path.read_bytes()
-        names, strings = [], []
+        names: list[str] = []
+        pushed: list[str | None] = []  # what each op left on the stack (strings only)
+        memo: dict[int, str | None] = {}
         for op, arg, _ in pickletools.genops(data):
             if op.name in ("SHORT_BINUNICODE", "BINUNICODE", "UNICODE", "BINUNICODE8"):
-                strings.append(str(arg))
+                pushed.append(str(arg))
+            elif op.name == "MEMOIZE":
+                memo[len(memo)] = pushed[-1] if pushed else None
+            elif op.name in ("BINPUT", "LONG_BINPUT", "PUT"):
+                memo[int(arg)] = pushed[-1] if pushed else None
+            elif op.name in ("BINGET", "LONG_BINGET", "GET"):
+                pushed.append(memo.get(int(arg)))
             elif op.name == "GLOBAL":
                 names.append(str(arg).replace(" ", "."))
-            elif op.name == "STACK_GLOBAL" and len(strings) >= 2:
-                names.append(f"{strings[-2]}.{strings[-1]}")
+                pushed.append(None)
+            elif op.name == "STACK_GLOBAL":
+                module, name = (
+                    (pushed[-2:] + [None, None])[:2] if len(pushed) >= 2 else (None, None)
+                )
+                names.append(f"{module}.{name}" if module and name else "an object")
+                pushed.append(None)
+            elif op.name not in ("FRAME", "PROTO"):
+                pushed.append(None)
     except Exception:  # noqa: BLE001  (not a pickle: nothing it would call)
         return []
     return [n for n in names if n.split(".")[0] not in _DATA_MODULES]

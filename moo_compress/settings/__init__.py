@@ -26,6 +26,7 @@ from moo_compress.settings._types import (
     ProxyConfig,
     StudyConfig,
     TrainConfig,
+    UserModelConfig,
     WorkersConfig,
     default_max_failures,
 )
@@ -45,6 +46,7 @@ __all__ = [
     "ProxyConfig",
     "StudyConfig",
     "TrainConfig",
+    "UserModelConfig",
     "WorkersConfig",
     "default_max_failures",
 ]

@@ -24,6 +24,7 @@ __all__ = [
     "ProxyConfig",
     "StudyConfig",
     "TrainConfig",
+    "UserModelConfig",
     "WorkersConfig",
     "default_max_failures",
 ]
@@ -74,6 +75,76 @@ class DatasetConfig:
     corrupted_root: str | None = None
     greyscale: bool = False
     validation_fraction: float = 0.2
+
+
+@dataclass(frozen=True)
+class UserModelConfig:
+    """The user's own trained model (``model: {torchvision | builder, weights, ...}``): the
+    baseline, measured and never retrained.
+
+    Args:
+        weights: Its weights file (safetensors or a ``torch.save`` state dict), resolved.
+        weights_sha256: The file's digest (part of the study fingerprint: a changed model
+            is refused on resume).
+        torchvision: A torchvision classification architecture's name (None: ``builder``).
+        builder: ``"package.module:callable"`` of the user's builder (None:
+            ``torchvision``).
+        num_classes: Classes its output has (default None: the dataset's).
+        kwargs: More keyword arguments of the builder (default: none).
+        features_layer: The layer whose input is the penultimate representation (default
+            None: the last Linear layer).
+        mean: Per-channel mean the model's input is normalised with (default None: none;
+            pixels in [0, 1] enter the model).
+        std: Per-channel standard deviation of that normalisation (default None: none).
+    """
+
+    weights: str
+    weights_sha256: str
+    torchvision: str | None = None
+    builder: str | None = None
+    num_classes: int | None = None
+    kwargs: dict[str, Any] = field(default_factory=dict)
+    features_layer: str | None = None
+    mean: tuple[float, ...] | None = None
+    std: tuple[float, ...] | None = None
+
+    @property
+    def name(self) -> str:
+        """The architecture's name in trials and reports: ``torchvision:<name>`` or
+        ``builder:<package.module:callable>``."""
+        return f"torchvision:{self.torchvision}" if self.torchvision else f"builder:{self.builder}"
+
+    def arch_spec(self, num_classes: int) -> dict[str, Any]:
+        """How to rebuild it, as stored in packed artifacts
+        (:func:`moo_compress.models.build_model`).
+
+        Args:
+            num_classes: The dataset's classes (used when ``num_classes`` is None).
+        """
+        kwargs = {"num_classes": self.num_classes or num_classes, **self.kwargs}
+        spec: dict[str, Any] = {"name": self.name, "kwargs": kwargs}
+        if self.torchvision:
+            spec["torchvision"] = self.torchvision
+        else:
+            spec["builder"] = self.builder
+        for key in ("features_layer", "mean", "std"):
+            value = getattr(self, key)
+            if value is not None:
+                spec[key] = list(value) if isinstance(value, tuple) else value
+        return spec
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> UserModelConfig:
+        """Read a stored one.
+
+        Args:
+            d: A dict as ``dataclasses.asdict`` writes it.
+        """
+        d = dict(d)
+        for key in ("mean", "std"):
+            if d.get(key) is not None:
+                d[key] = tuple(float(v) for v in d[key])
+        return cls(**d)
 
 
 @dataclass(frozen=True)
@@ -222,6 +293,8 @@ class EvaluationSpec:
         proxy: Clustering-proxy settings.
         latency: Latency measurement settings.
         record: Objectives measured and stored per trial.
+        user_model: The user's own model, the baseline (default None: ``arch`` is a
+            built-in architecture trained here).
     """
 
     task: str
@@ -239,11 +312,13 @@ class EvaluationSpec:
     proxy: ProxyConfig = ProxyConfig()
     latency: LatencyConfig = LatencyConfig()
     record: tuple[str, ...] = ()
+    user_model: UserModelConfig | None = None
 
     def to_dict(self) -> dict[str, Any]:
         """The JSON form stored with studies and exported models (its digest is part of the
-        study fingerprint and of every cache key)."""
-        return {
+        study fingerprint and of every cache key). ``user_model`` is written only when set,
+        so the specs of studies on built-in architectures are unchanged."""
+        out = {
             "task": self.task,
             "seed": self.seed,
             "dataset": asdict(self.dataset),
@@ -260,6 +335,9 @@ class EvaluationSpec:
             "latency": asdict(self.latency),
             "record": list(self.record),
         }
+        if self.user_model is not None:
+            out["user_model"] = asdict(self.user_model)
+        return out
 
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> EvaluationSpec:
@@ -288,6 +366,9 @@ class EvaluationSpec:
             proxy=section(ProxyConfig, "proxy"),
             latency=section(LatencyConfig, "latency"),
             record=tuple(d.get("record") or ()),
+            user_model=(
+                UserModelConfig.from_dict(d["user_model"]) if d.get("user_model") else None
+            ),
         )
 
 
@@ -345,6 +426,8 @@ class StudyConfig:
             the seed is the file's). A study searched with another seed than its file's
             stores both, so that later commands reading the unchanged file use the seed it
             was searched with (:func:`moo_compress.storage.as_searched`).
+        user_model: The user's own model (``model: {torchvision | builder, weights}``;
+            default None: ``arch`` is a built-in architecture trained here).
     """
 
     source: str
@@ -381,6 +464,7 @@ class StudyConfig:
     constraints: tuple[Constraint, ...] = ()
     unset_bounds: frozenset[str] = frozenset()
     file_seed: int | None = None
+    user_model: UserModelConfig | None = None
 
     @property
     def objective_names(self) -> list[str]:
@@ -419,6 +503,7 @@ class StudyConfig:
             proxy=self.proxy,
             latency=self.latency,
             record=tuple(self.record),
+            user_model=self.user_model,
         )
 
     def evaluation_spec(self) -> dict[str, Any]:

@@ -543,13 +543,16 @@ def queued_params(trial) -> dict[str, Any]:
 
 
 def sampler_generation(trial) -> int | None:
-    """The generation Optuna's NSGA-II sampler recorded with ``trial`` (see
-    :func:`moo_compress.record.sampler_generation`).
+    """The generation Optuna's NSGA-II sampler recorded with ``trial`` (its system
+    attribute ``<sampler>:generation``), or None.
 
     Args:
-        trial: A ``FrozenTrial`` or a trial record.
+        trial: A ``FrozenTrial`` (or a :class:`~moo_compress.record.TrialRecord`, which
+            carries it).
     """
-    return record.sampler_generation(trial)
+    if isinstance(trial, record.TrialRecord):
+        return trial.sampler_generation
+    return next((v for k, v in trial.system_attrs.items() if k.endswith(":generation")), None)
 
 
 def ga_generation_attrs(sampler, generation: int) -> dict[str, int]:

@@ -10,7 +10,7 @@ from moo_compress import record
 from moo_compress.errors import ConfigError
 from moo_compress.record import INTERRUPTED, SKIPPED, TrialRecord
 from moo_compress.storage._connect import HV_PREFIX
-from moo_compress.storage._optuna import heartbeat_ages, live_trial, trial_id
+from moo_compress.storage._optuna import heartbeat_ages, live_trial, sampler_generation, trial_id
 
 
 # -- trials --------------------------------------------------------------------------------
@@ -21,7 +21,10 @@ def records(study, states=None) -> list[TrialRecord]:
         study: An Optuna study.
         states: Only trials in these Optuna states (None: all).
     """
-    return [record.read(t) for t in study.get_trials(deepcopy=False, states=states)]
+    return [
+        record.read(t, sampler_generation=sampler_generation(t))
+        for t in study.get_trials(deepcopy=False, states=states)
+    ]
 
 
 def mark_interrupted(
