@@ -43,6 +43,7 @@ LAYERS: list[tuple[str, ...]] = [
     ("study",),  # the one composer: check, evaluator, study, session, driver
     ("workers", "runner", "replay"),
     ("report", "proxy_report", "study_report", "anova", "progress", "export", "model_card"),
+    ("api",),  # the Python API: create_study, load_study, Study
     ("cli", "__main__", "__init__"),
 ]
 SHIMS = {

@@ -239,6 +239,7 @@ def _user_model_config(model: Section, study_path: Path) -> UserModelConfig:
         (
             "torchvision",
             "builder",
+            "python",
             "weights",
             "num_classes",
             "kwargs",
@@ -247,13 +248,17 @@ def _user_model_config(model: Section, study_path: Path) -> UserModelConfig:
             "std",
         )
     )
-    if model.has("torchvision") and model.has("builder"):
+    kinds = [k for k in ("torchvision", "builder", "python") if model.has(k)]
+    if len(kinds) > 1:
         raise model.error(
-            "builder", "must not be given with model.torchvision (one model). Got both instead."
+            kinds[1], f"must not be given with model.{kinds[0]} (one model). Got both instead."
         )
     torchvision = model.string("torchvision", None)
     builder = model.string("builder", None)
-    if torchvision is not None:
+    python = model.string("python", None)
+    if python is not None:
+        pass  # a model object given to create_study (its class, for names and messages)
+    elif torchvision is not None:
         from moo_compress.models.user import torchvision_classifiers
 
         if torchvision not in torchvision_classifiers():
@@ -309,6 +314,7 @@ def _user_model_config(model: Section, study_path: Path) -> UserModelConfig:
         weights_sha256=file_digest(weights),
         torchvision=torchvision,
         builder=builder,
+        python=python,
         num_classes=num_classes,
         kwargs=dict(kwargs),
         features_layer=features_layer,
@@ -324,13 +330,18 @@ def _check_weights(model: Section, user: UserModelConfig) -> None:
     the number of classes is known check that they fit: a bad model fails before anything
     is written."""
     from moo_compress.errors import DataError
-    from moo_compress.models.user import UserModel, builder_model, torchvision_model
+    from moo_compress.models.user import UserModel, builder_model, live_model, torchvision_model
     from moo_compress.models.weights import load_state_dict, load_weights
 
     classes = user.num_classes or user.kwargs.get("num_classes")
     kwargs = {**user.kwargs, "num_classes": int(classes or 2)}
     try:
-        if user.torchvision:
+        if user.python:
+            net = live_model(user.weights_sha256)
+            if net is None:  # read in another process (status, pareto): the weights only
+                load_state_dict(user.weights)
+                return
+        elif user.torchvision:
             net = torchvision_model(user.torchvision, **kwargs)
         else:
             net = builder_model(user.builder, **kwargs)

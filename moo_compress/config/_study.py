@@ -116,7 +116,7 @@ def load_study_config(
     model = top.section("model")
     archs = task_architectures(task)
     user_model = None
-    if task == "classification" and (model.has("torchvision") or model.has("builder")):
+    if task == "classification" and any(model.has(k) for k in ("torchvision", "builder", "python")):
         # the user's own trained model: the baseline, never retrained
         user_model = _user_model_config(model, path)
         arch, width, archs = user_model.name, 1.0, [user_model.name]

@@ -101,8 +101,16 @@ _INFO = [
             DatasetOption("image_size", "integer", REQUIRED, 8, 4096),
             DatasetOption("train", "string", "train"),
             DatasetOption("test", "string", "test"),
+            DatasetOption("val", "string", None),
         ),
         check="moo_compress.data.imagefolder:check_options",
+    ),
+    DatasetInfo(
+        "arrays",
+        "classification",
+        "moo_compress.data.arrays:load_arrays",
+        (DatasetOption("root", "path"),),
+        check="moo_compress.data.arrays:check_options",
     ),
     DatasetInfo(
         "shapes",

@@ -33,6 +33,9 @@ class ImageDataset:
         x_test: uint8 array (M, H, W, 3).
         y_test: int64 labels (M,).
         num_classes: Number of classes.
+        x_val: The user's own validation images (default None: the validation split is
+            held out from the training rows).
+        y_val: Their labels (default None).
     """
 
     name: str
@@ -41,6 +44,8 @@ class ImageDataset:
     x_test: np.ndarray
     y_test: np.ndarray
     num_classes: int
+    x_val: np.ndarray | None = None
+    y_val: np.ndarray | None = None
 
 
 def to_tensor(images: np.ndarray) -> torch.Tensor:
@@ -145,6 +150,9 @@ def select_split(ds: ImageDataset, split: str, fraction: float, seed: int) -> Im
     """
     if split not in SPLITS:
         raise ValueError(f"split must be one of {SPLITS}. Got {split!r} instead.")
+    if ds.x_val is not None:  # the user's own validation split: every training row trains
+        x_eval, y_eval = (ds.x_val, ds.y_val) if split == "validation" else (ds.x_test, ds.y_test)
+        return replace(ds, x_test=x_eval, y_test=y_eval, x_val=None, y_val=None)
     tr, va = validation_indices(ds.y_train, fraction, seed)
     x_eval, y_eval = (
         (ds.x_train[va], ds.y_train[va]) if split == "validation" else (ds.x_test, ds.y_test)

@@ -80,7 +80,13 @@ def read_split(folder: Path, classes: list[str], image_size: int) -> tuple[np.nd
 
 
 def load_imagefolder(
-    *, seed: int, root: str, image_size: int, train: str = "train", test: str = "test"
+    *,
+    seed: int,
+    root: str,
+    image_size: int,
+    train: str = "train",
+    test: str = "test",
+    val: str | None = None,
 ) -> ImageDataset:
     """The train and test splits of an ImageFolder tree.
 
@@ -89,13 +95,15 @@ def load_imagefolder(
         root: The folder holding the split folders.
         image_size: The side the images are resized and centre-cropped to.
         train: The training split's folder name (default ``train``).
-        test: The test split's folder name (default ``test``); the validation split the
-            search measures on is held out from the training split.
+        test: The test split's folder name (default ``test``).
+        val: The validation split's folder name, what the search measures on (default
+            None: held out from the training split, stratified and seeded).
     """
     base = Path(root)
     classes = _classes(base / train)
     x_train, y_train = read_split(base / train, classes, image_size)
     x_test, y_test = read_split(base / test, classes, image_size)
+    x_val, y_val = read_split(base / val, classes, image_size) if val else (None, None)
     return ImageDataset(
         name=f"imagefolder:{base.name}",
         x_train=x_train,
@@ -103,6 +111,8 @@ def load_imagefolder(
         x_test=x_test,
         y_test=y_test,
         num_classes=len(classes),
+        x_val=x_val,
+        y_val=y_val,
     )
 
 
@@ -117,7 +127,9 @@ def check_options(name: str, options: dict) -> tuple[str, str] | None:
         None, or ``(key, problem)``.
     """
     root = Path(options["root"])
-    for key in ("train", "test"):
+    for key in ("train", "test", "val"):
+        if key == "val" and not options.get("val"):
+            continue
         folder = root / options.get(key, key)
         if not folder.is_dir():
             return key, (

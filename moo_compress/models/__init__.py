@@ -68,7 +68,9 @@ def build_model(arch: dict[str, Any], *, builders: tuple[str, ...] = ()) -> nn.M
     - ``{"name": ..., "builder": "package.module:callable", "kwargs": {...},
       "features_layer": ...}``: a user's own builder, imported only when the caller trusts
       it (it is the study's own builder): a model file alone never makes this process
-      import code it names.
+      import code it names;
+    - ``{"name": ..., "python": <weights digest>, ...}``: a model passed to the Python API
+      as an object, rebuilt (copied) only in the process that holds it.
 
     Args:
         arch: The spec.
@@ -80,11 +82,25 @@ def build_model(arch: dict[str, Any], *, builders: tuple[str, ...] = ()) -> nn.M
     from moo_compress.errors import ArtifactError, ConfigError
 
     kwargs = dict(arch.get("kwargs") or {})
-    if arch.get("torchvision") or arch.get("builder"):
-        from moo_compress.models.user import UserModel, builder_model, torchvision_model
+    if arch.get("torchvision") or arch.get("builder") or arch.get("python"):
+        from moo_compress.models.user import (
+            UserModel,
+            builder_model,
+            live_model,
+            torchvision_model,
+        )
 
         try:
-            if arch.get("torchvision"):
+            if arch.get("python"):
+                net = live_model(str(arch["python"]))
+                if net is None:
+                    raise ArtifactError(
+                        f"the model {arch['name']} was passed to create_study as a Python "
+                        "object, which only its own process can rebuild; to run it elsewhere "
+                        "(workers, another session) pass model={'builder': "
+                        "'package.module:callable', 'weights': ...}"
+                    )
+            elif arch.get("torchvision"):
                 net = torchvision_model(str(arch["torchvision"]), **kwargs)
             elif arch["builder"] in builders:
                 net = builder_model(str(arch["builder"]), **kwargs)

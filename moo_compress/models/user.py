@@ -23,7 +23,41 @@ from torch import nn
 from moo_compress._utils.registry import import_target
 from moo_compress.errors import ConfigError
 
-__all__ = ["UserModel", "builder_model", "torchvision_classifiers", "torchvision_model"]
+__all__ = [
+    "UserModel",
+    "builder_model",
+    "live_model",
+    "register_live_model",
+    "torchvision_classifiers",
+    "torchvision_model",
+]
+
+#: Models passed to the Python API as objects, by the digest of their weights file: they
+#: can be rebuilt in this process only.
+_LIVE: dict[str, nn.Module] = {}
+
+
+def register_live_model(key: str, model: nn.Module) -> None:
+    """Keep a model passed as a Python object, so that this process can rebuild its
+    architecture (a copy of it) from an artifact.
+
+    Args:
+        key: The digest of its weights file.
+        model: The user's model.
+    """
+    _LIVE[key] = model
+
+
+def live_model(key: str) -> nn.Module | None:
+    """A copy of the model registered under ``key`` (None: not in this process).
+
+    Args:
+        key: The digest of its weights file.
+    """
+    import copy
+
+    model = _LIVE.get(key)
+    return None if model is None else copy.deepcopy(model)
 
 
 def _last_linear(net: nn.Module) -> str | None:

@@ -89,6 +89,9 @@ class UserModelConfig:
         torchvision: A torchvision classification architecture's name (None: ``builder``).
         builder: ``"package.module:callable"`` of the user's builder (None:
             ``torchvision``).
+        python: The class (``module.Class``) of a model passed to the Python API as an
+            object (None: ``torchvision`` or ``builder``); only the process holding the
+            object can rebuild it.
         num_classes: Classes its output has (default None: the dataset's).
         kwargs: More keyword arguments of the builder (default: none).
         features_layer: The layer whose input is the penultimate representation (default
@@ -102,6 +105,7 @@ class UserModelConfig:
     weights_sha256: str
     torchvision: str | None = None
     builder: str | None = None
+    python: str | None = None
     num_classes: int | None = None
     kwargs: dict[str, Any] = field(default_factory=dict)
     features_layer: str | None = None
@@ -112,6 +116,8 @@ class UserModelConfig:
     def name(self) -> str:
         """The architecture's name in trials and reports: ``torchvision:<name>`` or
         ``builder:<package.module:callable>``."""
+        if self.python:
+            return f"python:{self.python}"
         return f"torchvision:{self.torchvision}" if self.torchvision else f"builder:{self.builder}"
 
     def arch_spec(self, num_classes: int) -> dict[str, Any]:
@@ -123,7 +129,9 @@ class UserModelConfig:
         """
         kwargs = {"num_classes": self.num_classes or num_classes, **self.kwargs}
         spec: dict[str, Any] = {"name": self.name, "kwargs": kwargs}
-        if self.torchvision:
+        if self.python:
+            spec["python"] = self.weights_sha256
+        elif self.torchvision:
             spec["torchvision"] = self.torchvision
         else:
             spec["builder"] = self.builder

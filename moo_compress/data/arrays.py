@@ -1,0 +1,89 @@
+"""A user's images as arrays in one ``.npz`` file (what the Python API writes from the
+user's own datasets).
+
+The file holds uint8 images ``x_train``, ``x_test`` (and optionally ``x_val``), each
+(N, H, W, 3), with int64 labels ``y_train``, ``y_test`` (``y_val``). It is read with
+``allow_pickle=False``: a file that would need unpickling is refused.
+"""
+
+from __future__ import annotations
+
+import zipfile
+from pathlib import Path
+
+import numpy as np
+
+from moo_compress.data.base import ImageDataset
+from moo_compress.errors import DataError
+
+__all__ = ["REQUIRED_ARRAYS", "check_options", "load_arrays", "save_arrays"]
+
+#: The arrays every file holds.
+REQUIRED_ARRAYS = ("x_train", "y_train", "x_test", "y_test")
+
+
+def save_arrays(path: str | Path, arrays: dict[str, np.ndarray]) -> None:
+    """Write the arrays (uncompressed ``.npz``).
+
+    Args:
+        path: The file.
+        arrays: ``x_train``, ``y_train``, ``x_test``, ``y_test`` and optionally ``x_val``,
+            ``y_val``.
+    """
+    np.savez(path, **arrays)
+
+
+def load_arrays(*, seed: int, root: str) -> ImageDataset:
+    """The dataset in an ``.npz`` file.
+
+    Args:
+        seed: Unused (the splits are the user's); taken as every loader's.
+        root: The ``.npz`` file.
+
+    Raises:
+        DataError: The file is not such a set of arrays.
+    """
+    path = Path(root)
+    try:
+        with np.load(path, allow_pickle=False) as f:
+            arrays = {k: f[k] for k in f.files}
+    except (OSError, ValueError, zipfile.BadZipFile) as exc:
+        raise DataError(f"{path}: not a readable .npz of image arrays ({exc})") from None
+    missing = [k for k in REQUIRED_ARRAYS if k not in arrays]
+    if missing:
+        raise DataError(f"{path}: has no array {missing[0]!r}")
+    for x in [k for k in arrays if k.startswith("x_")]:
+        a = arrays[x]
+        if a.dtype != np.uint8 or a.ndim != 4 or a.shape[3] != 3:
+            raise DataError(
+                f"{path}: {x} must be uint8 images (N, H, W, 3); got {a.dtype} {a.shape}"
+            )
+        if len(arrays.get("y" + x[1:], ())) != len(a):
+            raise DataError(f"{path}: {x} and its labels differ in length")
+    y = {k: arrays[k].astype(np.int64) for k in arrays if k.startswith("y_")}
+    return ImageDataset(
+        name=f"arrays:{path.stem}",
+        x_train=arrays["x_train"],
+        y_train=y["y_train"],
+        x_test=arrays["x_test"],
+        y_test=y["y_test"],
+        num_classes=int(max(int(v.max()) for v in y.values() if len(v)) + 1),
+        x_val=arrays.get("x_val"),
+        y_val=y.get("y_val"),
+    )
+
+
+def check_options(name: str, options: dict) -> tuple[str, str] | None:
+    """The file must exist.
+
+    Args:
+        name: The dataset's name.
+        options: Its options as read.
+
+    Returns:
+        None, or ``(key, problem)``.
+    """
+    path = Path(options["root"])
+    if not path.is_file():
+        return "root", f"must name an .npz file of image arrays; {path} does not exist"
+    return None
