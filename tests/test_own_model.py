@@ -7,6 +7,7 @@ labels outside the model's classes, a model without a Linear layer)."""
 from __future__ import annotations
 
 import json
+import os
 import pickle
 import textwrap
 from pathlib import Path
@@ -190,3 +191,82 @@ def test_what_cannot_be_used_is_refused_in_one_line_and_nothing_is_written(own):
 
     err = _refused(own, "missing", "{torchvision: resnet18, weights: nowhere.safetensors}")
     assert "model.weights: must name the model's weights file" in err
+
+
+PG = os.environ.get("MOO_COMPRESS_TEST_POSTGRES")
+
+
+@pytest.mark.skipif(not PG, reason="MOO_COMPRESS_TEST_POSTGRES is not set (.ci/run sets it)")
+def test_two_workers_search_a_builder_model_on_postgresql(own):
+    """The study file's builder form is what scales out: every worker imports the builder."""
+    import subprocess
+    import sys
+    import uuid
+
+    import optuna
+    import torch
+
+    from tests.conftest import ROOT
+    from tests.models.userpkg.nets import build
+
+    torch.manual_seed(0)
+    torch.save(build(num_classes=10).state_dict(), own / "own.pt")
+    name = f"own{uuid.uuid4().hex[:8]}"
+    model = "{builder: 'tests.models.userpkg.nets:build', num_classes: 10, weights: own.pt}"
+    study = _study(own, name, model, n_trials=4)
+    env = {**os.environ, "PYTHONPATH": str(ROOT), "MOO_COMPRESS_THREADS": "1"}
+    workers = [
+        subprocess.Popen(
+            [
+                sys.executable,
+                "-m",
+                "moo_compress",
+                "worker",
+                str(study),
+                "--storage",
+                PG,
+                "--worker-id",
+                f"w{i}",
+            ],
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+            env=env,
+        )
+        for i in range(2)
+    ]
+    outs = [w.communicate(timeout=600) for w in workers]
+    assert all(w.returncode == 0 for w in workers), [o[1] for o in outs]
+    trials = optuna.load_study(study_name=name, storage=PG).get_trials(deepcopy=False)
+    done = [t for t in trials if t.state.name == "COMPLETE"]
+    assert len(done) == 4
+    keys = [t.user_attrs["config_key"] for t in done]
+    assert len(set(keys)) == 4  # no configuration evaluated twice
+    assert {t.user_attrs.get("worker") for t in done} <= {"w0", "w1"}
+
+
+@pytest.mark.skipif(not PG, reason="MOO_COMPRESS_TEST_POSTGRES is not set (.ci/run sets it)")
+def test_a_worker_cannot_rebuild_a_model_passed_as_an_object_and_says_so(own, tmp_path):
+    import uuid
+
+    import moo_compress as mc
+    from tests.models.userpkg.nets import build
+
+    name = f"obj{uuid.uuid4().hex[:8]}"
+    data = {"name": "imagefolder", "root": str(own / "data"), "image_size": SIZE}
+    mc.create_study(
+        name=name,
+        model=build(num_classes=10),
+        data=data,
+        space={"variables": {"quant_bits": {"type": "categorical", "choices": [8, 32]}}},
+        objectives=["accuracy", "cr"],
+        record=["accuracy", "cr"],
+        storage=PG,
+        directory=tmp_path / "obj.moo",
+        corruptions={"names": ["contrast"], "severities": [3]},
+    )
+    res = cli("worker", str(tmp_path / "obj.moo" / "study.yaml"), "--storage", PG)
+    assert res.returncode == 2, res.stderr
+    err = [ln for ln in res.stderr.strip().splitlines() if ln.startswith("error")]
+    assert len(err) == 1 and "passed to create_study as a Python object" in err[0]
+    assert "'builder': 'package.module:callable'" in err[0]
