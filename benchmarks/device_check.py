@@ -58,9 +58,9 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
 
     import torch
+    from compress_your_model import datasets, train_stand_in_model
 
     import moo_compress as mc
-    from compress_your_model import datasets, train_stand_in_model
     from moo_compress._utils.device import get_device
     from moo_compress.artifact import decode_model
     from moo_compress.compression.params import resolve
