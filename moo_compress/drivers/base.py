@@ -128,6 +128,13 @@ class Session(Protocol):
     def fill_hypervolume_history(self) -> None:
         """Recompute history entries a stopped process lost."""
 
+    def catch_up(self, finished: list) -> None:
+        """Take in the finished trials other workers stored (their seconds and archive).
+
+        Args:
+            finished: Every complete and failed trial of the study.
+        """
+
 
 @runtime_checkable
 class Driver(Protocol):
