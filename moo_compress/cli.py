@@ -306,19 +306,12 @@ def cmd_worker(args: argparse.Namespace) -> int:
     Returns:
         The exit code: 0.
     """
-    from moo_compress.errors import ConfigError
+    from moo_compress.settings.reader import check_storage_url
     from moo_compress.workers import STORAGE_VARIABLE, run_worker
 
     if args.storage is None and os.environ.get(STORAGE_VARIABLE):
         args.storage = os.environ.pop(STORAGE_VARIABLE)  # not passed on to child processes
-        if "://" not in args.storage:
-            raise ConfigError(
-                STORAGE_VARIABLE,
-                "",
-                "must be an Optuna storage URL such as sqlite:///path.db or postgresql://host/db. "
-                f"Got {len(args.storage)} characters without '://' instead (not shown: they may "
-                "hold a password).",
-            )
+        check_storage_url(args.storage, STORAGE_VARIABLE, secret=True)
     cfg = _as_searched(_load_cfg(args, n_trials=args.n_trials))
     trial_log = _trial_log(args, cfg)
     try:
@@ -356,6 +349,7 @@ def _read_study(args):
     from moo_compress import storage as st
     from moo_compress.errors import ConfigError
     from moo_compress.report import study_view
+    from moo_compress.settings.reader import check_storage_url
 
     cfg = None
     if args.study:
@@ -372,12 +366,7 @@ def _read_study(args):
                 f"study from its database alone. Got --storage {args.storage or '(none)'} and "
                 f"--study {args.study_name or '(none)'}.",
             )
-        if "://" not in args.storage:
-            raise ConfigError(
-                "--storage",
-                "",
-                f"must be an Optuna storage URL such as sqlite:///path.db or postgresql://host/db. Got {args.storage!r} instead.",
-            )
+        check_storage_url(args.storage, "--storage")
         url, name, source, key = args.storage, args.study_name, "--study", ""
     study, meta = st.load_for_reading(url, name, source=source, key=key)
     if cfg is not None and cfg.name == name:

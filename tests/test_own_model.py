@@ -199,42 +199,20 @@ PG = os.environ.get("MOO_COMPRESS_TEST_POSTGRES")
 @pytest.mark.skipif(not PG, reason="MOO_COMPRESS_TEST_POSTGRES is not set (.ci/run sets it)")
 def test_two_workers_search_a_builder_model_on_postgresql(own):
     """The study file's builder form is what scales out: every worker imports the builder."""
-    import subprocess
-    import sys
     import uuid
 
     import optuna
     import torch
 
-    from tests.conftest import ROOT
     from tests.models.userpkg.nets import build
+    from tests.test_workers import _start_worker
 
     torch.manual_seed(0)
     torch.save(build(num_classes=10).state_dict(), own / "own.pt")
     name = f"own{uuid.uuid4().hex[:8]}"
     model = "{builder: 'tests.models.userpkg.nets:build', num_classes: 10, weights: own.pt}"
     study = _study(own, name, model, n_trials=4)
-    env = {**os.environ, "PYTHONPATH": str(ROOT), "MOO_COMPRESS_THREADS": "1"}
-    workers = [
-        subprocess.Popen(
-            [
-                sys.executable,
-                "-m",
-                "moo_compress",
-                "worker",
-                str(study),
-                "--storage",
-                PG,
-                "--worker-id",
-                f"w{i}",
-            ],
-            stdout=subprocess.PIPE,
-            stderr=subprocess.PIPE,
-            text=True,
-            env=env,
-        )
-        for i in range(2)
-    ]
+    workers = [_start_worker(study, f"w{i}") for i in range(2)]  # on PostgreSQL
     outs = [w.communicate(timeout=600) for w in workers]
     assert all(w.returncode == 0 for w in workers), [o[1] for o in outs]
     trials = optuna.load_study(study_name=name, storage=PG).get_trials(deepcopy=False)

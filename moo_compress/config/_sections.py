@@ -19,7 +19,7 @@ from moo_compress.settings import (
     UserModelConfig,
 )
 from moo_compress.settings.constraints import Constraint, allowed_kinds, parse_shorthand
-from moo_compress.settings.reader import Section, describe
+from moo_compress.settings.reader import Section, describe, read_settings
 
 __all__: list[str] = []  # helpers of the loader only
 
@@ -142,16 +142,7 @@ def _reference(sec: Section, study_path: Path) -> str:
 
 
 def _adversarial_config(sec: Section) -> AdversarialConfig:
-    d = AdversarialConfig()  # the defaults, stated once in the dataclass
-    cfg = AdversarialConfig(
-        eps=sec.number("eps", d.eps, low=0.0, high=1.0, low_open=True),
-        step=sec.number("step", d.step, low=0.0, high=1.0, low_open=True),
-        steps=sec.integer("steps", d.steps, low=1, high=1000),
-        random_start=sec.boolean("random_start", d.random_start),
-        n_images=sec.integer("n_images", d.n_images, low=1, high=10_000_000),
-    )
-    sec.finish()
-    return cfg
+    return read_settings(sec, AdversarialConfig)  # defaults and ranges on its fields
 
 
 def _constraints(

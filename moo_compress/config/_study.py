@@ -36,7 +36,14 @@ from moo_compress.settings import (
     WorkersConfig,
     default_max_failures,
 )
-from moo_compress.settings.reader import Section, describe, file_problem, load_yaml
+from moo_compress.settings.reader import (
+    Section,
+    check_storage_url,
+    describe,
+    file_problem,
+    load_yaml,
+    read_settings,
+)
 
 __all__ = ["TOP_LEVEL_KEYS", "load_study_config"]
 
@@ -259,28 +266,10 @@ def load_study_config(
 
     reference = _reference(top.section("robustness"), path)
     adversarial = _adversarial_config(top.section("adversarial"))
-    proxy_sec = top.section("proxy")
-    proxy = ProxyConfig(
-        multicut_points=proxy_sec.integer(
-            "multicut_points", ProxyConfig.multicut_points, low=10, high=2000
-        )
-    )
-    proxy_sec.finish()
-    lat = top.section("latency")
-    latency = LatencyConfig(
-        batch_size=lat.integer("batch_size", LatencyConfig.batch_size, low=1, high=4096),
-        warmup=lat.integer("warmup", LatencyConfig.warmup, low=0, high=1000),
-        repeats=lat.integer("repeats", LatencyConfig.repeats, low=1, high=10000),
-        threads=lat.integer("threads", LatencyConfig.threads, low=1, high=1024),
-    )
-    lat.finish()
+    proxy = read_settings(top.section("proxy"), ProxyConfig)
+    latency = read_settings(top.section("latency"), LatencyConfig)
     wk = top.section("workers")
-    workers = WorkersConfig(
-        heartbeat_seconds=wk.integer("heartbeat_seconds", 10, low=1, high=3600),
-        grace_seconds=wk.integer("grace_seconds", 30, low=2, high=86400),
-        max_retry=wk.integer("max_retry", 3, low=0, high=100),
-    )
-    wk.finish()
+    workers = read_settings(wk, WorkersConfig)
     if workers.grace_seconds <= workers.heartbeat_seconds:
         raise wk.error(
             "grace_seconds",
@@ -322,21 +311,10 @@ def load_study_config(
         )
 
     storage_value = top.raw("storage", None)
-    if storage_value is not None and (
-        not isinstance(storage_value, str) or "://" not in storage_value
-    ):
-        raise top.error(
-            "storage",
-            f"must be an Optuna storage URL such as sqlite:///path.db. Got {describe(storage_value)} instead.",
-        )
+    if storage_value is not None:
+        check_storage_url(storage_value, top.source, top.key("storage"))
     if storage is not None:
-        if "://" not in storage:
-            raise ConfigError(
-                "--storage",
-                "",
-                f"must be an Optuna storage URL such as sqlite:///path.db or postgresql://host/db. Got {describe(storage)} instead.",
-            )
-        storage_value = storage
+        storage_value = check_storage_url(storage, "--storage")
 
     cache = top.raw("cache_dir", None)
     if cache is not None:

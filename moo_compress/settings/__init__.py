@@ -29,6 +29,7 @@ from moo_compress.settings._types import (
     UserModelConfig,
     WorkersConfig,
     default_max_failures,
+    setting,
 )
 from moo_compress.settings.constraints import Constraint
 
@@ -49,4 +50,5 @@ __all__ = [
     "UserModelConfig",
     "WorkersConfig",
     "default_max_failures",
+    "setting",
 ]

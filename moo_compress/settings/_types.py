@@ -27,9 +27,34 @@ __all__ = [
     "UserModelConfig",
     "WorkersConfig",
     "default_max_failures",
+    "setting",
 ]
 
 DIRECTIONS = ("maximize", "minimize")
+
+
+def setting(
+    default: Any,
+    kind: str,
+    *,
+    low: float | None = None,
+    high: float | None = None,
+    low_open: bool = False,
+) -> Any:
+    """A setting's default, type and range, stated once on its dataclass field; the study
+    file's section is read from them by :func:`moo_compress.settings.reader.read_settings`.
+
+    Args:
+        default: The default value.
+        kind: ``"int"``, ``"float"`` or ``"bool"``.
+        low: Smallest allowed value (default None: no bound).
+        high: Largest allowed value (default None: no bound).
+        low_open: Exclude ``low`` itself (default False).
+    """
+    meta = {"kind": kind, "low": low, "high": high, "low_open": low_open}
+    return field(default=default, metadata=meta)
+
+
 MAX_NAME_CHARS = 512
 #: ``budget.n_trials`` when only ``budget.seconds`` is given (and its largest value).
 NO_TRIAL_LIMIT = 1_000_000
@@ -167,11 +192,11 @@ class AdversarialConfig:
         n_images: Test images attacked, from the first (default None: all).
     """
 
-    eps: float = 0.05
-    step: float = 0.02
-    steps: int = 5
-    random_start: bool = False
-    n_images: int | None = None
+    eps: float = setting(0.05, "float", low=0.0, high=1.0, low_open=True)
+    step: float = setting(0.02, "float", low=0.0, high=1.0, low_open=True)
+    steps: int = setting(5, "int", low=1, high=1000)
+    random_start: bool = setting(False, "bool")
+    n_images: int | None = setting(None, "int", low=1, high=10_000_000)
 
 
 @dataclass(frozen=True)
@@ -202,10 +227,10 @@ class LatencyConfig:
             repeats on a busy machine (default 1).
     """
 
-    batch_size: int = 1
-    warmup: int = 5
-    repeats: int = 30
-    threads: int = 1
+    batch_size: int = setting(1, "int", low=1, high=4096)
+    warmup: int = setting(5, "int", low=0, high=1000)
+    repeats: int = setting(30, "int", low=1, high=10000)
+    threads: int = setting(1, "int", low=1, high=1024)
 
 
 @dataclass(frozen=True)
@@ -220,9 +245,9 @@ class WorkersConfig:
         max_retry: Times a failed trial's configuration is re-queued (default 3).
     """
 
-    heartbeat_seconds: int = 10
-    grace_seconds: int = 30
-    max_retry: int = 3
+    heartbeat_seconds: int = setting(10, "int", low=1, high=3600)
+    grace_seconds: int = setting(30, "int", low=2, high=86400)
+    max_retry: int = setting(3, "int", low=0, high=100)
 
     def heartbeat(self) -> dict[str, int]:
         """The settings as the storage's heartbeat options (``interval``, ``grace``,
@@ -242,7 +267,7 @@ class ProxyConfig:
         multicut_points: Test images sampled for the multicut graph (default 200).
     """
 
-    multicut_points: int = 200
+    multicut_points: int = setting(200, "int", low=10, high=2000)
 
 
 @dataclass(frozen=True)

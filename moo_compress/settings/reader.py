@@ -28,9 +28,11 @@ __all__ = [
     "Section",
     "check_float",
     "check_int",
+    "check_storage_url",
     "describe",
     "file_problem",
     "load_yaml",
+    "read_settings",
 ]
 
 _MISSING = object()
@@ -608,6 +610,68 @@ def load_yaml(path: str | Path, source: str | None = None, what: str = "study") 
         ) from None
     finally:
         loader.dispose()
+
+
+def read_settings(sec: Section, cls: type) -> Any:
+    """A section read into the dataclass ``cls`` from its fields alone: each field made by
+    :func:`moo_compress.settings.setting` states its default, type and range; the messages
+    are :class:`Section`'s. Unknown keys are refused.
+
+    Args:
+        sec: The section.
+        cls: The settings dataclass.
+
+    Raises:
+        ConfigError: A value of the wrong type or out of range, or an unknown key.
+    """
+    import dataclasses
+
+    values: dict[str, Any] = {}
+    for f in dataclasses.fields(cls):
+        meta = f.metadata
+        if "kind" not in meta:
+            continue
+        if meta["kind"] == "int":
+            values[f.name] = sec.integer(f.name, f.default, low=meta["low"], high=meta["high"])
+        elif meta["kind"] == "float":
+            values[f.name] = sec.number(
+                f.name, f.default, low=meta["low"], high=meta["high"], low_open=meta["low_open"]
+            )
+        else:
+            values[f.name] = sec.boolean(f.name, f.default)
+    sec.finish()
+    return cls(**values)
+
+
+def check_storage_url(value: Any, source: str, key: str = "", *, secret: bool = False) -> str:
+    """An Optuna storage URL (it has ``://``), the one check of every place one is given
+    (the study file's ``storage``, ``--storage``, ``MOO_COMPRESS_STORAGE``).
+
+    Args:
+        value: The given value.
+        source: Where it came from (the study file, a flag, a variable).
+        key: The key path in ``source`` (default: none).
+        secret: Do not show the value (it may hold a password; its length is shown).
+
+    Returns:
+        The URL.
+
+    Raises:
+        ConfigError: It is not a string with ``://``.
+    """
+    if isinstance(value, str) and "://" in value:
+        return value
+    got = f"Got {describe(value)} instead."
+    if secret and isinstance(value, str):
+        got = (
+            f"Got {len(value)} characters without '://' instead (not shown: they may hold a "
+            "password)."
+        )
+    raise ConfigError(
+        source,
+        key,
+        f"must be an Optuna storage URL such as sqlite:///path.db or postgresql://host/db. {got}",
+    )
 
 
 def _range_text(low: float | None, high: float | None, low_open: bool = False) -> str:
