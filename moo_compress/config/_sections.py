@@ -24,17 +24,15 @@ from moo_compress.settings.reader import Section, describe, read_settings
 __all__: list[str] = []  # helpers of the loader only
 
 
-def _train_config(sec: Section, defaults: dict[str, Any]) -> TrainConfig:
+def _train_config(sec: Section, defaults: TrainConfig) -> TrainConfig:
     # Fine-tuning length is the search variable ``finetune_epochs``, not a study setting.
-    epochs = (
-        sec.integer("epochs", defaults["epochs"], low=1, high=1000) if defaults["epochs"] else 0
-    )
+    epochs = sec.integer("epochs", defaults.epochs, low=1, high=1000) if defaults.epochs else 0
     cfg = TrainConfig(
         epochs=epochs,
-        batch_size=sec.integer("batch_size", defaults["batch_size"], low=1, high=65536),
-        lr=sec.number("lr", defaults["lr"], low=0.0, high=10.0, low_open=True),
-        momentum=sec.number("momentum", defaults["momentum"], low=0.0, high=0.999),
-        weight_decay=sec.number("weight_decay", defaults["weight_decay"], low=0.0, high=1.0),
+        batch_size=sec.integer("batch_size", defaults.batch_size, low=1, high=65536),
+        lr=sec.number("lr", defaults.lr, low=0.0, high=10.0, low_open=True),
+        momentum=sec.number("momentum", defaults.momentum, low=0.0, high=0.999),
+        weight_decay=sec.number("weight_decay", defaults.weight_decay, low=0.0, high=1.0),
     )
     sec.finish()
     return cfg

@@ -25,7 +25,9 @@ from moo_compress.errors import ConfigError
 from moo_compress.models import task_architectures
 from moo_compress.objectives import OBJECTIVE_INFO, TASKS, task_objectives
 from moo_compress.settings import (
+    BASELINE_TRAINING,
     DIRECTIONS,
+    FINETUNING,
     MAX_NAME_CHARS,
     NO_TRIAL_LIMIT,
     DetectionConfig,
@@ -134,14 +136,8 @@ def load_study_config(
         width = model.number("width", 1.0, low=0.0625, high=16.0)
         model.finish()
 
-    baseline = _train_config(
-        top.section("baseline"),
-        {"epochs": 20, "batch_size": 64, "lr": 0.05, "momentum": 0.9, "weight_decay": 5e-4},
-    )
-    finetune = _train_config(
-        top.section("finetune"),
-        {"epochs": 0, "batch_size": 64, "lr": 0.01, "momentum": 0.9, "weight_decay": 0.0},
-    )
+    baseline = _train_config(top.section("baseline"), BASELINE_TRAINING)
+    finetune = _train_config(top.section("finetune"), FINETUNING)
 
     space_file = top.path_string("search_space")
     space_path = (path.parent / space_file).resolve()

@@ -14,7 +14,9 @@ a study file against the plugins' tables, is :func:`moo_compress.config.load_stu
 from __future__ import annotations
 
 from moo_compress.settings._types import (
+    BASELINE_TRAINING,
     DIRECTIONS,
+    FINETUNING,
     MAX_NAME_CHARS,
     NO_TRIAL_LIMIT,
     AdversarialConfig,
@@ -34,6 +36,8 @@ from moo_compress.settings._types import (
 from moo_compress.settings.constraints import Constraint
 
 __all__ = [
+    "BASELINE_TRAINING",
+    "FINETUNING",
     "DIRECTIONS",
     "MAX_NAME_CHARS",
     "NO_TRIAL_LIMIT",

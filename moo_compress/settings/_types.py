@@ -12,7 +12,9 @@ from moo_compress._utils.hashing import digest
 from moo_compress.settings.constraints import Constraint
 
 __all__ = [
+    "BASELINE_TRAINING",
     "DIRECTIONS",
+    "FINETUNING",
     "MAX_NAME_CHARS",
     "NO_TRIAL_LIMIT",
     "AdversarialConfig",
@@ -288,6 +290,13 @@ class TrainConfig:
     lr: float
     momentum: float
     weight_decay: float
+
+
+#: The ``baseline`` section's defaults: training a built-in architecture from scratch.
+BASELINE_TRAINING = TrainConfig(epochs=20, batch_size=64, lr=0.05, momentum=0.9, weight_decay=5e-4)
+#: The ``finetune`` section's defaults (its length is the search variable
+#: ``finetune_epochs``).
+FINETUNING = TrainConfig(epochs=0, batch_size=64, lr=0.01, momentum=0.9, weight_decay=0.0)
 
 
 @dataclass(frozen=True)
