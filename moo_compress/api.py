@@ -430,13 +430,13 @@ class Study:
 
     def __init__(self, path: str | os.PathLike, *, storage: str | None = None) -> None:
         self.path = Path(path)
-        self._storage = storage
+        self._storage_url = storage
         self.cfg = self._config()
 
     def _config(self, n_trials: int | None = None) -> StudyConfig:
         from moo_compress.config import load_study_config
 
-        return load_study_config(self.path, n_trials=n_trials, storage=self._storage)
+        return load_study_config(self.path, n_trials=n_trials, storage=self._storage_url)
 
     @property
     def name(self) -> str:
