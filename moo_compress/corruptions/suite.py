@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import hashlib
+import time
 import zlib
+from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -93,7 +95,13 @@ def corrupted_to_uint8(batch: torch.Tensor) -> np.ndarray:
 
 
 def write_corrupted_set(
-    images: np.ndarray, labels: np.ndarray, names, out_dir: Path, *, seed: int
+    images: np.ndarray,
+    labels: np.ndarray,
+    names,
+    out_dir: Path,
+    *,
+    seed: int,
+    log: Callable[[str], None] | None = None,
 ) -> None:
     """Write ``<name>.npy`` (all five severities, severity 1 first) and ``labels.npy``.
 
@@ -106,21 +114,34 @@ def write_corrupted_set(
         names: Corruption names to write.
         out_dir: The folder (created if missing).
         seed: Seed of the corruptions' random draws.
+        log: Callable for a progress line per corruption generated (default None: silent).
     """
     out_dir.mkdir(parents=True, exist_ok=True)
-    for name in names:
-        target = out_dir / f"{name}.npy"
-        if target.exists():
-            continue
+    names = list(names)
+    missing = [n for n in names if not (out_dir / f"{n}.npy").exists()]
+    for i, name in enumerate(missing, 1):
+        t0 = time.perf_counter()
         stacked = np.concatenate([corrupt_images(images, name, s, seed=seed) for s in SEVERITIES])
-        atomic_save_npy(target, stacked)
+        atomic_save_npy(out_dir / f"{name}.npy", stacked)
+        if log is not None:
+            log(
+                f"corrupted {len(images)} images with {name}, severities 1-5 ({i}/{len(missing)}, "
+                f"{time.perf_counter() - t0:.1f} s; cached in {out_dir})"
+            )
     labels_path = out_dir / "labels.npy"
     if not labels_path.exists():
         atomic_save_npy(labels_path, np.tile(np.asarray(labels, dtype=np.uint8), len(SEVERITIES)))
 
 
 def cached_corrupted_set(
-    images: np.ndarray, labels: np.ndarray, names, cache_root: Path, *, seed: int, data_key: str
+    images: np.ndarray,
+    labels: np.ndarray,
+    names,
+    cache_root: Path,
+    *,
+    seed: int,
+    data_key: str,
+    log: Callable[[str], None] | None = None,
 ) -> dict[str, np.ndarray]:
     """Memory-mapped corrupted test sets, generated on first use and reused afterwards.
 
@@ -132,6 +153,7 @@ def cached_corrupted_set(
         seed: Seed of the corruptions' random draws.
         data_key: Identity of the test set; with the seed and :data:`IMPLEMENTATION_VERSION`
             it names the cache folder.
+        log: Callable for a progress line per corruption generated (default None: silent).
 
     Returns:
         Corruption name -> uint8 array (5 * N, H, W, 3), severity 1 first.
@@ -140,7 +162,7 @@ def cached_corrupted_set(
         :16
     ]
     folder = cache_root / "corrupted" / digest
-    write_corrupted_set(images, labels, names, folder, seed=seed)
+    write_corrupted_set(images, labels, names, folder, seed=seed, log=log)
     return {
         name: np.load(folder / f"{name}.npy", mmap_mode="r", allow_pickle=False) for name in names
     }

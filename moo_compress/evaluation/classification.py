@@ -191,6 +191,7 @@ class ClassificationEvaluator(ModelEvaluator):
                 self.cache_dir,
                 seed=self.seed,
                 data_key=self.data_key(),
+                log=self.log,
             )
         if ds.greyscale:  # corruptions may add colour (frost): the model sees grey
             corrupted = {k: greyscale(v) for k, v in corrupted.items()}
@@ -421,6 +422,12 @@ class ClassificationEvaluator(ModelEvaluator):
                 }
                 return cached
         data = baseline_path.read_bytes()
+        n = len(self.dataset.y_test)
+        self.log(
+            f"measuring the reference of {arch} on {n} clean and "
+            f"{n * len(self.corruptions) * len(self.severities)} corrupted {self.split} images "
+            "(once; cached next to the baseline)"
+        )
         if ref_data is None:
             ref_model, name = model, "baseline"
         else:

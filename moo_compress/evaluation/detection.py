@@ -146,6 +146,7 @@ class DetectionEvaluator(ClassificationEvaluator):
             self.cache_dir,
             seed=self.seed,
             data_key=self.data_key(task="detection"),
+            log=self.log,
         )
         return EvaluationSet(dataset, {k: grey(v) for k, v in corrupted.items()}, task_data=data)
 
