@@ -56,6 +56,9 @@ __all__ = [
 # Bump when training or evaluation code changes in a way that invalidates cached baselines.
 BASELINE_VERSION = 1
 
+# Image sizes the CIFAR-10-C parameters note was given for in this process.
+_SAID_SIZES: set[tuple[int, ...]] = set()
+
 
 @dataclasses.dataclass(frozen=True)
 class EvaluationSet:
@@ -144,15 +147,18 @@ class ClassificationEvaluator(ModelEvaluator):
             _ = self.reference
 
     def _say_corruption_parameters(self) -> None:
-        """Say once that images other than 32x32 are corrupted with CIFAR-10-C's parameters
-        (the only published set the suite has): their mCE is not ImageNet-C's."""
+        """Say once per process and image size that images other than 32x32 are corrupted
+        with CIFAR-10-C's parameters (the only published set the suite has): their mCE is not
+        ImageNet-C's. ``export`` builds a validation and a test evaluator: one note."""
         x = self.dataset.x_test
         if (
             self.corruptions
             and isinstance(x, np.ndarray)
             and x.ndim == 4
             and x.shape[1:3] != (32, 32)
+            and x.shape[1:3] not in _SAID_SIZES
         ):
+            _SAID_SIZES.add(x.shape[1:3])
             self.log(
                 f"note: the corruptions use CIFAR-10-C's parameters (made for 32x32) on "
                 f"{x.shape[1]}x{x.shape[2]} images; mCE is relative to the baseline on the "
