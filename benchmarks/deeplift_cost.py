@@ -28,7 +28,6 @@ REPEATS = 5
 def main() -> int:
     import torch
 
-    from moo_compress.compression.constraints import prunable_layers
     from moo_compress.compression.deeplift import deeplift_scores
     from moo_compress.compression.hydra import hydra_scores, scaled_init
     from moo_compress.compression.pruning import PruneContext
@@ -36,6 +35,7 @@ def main() -> int:
     from moo_compress.data.digits import load_digits
     from moo_compress.models.small_cnn import SmallCNN
     from moo_compress.training import train
+    from moo_compress.weights.constraints import prunable_layers
 
     ds = load_digits(seed=0, test_fraction=0.3)
     torch.manual_seed(0)

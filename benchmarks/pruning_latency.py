@@ -31,7 +31,6 @@ def main() -> int:
     import torch
 
     from moo_compress._utils.device import get_device
-    from moo_compress.compression.constraints import bake, prunable_layers
     from moo_compress.compression.int8 import CALIBRATION_IMAGES, calibrate, export_onnx
     from moo_compress.compression.pruning import PruneContext, prune
     from moo_compress.config import TrainConfig
@@ -40,6 +39,7 @@ def main() -> int:
     from moo_compress.models.small_cnn import SmallCNN
     from moo_compress.objectives.latency import measure_latency
     from moo_compress.training import train
+    from moo_compress.weights.constraints import bake, prunable_layers
 
     ds = load_digits(seed=0, test_fraction=0.3)
     torch.manual_seed(0)

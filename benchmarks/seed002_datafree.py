@@ -31,12 +31,12 @@ def main() -> int:
     import torch
 
     from moo_compress.adversarial import attack_predictions, robust_instances
-    from moo_compress.compression.constraints import prunable_layers
     from moo_compress.compression.pruning import PruneContext, prune
     from moo_compress.config import TrainConfig
     from moo_compress.data.digits import load_digits
     from moo_compress.models.mlp import MLP
     from moo_compress.training import accuracy, train
+    from moo_compress.weights.constraints import prunable_layers
 
     ds = load_digits(seed=0, test_fraction=0.3)
     torch.manual_seed(0)

@@ -15,6 +15,9 @@ import warnings
 import torch
 from torch import nn
 
+from moo_compress.weights.activations import remove_activation_quantizers
+from moo_compress.weights.constraints import bake
+
 __all__ = ["DEFAULT_OPSET", "OnnxModel", "export_onnx", "opset_for_export", "plain_copy"]
 
 DEFAULT_OPSET = 17
@@ -50,9 +53,6 @@ def plain_copy(model: nn.Module, *, activation_quantizers: bool = True) -> nn.Mo
         model: The model to copy (not modified).
         activation_quantizers: Keep activation fake quantizers (default True).
     """
-    from moo_compress.compression.constraints import bake
-    from moo_compress.compression.quantization import remove_activation_quantizers
-
     plain = bake(copy.deepcopy(model).cpu().eval())
     return plain if activation_quantizers else remove_activation_quantizers(plain)
 

@@ -30,8 +30,7 @@ LAYERS: list[tuple[str, ...]] = [
         "data",
         "detection.data",
         "corruptions",
-        "compression.constraints",
-        "compression.quantization",
+        "weights",  # the weight primitives and the packed file: below models and techniques
         "multicut",
     ),
     ("models", "detection.model", "onnx_runtime", "adversarial", "training"),
@@ -47,6 +46,8 @@ LAYERS: list[tuple[str, ...]] = [
     ("cli", "__main__", "__init__"),
 ]
 SHIMS = {
+    "moo_compress.compression.constraints",
+    "moo_compress.compression.masks",
     "moo_compress.registry",
     "moo_compress.device",
     "moo_compress.detection.evaluation",
@@ -197,3 +198,42 @@ def test_tests_mirror_the_package():
     folders = {p.name for p in tests.iterdir() if p.is_dir() and (p / "__init__.py").exists()}
     packages = {p.parent.name for p in PACKAGE.glob("*/__init__.py")}
     assert folders <= packages, sorted(folders - packages)
+
+
+def test_no_two_rooms_import_each_other():
+    """A room is a top-level module or folder of the package (``compression``, ``models``,
+    ``weights``, ...). Imports between two rooms go one way only: the weight primitives sit
+    below models, ONNX export and the techniques, and never call back up."""
+    mods = _modules()
+    edges = set()
+
+    def room(module: str) -> str:
+        return module.split(".")[1] if "." in module else "__init__"
+
+    for module, path in mods.items():
+        if module in SHIMS:
+            continue
+        for target, _, in_getattr in _imports(module, path, mods):
+            if not in_getattr and room(module) != room(target):
+                edges.add((room(module), room(target)))
+    both = sorted({tuple(sorted(e)) for e in edges if (e[1], e[0]) in edges})
+    assert not both, both
+
+
+def test_moved_weight_modules_warn_and_forward():
+    import warnings
+
+    import pytest
+
+    from moo_compress.compression import constraints, masks
+    from moo_compress.weights import constraints as new_constraints
+    from moo_compress.weights import masks as new_masks
+
+    with pytest.warns(DeprecationWarning, match="moved to moo_compress.weights.constraints"):
+        assert constraints.prunable_layers is new_constraints.prunable_layers
+    with pytest.warns(DeprecationWarning, match="moved to moo_compress.weights.masks"):
+        assert masks.PruneContext is new_masks.PruneContext
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        with pytest.raises(AttributeError):
+            constraints.__wrapped__  # noqa: B018

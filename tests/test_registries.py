@@ -23,13 +23,24 @@ CLASSIFICATION_OBJECTIVES = task_objectives("classification")
 
 
 def test_every_registry_entry_imports_and_names_agree_across_tables():
+    from moo_compress.compression.params import TECHNIQUES
+    from moo_compress.compression.pipeline import POST_TRAINING, STAGES
     from moo_compress.compression.pruning import PRUNE_METHODS
     from moo_compress.data import DATASETS
     from moo_compress.evaluation import EVALUATORS
     from moo_compress.models import ARCHITECTURES
     from moo_compress.objectives import TASKS
 
-    tables = (OBJECTIVES, DRIVERS, CORRUPTIONS, PRUNE_METHODS, DATASETS, ARCHITECTURES, EVALUATORS)
+    tables = (
+        OBJECTIVES,
+        DRIVERS,
+        CORRUPTIONS,
+        PRUNE_METHODS,
+        DATASETS,
+        ARCHITECTURES,
+        EVALUATORS,
+        STAGES,
+    )
     for registry in tables:
         for name in registry.names():
             assert callable(registry.get(name)), (registry.kind, name)
@@ -41,6 +52,10 @@ def test_every_registry_entry_imports_and_names_agree_across_tables():
     assert set(PRUNE_METHODS.names()) == set(PARAMETERS["prune_method"].choices)
     assert set(STANDARD) <= set(CORRUPTIONS.names()) and len(STANDARD) == 15
     assert set(EVALUATORS.names()) == set(TASKS)  # every task is evaluated by one entry
+    # every technique switches each stage of the table on or off; post-training stages are
+    # stages
+    assert {len(stages) for _, stages in TECHNIQUES.values()} == {len(STAGES.names())}
+    assert set(POST_TRAINING) <= set(STAGES.names())
 
 
 def test_every_architecture_is_one_entry_of_a_known_task():

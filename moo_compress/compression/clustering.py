@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import numpy as np
 import torch
 from torch import nn
 
-from moo_compress.compression.constraints import constraint, prunable_layers, raw_weight
+from moo_compress.compression.stage import StageContext
+from moo_compress.weights.constraints import constraint, prunable_layers, raw_weight
 
-__all__ = ["cluster_weights"]
+__all__ = ["cluster_stage", "cluster_weights"]
 
 
 @torch.no_grad()
@@ -63,3 +66,15 @@ def cluster_weights(model: nn.Module, k: int, *, seed: int, init: str = "kmeans+
         cw.inv_counts = torch.tensor(1.0 / counts, dtype=w.dtype, device=w.device)
         cw.centroids = nn.Parameter(centroids)
         raw_weight(module).requires_grad_(False)
+
+
+def cluster_stage(model: nn.Module, config: dict[str, Any], ctx: StageContext) -> nn.Module:
+    """The pipeline's clustering stage: ``cluster_count`` values per layer, ``cluster_init``.
+
+    Args:
+        model: The model to cluster in place.
+        config: The resolved configuration.
+        ctx: The build's data and settings.
+    """
+    cluster_weights(model, config["cluster_count"], seed=ctx.seed, init=config["cluster_init"])
+    return model

@@ -35,8 +35,8 @@ import numpy as np
 import torch
 from torch import nn
 
-from moo_compress.compression.constraints import prunable_layers
-from moo_compress.compression.masks import PruneContext
+from moo_compress.weights.constraints import prunable_layers
+from moo_compress.weights.masks import PruneContext
 
 __all__ = [
     "PHI",

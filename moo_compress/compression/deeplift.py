@@ -23,8 +23,8 @@ import numpy as np
 import torch
 from torch import nn
 
-from moo_compress.compression.constraints import prunable_layers
-from moo_compress.compression.masks import PruneContext, layer_ratios, masks_from_scores
+from moo_compress.weights.constraints import prunable_layers
+from moo_compress.weights.masks import PruneContext, layer_ratios, masks_from_scores
 
 __all__ = ["CALIBRATION_IMAGES", "deeplift_masks", "deeplift_scores"]
 

@@ -20,8 +20,8 @@ import torch
 from torch import nn
 from torch.nn.utils import parametrize
 
-from moo_compress.compression.constraints import prunable_layers
-from moo_compress.compression.masks import (
+from moo_compress.weights.constraints import prunable_layers
+from moo_compress.weights.masks import (
     PruneContext,
     layer_ratios,
     masks_from_scores,

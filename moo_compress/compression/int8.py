@@ -24,9 +24,19 @@ from typing import Any
 import numpy as np
 from torch import nn
 
+from moo_compress.compression.stage import StageContext
 from moo_compress.onnx_runtime import OnnxModel, export_onnx
+from moo_compress.weights.constraints import constraint, prunable_layers
 
-__all__ = ["CALIBRATION_IMAGES", "OPSET", "Int8Model", "activation_qparams", "build", "calibrate"]
+__all__ = [
+    "CALIBRATION_IMAGES",
+    "OPSET",
+    "Int8Model",
+    "activation_qparams",
+    "build",
+    "calibrate",
+    "int8_stage",
+]
 
 CALIBRATION_IMAGES = 200
 OPSET = 17  # of the int8 model (stored with it, so that loading rebuilds the same model)
@@ -154,3 +164,26 @@ def build(model: nn.Module, spec: dict[str, Any], int8_onnx: bytes | None = None
         dummy = [np.zeros((1, *input_shape), dtype=np.float32)]
         int8_onnx = _quantize(float_onnx, dummy, _overrides(spec["qparams"]))
     return Int8Model(model, int8_onnx, spec)
+
+
+def int8_stage(model: nn.Module, config: dict[str, Any], ctx: StageContext) -> Int8Model:
+    """The pipeline's post-training int8 stage: weights still in float get 8-bit storage,
+    and the model is quantized with ranges from :data:`CALIBRATION_IMAGES` training images.
+
+    Args:
+        model: The float model, in eval mode (not modified).
+        config: The resolved configuration.
+        ctx: The build's data and settings.
+    """
+    from moo_compress.data.base import to_tensor  # the data room: torch, and images as floats
+
+    for _, module in prunable_layers(model):  # int8 storage of still-float weights
+        cw = constraint(module)
+        if cw.bits is None:
+            cw.bits = 8
+    images = to_tensor(ctx.sample(CALIBRATION_IMAGES, ctx.seed + 4)).numpy()
+    notes = getattr(model, "compression_skipped", None)
+    out = calibrate(model, images)
+    if notes:  # what a stage skipped stays known on the int8 model
+        out.compression_skipped = notes
+    return out

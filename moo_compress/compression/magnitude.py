@@ -1,7 +1,7 @@
 """The baseline pruning criteria: weight magnitude and uniform random scores.
 
 Both score every weight and leave the granularity to
-:func:`~moo_compress.compression.masks.masks_from_scores`; every other criterion must beat
+:func:`~moo_compress.weights.masks.masks_from_scores`; every other criterion must beat
 ``random``.
 """
 
@@ -10,8 +10,8 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from moo_compress.compression.constraints import prunable_layers
-from moo_compress.compression.masks import PruneContext, masks_from_scores
+from moo_compress.weights.constraints import prunable_layers
+from moo_compress.weights.masks import PruneContext, masks_from_scores
 
 __all__ = ["magnitude_masks", "random_masks"]
 

@@ -87,8 +87,8 @@ def _int_range(name: str, low: int, high: int, default: int) -> ParamDomain:
     )
 
 
-# Seed 000's 16 techniques, by number, with the stages each one switches on:
-# (pruning, clustering, QAT, post-training int8).
+# Seed 000's 16 techniques, by number, with the stages each one switches on, in the order
+# of ``compression.pipeline.STAGES`` (pruning, clustering, QAT, post-training int8).
 TECHNIQUES: dict[str, tuple[int, tuple[bool, bool, bool, bool]]] = {
     "original": (1, (False, False, False, False)),
     "post-training int8": (2, (False, False, False, True)),
@@ -108,6 +108,7 @@ TECHNIQUES: dict[str, tuple[int, tuple[bool, bool, bool, bool]]] = {
     "PCQAT + int8": (16, (True, True, True, True)),
 }
 TECHNIQUE_BY_STAGES = {stages: name for name, (_, stages) in TECHNIQUES.items()}
+
 
 # When a technique switches a stage on whose variable says "off", the stage runs with
 # seed 000's setting: 50 % sparsity, 16 clusters per layer, 8-bit QAT.

@@ -1,10 +1,11 @@
 """The per-trial chain: prune -> fine-tune -> cluster -> fine-tune -> QAT -> fine-tune -> int8.
 
 Which stages run is the configuration's technique (seed 000's catalog, see
-``compression.params.TECHNIQUES``); each stage is followed by ``finetune_epochs`` of
-fine-tuning with every constraint so far in force (masks, centroid ties, fake quantization),
-so no stage undoes an earlier one: PQAT keeps the masks, CQAT the ties, PCQAT both. The
-int8 stage is post-training (no fine-tuning after it).
+``compression.params.TECHNIQUES``); the stages are :data:`STAGES`, each one
+function in its technique's module, run in that table's order. Each stage is followed by
+``finetune_epochs`` of fine-tuning with every constraint so far in force (masks, centroid
+ties, fake quantization), so no stage undoes an earlier one: PQAT keeps the masks, CQAT the
+ties, PCQAT both. The int8 stage is post-training (no fine-tuning after it).
 """
 
 from __future__ import annotations
@@ -15,19 +16,40 @@ from typing import Any
 import numpy as np
 from torch import nn
 
-from moo_compress.compression.clustering import cluster_weights
-from moo_compress.compression.constraints import constraint, prunable_layers
-from moo_compress.compression.params import TECHNIQUES, resolve, stage_value
-from moo_compress.compression.pruning import PruneContext, prune
-from moo_compress.compression.quantization import (
-    calibrate_activations,
-    quantize_activations,
-    quantize_weights,
-)
+from moo_compress._utils.registry import Registry
+from moo_compress.compression.params import TECHNIQUES, resolve
+from moo_compress.compression.stage import StageContext
 from moo_compress.settings import TrainConfig
 from moo_compress.training import train
+from moo_compress.weights.constraints import prunable_layers
 
-__all__ = ["compress", "technique_name"]
+__all__ = ["POST_TRAINING", "STAGES", "compress", "technique_name", "technique_stages"]
+
+#: The pipeline's stages, in the order they run: name -> the function applying it to a model
+#: (``(model, resolved config, StageContext) -> model``, in the technique's own module; see
+#: :mod:`moo_compress.compression.stage`). Each stage but the post-training ones
+#: (:data:`POST_TRAINING`) is followed by fine-tuning with every constraint so far in force.
+#: A technique is its module, one entry here and its column in ``compression.params.TECHNIQUES``.
+STAGES = Registry(
+    "stage",
+    {
+        "prune": "moo_compress.compression.pruning:prune_stage",
+        "cluster": "moo_compress.compression.clustering:cluster_stage",
+        "qat": "moo_compress.compression.quantization:qat_stage",
+        "int8": "moo_compress.compression.int8:int8_stage",
+    },
+)
+#: Stages run on the trained model, without fine-tuning after them.
+POST_TRAINING = ("int8",)
+
+
+def technique_stages(technique: str) -> tuple[str, ...]:
+    """The stages ``technique`` runs, in order (names of :data:`STAGES`).
+
+    Args:
+        technique: A name in ``compression.params.TECHNIQUES``.
+    """
+    return tuple(s for s, on in zip(STAGES, TECHNIQUES[technique][1], strict=True) if on)
 
 
 def technique_name(config: dict[str, Any]) -> str:
@@ -37,12 +59,6 @@ def technique_name(config: dict[str, Any]) -> str:
         config: Pipeline configuration (missing keys take their defaults).
     """
     return resolve(config)["technique"]
-
-
-def _sample(x: np.ndarray, n: int, seed: int) -> np.ndarray:
-    rng = np.random.default_rng(seed)
-    idx = np.sort(rng.choice(len(x), size=min(n, len(x)), replace=False))
-    return x[idx]
 
 
 def compress(
@@ -72,59 +88,37 @@ def compress(
         adversarial: PGD settings used when ``robust_training`` is on (default None: no
             adversarial fine-tuning).
     """
-    from moo_compress.data.base import to_tensor
-
     config = resolve(config)
-    prune_on, cluster_on, qat_on, int8_on = TECHNIQUES[config["technique"]][1]
+    stages = technique_stages(config["technique"])
     model = copy.deepcopy(baseline)
     epochs = int(config["finetune_epochs"])
-    adv = (
-        {k: adversarial[k] for k in ("eps", "step", "steps", "random_start")}
-        if (config["robust_training"] and adversarial)
-        else None
+    ctx = StageContext(
+        x_train=x_train,
+        y_train=y_train,
+        finetune=finetune,
+        seed=seed,
+        adversarial=(
+            {k: adversarial[k] for k in ("eps", "step", "steps", "random_start")}
+            if (config["robust_training"] and adversarial)
+            else None
+        ),
+        layers=tuple(name for name, _ in prunable_layers(model)),
+        input_shape=(x_train.shape[3], x_train.shape[1], x_train.shape[2]),
     )
-    input_shape = (x_train.shape[3], x_train.shape[1], x_train.shape[2])
-
-    def tune(stage: int) -> None:
-        train(model, x_train, y_train, finetune, epochs=epochs, seed=seed + stage, adversarial=adv)
-
-    layers = [name for name, _ in prunable_layers(model)]
-    if prune_on:
-        ctx = PruneContext(
-            ratios={n: float(stage_value(config, "prune_ratio", n)) for n in layers},
-            granularity=config["prune_granularity"],
-            seed=seed,
-            x_train=x_train,
-            y_train=y_train,
-            train={"batch_size": finetune.batch_size, "adversarial": adv},
-            options={
-                "score_epochs": config["score_epochs"],
-                "deeplift_baseline": config["deeplift_baseline"],
-            },
-            input_shape=input_shape,
-        )
-        model = prune(model, config["prune_method"], ctx)
-        tune(1)
-    if cluster_on:
-        cluster_weights(model, config["cluster_count"], seed=seed, init=config["cluster_init"])
-        tune(2)
-    if qat_on:
-        quantize_weights(model, {n: int(stage_value(config, "quant_bits", n)) for n in layers})
-        if config["act_bits"] == 8:
-            quantize_activations(model, 8)
-            calibrate_activations(model, to_tensor(_sample(x_train, 256, seed)))
-        tune(3)
-    model.eval()
-    if int8_on:
-        from moo_compress.compression.int8 import CALIBRATION_IMAGES, calibrate
-
-        for _, module in prunable_layers(model):  # int8 storage of still-float weights
-            cw = constraint(module)
-            if cw.bits is None:
-                cw.bits = 8
-        images = to_tensor(_sample(x_train, CALIBRATION_IMAGES, seed + 4)).numpy()
-        notes = getattr(model, "compression_skipped", None)
-        model = calibrate(model, images)
-        if notes:  # what a stage skipped stays known on the int8 model
-            model.compression_skipped = notes
-    return model
+    for number, name in enumerate(STAGES, start=1):
+        if name not in stages:
+            continue
+        if name in POST_TRAINING:
+            model.eval()
+        model = STAGES.get(name)(model, config, ctx)
+        if name not in POST_TRAINING:
+            train(
+                model,
+                x_train,
+                y_train,
+                finetune,
+                epochs=epochs,
+                seed=seed + number,
+                adversarial=ctx.adversarial,
+            )
+    return model.eval()

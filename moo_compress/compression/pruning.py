@@ -19,24 +19,27 @@ Score-based criteria share :func:`masks_from_scores`, which applies the granular
   *physically removed* (``torch-pruning`` rewires the following layers and batch norms), so
   the model really gets smaller and faster. The output layer keeps all its channels.
 
-The masks become constraints (``compression.constraints``) that stay in force through every
+The masks become constraints (``weights.constraints``) that stay in force through every
 later stage; removed filters are simply gone.
 """
 
 from __future__ import annotations
 
+from typing import Any
+
 import torch
 from torch import nn
 
-from moo_compress.compression.constraints import constraint, prunable_layers
 from moo_compress.compression.magnitude import magnitude_masks, random_masks
-from moo_compress.compression.masks import (
+from moo_compress.compression.params import PRUNE_METHODS, stage_value
+from moo_compress.compression.stage import StageContext
+from moo_compress.weights.constraints import constraint, prunable_layers
+from moo_compress.weights.masks import (
     PruneContext,
     layer_ratios,
     masks_from_scores,
     topk_mask,
 )
-from moo_compress.compression.params import PRUNE_METHODS
 
 
 def remove_filters(
@@ -181,8 +184,34 @@ __all__ = [
     "magnitude_prune",
     "masks_from_scores",
     "prune",
+    "prune_stage",
     "random_masks",
     "remove_filters",
     "skipped",
     "topk_mask",
 ]
+
+
+def prune_stage(model: nn.Module, config: dict[str, Any], ctx: StageContext) -> nn.Module:
+    """The pipeline's pruning stage: ``prune_method`` at ``prune_ratio`` (per layer where the
+    configuration says so) and ``prune_granularity``.
+
+    Args:
+        model: The model to prune.
+        config: The resolved configuration.
+        ctx: The build's data and settings.
+    """
+    prune_ctx = PruneContext(
+        ratios={n: float(stage_value(config, "prune_ratio", n)) for n in ctx.layers},
+        granularity=config["prune_granularity"],
+        seed=ctx.seed,
+        x_train=ctx.x_train,
+        y_train=ctx.y_train,
+        train={"batch_size": ctx.finetune.batch_size, "adversarial": ctx.adversarial},
+        options={
+            "score_epochs": config["score_epochs"],
+            "deeplift_baseline": config["deeplift_baseline"],
+        },
+        input_shape=ctx.input_shape,
+    )
+    return prune(model, config["prune_method"], prune_ctx)

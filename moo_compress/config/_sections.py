@@ -122,7 +122,7 @@ def _reference(sec: Section, study_path: Path) -> str:
     sec.finish()
     if value == "baseline":
         return value
-    from moo_compress.artifact import MAGIC
+    from moo_compress.weights.codec import MAGIC
 
     target = (study_path.parent / value).resolve()
     if target.is_dir():

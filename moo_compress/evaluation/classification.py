@@ -22,7 +22,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from moo_compress._utils.hashing import derived_seed, digest
-from moo_compress.artifact import decode_model, deflate_size, encode_model, model_bytes
+from moo_compress.artifact import decode_model
 from moo_compress.compression.pipeline import compress, technique_name
 from moo_compress.corruptions import suite as corruption_suite
 from moo_compress.corruptions.suite import cached_corrupted_set
@@ -39,6 +39,7 @@ from moo_compress.objectives import OBJECTIVES
 from moo_compress.objectives.base import ObjectiveResult, UndefinedObjective
 from moo_compress.settings import EvaluationSpec
 from moo_compress.training import accuracy, predict, train
+from moo_compress.weights.codec import deflate_size, encode_model, model_bytes
 
 if TYPE_CHECKING:
     import torch

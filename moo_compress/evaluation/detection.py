@@ -19,7 +19,6 @@ import numpy as np
 from moo_compress._utils.device import get_device
 from moo_compress._utils.hashing import digest
 from moo_compress.adversarial import pgd
-from moo_compress.artifact import deflate_size, model_bytes
 from moo_compress.corruptions.suite import cached_corrupted_set
 from moo_compress.data.base import greyscale, to_tensor, to_uint8, validation_indices
 from moo_compress.detection.data import load_detection_dataset
@@ -30,6 +29,7 @@ from moo_compress.evaluation.measurements import ModelMeasurements
 from moo_compress.evaluation.results import Reference
 from moo_compress.settings import DetectionConfig
 from moo_compress.training import predict
+from moo_compress.weights.codec import deflate_size, model_bytes
 
 if TYPE_CHECKING:
     import torch

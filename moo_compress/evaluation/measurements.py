@@ -13,9 +13,9 @@ from typing import TYPE_CHECKING, Any, Protocol
 import numpy as np
 
 from moo_compress.adversarial import attack_predictions
-from moo_compress.artifact import deflate_size, model_bytes
 from moo_compress.objectives.proxy import clustering_scores
 from moo_compress.training import predict_outputs
+from moo_compress.weights.codec import deflate_size, model_bytes
 
 if TYPE_CHECKING:
     import torch

@@ -129,7 +129,7 @@ def layer_names(arch: str, width: float = 1.0, *, user_model: Any = None) -> lis
             (:class:`~moo_compress.settings.UserModelConfig`; default None: ``arch`` is
             built in). Its layers are named as in the user's module.
     """
-    from moo_compress.compression.constraints import prunable_layers
+    from moo_compress.weights.constraints import prunable_layers  # torch: not for the table
 
     if user_model is not None:
         spec = user_model.arch_spec(user_model.num_classes or 2)

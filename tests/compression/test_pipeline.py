@@ -8,13 +8,13 @@ import torch
 
 from moo_compress.artifact import decode_model, deflate_size, encode_model, pack_bits, unpack_bits
 from moo_compress.compression.clustering import cluster_weights
-from moo_compress.compression.constraints import prunable_layers
 from moo_compress.compression.pipeline import compress
 from moo_compress.compression.pruning import magnitude_prune
 from moo_compress.compression.quantization import quantize_weights
 from moo_compress.config import TrainConfig
 from moo_compress.models.small_cnn import SmallCNN
 from moo_compress.training import predict, train
+from moo_compress.weights.constraints import prunable_layers
 
 ARCH = {"name": "small_cnn", "kwargs": {"num_classes": 10, "width": 0.5}}
 FT = TrainConfig(epochs=0, batch_size=32, lr=0.01, momentum=0.9, weight_decay=0.0)

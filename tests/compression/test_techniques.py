@@ -11,7 +11,6 @@ import torch
 from torch import nn
 
 from moo_compress.artifact import decode_model, encode_model
-from moo_compress.compression.constraints import existing_constraint, prunable_layers
 from moo_compress.compression.params import TECHNIQUES
 from moo_compress.compression.pipeline import compress
 from moo_compress.compression.pruning import PruneContext, prune
@@ -19,6 +18,7 @@ from moo_compress.config import TrainConfig
 from moo_compress.models.mlp import MLP
 from moo_compress.models.small_cnn import SmallCNN
 from moo_compress.training import accuracy, predict, train
+from moo_compress.weights.constraints import existing_constraint, prunable_layers
 
 ARCH = {"name": "small_cnn", "kwargs": {"num_classes": 10, "width": 0.5}}
 FT = TrainConfig(epochs=1, batch_size=64, lr=0.01, momentum=0.9, weight_decay=0.0)

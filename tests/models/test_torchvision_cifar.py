@@ -8,11 +8,11 @@ import pytest
 import torch
 
 from moo_compress.artifact import decode_model, encode_model
-from moo_compress.compression.constraints import prunable_layers
 from moo_compress.compression.pipeline import compress
 from moo_compress.config import TrainConfig
 from moo_compress.models import ARCHITECTURES
 from moo_compress.training import predict
+from moo_compress.weights.constraints import prunable_layers
 
 ARCHS = ["resnet18", "resnet50", "vgg11_bn", "vgg19_bn", "mobilenet_v2"]
 FT = TrainConfig(epochs=1, batch_size=32, lr=0.01, momentum=0.9, weight_decay=0.0)
