@@ -12,6 +12,9 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from moo_compress._utils.device import get_device
+from moo_compress.data.base import to_tensor
+
 __all__ = ["as_targets", "attack_predictions", "fgsm", "pgd", "robust_instances", "task_loss"]
 
 
@@ -128,8 +131,6 @@ def attack_predictions(
     Raises:
         ValueError: An unknown ``attack``.
     """
-    from moo_compress._utils.device import get_device
-    from moo_compress.data.base import to_tensor
 
     device = get_device()
     model = model.to(device).eval()

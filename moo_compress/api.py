@@ -263,6 +263,7 @@ def create_study(
     """
     import yaml
 
+    # loaded when called: ``import moo_compress`` loads no numpy, YAML or torch
     from moo_compress.config import load_study_config
 
     if not isinstance(name, str) or not name:
@@ -322,6 +323,7 @@ def _model_section(model, staging: Path, num_classes, features_layer, mean, std)
     else:
         from torch import nn
 
+        # loaded when called: ``import moo_compress`` loads no numpy, YAML or torch
         from moo_compress.models.user import register_live_model
 
         if not isinstance(model, nn.Module):
@@ -352,6 +354,7 @@ def _data_section(data, staging: Path, validation_fraction) -> dict[str, Any]:
     if isinstance(data, dict):
         section = _absolute(data, "dataset")
     elif isinstance(data, ImageClassificationData):
+        # loaded when called: ``import moo_compress`` loads no numpy, YAML or torch
         from moo_compress.data.arrays import save_arrays
 
         tmp = staging / "data.tmp.npz"
@@ -373,6 +376,7 @@ def _data_section(data, staging: Path, validation_fraction) -> dict[str, Any]:
 
 def _check_new_or_same(cfg: StudyConfig, load_if_exists: bool) -> None:
     """A study of that name must be new, or (``load_if_exists``) have the same settings."""
+    # loaded when called: ``import moo_compress`` loads no numpy, YAML or torch
     from moo_compress import storage as st
 
     url = st.storage_url(cfg)
@@ -434,6 +438,7 @@ class Study:
         self.cfg = self._config()
 
     def _config(self, n_trials: int | None = None) -> StudyConfig:
+        # loaded when called: ``import moo_compress`` loads no numpy, YAML or torch
         from moo_compress.config import load_study_config
 
         return load_study_config(self.path, n_trials=n_trials, storage=self._storage_url)
@@ -446,6 +451,7 @@ class Study:
     @property
     def storage(self) -> str:
         """The storage URL."""
+        # loaded when called: ``import moo_compress`` loads no numpy, YAML or torch
         from moo_compress import storage as st
 
         return st.storage_url(self.cfg)
@@ -474,6 +480,7 @@ class Study:
         Returns:
             The search's summary (trials complete and failed, archive, hypervolume, times).
         """
+        # loaded when called: ``import moo_compress`` loads no numpy, YAML or torch
         from moo_compress.runner import run_search
 
         cfg = self._config(n_trials)
@@ -484,6 +491,7 @@ class Study:
         )
 
     def _read(self):
+        # loaded when called: ``import moo_compress`` loads no numpy, YAML or torch
         from moo_compress import storage as st
         from moo_compress.report import study_view
 
@@ -497,6 +505,7 @@ class Study:
         Args:
             all_trials: Every completed trial instead of the archive (default False).
         """
+        # loaded when called: ``import moo_compress`` loads no numpy, YAML or torch
         from moo_compress.report import pareto_frame
 
         view, study = self._read()
@@ -504,6 +513,7 @@ class Study:
 
     def status(self) -> dict[str, Any]:
         """Trial counts, generation, archive size and hypervolume, as ``status`` prints."""
+        # loaded when called: ``import moo_compress`` loads no numpy, YAML or torch
         from moo_compress.report import status
 
         view, study = self._read()
@@ -522,6 +532,7 @@ class Study:
         Returns:
             One row per exported model (as ``manifest.csv``).
         """
+        # loaded when called: ``import moo_compress`` loads no numpy, YAML or torch
         from moo_compress import storage as st
         from moo_compress.export import export_pareto
 
@@ -541,6 +552,7 @@ class Study:
         Args:
             out: The report folder.
         """
+        # loaded when called: ``import moo_compress`` loads no numpy, YAML or torch
         from moo_compress.study_report import write_report
 
         view, study = self._read()

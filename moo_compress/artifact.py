@@ -17,6 +17,7 @@ from moo_compress.weights.codec import (
     pack_bits,
     parameter_bits,
     read_header,
+    restore,
     unpack_bits,
 )
 
@@ -57,7 +58,6 @@ def decode_model(
             it.
     """
     from moo_compress.models import build_model  # torch: kept out of reading a header
-    from moo_compress.weights.codec import restore
 
     header, payload = read_header(data)
     model = restore(build_model(header.get("arch", {}), builders=builders), header, payload)

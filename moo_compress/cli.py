@@ -13,6 +13,8 @@ import os
 import sys
 from pathlib import Path
 
+from moo_compress.errors import ConfigError, MooCompressError
+
 __all__ = [
     "Terminated",
     "build_parser",
@@ -68,6 +70,7 @@ def _trial_log(args, cfg):
     """The JSON trial log of ``--log-format json`` (started), or None."""
     if args.log_format != "json":
         return None
+    # loaded when the command runs: ``--help`` loads no numpy, YAML or torch
     from moo_compress import storage as st
     from moo_compress.progress import TrialLog
 
@@ -235,6 +238,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def _load_cfg(args, **overrides):
+    # loaded when the command runs: ``--help`` loads no numpy, YAML or torch
     from moo_compress.config import load_study_config
 
     return load_study_config(args.study, storage=args.storage, **overrides)
@@ -244,6 +248,7 @@ def _as_searched(cfg):
     """``cfg`` with the command-line overrides its existing study was searched with
     (``--seed``), for ``search`` and ``worker`` (see :func:`moo_compress.storage.as_searched`);
     a storage that cannot be read here is reported by the checks that follow."""
+    # loaded when the command runs: ``--help`` loads no numpy, YAML or torch
     from moo_compress import storage as st
 
     try:
@@ -270,7 +275,7 @@ def cmd_search(args: argparse.Namespace) -> int:
     Returns:
         The exit code: 0.
     """
-    from moo_compress.errors import ConfigError
+    # loaded when the command runs: ``--help`` loads no numpy, YAML or torch
     from moo_compress.runner import run_search
 
     if args.n_workers < 1:
@@ -306,6 +311,7 @@ def cmd_worker(args: argparse.Namespace) -> int:
     Returns:
         The exit code: 0.
     """
+    # loaded when the command runs: ``--help`` loads no numpy, YAML or torch
     from moo_compress.settings.reader import check_storage_url
     from moo_compress.workers import STORAGE_VARIABLE, run_worker
 
@@ -331,6 +337,7 @@ def cmd_worker(args: argparse.Namespace) -> int:
 
 
 def _warn_changed(cfg, meta) -> None:
+    # loaded when the command runs: ``--help`` loads no numpy, YAML or torch
     from moo_compress import storage as st
 
     changed = st.changed_settings(cfg, meta)
@@ -346,8 +353,8 @@ def _read_study(args):
     """The study a read-only command names (study file, or ``--storage`` and ``--study``),
     opened read-only: ``(view, study, cfg)``; ``cfg`` is None without a study file. A study
     file changed since the search gets a one-line warning naming the changed keys."""
+    # loaded when the command runs: ``--help`` loads no numpy, YAML or torch
     from moo_compress import storage as st
-    from moo_compress.errors import ConfigError
     from moo_compress.report import study_view
     from moo_compress.settings.reader import check_storage_url
 
@@ -384,6 +391,7 @@ def cmd_status(args: argparse.Namespace) -> int:
     Returns:
         The exit code: 0.
     """
+    # loaded when the command runs: ``--help`` loads no numpy, YAML or torch
     from moo_compress.report import format_status, status
 
     view, study, _ = _read_study(args)
@@ -401,6 +409,7 @@ def cmd_pareto(args: argparse.Namespace) -> int:
     Returns:
         The exit code: 0.
     """
+    # loaded when the command runs: ``--help`` loads no numpy, YAML or torch
     from moo_compress.objectives import OBJECTIVE_INFO
     from moo_compress.report import archive_shares, format_shares, format_table, pareto_frame
 
@@ -455,6 +464,7 @@ def cmd_export(args: argparse.Namespace) -> int:
     """
     import dataclasses
 
+    # loaded when the command runs: ``--help`` loads no numpy, YAML or torch
     from moo_compress import storage as st
     from moo_compress.export import export_pareto
     from moo_compress.settings import ObjectiveSpec
@@ -501,6 +511,7 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
     Returns:
         The exit code: 1 when a measurement does not match the record, else 0.
     """
+    # loaded when the command runs: ``--help`` loads no numpy, YAML or torch
     from moo_compress.export import evaluate_exported
 
     report = evaluate_exported(
@@ -556,7 +567,6 @@ def cmd_report(args: argparse.Namespace) -> int:
     Returns:
         The exit code: 0.
     """
-    from moo_compress.errors import ConfigError
 
     if not args.study and not args.storage and not args.study_name:
         print("moo-compress report writes these reports over a study's trials:")
@@ -574,6 +584,7 @@ def cmd_report(args: argparse.Namespace) -> int:
                 f"must name 2 or 3 objectives, e.g. accuracy,cr. Got {args.axes!r} instead.",
             )
     if not args.proxy:
+        # loaded when the command runs: ``--help`` loads no numpy, YAML or torch
         from moo_compress.study_report import write_report
 
         view, study, cfg = _read_study(args)
@@ -597,6 +608,7 @@ def cmd_report(args: argparse.Namespace) -> int:
         )
         print(f"wrote {out / main_file}" + (" and report.md" if args.format == "both" else ""))
         return 0
+    # loaded when the command runs: ``--help`` loads no numpy, YAML or torch
     from moo_compress.proxy_report import (
         format_validity,
         plot_validity,
@@ -627,6 +639,7 @@ def cmd_corrupt(args: argparse.Namespace) -> int:
     Returns:
         The exit code: 0.
     """
+    # loaded when the command runs: ``--help`` loads no numpy, YAML or torch
     from moo_compress.corruptions.suite import corrupt_dataset
 
     names = args.corruptions.split(",") if args.corruptions else None
@@ -688,7 +701,7 @@ def main(argv: list[str] | None = None) -> int:
     import threading
 
     args = build_parser().parse_args(argv)
-    from moo_compress.errors import ConfigError
+    # loaded when the command runs: ``--help`` loads no numpy, YAML or torch
     from moo_compress.workers import env_threads
 
     try:
@@ -713,10 +726,9 @@ def main(argv: list[str] | None = None) -> int:
         )
         return 143 if isinstance(exc, Terminated) else 130
     except Exception as exc:  # noqa: BLE001 - the CLI turns every error into one line
-        from moo_compress.errors import MooCompressError
-
         if os.environ.get("MOO_COMPRESS_DEBUG"):
             raise
+        # loaded when the command runs: ``--help`` loads no numpy, YAML or torch
         from moo_compress import storage as st
         from moo_compress.storage import redact
 
@@ -745,7 +757,6 @@ FLAGS = {"n_workers": "--n-workers", "dask_scheduler": "--dask-scheduler", "seed
 
 def _as_flag(exc: Exception) -> Exception:
     """A ``ConfigError`` about a keyword setting, told about its command-line flag."""
-    from moo_compress.errors import ConfigError
 
     if isinstance(exc, ConfigError) and not exc.key and exc.source in FLAGS:
         return ConfigError(FLAGS[exc.source], exc.key, exc.message)

@@ -27,10 +27,16 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from moo_compress import model_card
 from moo_compress import storage as st
+from moo_compress.artifact import decode_model, parameter_bits
 from moo_compress.compression.params import config_row
+from moo_compress.data.base import to_tensor
 from moo_compress.errors import ArtifactError, ConfigError, MooCompressError
 from moo_compress.objectives import task_objectives
+from moo_compress.report import pareto_records
+from moo_compress.selection import parse_selection
+from moo_compress.selection import select as satisfies
 
 if TYPE_CHECKING:
     import optuna
@@ -109,8 +115,7 @@ def _deploy(
 
     import numpy as np
 
-    from moo_compress.artifact import decode_model, parameter_bits
-    from moo_compress.data.base import to_tensor
+    # torch: loaded by the export that calls this, not by importing the module
     from moo_compress.objectives.latency import measure_latency
     from moo_compress.onnx_runtime import OnnxModel, export_onnx
     from moo_compress.training import predict_outputs
@@ -262,14 +267,6 @@ def export_pareto(
             model cannot be reproduced, or ONNX Runtime disagrees with PyTorch beyond
             ``tolerance``.
     """
-    from moo_compress import model_card
-    from moo_compress.artifact import decode_model, parameter_bits
-    from moo_compress.evaluation import make_evaluator
-    from moo_compress.onnx_runtime import export_onnx, opset_for_export
-    from moo_compress.report import pareto_records
-    from moo_compress.selection import parse_selection
-    from moo_compress.selection import select as satisfies
-
     log = log or (lambda msg: None)
     out_dir = Path(out_dir)
     if out_dir.exists() and any(out_dir.iterdir()) and not force:
@@ -288,6 +285,10 @@ def export_pareto(
         raise MooCompressError(
             f"none of the {len(front)} Pareto-optimal models satisfies --select {select!r}"
         )
+    # torch: the checks above (folder, selection, front) answer before it loads
+    from moo_compress.evaluation import make_evaluator
+    from moo_compress.onnx_runtime import export_onnx, opset_for_export
+
     # the search measured on the validation split (used here to rebuild a missing artifact);
     # exported models are also measured on the test split, which the search never saw
     evaluator = make_evaluator(meta["evaluation"], cfg.cache_dir, log=log)
@@ -542,9 +543,6 @@ def evaluate_exported(
         ConfigError: ``data_root`` or ``corrupted_root`` is missing where the model needs it,
             or given where it does not.
     """
-    from moo_compress.artifact import decode_model
-    from moo_compress.evaluation import make_evaluator
-
     model_dir = Path(model_dir)
     if not model_dir.is_dir():
         raise ArtifactError(f"{model_dir}: not an exported model directory")
@@ -555,6 +553,9 @@ def evaluate_exported(
     except json.JSONDecodeError as exc:
         raise ArtifactError(f"{model_dir}: malformed JSON ({exc})") from None
     _user_data_paths(config, model_dir, data_root, corrupted_root)
+    # torch: the checks of the folder and its files above answer before it loads
+    from moo_compress.evaluation import make_evaluator
+
     data = (model_dir / "model.mcz").read_bytes()
     model, _ = decode_model(data)
     cache = Path(

@@ -19,6 +19,7 @@ import numpy as np
 
 from moo_compress import record
 from moo_compress.archive import ParetoArchive
+from moo_compress.drivers import DRIVER_INFO
 from moo_compress.errors import MooCompressError
 from moo_compress.study import open_search
 
@@ -61,8 +62,6 @@ def replay(
         attribute.
     """
     import optuna
-
-    from moo_compress.drivers import DRIVER_INFO
 
     name = driver or cfg.driver
     if driver_options is None:

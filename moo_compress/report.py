@@ -18,6 +18,7 @@ from moo_compress import storage as st
 from moo_compress.archive import normalized_hypervolume, pareto_indices
 from moo_compress.compression.params import CONFIG_COLUMNS, config_row
 from moo_compress.objectives import task_objectives
+from moo_compress.progress import hv_chart
 
 if TYPE_CHECKING:
     import optuna
@@ -371,8 +372,6 @@ def format_status(s: dict[str, Any]) -> str:
     if not s["hv_history"]:
         lines.append("  (none recorded yet)")
     elif len(s["hv_history"]) > 1:
-        from moo_compress.progress import hv_chart
-
         lines += ["", "hypervolume over completed trials", *hv_chart(s["hv_history"])]
     return "\n".join(lines)
 

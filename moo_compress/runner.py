@@ -14,6 +14,7 @@ from moo_compress import storage as st
 from moo_compress.drivers import DRIVER_INFO, drivers_that
 from moo_compress.errors import ConfigError
 from moo_compress.study import open_search
+from moo_compress.workers import DaskPool, spawn_workers
 
 if TYPE_CHECKING:
     from moo_compress.settings import StudyConfig
@@ -75,8 +76,6 @@ def run_search(
         setup_seconds = time.perf_counter() - search.started
         session = search.session
         if spawn:
-            from moo_compress.workers import spawn_workers
-
             # the workers ask Optuna, which hands out queued trials first (a multi-fidelity
             # driver decides its rung evaluations from storage again instead)
             if not DRIVER_INFO[cfg.driver].fidelity:
@@ -93,8 +92,6 @@ def run_search(
         else:
             pool = None
             if scale_out == "dask" and (n_workers > 1 or dask_scheduler):
-                from moo_compress.workers import DaskPool
-
                 pool = DaskPool(cfg, scheduler=dask_scheduler, n_workers=n_workers)
             try:
                 search.drive(search.driver(pool))

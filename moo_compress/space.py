@@ -28,6 +28,8 @@ from typing import TYPE_CHECKING, Any
 from moo_compress.compression.params import (
     PARAMETERS,
     PER_LAYER,
+    TECHNIQUE_DEFAULTS,
+    TECHNIQUES,
     ParamDomain,
     layer_values,
     model_parameters,
@@ -518,7 +520,6 @@ def _check_technique_settings(
     the stage with seed 000's setting (:data:`TECHNIQUE_DEFAULTS`). The trial must store the
     value the model was built with, so that value must be one the variable can take.
     """
-    from moo_compress.compression.params import TECHNIQUE_DEFAULTS, TECHNIQUES
 
     tech = variables.get("technique")
     if tech is None:

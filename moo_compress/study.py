@@ -19,6 +19,7 @@ from typing import TYPE_CHECKING, Any
 from moo_compress import storage as st
 from moo_compress.drivers import DRIVERS
 from moo_compress.search import SearchSession, check_before_search
+from moo_compress.settings.bounds import study_bounds
 
 if TYPE_CHECKING:
     from moo_compress.evaluation import BaseEvaluator, ModelEvaluator
@@ -40,6 +41,7 @@ def prepare_evaluator(cfg: StudyConfig, log: Callable[[str], None] | None = None
         cfg: The validated study configuration.
         log: Callable for progress messages (default None: silent).
     """
+    # torch: replays on the benchmark table never build a model
     from moo_compress.evaluation import make_evaluator
 
     evaluator = make_evaluator(cfg.evaluation(), cfg.cache_dir, log=log)
@@ -188,8 +190,6 @@ def open_search(
     if worker and st.is_sqlite(url):
         log(SQLITE_WARNING)
     with st.search_lock(url) if lock else contextlib.nullcontext() as held:
-        from moo_compress.settings.bounds import study_bounds
-
         if evaluator is None:
             evaluator = prepare_evaluator(cfg, log)
         # stored once, with a new study

@@ -244,6 +244,7 @@ def evaluate_remote(
 
     import torch
 
+    # torch: the process submitting to Dask never evaluates
     from moo_compress.evaluation import make_evaluator
 
     torch.set_num_threads(max(1, threads))

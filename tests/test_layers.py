@@ -237,3 +237,38 @@ def test_moved_weight_modules_warn_and_forward():
         warnings.simplefilter("error")
         with pytest.raises(AttributeError):
             constraints.__wrapped__  # noqa: B018
+
+
+def test_every_function_level_import_of_the_package_gives_its_reason():
+    """An import of the package's own modules inside a function keeps a heavy dependency
+    (torch, or for ``--help``, numpy and YAML) out of a module that loads without it; a
+    comment on the line above the import block, or on one of its lines, says which.
+    Imports that only broke a cycle or crossed a layer have moved to the top."""
+    missing = []
+    for path in sorted(_modules().values()):
+        lines = path.read_text().splitlines()
+        tree = ast.parse("\n".join(lines))
+        for fn in ast.walk(tree):
+            if (
+                not isinstance(fn, ast.FunctionDef | ast.AsyncFunctionDef)
+                or fn.name == "__getattr__"
+            ):
+                continue
+            for node in ast.walk(fn):
+                if not (
+                    isinstance(node, ast.ImportFrom)
+                    and node.level == 0
+                    and (node.module or "").startswith("moo_compress")
+                ):
+                    continue
+                start = node.lineno - 1  # the block: the import and blank lines above it
+                while start > 0 and (
+                    not lines[start - 1].strip()
+                    or lines[start - 1].strip().startswith(("from ", "import "))
+                ):
+                    start -= 1
+                block = lines[start : node.end_lineno]
+                above = lines[start - 1].strip() if start else ""
+                if not above.startswith("#") and not any("#" in line for line in block):
+                    missing.append(f"{path.relative_to(PACKAGE.parent)}:{node.lineno}")
+    assert not missing, "function-level imports without a reason:\n" + "\n".join(missing)

@@ -23,6 +23,7 @@ import numpy as np
 import torch
 from torch import nn
 
+from moo_compress.data.base import to_tensor
 from moo_compress.weights.constraints import prunable_layers
 from moo_compress.weights.masks import PruneContext, layer_ratios, masks_from_scores
 
@@ -100,8 +101,6 @@ def deeplift_scores(model: nn.Module, ctx: PruneContext) -> dict[str, torch.Tens
         above 0.
     """
     from captum.attr import LayerDeepLift
-
-    from moo_compress.data.base import to_tensor
 
     device = next(model.parameters()).device
     model.eval()

@@ -20,6 +20,8 @@ import torch
 from torch import nn
 from torch.nn.utils import parametrize
 
+from moo_compress.settings import TrainConfig
+from moo_compress.training import train
 from moo_compress.weights.constraints import prunable_layers
 from moo_compress.weights.masks import (
     PruneContext,
@@ -95,8 +97,6 @@ def hydra_scores(model: nn.Module, ctx: PruneContext) -> dict[str, torch.Tensor]
         Layer name -> absolute optimised score of each weight, for layers with a ratio
         above 0.
     """
-    from moo_compress.settings import TrainConfig
-    from moo_compress.training import train
 
     ratios = layer_ratios(model, ctx)
     layers = [(n, m) for n, m in prunable_layers(model) if ratios[n] > 0]

@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from moo_compress._utils.registry import Registry
+from moo_compress.models import ARCHITECTURES
 
 __all__ = [
     "CONFIG_COLUMNS",
@@ -125,7 +126,6 @@ def model_parameters() -> dict[str, ParamDomain]:
     Returns:
         ``{"arch": ...}``, a categorical over the registered architectures (no default).
     """
-    from moo_compress.models import ARCHITECTURES
 
     return {"arch": _choice("arch", tuple(ARCHITECTURES.names()), None)}
 

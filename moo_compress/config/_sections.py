@@ -8,8 +8,10 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
+from moo_compress._utils.registry import import_target
 from moo_compress.data import DATASET_INFO, REQUIRED, task_datasets
-from moo_compress.errors import ConfigError
+from moo_compress.errors import ConfigError, DataError
+from moo_compress.models.weights import file_digest, load_state_dict, load_weights
 from moo_compress.objectives import OBJECTIVE_INFO, task_objectives
 from moo_compress.settings import (
     AdversarialConfig,
@@ -20,6 +22,7 @@ from moo_compress.settings import (
 )
 from moo_compress.settings.constraints import Constraint, allowed_kinds, parse_shorthand
 from moo_compress.settings.reader import Section, describe, read_settings
+from moo_compress.weights.codec import MAGIC
 
 __all__: list[str] = []  # helpers of the loader only
 
@@ -61,7 +64,6 @@ def _check_cache_dir(top: Section, cache_dir: Path, given: str | None) -> None:
 
 def _dataset_config(ds: Section, study_path: Path, task: str) -> DatasetConfig:
     """The ``dataset`` section, read against the dataset's entry of ``DATASET_INFO``."""
-    from moo_compress._utils.registry import import_target
 
     names = task_datasets(task)
     name = ds.string("name", names[0], choices=names)
@@ -122,7 +124,6 @@ def _reference(sec: Section, study_path: Path) -> str:
     sec.finish()
     if value == "baseline":
         return value
-    from moo_compress.weights.codec import MAGIC
 
     target = (study_path.parent / value).resolve()
     if target.is_dir():
@@ -222,7 +223,6 @@ def _user_model_config(model: Section, study_path: Path) -> UserModelConfig:
     """The ``model`` section of a study of the user's own trained model:
     ``{torchvision: name | builder: "package.module:callable", weights: path, num_classes,
     kwargs, features_layer, mean, std}``."""
-    from moo_compress.models.weights import file_digest
 
     model.expect(
         (
@@ -248,6 +248,7 @@ def _user_model_config(model: Section, study_path: Path) -> UserModelConfig:
     if python is not None:
         pass  # a model object given to create_study (its class, for names and messages)
     elif torchvision is not None:
+        # torch: only a study with its own model loads it
         from moo_compress.models.user import torchvision_classifiers
 
         if torchvision not in torchvision_classifiers():
@@ -318,9 +319,8 @@ def _check_weights(model: Section, user: UserModelConfig) -> None:
     """Build the model and read the weights now (refused if they would run code), and when
     the number of classes is known check that they fit: a bad model fails before anything
     is written."""
-    from moo_compress.errors import DataError
+    # torch: only a study with its own model loads it
     from moo_compress.models.user import UserModel, builder_model, live_model, torchvision_model
-    from moo_compress.models.weights import load_state_dict, load_weights
 
     classes = user.num_classes or user.kwargs.get("num_classes")
     kwargs = {**user.kwargs, "num_classes": int(classes or 2)}

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from moo_compress.config._fidelity import parse_ladder
 from moo_compress.config._sections import (
     _adversarial_config,
     _check_cache_dir,
@@ -22,7 +23,7 @@ from moo_compress.config._sections import (
 from moo_compress.corruptions import CORRUPTIONS, SEVERITIES, STANDARD
 from moo_compress.drivers import DRIVER_INFO, DRIVERS
 from moo_compress.errors import ConfigError
-from moo_compress.models import task_architectures
+from moo_compress.models import layer_names, task_architectures
 from moo_compress.objectives import OBJECTIVE_INFO, TASKS, task_objectives
 from moo_compress.settings import (
     BASELINE_TRAINING,
@@ -46,6 +47,7 @@ from moo_compress.settings.reader import (
     load_yaml,
     read_settings,
 )
+from moo_compress.space import load_space
 
 __all__ = ["TOP_LEVEL_KEYS", "load_study_config"]
 
@@ -147,7 +149,6 @@ def load_study_config(
             "search_space",
             f"must name an existing search-space file (relative to the study file). Got {describe(space_file)} instead; {space_path} {problem}.",
         )
-    from moo_compress.space import load_space
 
     space = load_space(space_path, source=str(space_path))
     for a in space.archs(arch):
@@ -158,8 +159,6 @@ def load_study_config(
                 f"must name {task} architectures, one of {{{', '.join(archs)}}}. Got {describe(a)} instead.",
             )
     if space.per_layer:
-        from moo_compress.models import layer_names
-
         space.bind(layer_names(arch, width, user_model=user_model))
 
     raw_objectives = top.raw("objectives")
@@ -274,8 +273,6 @@ def load_study_config(
     constraints = _constraints(top, task, {o.name: o.bounds for o in objectives})
     record = _record(top, objectives, task, extra=[c.objective for c in constraints])
     if DRIVER_INFO[driver].fidelity:  # the ladder names recorded objectives and corruptions
-        from moo_compress.config._fidelity import parse_ladder
-
         options.update(
             parse_ladder(
                 drv,

@@ -16,6 +16,8 @@ from moo_compress._utils.io import atomic_save_npy, atomic_write
 from moo_compress._utils.registry import import_target
 from moo_compress.corruptions import CORRUPTIONS, SEVERITIES
 from moo_compress.corruptions._filters import truncate_grey
+from moo_compress.data import DATASET_INFO, DATASETS, REQUIRED
+from moo_compress.data.base import to_tensor
 from moo_compress.errors import ConfigError
 
 if TYPE_CHECKING:
@@ -63,8 +65,6 @@ def corrupt_images(
         batch_size: Images per batch on the engine's device (default 2048).
     """
     import torch
-
-    from moo_compress.data.base import to_tensor
 
     fn = CORRUPTIONS.get(name)
     gen = torch.Generator().manual_seed(corruption_seed(seed, name, severity))
@@ -287,7 +287,6 @@ def _dataset_test_split(
         The images, the labels and what ``corrupt.json`` records of the source (the options
         but folders, which may move).
     """
-    from moo_compress.data import DATASET_INFO, DATASETS, REQUIRED
 
     # the datasets whose test split a CIFAR-C style folder can hold
     names = [n for n in DATASETS.names() if DATASET_INFO[n].corrupted_folder]

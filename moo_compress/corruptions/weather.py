@@ -34,6 +34,7 @@ from moo_compress.corruptions._filters import (
     randn,
     truncate_grey,
 )
+from moo_compress.errors import DataError
 
 __all__ = [
     "FROST_FILES",
@@ -104,8 +105,6 @@ def frost_dir() -> Path:
         DataError: The distribution or one of its frost photographs is missing.
     """
     import importlib.util
-
-    from moo_compress.errors import DataError
 
     try:
         spec = importlib.util.find_spec("imagecorruptions")

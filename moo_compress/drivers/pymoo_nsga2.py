@@ -22,6 +22,8 @@ from typing import Any
 
 import numpy as np
 
+from moo_compress.errors import MooCompressError
+
 __all__ = ["PymooNSGA2Driver"]
 
 _INFEASIBLE = 1e12
@@ -88,8 +90,6 @@ class PymooNSGA2Driver:
         from pymoo.core.termination import NoTermination
         from pymoo.operators.selection.tournament import TournamentSelection
         from pymoo.problems.static import StaticProblem
-
-        from moo_compress.errors import MooCompressError
 
         space = session.space
         n_obj = len(session.objectives)

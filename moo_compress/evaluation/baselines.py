@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from moo_compress._utils.io import atomic_write
+from moo_compress.artifact import decode_model
 
 if TYPE_CHECKING:
     from torch import nn
@@ -65,8 +66,6 @@ class BaselineCache:
                 baseline``).
         """
         if path not in self._models:
-            from moo_compress.artifact import decode_model
-
             if not path.exists():
                 t0 = time.perf_counter()
                 self.log(f"{verb} {name}{detail} (cached at {path})")

@@ -34,7 +34,8 @@ from moo_compress.evaluation.base import ModelEvaluator
 from moo_compress.evaluation.baselines import BaselineCache
 from moo_compress.evaluation.measurements import ModelMeasurements
 from moo_compress.evaluation.results import Reference, TrialResult, trial_seed
-from moo_compress.models import ARCHITECTURES
+from moo_compress.models import ARCHITECTURES, build_model
+from moo_compress.models.weights import load_weights
 from moo_compress.objectives import OBJECTIVES
 from moo_compress.objectives.base import ObjectiveResult, UndefinedObjective
 from moo_compress.settings import EvaluationSpec
@@ -394,8 +395,6 @@ class ClassificationEvaluator(ModelEvaluator):
 
     def _user_baseline(self, user: Any) -> bytes:
         """The user's trained model, packed as it is: the baseline (never retrained)."""
-        from moo_compress.models import build_model
-        from moo_compress.models.weights import load_weights
 
         spec = self.arch_spec(user.name)
         model = build_model(spec, builders=self.builders)

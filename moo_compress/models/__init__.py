@@ -6,6 +6,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from moo_compress._utils.registry import Registry
+from moo_compress.errors import ArtifactError, ConfigError
 
 if TYPE_CHECKING:
     from torch import nn
@@ -79,10 +80,10 @@ def build_model(arch: dict[str, Any], *, builders: tuple[str, ...] = ()) -> nn.M
     Raises:
         ArtifactError: The spec names an unknown architecture or an untrusted builder.
     """
-    from moo_compress.errors import ArtifactError, ConfigError
 
     kwargs = dict(arch.get("kwargs") or {})
     if arch.get("torchvision") or arch.get("builder") or arch.get("python"):
+        # torch: the architecture table loads without it
         from moo_compress.models.user import (
             UserModel,
             builder_model,

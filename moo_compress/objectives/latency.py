@@ -23,7 +23,10 @@ from collections.abc import Iterator
 
 import torch
 
+from moo_compress._utils.device import get_device
+from moo_compress.data.base import to_tensor
 from moo_compress.objectives.base import Measurements, ObjectiveResult
+from moo_compress.onnx_runtime import OnnxModel
 
 __all__ = ["BLOCKS", "latency", "measure_latency", "pinned_threads", "robust_latency"]
 
@@ -108,16 +111,12 @@ def latency(m: Measurements) -> ObjectiveResult:
         The smallest block median in ms, with the spread, settings, backend and thread count
         as details.
     """
-    from moo_compress._utils.device import get_device
-    from moo_compress.data.base import to_tensor
 
     cfg = m.latency
     threads = int(cfg["threads"])  # settings of the study's ``latency`` section
     device = get_device()
     with pinned_threads(threads):
         if hasattr(m.model, "onnx_bytes"):  # a session whose thread count is pinned too
-            from moo_compress.onnx_runtime import OnnxModel
-
             model, backend = OnnxModel(m.model.onnx_bytes), "onnxruntime-cpu"
         else:
             model, backend = m.model.to(device), f"torch-{device.type}"

@@ -29,6 +29,7 @@ from typing import Any
 
 import numpy as np
 
+from moo_compress.multicut import multicut, objective
 from moo_compress.objectives.base import Measurements, ObjectiveResult
 
 __all__ = [
@@ -215,8 +216,6 @@ def clustering_scores(
         points, ``delta``, and the logistic fit.
     """
     from sklearn.cluster import KMeans
-
-    from moo_compress.multicut import multicut, objective
 
     feats = np.asarray(feats, dtype=np.float64)
     # One thread for all of it (see _one_thread); the values do not depend on it.

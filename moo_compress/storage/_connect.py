@@ -8,6 +8,7 @@ import re
 import time
 import warnings
 
+from moo_compress._utils.attrs import get_json, has_json, put_json
 from moo_compress.errors import ConfigError, MooCompressError
 
 HV_PREFIX = "hv/"
@@ -449,7 +450,6 @@ def write_study_meta(study, meta: dict) -> None:
         study: The Optuna study.
         meta: The whole record.
     """
-    from moo_compress._utils.attrs import put_json
 
     short = dict(meta)
     for part in META_PARTS:
@@ -465,7 +465,6 @@ def study_meta(attrs) -> dict | None:
     Args:
         attrs: The study's user attributes.
     """
-    from moo_compress._utils.attrs import get_json, has_json
 
     meta = attrs.get("moo_compress")
     if not isinstance(meta, dict):

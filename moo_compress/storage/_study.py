@@ -8,6 +8,7 @@ import warnings
 from typing import Any
 
 from moo_compress.errors import ConfigError
+from moo_compress.settings.bounds import study_bounds
 from moo_compress.storage._connect import (
     check_storage_for_search,
     open_storage,
@@ -190,7 +191,6 @@ def bounds_sources(meta: dict[str, Any]) -> list[str]:
 
 
 def _hv_bounds_record(cfg, bounds) -> dict[str, Any]:
-    from moo_compress.settings.bounds import study_bounds
 
     bounds = [tuple(b) for b in (bounds if bounds is not None else study_bounds(cfg))]
     source = []

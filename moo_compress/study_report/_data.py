@@ -13,6 +13,7 @@ import numpy as np
 from moo_compress import storage as st
 from moo_compress.archive import pareto_indices
 from moo_compress.report import StudyView, status
+from moo_compress.settings import Constraint
 
 if TYPE_CHECKING:
     import optuna
@@ -274,7 +275,6 @@ def constraint_limits(view: StudyView, baseline: Baseline) -> list[dict[str, Any
         or ``"<="`` (a feasible model's value is on that side of ``limit``); ``limit`` is
         None when the constraint is relative and the baseline's value is unknown.
     """
-    from moo_compress.settings import Constraint
 
     out = []
     for stored in view.constraints:

@@ -15,6 +15,7 @@ from moo_compress import anova as seed001
 from moo_compress import storage as st
 from moo_compress.archive import pareto_indices
 from moo_compress.objectives import OBJECTIVE_INFO
+from moo_compress.proxy_report import format_validity, plot_validity, proxy_points, proxy_validity
 from moo_compress.study_report._data import (
     ReportData,
     ReportSection,
@@ -691,12 +692,6 @@ def _importance(data: ReportData, out: Path, min_trials: int = 8) -> ReportSecti
 
 
 def _proxies(data: ReportData, out: Path) -> ReportSection:
-    from moo_compress.proxy_report import (
-        format_validity,
-        plot_validity,
-        proxy_points,
-        proxy_validity,
-    )
 
     sec = ReportSection("Proxy validity", "proxies")
     points = proxy_points(data.study)

@@ -102,7 +102,8 @@ class _Writer:
 
 
 def _encode_layer(module, writer: _Writer) -> dict[str, Any]:
-    import torch  # kept out of reading a header (the study-file check reads MAGIC)
+    # torch: reading a header (the study-file check reads MAGIC) loads none
+    import torch
 
     from moo_compress.weights.constraints import (
         channel_scale,
@@ -182,7 +183,8 @@ def encode_model(
         arch: ``{"name": registry name, "kwargs": constructor arguments}``.
         metadata: JSON-serialisable extras stored in the header (default None: none).
     """
-    from torch import nn  # kept out of reading a header (the study-file check reads MAGIC)
+    # torch: reading a header (the study-file check reads MAGIC) loads none
+    from torch import nn
 
     from moo_compress.weights.constraints import existing_constraint, prunable_layers
 
@@ -260,7 +262,8 @@ def _slice(payload: memoryview, ref: dict[str, Any], what: str) -> bytes:
 
 
 def _decode_packed(entry: dict[str, Any], payload: memoryview, key: str):
-    import torch  # kept out of reading a header (the study-file check reads MAGIC)
+    # torch: reading a header (the study-file check reads MAGIC) loads none
+    import torch
 
     from moo_compress.weights.constraints import channel_scale, quantize_codes
 
@@ -377,7 +380,8 @@ def restore(model: nn.Module, header: dict[str, Any], payload: memoryview) -> nn
     Raises:
         ArtifactError: The file is malformed or does not fit the architecture.
     """
-    import torch  # kept out of reading a header (the study-file check reads MAGIC)
+    # torch: reading a header (the study-file check reads MAGIC) loads none
+    import torch
 
     from moo_compress.weights.activations import quantize_activations
 
