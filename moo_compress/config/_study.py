@@ -30,6 +30,7 @@ from moo_compress.settings import (
     DIRECTIONS,
     FINETUNING,
     MAX_NAME_CHARS,
+    MAX_SEED,
     NO_TRIAL_LIMIT,
     DetectionConfig,
     LatencyConfig,
@@ -84,6 +85,10 @@ def load_study_config(
 ) -> StudyConfig:
     """Read and check a study file; command-line overrides are checked the same way.
 
+    The sections are read in the file's documented order, each by its own reader (the
+    typed settings by :func:`~moo_compress.settings.reader.read_settings` from their
+    dataclass fields); this function keeps the rules that span several sections.
+
     Args:
         path: The study YAML file.
         n_trials: Overrides ``budget.n_trials`` (``--n-trials``).
@@ -102,7 +107,95 @@ def load_study_config(
     top = Section(data if data is not None else {}, source)
     top.expect(TOP_LEVEL_KEYS)  # a misspelt section is reported before what it lacks
 
-    study = top.section("study", None)
+    name, seed_value, task, file_seed = _study_section(top.section("study", None), seed)
+    dataset = _dataset_config(top.section("dataset"), path, task)
+    arch, width, archs, user_model = _model_section(top.section("model"), path, task)
+    baseline = _train_config(top.section("baseline"), BASELINE_TRAINING)
+    finetune = _train_config(top.section("finetune"), FINETUNING)
+    space_path, space = _search_space(top, path, task, arch, width, archs, user_model)
+    objectives, unset_bounds = _objectives(top, source, task)
+    drv = top.section("driver")
+    driver, options = _driver_section(drv, space)
+    n_trials_value, max_failures, budget_seconds = _budget(top.section("budget"), n_trials)
+    cor = top.section("corruptions")
+    names, severities = _corruptions(cor)
+
+    reference = _reference(top.section("robustness"), path)
+    adversarial = _adversarial_config(top.section("adversarial"))
+    proxy = read_settings(top.section("proxy"), ProxyConfig)
+    latency = read_settings(top.section("latency"), LatencyConfig)
+    wk = top.section("workers")
+    workers = read_settings(wk, WorkersConfig)
+    if workers.grace_seconds <= workers.heartbeat_seconds:
+        raise wk.error(
+            "grace_seconds",
+            f"must be larger than heartbeat_seconds ({workers.heartbeat_seconds}). Got {workers.grace_seconds} instead.",
+        )
+    constraints = _constraints(top, task, {o.name: o.bounds for o in objectives})
+    record = _record(top, objectives, task, extra=[c.objective for c in constraints])
+    if DRIVER_INFO[driver].fidelity:  # the ladder names recorded objectives and corruptions
+        options.update(
+            parse_ladder(
+                drv,
+                record=tuple(record),
+                corruptions=names,
+                severities=severities,
+                kinds={n: i.kind for n, i in OBJECTIVE_INFO.items()},
+                task=task,
+                ranked=tuple([o.name for o in objectives] + [c.objective for c in constraints]),
+            )
+        )
+        drv.finish()
+    detection = read_settings(top.section("detection"), DetectionConfig)
+    needs_standard = {"mce", "relative_mce"} & set(record)
+    if needs_standard and not set(names) & set(STANDARD):
+        raise cor.error(
+            "names",
+            f"must include at least one of the 15 standard corruptions when {sorted(needs_standard)[0]} is measured ({', '.join(STANDARD)}). Got {describe(list(names))} instead.",
+        )
+    storage_value = _storage(top, storage)
+    cache_dir = _cache_dir(top, path)
+    top.finish()
+
+    return StudyConfig(
+        source=source,
+        path=path.resolve(),
+        name=name,
+        seed=seed_value,
+        dataset=dataset,
+        arch=arch,
+        width=width,
+        baseline=baseline,
+        finetune=finetune,
+        space_path=space_path,
+        space=space,
+        objectives=objectives,
+        driver=driver,
+        driver_options=options,
+        n_trials=n_trials_value,
+        max_failures=max_failures,
+        budget_seconds=budget_seconds,
+        corruptions=names,
+        severities=severities,
+        storage=storage_value,
+        cache_dir=cache_dir,
+        reference=reference,
+        adversarial=adversarial,
+        proxy=proxy,
+        latency=latency,
+        workers=workers,
+        record=record,
+        constraints=constraints,
+        unset_bounds=unset_bounds,
+        task=task,
+        detection=detection,
+        file_seed=file_seed,
+        user_model=user_model,
+    )
+
+
+def _study_section(study: Section, seed: int | None) -> tuple[str, int, str, int | None]:
+    """``study``: (name, seed, task, the file's seed when ``--seed`` overrides it)."""
     study.expect(("name", "seed", "task", "description"))
     name = study.string("name")
     if len(name) > MAX_NAME_CHARS:  # Optuna stores study names of up to 512 characters
@@ -110,37 +203,36 @@ def load_study_config(
             "name",
             f"must be at most {MAX_NAME_CHARS} characters. Got {describe(name)} instead.",
         )
-    seed_value = study.integer("seed", 0, low=0, high=2**31 - 1)
+    seed_value = study.integer("seed", 0, low=0, high=MAX_SEED)
     task = study.string("task", "classification", choices=list(TASKS))
     study.raw("description", None)
     study.finish()
-    file_seed = None
-    if seed is not None:
-        if isinstance(seed, bool) or not isinstance(seed, int) or not 0 <= seed <= 2**31 - 1:
-            raise ConfigError(
-                "seed", "", f"must be an int in [0, {2**31 - 1}]. Got {describe(seed)} instead."
-            )
-        file_seed, seed_value = seed_value, seed
+    if seed is None:
+        return name, seed_value, task, None
+    if isinstance(seed, bool) or not isinstance(seed, int) or not 0 <= seed <= MAX_SEED:
+        raise ConfigError(
+            "seed", "", f"must be an int in [0, {MAX_SEED}]. Got {describe(seed)} instead."
+        )
+    return name, seed, task, seed_value
 
-    dataset = _dataset_config(top.section("dataset"), path, task)
 
-    model = top.section("model")
+def _model_section(model: Section, path: Path, task: str):
+    """``model``: (arch, width, the task's architectures, the user's own model or None)."""
     archs = task_architectures(task)
-    user_model = None
     if task == "classification" and any(model.has(k) for k in ("torchvision", "builder", "python")):
         # the user's own trained model: the baseline, never retrained
         user_model = _user_model_config(model, path)
-        arch, width, archs = user_model.name, 1.0, [user_model.name]
-    else:
-        arch = model.string(
-            "arch", "small_cnn" if task == "classification" else archs[0], choices=archs
-        )
-        width = model.number("width", 1.0, low=0.0625, high=16.0)
-        model.finish()
+        return user_model.name, 1.0, [user_model.name], user_model
+    arch = model.string(
+        "arch", "small_cnn" if task == "classification" else archs[0], choices=archs
+    )
+    width = model.number("width", 1.0, low=0.0625, high=16.0)
+    model.finish()
+    return arch, width, archs, None
 
-    baseline = _train_config(top.section("baseline"), BASELINE_TRAINING)
-    finetune = _train_config(top.section("finetune"), FINETUNING)
 
+def _search_space(top: Section, path: Path, task: str, arch, width, archs, user_model):
+    """``search_space``: (the file's path, the space, bound to the model's layers)."""
     space_file = top.path_string("search_space")
     space_path = (path.parent / space_file).resolve()
     problem = file_problem(space_path)
@@ -149,7 +241,6 @@ def load_study_config(
             "search_space",
             f"must name an existing search-space file (relative to the study file). Got {describe(space_file)} instead; {space_path} {problem}.",
         )
-
     space = load_space(space_path, source=str(space_path))
     for a in space.archs(arch):
         if a not in archs:
@@ -160,14 +251,20 @@ def load_study_config(
             )
     if space.per_layer:
         space.bind(layer_names(arch, width, user_model=user_model))
+    return space_path, space
 
+
+def _objectives(
+    top: Section, source: str, task: str
+) -> tuple[tuple[ObjectiveSpec, ...], frozenset[str]]:
+    """``objectives``: (the objectives, the names whose bounds the file does not set)."""
     raw_objectives = top.raw("objectives")
     if not isinstance(raw_objectives, list) or not raw_objectives:
         raise top.error(
             "objectives",
             f"must be a non-empty list of {{name, direction}}. Got {describe(raw_objectives)} instead.",
         )
-    objectives = []
+    objectives: list[ObjectiveSpec] = []
     unset_bounds = set()
     for i, item in enumerate(raw_objectives):
         if isinstance(item, str):
@@ -194,8 +291,13 @@ def load_study_config(
         if oname in [o.name for o in objectives]:
             raise sec.error("name", f"must not repeat an objective. Got {describe(oname)} twice.")
         objectives.append(ObjectiveSpec(oname, direction, (float(bounds[0]), float(bounds[1]))))
+    return tuple(objectives), frozenset(unset_bounds)
 
-    drv = top.section("driver")
+
+def _driver_section(drv: Section, space) -> tuple[str, dict]:
+    """``driver``: (name, options from its ``DRIVER_INFO`` entry). A multi-fidelity
+    driver's ladder is read later (it names recorded objectives and corruptions), so its
+    section is finished there."""
     driver = drv.string("name", "pymoo-nsga2", choices=DRIVERS.names())
     options = {}
     for opt, (default, low) in DRIVER_INFO[driver].options.items():
@@ -209,8 +311,11 @@ def load_study_config(
                 "name",
                 f"{driver} needs a finite grid for every searched variable; give {continuous[0]} a step. Got {describe(driver)} instead.",
             )
+    return driver, options
 
-    budget = top.section("budget")
+
+def _budget(budget: Section, n_trials: int | None) -> tuple[int, int, float | None]:
+    """``budget``, with ``--n-trials``: (n_trials, max_failures, seconds)."""
     budget.expect(("n_trials", "seconds", "max_failures"))
     budget_seconds = budget.number("seconds", None, low=0.0, high=None, low_open=True)
     if budget_seconds is None and not budget.has("n_trials"):
@@ -230,8 +335,11 @@ def load_study_config(
     if max_failures is None:
         explicit = budget.has("n_trials") or n_trials is not None
         max_failures = default_max_failures(n_trials_value, seconds_only=not explicit)
+    return n_trials_value, max_failures, budget_seconds
 
-    cor = top.section("corruptions")
+
+def _corruptions(cor: Section) -> tuple[tuple[str, ...], tuple[int, ...]]:
+    """``corruptions``: (names, severities sorted)."""
     names = cor.raw("names", CORRUPTIONS.names())
     if not isinstance(names, list) or not names:
         raise cor.error(
@@ -240,7 +348,7 @@ def load_study_config(
     for i, cname in enumerate(names):
         if cname not in CORRUPTIONS:
             raise ConfigError(
-                source,
+                cor.source,
                 f"{cor.key('names')}[{i}]",
                 f"must be one of {{{', '.join(CORRUPTIONS.names())}}}. Got {describe(cname)} instead.",
             )
@@ -258,57 +366,21 @@ def load_study_config(
             f"must be a non-empty list of distinct ints in [1, 5]. Got {describe(severities)} instead.",
         )
     cor.finish()
+    return tuple(names), tuple(sorted(severities))
 
-    reference = _reference(top.section("robustness"), path)
-    adversarial = _adversarial_config(top.section("adversarial"))
-    proxy = read_settings(top.section("proxy"), ProxyConfig)
-    latency = read_settings(top.section("latency"), LatencyConfig)
-    wk = top.section("workers")
-    workers = read_settings(wk, WorkersConfig)
-    if workers.grace_seconds <= workers.heartbeat_seconds:
-        raise wk.error(
-            "grace_seconds",
-            f"must be larger than heartbeat_seconds ({workers.heartbeat_seconds}). Got {workers.grace_seconds} instead.",
-        )
-    constraints = _constraints(top, task, {o.name: o.bounds for o in objectives})
-    record = _record(top, objectives, task, extra=[c.objective for c in constraints])
-    if DRIVER_INFO[driver].fidelity:  # the ladder names recorded objectives and corruptions
-        options.update(
-            parse_ladder(
-                drv,
-                record=tuple(record),
-                corruptions=tuple(names),
-                severities=tuple(sorted(severities)),
-                kinds={n: i.kind for n, i in OBJECTIVE_INFO.items()},
-                task=task,
-                ranked=tuple([o.name for o in objectives] + [c.objective for c in constraints]),
-            )
-        )
-        drv.finish()
-    det = top.section("detection")
-    detection = DetectionConfig(
-        score_threshold=det.number(
-            "score_threshold", DetectionConfig.score_threshold, low=0.0, high=1.0
-        ),
-        nms_iou=det.number("nms_iou", DetectionConfig.nms_iou, low=0.0, high=1.0, low_open=True),
-        max_detections=det.integer(
-            "max_detections", DetectionConfig.max_detections, low=1, high=10000
-        ),
-    )
-    det.finish()
-    needs_standard = {"mce", "relative_mce"} & set(record)
-    if needs_standard and not set(names) & set(STANDARD):
-        raise cor.error(
-            "names",
-            f"must include at least one of the 15 standard corruptions when {sorted(needs_standard)[0]} is measured ({', '.join(STANDARD)}). Got {describe(names)} instead.",
-        )
 
+def _storage(top: Section, storage: str | None) -> str | None:
+    """``storage``, or ``--storage`` in its place."""
     storage_value = top.raw("storage", None)
     if storage_value is not None:
         check_storage_url(storage_value, top.source, top.key("storage"))
     if storage is not None:
         storage_value = check_storage_url(storage, "--storage")
+    return storage_value
 
+
+def _cache_dir(top: Section, path: Path) -> Path:
+    """``cache_dir`` (default: the study file's name with ``.cache``), checked writable."""
     cache = top.raw("cache_dir", None)
     if cache is not None:
         if not isinstance(cache, str) or not cache:
@@ -318,40 +390,4 @@ def load_study_config(
         cache = top.path_string("cache_dir")
     cache_dir = (path.parent / cache).resolve() if cache else path.resolve().with_suffix(".cache")
     _check_cache_dir(top, cache_dir, cache)
-    top.finish()
-
-    return StudyConfig(
-        source=source,
-        path=path.resolve(),
-        name=name,
-        seed=seed_value,
-        dataset=dataset,
-        arch=arch,
-        width=width,
-        baseline=baseline,
-        finetune=finetune,
-        space_path=space_path,
-        space=space,
-        objectives=tuple(objectives),
-        driver=driver,
-        driver_options=options,
-        n_trials=n_trials_value,
-        max_failures=max_failures,
-        budget_seconds=budget_seconds,
-        corruptions=tuple(names),
-        severities=tuple(sorted(severities)),
-        storage=storage_value,
-        cache_dir=cache_dir,
-        reference=reference,
-        adversarial=adversarial,
-        proxy=proxy,
-        latency=latency,
-        workers=workers,
-        record=record,
-        constraints=constraints,
-        unset_bounds=frozenset(unset_bounds),
-        task=task,
-        detection=detection,
-        file_seed=file_seed,
-        user_model=user_model,
-    )
+    return cache_dir

@@ -16,6 +16,7 @@ __all__ = [
     "DIRECTIONS",
     "FINETUNING",
     "MAX_NAME_CHARS",
+    "MAX_SEED",
     "NO_TRIAL_LIMIT",
     "AdversarialConfig",
     "DatasetConfig",
@@ -58,6 +59,8 @@ def setting(
 
 
 MAX_NAME_CHARS = 512
+#: The largest ``study.seed`` (and ``--seed``): seeds are 31-bit, as NumPy and PyTorch take.
+MAX_SEED = 2**31 - 1
 #: ``budget.n_trials`` when only ``budget.seconds`` is given (and its largest value).
 NO_TRIAL_LIMIT = 1_000_000
 
@@ -211,9 +214,9 @@ class DetectionConfig:
         max_detections: Detections kept per image (default 100).
     """
 
-    score_threshold: float = 0.05
-    nms_iou: float = 0.5
-    max_detections: int = 100
+    score_threshold: float = setting(0.05, "float", low=0.0, high=1.0)
+    nms_iou: float = setting(0.5, "float", low=0.0, high=1.0, low_open=True)
+    max_detections: int = setting(100, "int", low=1, high=10000)
 
 
 @dataclass(frozen=True)

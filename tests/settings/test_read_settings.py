@@ -8,10 +8,16 @@ import dataclasses
 import pytest
 
 from moo_compress.errors import ConfigError
-from moo_compress.settings import AdversarialConfig, LatencyConfig, ProxyConfig, WorkersConfig
+from moo_compress.settings import (
+    AdversarialConfig,
+    DetectionConfig,
+    LatencyConfig,
+    ProxyConfig,
+    WorkersConfig,
+)
 from moo_compress.settings.reader import Section, read_settings
 
-READ_AS_DATA = (AdversarialConfig, LatencyConfig, ProxyConfig, WorkersConfig)
+READ_AS_DATA = (AdversarialConfig, DetectionConfig, LatencyConfig, ProxyConfig, WorkersConfig)
 
 
 @pytest.mark.parametrize("cls", READ_AS_DATA)
@@ -45,6 +51,11 @@ def test_every_field_states_its_type_and_range_and_an_empty_section_gives_the_de
             "s.yaml: x.max_retry: must be an int in [0, 100]. Got 101 instead.",
         ),
         (ProxyConfig, {"points": 5}, "s.yaml: x.points: is not a known key"),
+        (
+            DetectionConfig,
+            {"nms_iou": 0.0},
+            "s.yaml: x.nms_iou: must be a number in (0.0, 1.0]. Got 0.0 instead.",
+        ),
     ],
 )
 def test_a_bad_value_gets_the_study_files_message(cls, data, message):
