@@ -43,6 +43,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from moo_compress._utils.registry import import_target
 from moo_compress.errors import ConfigError
 
 if TYPE_CHECKING:
@@ -210,6 +211,8 @@ def create_study(
     mean: Sequence[float] | None = None,
     std: Sequence[float] | None = None,
     finetune: dict[str, Any] | None = None,
+    finetune_step: Callable[..., Any] | str | None = None,
+    optimizer_factory: Callable[..., Any] | str | None = None,
     corruptions: dict[str, Any] | None = None,
     record: str | Sequence[str] = "all",
     validation_fraction: float | None = None,
@@ -246,7 +249,16 @@ def create_study(
         mean: Per-channel normalisation mean the model expects (default None: none).
         std: Per-channel normalisation standard deviation (default None: none).
         finetune: Fine-tuning settings, as the study file's ``finetune`` section (default
-            None: its defaults).
+            None: its defaults: SGD, or ``{"optimizer": "adamw"}``, with ``lr``,
+            ``momentum``, ``weight_decay``, ``batch_size``).
+        finetune_step: The user's training step, ``step(model, (images, labels)) -> loss``
+            (images float in [0, 1] on the model's device; a scalar loss to minimise), a
+            module-level function or its ``"package.module:callable"`` (default None: the
+            task's loss). Stored by name, so every process that runs the study imports it.
+        optimizer_factory: The user's optimizer, ``factory(params) ->
+            torch.optim.Optimizer``, a module-level function or its
+            ``"package.module:callable"`` (default None: the ``finetune`` settings'); the
+            cosine schedule applies to it.
         corruptions: The study file's ``corruptions`` section (default None: the 15
             standard corruptions at severities 1-5).
         record: Objectives measured per trial besides the optimized ones (default ``all``).
@@ -296,6 +308,7 @@ def create_study(
             "storage": storage or f"sqlite:///{folder / 'study.db'}",
             "cache_dir": "cache",
         }
+        finetune = _finetune_section(finetune, finetune_step, optimizer_factory)
         for key, value in (
             ("constraints", constraints),
             ("finetune", finetune),
@@ -315,6 +328,48 @@ def create_study(
             shutil.rmtree(folder, ignore_errors=True)
         raise
     return Study(folder / STUDY_FILE)
+
+
+def _finetune_section(finetune, step, factory) -> dict[str, Any] | None:
+    """The ``finetune`` section with the user's step and optimizer factory named."""
+    if step is None and factory is None:
+        return finetune
+    if finetune is not None and not isinstance(finetune, dict):
+        return finetune  # the study file's check names the bad section
+    section = dict(finetune or {})
+    for key, argument, value in (
+        ("step", "finetune_step", step),
+        ("optimizer_factory", "optimizer_factory", factory),
+    ):
+        if value is not None:
+            section[key] = _callable_name(value, argument)
+    return section
+
+
+def _callable_name(value: Any, key: str) -> str:
+    """``"module:qualname"`` of a module-level callable, or the string given (the study
+    file's check imports it)."""
+    if isinstance(value, str):
+        return value
+    module, qualname = getattr(value, "__module__", None), getattr(value, "__qualname__", "")
+    name = f"{module}:{qualname}"
+    shown = f"{module}.{qualname}" if qualname else repr(value)
+    if not callable(value) or not module or "<" in qualname or "." in qualname:
+        raise ConfigError(
+            "create_study",
+            key,
+            "must be a module-level function (stored by name, so that a resumed study and "
+            f"every worker import it) or 'package.module:callable'. Got {shown} instead.",
+        )
+    try:
+        found = import_target(name)
+    except (ImportError, AttributeError):
+        found = None
+    if found is not value:
+        raise ConfigError(
+            "create_study", key, f"must be importable as {name!r}; it is not. Got {shown} instead."
+        )
+    return name
 
 
 def _model_section(model, staging: Path, num_classes, features_layer, mean, std) -> dict[str, Any]:

@@ -9,11 +9,12 @@ import torch
 from torch import nn
 
 from moo_compress._utils.device import get_device
+from moo_compress._utils.registry import import_target
 from moo_compress.adversarial import as_targets, pgd, task_loss
 from moo_compress.data.base import to_tensor
 from moo_compress.settings import TrainConfig
 
-__all__ = ["accuracy", "predict", "predict_outputs", "train"]
+__all__ = ["accuracy", "make_optimizer", "predict", "predict_outputs", "train"]
 
 
 def train(
@@ -26,7 +27,8 @@ def train(
     seed: int,
     adversarial: dict | None = None,
 ) -> nn.Module:
-    """Train ``model`` in place with SGD + cosine schedule on uint8 images ``x``.
+    """Train ``model`` in place on uint8 images ``x``: SGD (or AdamW, or the user's optimizer)
+    with a cosine schedule, on the task's loss (or the user's step).
 
     Compression constraints live in weight parametrizations, so whatever is trained here
     (raw weights, or cluster centroids) stays masked, tied and quantized.
@@ -60,7 +62,8 @@ def train(
     # images stay uint8 in host memory and are made float one batch at a time: a float copy
     # of the whole set would take 4x its size (6 GB for 10,000 images of 224x224)
     targets = as_targets(y, device)
-    opt = torch.optim.SGD(params, lr=cfg.lr, momentum=cfg.momentum, weight_decay=cfg.weight_decay)
+    opt = make_optimizer(params, cfg)
+    step = import_target(cfg.step) if cfg.step else None
     steps_per_epoch = math.ceil(len(x) / cfg.batch_size)
     sched = torch.optim.lr_scheduler.CosineAnnealingLR(opt, T_max=max(1, epochs * steps_per_epoch))
     gen = torch.Generator().manual_seed(seed)
@@ -76,9 +79,14 @@ def train(
                 adv = pgd(model, xb, yb, gen=gen, **adversarial)
                 model.train()
             opt.zero_grad(set_to_none=True)
-            loss = task_loss(model, model(xb), yb)
-            if adversarial:
-                loss = loss + task_loss(model, model(adv), yb)
+            if step is None:
+                loss = task_loss(model, model(xb), yb)
+                if adversarial:
+                    loss = loss + task_loss(model, model(adv), yb)
+            else:
+                loss = _user_loss(step, model, xb, yb, cfg.step)
+                if adversarial:
+                    loss = loss + _user_loss(step, model, adv, yb, cfg.step)
             if not torch.isfinite(loss):
                 raise FloatingPointError(f"training loss became {loss.item()}")
             loss.backward()
@@ -86,6 +94,40 @@ def train(
             sched.step()
     model.eval()
     return model
+
+
+def make_optimizer(params: list[torch.Tensor], cfg: TrainConfig) -> torch.optim.Optimizer:
+    """The optimizer of ``cfg``: the user's factory, or SGD (momentum) or AdamW.
+
+    Args:
+        params: The parameters to train.
+        cfg: The training settings.
+
+    Raises:
+        TypeError: The user's factory returned something else than an optimizer.
+    """
+    if cfg.optimizer_factory:
+        opt = import_target(cfg.optimizer_factory)(params)
+        if not isinstance(opt, torch.optim.Optimizer):
+            raise TypeError(
+                f"optimizer_factory {cfg.optimizer_factory} returned {type(opt).__name__}, "
+                "not a torch.optim.Optimizer"
+            )
+        return opt
+    if cfg.optimizer == "adamw":
+        return torch.optim.AdamW(params, lr=cfg.lr, weight_decay=cfg.weight_decay)
+    return torch.optim.SGD(params, lr=cfg.lr, momentum=cfg.momentum, weight_decay=cfg.weight_decay)
+
+
+def _user_loss(step, model: nn.Module, xb: torch.Tensor, yb: torch.Tensor, name: str):
+    loss = step(model, (xb, yb))
+    if not isinstance(loss, torch.Tensor) or loss.ndim != 0 or not loss.requires_grad:
+        raise TypeError(
+            f"step {name} must return the batch's loss, a scalar tensor with a gradient; "
+            f"got {type(loss).__name__}"
+            + (f" of shape {tuple(loss.shape)}" if isinstance(loss, torch.Tensor) else "")
+        )
+    return loss
 
 
 @torch.no_grad()

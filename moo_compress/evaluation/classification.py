@@ -272,7 +272,7 @@ class ClassificationEvaluator(ModelEvaluator):
                 "seed": self.seed,
                 "dataset": asdict(self.spec.dataset),
                 "arch": self.arch_spec(arch),
-                "train": asdict(self.spec.baseline),
+                "train": self.spec.baseline.to_dict(),
             }
         )
         return self.cache_dir / "baselines" / f"{key}.mcz"

@@ -17,6 +17,7 @@ __all__ = [
     "FINETUNING",
     "MAX_NAME_CHARS",
     "MAX_SEED",
+    "OPTIMIZERS",
     "NO_TRIAL_LIMIT",
     "AdversarialConfig",
     "DatasetConfig",
@@ -277,15 +278,23 @@ class ProxyConfig:
 
 @dataclass(frozen=True)
 class TrainConfig:
-    """Optimizer settings for baseline training or per-trial fine-tuning (SGD, cosine).
+    """Optimizer settings for baseline training or per-trial fine-tuning (SGD or AdamW with
+    a cosine schedule, or the user's own optimizer and step).
 
     Args:
         epochs: Passes over the training data (0 for ``finetune``: the search variable
             ``finetune_epochs`` sets it).
         batch_size: Images per step.
         lr: Initial learning rate.
-        momentum: SGD momentum.
-        weight_decay: L2 weight decay.
+        momentum: SGD momentum (not used by AdamW).
+        weight_decay: Weight decay (L2 for SGD, decoupled for AdamW).
+        optimizer: ``"sgd"`` (default) or ``"adamw"``.
+        step: The user's training step, ``"package.module:callable"``: ``step(model,
+            (images, labels)) -> loss``, images float in [0, 1] on the model's device
+            (default None: the task's loss on the model's outputs).
+        optimizer_factory: The user's optimizer, ``"package.module:callable"``:
+            ``factory(params) -> torch.optim.Optimizer`` (default None: ``optimizer`` with
+            ``lr``, ``momentum`` and ``weight_decay``). The cosine schedule applies to it.
     """
 
     epochs: int
@@ -293,8 +302,22 @@ class TrainConfig:
     lr: float
     momentum: float
     weight_decay: float
+    optimizer: str = "sgd"
+    step: str | None = None
+    optimizer_factory: str | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        """The settings as stored with a study; the optimizer choices only where they differ
+        from the defaults (studies made before they existed keep their fingerprint)."""
+        out = asdict(self)
+        for name in ("optimizer", "step", "optimizer_factory"):
+            if out[name] == TrainConfig.__dataclass_fields__[name].default:
+                del out[name]
+        return out
 
 
+#: The optimizers of the ``baseline`` and ``finetune`` sections' ``optimizer``.
+OPTIMIZERS = ("sgd", "adamw")
 #: The ``baseline`` section's defaults: training a built-in architecture from scratch.
 BASELINE_TRAINING = TrainConfig(epochs=20, batch_size=64, lr=0.05, momentum=0.9, weight_decay=5e-4)
 #: The ``finetune`` section's defaults (its length is the search variable
@@ -370,8 +393,8 @@ class EvaluationSpec:
             "detection": asdict(self.detection),
             "arch": self.arch,
             "width": self.width,
-            "baseline": asdict(self.baseline),
-            "finetune": asdict(self.finetune),
+            "baseline": self.baseline.to_dict(),
+            "finetune": self.finetune.to_dict(),
             "corruptions": list(self.corruptions),
             "severities": list(self.severities),
             "reference": self.reference,
