@@ -90,6 +90,7 @@ def _dataset_config(ds: Section, study_path: Path, task: str) -> DatasetConfig:
     name = ds.string("name", names[0], choices=names)
     info = DATASET_INFO[name]
     extra = ("corrupted_root",) if info.corrupted_folder else ()
+    extra += ("num_workers",) if info.streams else ()
     ds.expect(("name", *(o.name for o in info.options), *extra, "greyscale", "validation_fraction"))
     options: dict[str, Any] = {}
     raw: dict[str, Any] = {}
@@ -126,6 +127,7 @@ def _dataset_config(ds: Section, study_path: Path, task: str) -> DatasetConfig:
             corrupted_root = str(folder)
     greyscale = ds.boolean("greyscale", False)
     validation = _validation_fraction(ds)
+    num_workers = ds.integer("num_workers", 0, low=0, high=64) if info.streams else 0
     ds.finish()
     return DatasetConfig(
         name=name,
@@ -133,6 +135,7 @@ def _dataset_config(ds: Section, study_path: Path, task: str) -> DatasetConfig:
         corrupted_root=corrupted_root,
         greyscale=greyscale,
         validation_fraction=validation,
+        num_workers=num_workers,
     )
 
 

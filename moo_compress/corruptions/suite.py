@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from moo_compress._utils.device import get_device
-from moo_compress._utils.io import atomic_save_npy, atomic_write
+from moo_compress._utils.io import atomic_memmap, atomic_save_npy, atomic_write
 from moo_compress._utils.registry import import_target
 from moo_compress.corruptions import CORRUPTIONS, SEVERITIES
 from moo_compress.corruptions._filters import truncate_grey
@@ -51,7 +51,13 @@ def corruption_seed(seed: int, name: str, severity: int) -> int:
 
 
 def corrupt_images(
-    images: np.ndarray, name: str, severity: int, *, seed: int, batch_size: int = 2048
+    images: np.ndarray,
+    name: str,
+    severity: int,
+    *,
+    seed: int,
+    batch_size: int = 2048,
+    out: np.ndarray | None = None,
 ) -> np.ndarray:
     """Corrupt uint8 images (N, H, W, 3) at one severity; returns uint8 of the same shape.
 
@@ -63,13 +69,15 @@ def corrupt_images(
         severity: 1..5.
         seed: Seed of the corruption's random draws (see :func:`corruption_seed`).
         batch_size: Images per batch on the engine's device (default 2048).
+        out: Where to write the result, an array of the images' shape and dtype (for
+            example a slice of a memory-mapped file; default None: a new array).
     """
     import torch
 
     fn = CORRUPTIONS.get(name)
     gen = torch.Generator().manual_seed(corruption_seed(seed, name, severity))
     device = get_device()
-    out = np.empty_like(images)
+    out = np.empty(images.shape, dtype=np.uint8) if out is None else out
     for i in range(0, len(images), batch_size):
         batch = to_tensor(images[i : i + batch_size]).to(device)
         out[i : i + batch_size] = corrupted_to_uint8(fn(batch, severity, gen))
@@ -119,10 +127,16 @@ def write_corrupted_set(
     out_dir.mkdir(parents=True, exist_ok=True)
     names = list(names)
     missing = [n for n in names if not (out_dir / f"{n}.npy").exists()]
+    n = len(images)
     for i, name in enumerate(missing, 1):
         t0 = time.perf_counter()
-        stacked = np.concatenate([corrupt_images(images, name, s, seed=seed) for s in SEVERITIES])
-        atomic_save_npy(out_dir / f"{name}.npy", stacked)
+        # written severity by severity into a memory-mapped file: 5 copies of a large
+        # validation set need not fit in memory
+        with atomic_memmap(
+            out_dir / f"{name}.npy", (len(SEVERITIES) * n, *images.shape[1:])
+        ) as out:
+            for k, s in enumerate(SEVERITIES):
+                corrupt_images(images, name, s, seed=seed, out=out[k * n : (k + 1) * n])
         if log is not None:
             log(
                 f"corrupted {len(images)} images with {name}, severities 1-5 ({i}/{len(missing)}, "

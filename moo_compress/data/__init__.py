@@ -52,6 +52,9 @@ class DatasetInfo:
             (default "": no check).
         corrupted_folder: Whether ``corrupted_root`` (a CIFAR-C style folder of corrupted
             test images) may be given (default False).
+        streams: Whether the loader decodes into the study's cache and returns memory-mapped
+            arrays (it takes ``cache_dir``, ``num_workers`` and ``log``; the section then
+            takes ``num_workers``; default False).
     """
 
     name: str
@@ -60,6 +63,7 @@ class DatasetInfo:
     options: tuple[DatasetOption, ...] = ()
     check: str = ""
     corrupted_folder: bool = False
+    streams: bool = False
 
 
 _CIFAR = (
@@ -104,6 +108,7 @@ _INFO = [
             DatasetOption("val", "string", None),
         ),
         check="moo_compress.data.imagefolder:check_options",
+        streams=True,
     ),
     DatasetInfo(
         "arrays",

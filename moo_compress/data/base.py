@@ -7,6 +7,8 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
+from moo_compress._utils.io import take_rows
+
 if TYPE_CHECKING:
     import torch
 
@@ -154,7 +156,12 @@ def select_split(ds: ImageDataset, split: str, fraction: float, seed: int) -> Im
         x_eval, y_eval = (ds.x_val, ds.y_val) if split == "validation" else (ds.x_test, ds.y_test)
         return replace(ds, x_test=x_eval, y_test=y_eval, x_val=None, y_val=None)
     tr, va = validation_indices(ds.y_train, fraction, seed)
+    # rows of a memory-mapped set are copied to a file beside it, not into memory
     x_eval, y_eval = (
-        (ds.x_train[va], ds.y_train[va]) if split == "validation" else (ds.x_test, ds.y_test)
+        (take_rows(ds.x_train, va), ds.y_train[va])
+        if split == "validation"
+        else (ds.x_test, ds.y_test)
     )
-    return replace(ds, x_train=ds.x_train[tr], y_train=ds.y_train[tr], x_test=x_eval, y_test=y_eval)
+    return replace(
+        ds, x_train=take_rows(ds.x_train, tr), y_train=ds.y_train[tr], x_test=x_eval, y_test=y_eval
+    )

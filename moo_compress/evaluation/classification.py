@@ -26,7 +26,7 @@ from moo_compress.artifact import decode_model
 from moo_compress.compression.pipeline import compress, technique_name
 from moo_compress.corruptions import suite as corruption_suite
 from moo_compress.corruptions.suite import cached_corrupted_set
-from moo_compress.data import DATASETS
+from moo_compress.data import DATASET_INFO, DATASETS
 from moo_compress.data.base import SPLITS, greyscale, greyscale_dataset, select_split
 from moo_compress.data.cifar import load_corrupted_folder
 from moo_compress.errors import DataError
@@ -176,14 +176,26 @@ class ClassificationEvaluator(ModelEvaluator):
         """The split's data and its corrupted evaluation images."""
 
         ds = self.spec.dataset
+        streamed = (
+            {"cache_dir": self.cache_dir, "num_workers": ds.num_workers, "log": self.log}
+            if DATASET_INFO[ds.name].streams
+            else {}
+        )
         dataset = select_split(
-            DATASETS.get(ds.name)(seed=self.seed, **ds.options),
+            DATASETS.get(ds.name)(seed=self.seed, **ds.options, **streamed),
             self.split,
             self.validation_fraction,
             self.seed,
         )
         if ds.greyscale:
             dataset = greyscale_dataset(dataset)
+        # images decoded into the cache (memory-mapped files named by the image files' key):
+        # every cache made from them is keyed by them too, so changed images are measured anew
+        self._content = "|".join(
+            Path(a.filename).name
+            for a in (dataset.x_train, dataset.x_test)
+            if isinstance(a, np.memmap) and a.filename
+        )
         if ds.corrupted_root and self.split == "test":
             # a CIFAR-C folder holds corrupted *test* images; validation images are
             # corrupted here, by the same suite
@@ -216,7 +228,20 @@ class ClassificationEvaluator(ModelEvaluator):
         Args:
             extra: More items for the key (the detection evaluator adds its task).
         """
-        return digest({"dataset": asdict(self.spec.dataset), "split": self.split, **extra})
+        return digest(
+            {
+                "dataset": self.spec.dataset.to_dict(),
+                "split": self.split,
+                **self._content_key(),
+                **extra,
+            }
+        )
+
+    def _content_key(self) -> dict[str, str]:
+        """``{"content": ...}`` when the images were decoded into the cache (see
+        :meth:`_load_data`), else nothing (the dataset's options name its content)."""
+        content = getattr(self, "_content", "")
+        return {"content": content} if content else {}
 
     # -- baselines, one per architecture ---------------------------------------------------
     def settings(self, section: str) -> dict[str, Any]:
@@ -270,7 +295,7 @@ class ClassificationEvaluator(ModelEvaluator):
             {
                 "v": BASELINE_VERSION,
                 "seed": self.seed,
-                "dataset": asdict(self.spec.dataset),
+                "dataset": self.spec.dataset.to_dict(),
                 "arch": self.arch_spec(arch),
                 "train": self.spec.baseline.to_dict(),
             }
@@ -330,6 +355,7 @@ class ClassificationEvaluator(ModelEvaluator):
                     "spec": self.spec.to_dict(),
                     "split": self.split,
                     **({"images": self.images} if self.images else {}),
+                    **self._content_key(),
                     "arch": arch,
                     "reference": self.reference_for(arch).to_dict(),
                     "corruptions": corruption_suite.IMPLEMENTATION_VERSION,  # read now: tests bump it
@@ -472,6 +498,7 @@ class ClassificationEvaluator(ModelEvaluator):
                 "corrupted_root": self.spec.dataset.corrupted_root,
                 "split": self.split,
                 **({"images": self.images} if self.images else {}),
+                **self._content_key(),
             }
         )
 

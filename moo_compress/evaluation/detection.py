@@ -109,7 +109,7 @@ class DetectionEvaluator(ClassificationEvaluator):
         ds = self.spec.dataset
         size = int(ds.options["image_size"])
         data = load_detection_dataset(
-            asdict(ds), seed=self.seed, cache_dir=self.cache_dir, image_size=size
+            ds.to_dict(), seed=self.seed, cache_dir=self.cache_dir, image_size=size
         )
         tr, va = validation_indices(
             np.zeros(len(data.train.images), np.int64), self.validation_fraction, self.seed

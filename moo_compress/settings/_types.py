@@ -99,6 +99,8 @@ class DatasetConfig:
         validation_fraction: Share of the training data held out (stratified, from the study
             seed) as the validation split every search objective is measured on; the test
             split is only touched by ``export`` and ``evaluate`` (default 0.2).
+        num_workers: Processes decoding images, for datasets read from image files (default
+            0: the search's own process). Not part of the study's identity.
     """
 
     name: str
@@ -106,6 +108,14 @@ class DatasetConfig:
     corrupted_root: str | None = None
     greyscale: bool = False
     validation_fraction: float = 0.2
+    num_workers: int = 0
+
+    def to_dict(self) -> dict[str, Any]:
+        """The section as stored with a study and digested into cache keys: without
+        ``num_workers``, which changes how fast the images are read, not which."""
+        out = asdict(self)
+        del out["num_workers"]
+        return out
 
 
 @dataclass(frozen=True)
@@ -389,7 +399,7 @@ class EvaluationSpec:
         out = {
             "task": self.task,
             "seed": self.seed,
-            "dataset": asdict(self.dataset),
+            "dataset": self.dataset.to_dict(),
             "detection": asdict(self.detection),
             "arch": self.arch,
             "width": self.width,
