@@ -67,42 +67,62 @@ class ImageClassificationData:
 
     An image is a PIL image, a uint8 array ``(H, W, 3)`` or a float tensor ``(3, H, W)`` in
     [0, 1] (what ``transforms.ToTensor()`` gives; normalisation belongs to the model, see
-    ``create_study(mean=, std=)``). Every image of the three splits has the same size. They
-    are read once into uint8 arrays (held in memory while searching).
+    ``create_study(mean=, std=)``). Every image of the three splits has the same size.
+    ``create_study`` reads them once, a batch at a time through a DataLoader, into uint8
+    ``.npy`` files of the study's folder, which the search reads memory-mapped: a set larger
+    than memory is never held in it.
 
     Args:
         train: The training split (fine-tuning, calibration, data-driven criteria).
         test: The test split, touched only by ``export`` and ``evaluate``.
         val: The validation split every search objective is measured on (default None:
             held out from ``train``, stratified and seeded, by ``validation_fraction``).
+        num_workers: DataLoader processes reading the datasets (default 0: this one).
     """
 
     train: Any
     test: Any
     val: Any = None
+    num_workers: int = 0
 
-    def arrays(self) -> dict[str, np.ndarray]:
-        """The splits as uint8 images ``x_<split>`` (N, H, W, 3) and int64 labels
-        ``y_<split>``.
+    def write(self, folder: str | os.PathLike) -> None:
+        """Each split as ``x_<split>.npy`` (uint8 images (N, H, W, 3)) and ``y_<split>.npy``
+        (int64 labels) in ``folder``, read through a DataLoader one batch at a time.
+
+        Args:
+            folder: The folder (created).
 
         Raises:
-            ConfigError: An image of an unknown kind, or sizes that differ.
+            ConfigError: An image of an unknown kind, a bad item, or sizes that differ.
         """
-        out = {}
+        folder = Path(folder)
+        folder.mkdir(parents=True, exist_ok=True)
+        sizes = set()
         for split in ("train", "val", "test"):
             ds = getattr(self, split)
-            if ds is None:
-                continue
-            x, y = _read_split(ds, split)
-            out[f"x_{split}"], out[f"y_{split}"] = x, y
-        sizes = {tuple(v.shape[1:]) for k, v in out.items() if k.startswith("x_")}
+            if ds is not None:
+                sizes.add(_write_split(ds, split, folder, self.num_workers))
         if len(sizes) > 1:
             raise ConfigError(
                 "create_study",
                 "data",
                 f"must hold images of one size. Got {sorted(sizes)} instead.",
             )
-        return out
+
+    def arrays(self) -> dict[str, np.ndarray]:
+        """The splits as uint8 images ``x_<split>`` (N, H, W, 3) and int64 labels
+        ``y_<split>``, in memory (:meth:`write` keeps them on disk).
+
+        Raises:
+            ConfigError: An image of an unknown kind, or sizes that differ.
+        """
+        import tempfile
+
+        import numpy as np
+
+        with tempfile.TemporaryDirectory() as tmp:
+            self.write(tmp)
+            return {f.stem: np.load(f, allow_pickle=False) for f in sorted(Path(tmp).iterdir())}
 
 
 def _image(img: Any, where: str) -> np.ndarray:
@@ -128,33 +148,77 @@ def _image(img: Any, where: str) -> np.ndarray:
     )
 
 
-def _read_split(ds: Any, split: str) -> tuple[np.ndarray, np.ndarray]:
-    import numpy as np
+class _Items:
+    """A user's dataset -> (uint8 image, label, error) for a DataLoader's workers (a bad
+    item comes back as its one-line error, raised in the main process)."""
 
-    images, labels = [], []
+    def __init__(self, ds: Any, split: str) -> None:
+        self.ds, self.split = ds, split
+
+    def __len__(self) -> int:
+        return len(self.ds)
+
+    def __getitem__(self, i: int) -> tuple[Any, int, str]:
+        item = self.ds[i]
+        if not isinstance(item, (tuple, list)) or len(item) != 2:
+            return (
+                None,
+                0,
+                (
+                    f"must give (image, label) pairs. Got {type(item).__name__} at index {i} instead."
+                ),
+            )
+        try:
+            return _image(item[0], f"{self.split}[{i}]"), int(item[1]), ""
+        except ConfigError as exc:
+            return None, 0, exc.message
+
+
+def _as_list(items: list) -> list:
+    return items
+
+
+def _write_split(ds: Any, split: str, folder: Path, num_workers: int) -> tuple[int, ...]:
+    """One split written to ``folder`` batch by batch; returns the image shape."""
+    import contextlib
+
+    import numpy as np
+    from torch.utils.data import DataLoader
+
+    # loaded when called: ``import moo_compress`` loads no numpy, YAML or torch
+    from moo_compress._utils.io import atomic_memmap, atomic_save_npy
+
     try:
         n = len(ds)
     except TypeError:
         raise ConfigError(
             "create_study", f"data.{split}", "must be a dataset with len() and indexing."
         ) from None
-    for i in range(n):
-        item = ds[i]
-        if not isinstance(item, (tuple, list)) or len(item) != 2:
-            raise ConfigError(
-                "create_study",
-                f"data.{split}",
-                f"must give (image, label) pairs. Got {type(item).__name__} at index {i} instead.",
-            )
-        images.append(_image(item[0], f"{split}[{i}]"))
-        labels.append(int(item[1]))
-    if not images:
+    if n == 0:
         raise ConfigError("create_study", f"data.{split}", "must hold images. Got none.")
-    if len({im.shape for im in images}) > 1:
-        raise ConfigError(
-            "create_study", f"data.{split}", "must hold images of one size (resize them first)."
-        )
-    return np.stack(images), np.asarray(labels, dtype=np.int64)
+    loader = DataLoader(
+        _Items(ds, split), batch_size=64, num_workers=num_workers, collate_fn=_as_list
+    )
+    labels = np.empty(n, dtype=np.int64)
+    done, shape = 0, None
+    with contextlib.ExitStack() as stack:
+        for items in loader:
+            for image, label, error in items:
+                if error:
+                    raise ConfigError("create_study", f"data.{split}", error)
+                if shape is None:
+                    shape = image.shape
+                    out = stack.enter_context(atomic_memmap(folder / f"x_{split}.npy", (n, *shape)))
+                elif image.shape != shape:
+                    raise ConfigError(
+                        "create_study",
+                        f"data.{split}",
+                        "must hold images of one size (resize them first).",
+                    )
+                out[done], labels[done] = image, label
+                done += 1
+    atomic_save_npy(folder / f"y_{split}.npy", labels)
+    return tuple(shape)
 
 
 def _digest(path: Path) -> str:
@@ -409,13 +473,17 @@ def _data_section(data, staging: Path, validation_fraction) -> dict[str, Any]:
     if isinstance(data, dict):
         section = _absolute(data, "dataset")
     elif isinstance(data, ImageClassificationData):
-        # loaded when called: ``import moo_compress`` loads no numpy, YAML or torch
-        from moo_compress.data.arrays import save_arrays
-
-        tmp = staging / "data.tmp.npz"
-        save_arrays(tmp, data.arrays())
-        path = staging / f"data-{_digest(tmp)[:16]}.npz"
-        os.replace(tmp, path)
+        tmp = staging / "data.tmp"
+        shutil.rmtree(tmp, ignore_errors=True)
+        data.write(tmp)
+        h = hashlib.sha256()
+        for f in sorted(tmp.iterdir()):
+            h.update(f"{f.name}:{_digest(f)}".encode())
+        path = staging / f"data-{h.hexdigest()[:16]}"
+        if path.exists():  # the same images, written before
+            shutil.rmtree(tmp)
+        else:
+            os.replace(tmp, path)
         section = {"name": "arrays", "root": path.name}
     else:
         raise ConfigError(

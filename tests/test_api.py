@@ -196,3 +196,22 @@ def test_a_killed_script_resumes_from_python(tmp_path):
     assert np.isfinite(study.pareto(all_trials=True)["accuracy"]).all()
     kept = {t.number: t.values for t in study.optuna_study.trials if t.number in done}
     assert kept == done  # what was stored before the kill is kept as it was
+
+
+def test_datasets_are_written_batch_by_batch_and_read_memory_mapped(tmp_path):
+    from moo_compress.data.arrays import load_arrays
+
+    train, test = _datasets()
+    one, two = tmp_path / "one", tmp_path / "two"
+    mc.ImageClassificationData(train=train, test=test).write(one)
+    mc.ImageClassificationData(train=train, test=test, num_workers=2).write(two)
+    names = sorted(p.name for p in one.iterdir())
+    assert names == ["x_test.npy", "x_train.npy", "y_test.npy", "y_train.npy"]
+    assert all((one / n).read_bytes() == (two / n).read_bytes() for n in names)
+    ds = load_arrays(seed=0, root=str(one))
+    assert isinstance(ds.x_train, np.memmap) and ds.x_train.shape == (300, 32, 32, 3)
+    assert np.array_equal(ds.y_test, [label for _, label in test])
+    bad = [*train[:70], ("not an image", 1)]
+    with pytest.raises(ConfigError, match=r"train\[70\]: an image must be") as info:
+        mc.ImageClassificationData(train=bad, test=test, num_workers=2).write(tmp_path / "bad")
+    assert "\n" not in str(info.value) and not (tmp_path / "bad" / "x_train.npy").exists()

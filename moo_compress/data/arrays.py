@@ -1,9 +1,11 @@
-"""A user's images as arrays in one ``.npz`` file (what the Python API writes from the
-user's own datasets).
+"""A user's images as arrays: a folder of ``.npy`` files (what the Python API writes from
+the user's own datasets), or one ``.npz`` file.
 
-The file holds uint8 images ``x_train``, ``x_test`` (and optionally ``x_val``), each
-(N, H, W, 3), with int64 labels ``y_train``, ``y_test`` (``y_val``). It is read with
-``allow_pickle=False``: a file that would need unpickling is refused.
+They hold uint8 images ``x_train``, ``x_test`` (and optionally ``x_val``), each
+(N, H, W, 3), with integer labels ``y_train``, ``y_test`` (``y_val``). ``.npy`` files are read
+memory-mapped, so a set larger than memory is never held in it; an ``.npz`` is read into
+memory. Both are read with ``allow_pickle=False``: a file that would need unpickling is
+refused.
 """
 
 from __future__ import annotations
@@ -34,21 +36,29 @@ def save_arrays(path: str | Path, arrays: dict[str, np.ndarray]) -> None:
 
 
 def load_arrays(*, seed: int, root: str) -> ImageDataset:
-    """The dataset in an ``.npz`` file.
+    """The dataset in a folder of ``.npy`` files or an ``.npz`` file.
 
     Args:
         seed: Unused (the splits are the user's); taken as every loader's.
-        root: The ``.npz`` file.
+        root: The folder, or the ``.npz`` file.
 
     Raises:
         DataError: The file is not such a set of arrays.
     """
     path = Path(root)
     try:
-        with np.load(path, allow_pickle=False) as f:
-            arrays = {k: f[k] for k in f.files}
+        if path.is_dir():
+            arrays = {
+                f"{xy}_{split}": np.load(f, mmap_mode="r", allow_pickle=False)
+                for xy in "xy"
+                for split in ("train", "val", "test")
+                if (f := path / f"{xy}_{split}.npy").is_file()
+            }
+        else:
+            with np.load(path, allow_pickle=False) as f:
+                arrays = {k: f[k] for k in f.files}
     except (OSError, ValueError, zipfile.BadZipFile) as exc:
-        raise DataError(f"{path}: not a readable .npz of image arrays ({exc})") from None
+        raise DataError(f"{path}: not readable image arrays ({exc})") from None
     missing = [k for k in REQUIRED_ARRAYS if k not in arrays]
     if missing:
         raise DataError(f"{path}: has no array {missing[0]!r}")
@@ -60,7 +70,7 @@ def load_arrays(*, seed: int, root: str) -> ImageDataset:
             )
         if len(arrays.get("y" + x[1:], ())) != len(a):
             raise DataError(f"{path}: {x} and its labels differ in length")
-    y = {k: arrays[k].astype(np.int64) for k in arrays if k.startswith("y_")}
+    y = {k: np.asarray(arrays[k]).astype(np.int64) for k in arrays if k.startswith("y_")}
     return ImageDataset(
         name=f"arrays:{path.stem}",
         x_train=arrays["x_train"],
@@ -84,6 +94,8 @@ def check_options(name: str, options: dict) -> tuple[str, str] | None:
         None, or ``(key, problem)``.
     """
     path = Path(options["root"])
-    if not path.is_file():
-        return "root", f"must name an .npz file of image arrays; {path} does not exist"
+    if not path.exists():
+        return "root", (
+            f"must name a folder of .npy image arrays or an .npz file; {path} does not exist"
+        )
     return None
