@@ -233,6 +233,12 @@ def build_parser() -> argparse.ArgumentParser:
         metavar="DIR",
         help="the CIFAR-C style folder of corrupted test sets, for a model measured on one",
     )
+    p.add_argument(
+        "--trust-builder",
+        metavar="PKG.MODULE:CALLABLE",
+        help="for a model of a study whose model came from your own builder: import that "
+        "builder to rebuild it (a model folder never makes moo-compress import code by itself)",
+    )
     p.add_argument("--format", choices=["table", "json"], default="table")
     return parser
 
@@ -515,7 +521,10 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
     from moo_compress.export import evaluate_exported
 
     report = evaluate_exported(
-        args.model_dir, data_root=args.data_root, corrupted_root=args.corrupted_root
+        args.model_dir,
+        data_root=args.data_root,
+        corrupted_root=args.corrupted_root,
+        trust_builder=args.trust_builder,
     )
     if args.format == "json":
         print(json.dumps(report, indent=2))

@@ -29,7 +29,7 @@ from typing import TYPE_CHECKING, Any
 
 from moo_compress import model_card
 from moo_compress import storage as st
-from moo_compress.artifact import decode_model, parameter_bits
+from moo_compress.artifact import decode_model, parameter_bits, read_header
 from moo_compress.compression.params import config_row
 from moo_compress.data.base import to_tensor
 from moo_compress.errors import ArtifactError, ConfigError, MooCompressError
@@ -518,6 +518,7 @@ def evaluate_exported(
     log: Callable[[str], None] | None = None,
     data_root: str | Path | None = None,
     corrupted_root: str | Path | None = None,
+    trust_builder: str | None = None,
 ) -> dict[str, Any]:
     """Load an exported model and re-measure every objective.
 
@@ -530,6 +531,10 @@ def evaluate_exported(
         data_root: The dataset folder, for a model measured on data read from one (CIFAR,
             COCO); required then, since a model folder never names a data path.
         corrupted_root: The CIFAR-C style folder, for a model measured on one.
+        trust_builder: For a model of a study whose model came from the user's builder:
+            that builder, ``"package.module:callable"``, which the caller trusts to be
+            imported (default None: such a model is refused, since a model folder never
+            makes moo-compress import code of its own accord).
 
     Returns:
         ``{"recorded": {...}, "measured": {...}, "quality": "accuracy" or "map",
@@ -541,7 +546,8 @@ def evaluate_exported(
         ArtifactError: ``model_dir`` is not an exported model, a file is changed, missing or
             unlisted, or its JSON is malformed.
         ConfigError: ``data_root`` or ``corrupted_root`` is missing where the model needs it,
-            or given where it does not.
+            or given where it does not; or the model needs a builder ``trust_builder`` does
+            not name.
     """
     model_dir = Path(model_dir)
     if not model_dir.is_dir():
@@ -553,11 +559,26 @@ def evaluate_exported(
     except json.JSONDecodeError as exc:
         raise ArtifactError(f"{model_dir}: malformed JSON ({exc})") from None
     _user_data_paths(config, model_dir, data_root, corrupted_root)
+    data = (model_dir / "model.mcz").read_bytes()
+    builder = (read_header(data)[0].get("arch") or {}).get("builder")
+    if builder and trust_builder != builder:
+        raise ConfigError(
+            "--trust-builder",
+            "",
+            f"must name the builder {builder!r} that built {model_dir}'s model: a model folder "
+            f"never makes moo-compress import code by itself. Got {trust_builder!r} instead.",
+        )
+    if trust_builder and not builder:
+        raise ConfigError(
+            "--trust-builder",
+            "",
+            f"is only for a model built by a user's builder; {model_dir}'s is not. "
+            f"Got {trust_builder!r} instead.",
+        )
     # torch: the checks of the folder and its files above answer before it loads
     from moo_compress.evaluation import make_evaluator
 
-    data = (model_dir / "model.mcz").read_bytes()
-    model, _ = decode_model(data)
+    model, _ = decode_model(data, builders=(builder,) if builder else ())
     cache = Path(
         cache_dir or os.environ.get("MOO_COMPRESS_CACHE", Path.home() / ".cache" / "moo-compress")
     )

@@ -142,6 +142,20 @@ def test_a_users_own_module_is_searched_through_its_builder(own):
     assert res.returncode == 0, res.stderr
     rows = json.loads(cli("pareto", str(own / "builder.yaml"), "--all", "--format", "json").stdout)
     assert {r["arch"] for r in rows} == {"builder:tests.models.userpkg.nets:build"}
+    # an exported model re-evaluates only when the caller names the builder to import
+    out = own / "builder-export"
+    res = cli("export", str(own / "builder.yaml"), "--out", str(out), "--select", "cr>=1")
+    assert res.returncode == 0, res.stderr
+    model = sorted(p for p in out.iterdir() if p.is_dir())[0]
+    args = ("evaluate", str(model), "--format", "json", "--data-root", str(own / "data"))
+    res = cli(*args)
+    assert res.returncode == 2 and "--trust-builder: must name the builder" in res.stderr
+    assert len(res.stderr.strip().splitlines()) == 1
+    res = cli(*args, "--trust-builder", "tests.models.userpkg.nets:build")
+    assert res.returncode == 0, res.stderr
+    report = json.loads(res.stdout)
+    for name in ("accuracy", "cr", "mce"):
+        assert report["measured"][name] == report["recorded"][name], name
 
 
 class _RunsCode:
