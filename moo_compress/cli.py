@@ -761,7 +761,20 @@ def main(argv: list[str] | None = None) -> int:
 
 #: Settings the layers below name by their keyword (``run_search(n_workers=...)``,
 #: ``load_study_config(seed=...)``) and the command line gives as these flags.
-FLAGS = {"n_workers": "--n-workers", "dask_scheduler": "--dask-scheduler", "seed": "--seed"}
+#: Keyword settings of the layers below, by the flag that sets them (their errors are shown
+#: with the flag).
+FLAGS = {
+    "n_workers": "--n-workers",
+    "dask_scheduler": "--dask-scheduler",
+    "seed": "--seed",
+    "n_trials": "--n-trials",
+    "storage": "--storage",
+    "out_dir": "--out",
+    "select": "--select",
+    "data_root": "--data-root",
+    "corrupted_root": "--corrupted-root",
+    "trust_builder": "--trust-builder",
+}
 
 
 def _as_flag(exc: Exception) -> Exception:

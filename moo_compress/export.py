@@ -271,9 +271,9 @@ def export_pareto(
     out_dir = Path(out_dir)
     if out_dir.exists() and any(out_dir.iterdir()) and not force:
         raise ConfigError(
-            "--out",
+            "out_dir",
             "",
-            f"must be a new or empty directory (or pass --force to replace it). Got {str(out_dir)!r}, which holds files.",
+            f"must be a new or empty directory (or replace it: --force, force=True). Got {str(out_dir)!r}, which holds files.",
         )
     meta = st.study_meta(study.user_attrs)
     clauses = parse_selection(select, list(meta["evaluation"]["record"])) if select else []
@@ -485,8 +485,8 @@ def _user_data_paths(config: dict[str, Any], model_dir: Path, data_root, corrupt
         )
     options = ds.setdefault("options", {})
     for option, given, present in (
-        ("--data-root", data_root, "root" in options),
-        ("--corrupted-root", corrupted_root, bool(ds.get("corrupted_root"))),
+        ("data_root", data_root, "root" in options),
+        ("corrupted_root", corrupted_root, bool(ds.get("corrupted_root"))),
     ):
         if present and given is None:
             raise ConfigError(
@@ -563,14 +563,14 @@ def evaluate_exported(
     builder = (read_header(data)[0].get("arch") or {}).get("builder")
     if builder and trust_builder != builder:
         raise ConfigError(
-            "--trust-builder",
+            "trust_builder",
             "",
             f"must name the builder {builder!r} that built {model_dir}'s model: a model folder "
             f"never makes moo-compress import code by itself. Got {trust_builder!r} instead.",
         )
     if trust_builder and not builder:
         raise ConfigError(
-            "--trust-builder",
+            "trust_builder",
             "",
             f"is only for a model built by a user's builder; {model_dir}'s is not. "
             f"Got {trust_builder!r} instead.",

@@ -55,14 +55,14 @@ def parse_selection(text: str, known: list[str]) -> list[Clause]:
         m = _CLAUSE.match(part)
         if m is None:
             raise ConfigError(
-                "--select",
+                "select",
                 "",
                 f"must be clauses like 'accuracy>=95 and cr>=8' (<objective> <op> <number>, op one of >=, <=, >, <, ==). Got {part.strip()!r} instead.",
             )
         name, op, number = m.groups()
         if name not in known:
             raise ConfigError(
-                "--select",
+                "select",
                 "",
                 f"names an objective the study did not record. Allowed: {{{', '.join(known)}}}. Got {name!r} instead.",
             )

@@ -329,7 +329,7 @@ def _budget(budget: Section, n_trials: int | None) -> tuple[int, int, float | No
     if n_trials is not None:
         if isinstance(n_trials, bool) or not isinstance(n_trials, int) or n_trials < 1:
             raise ConfigError(
-                "--n-trials", "", f"must be an int >= 1. Got {describe(n_trials)} instead."
+                "n_trials", "", f"must be an int >= 1. Got {describe(n_trials)} instead."
             )
         n_trials_value = n_trials
     if max_failures is None:
@@ -375,7 +375,7 @@ def _storage(top: Section, storage: str | None) -> str | None:
     if storage_value is not None:
         check_storage_url(storage_value, top.source, top.key("storage"))
     if storage is not None:
-        storage_value = check_storage_url(storage, "--storage")
+        storage_value = check_storage_url(storage, "storage")
     return storage_value
 
 
