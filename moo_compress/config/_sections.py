@@ -14,7 +14,6 @@ from moo_compress.errors import ConfigError, DataError
 from moo_compress.models.weights import file_digest, load_state_dict, load_weights
 from moo_compress.objectives import OBJECTIVE_INFO, task_objectives
 from moo_compress.settings import (
-    OPTIMIZERS,
     AdversarialConfig,
     DatasetConfig,
     ObjectiveSpec,
@@ -29,37 +28,11 @@ __all__: list[str] = []  # helpers of the loader only
 
 
 def _train_config(sec: Section, defaults: TrainConfig) -> TrainConfig:
-    # Fine-tuning length is the search variable ``finetune_epochs``, not a study setting.
-    epochs = sec.integer("epochs", defaults.epochs, low=1, high=1000) if defaults.epochs else 0
-    cfg = TrainConfig(
-        epochs=epochs,
-        batch_size=sec.integer("batch_size", defaults.batch_size, low=1, high=65536),
-        lr=sec.number("lr", defaults.lr, low=0.0, high=10.0, low_open=True),
-        momentum=sec.number("momentum", defaults.momentum, low=0.0, high=0.999),
-        weight_decay=sec.number("weight_decay", defaults.weight_decay, low=0.0, high=1.0),
-        optimizer=sec.string("optimizer", defaults.optimizer, choices=list(OPTIMIZERS)),
-        step=_callable_target(sec, "step"),
-        optimizer_factory=_callable_target(sec, "optimizer_factory"),
+    """``baseline`` or ``finetune``, read from ``TrainConfig``'s fields with ``defaults``;
+    fine-tuning's length is the search variable ``finetune_epochs``, not a setting."""
+    return read_settings(
+        sec, TrainConfig, defaults=defaults, skip=() if defaults.epochs else ("epochs",)
     )
-    sec.finish()
-    return cfg
-
-
-def _callable_target(sec: Section, key: str) -> str | None:
-    """A ``"package.module:callable"`` of the user's code, imported now (it must import
-    wherever the search runs, as a model builder must)."""
-    target = sec.string(key, None)
-    if target is None:
-        return None
-    if target.count(":") != 1 or not all(target.split(":")):
-        raise sec.error(key, f"must be 'package.module:callable'. Got {describe(target)} instead.")
-    try:
-        obj = import_target(target)
-    except (ImportError, AttributeError) as exc:
-        raise sec.error(key, f"cannot import {target!r} ({exc})") from None
-    if not callable(obj):
-        raise sec.error(key, f"must name a callable. Got {target!r}, a {type(obj).__name__}.")
-    return target
 
 
 def _check_cache_dir(top: Section, cache_dir: Path, given: str | None) -> None:

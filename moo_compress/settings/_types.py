@@ -44,18 +44,22 @@ def setting(
     low: float | None = None,
     high: float | None = None,
     low_open: bool = False,
+    choices: tuple[str, ...] = (),
 ) -> Any:
     """A setting's default, type and range, stated once on its dataclass field; the study
     file's section is read from them by :func:`moo_compress.settings.reader.read_settings`.
 
     Args:
         default: The default value.
-        kind: ``"int"``, ``"float"`` or ``"bool"``.
+        kind: ``"int"``, ``"float"``, ``"bool"``, ``"choice"`` (one of ``choices``) or
+            ``"target"`` (a ``"package.module:callable"`` of the user's code, imported when
+            the section is read).
         low: Smallest allowed value (default None: no bound).
         high: Largest allowed value (default None: no bound).
         low_open: Exclude ``low`` itself (default False).
+        choices: The allowed values of a ``"choice"`` (default: none).
     """
-    meta = {"kind": kind, "low": low, "high": high, "low_open": low_open}
+    meta = {"kind": kind, "low": low, "high": high, "low_open": low_open, "choices": choices}
     return field(default=default, metadata=meta)
 
 
@@ -307,14 +311,14 @@ class TrainConfig:
             ``lr``, ``momentum`` and ``weight_decay``). The cosine schedule applies to it.
     """
 
-    epochs: int
-    batch_size: int
-    lr: float
-    momentum: float
-    weight_decay: float
-    optimizer: str = "sgd"
-    step: str | None = None
-    optimizer_factory: str | None = None
+    epochs: int = setting(0, "int", low=1, high=1000)
+    batch_size: int = setting(64, "int", low=1, high=65536)
+    lr: float = setting(0.01, "float", low=0.0, high=10.0, low_open=True)
+    momentum: float = setting(0.9, "float", low=0.0, high=0.999)
+    weight_decay: float = setting(0.0, "float", low=0.0, high=1.0)
+    optimizer: str = setting("sgd", "choice", choices=("sgd", "adamw"))
+    step: str | None = setting(None, "target")
+    optimizer_factory: str | None = setting(None, "target")
 
     def to_dict(self) -> dict[str, Any]:
         """The settings as stored with a study; the optimizer choices only where they differ
@@ -327,12 +331,12 @@ class TrainConfig:
 
 
 #: The optimizers of the ``baseline`` and ``finetune`` sections' ``optimizer``.
-OPTIMIZERS = ("sgd", "adamw")
+OPTIMIZERS = TrainConfig.__dataclass_fields__["optimizer"].metadata["choices"]
 #: The ``baseline`` section's defaults: training a built-in architecture from scratch.
-BASELINE_TRAINING = TrainConfig(epochs=20, batch_size=64, lr=0.05, momentum=0.9, weight_decay=5e-4)
-#: The ``finetune`` section's defaults (its length is the search variable
-#: ``finetune_epochs``).
-FINETUNING = TrainConfig(epochs=0, batch_size=64, lr=0.01, momentum=0.9, weight_decay=0.0)
+BASELINE_TRAINING = TrainConfig(epochs=20, lr=0.05, weight_decay=5e-4)
+#: The ``finetune`` section's defaults, the fields' (its length is the search variable
+#: ``finetune_epochs``, so ``epochs`` is 0 and not read).
+FINETUNING = TrainConfig()
 
 
 @dataclass(frozen=True)

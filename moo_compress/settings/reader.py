@@ -612,7 +612,9 @@ def load_yaml(path: str | Path, source: str | None = None, what: str = "study") 
         loader.dispose()
 
 
-def read_settings(sec: Section, cls: type) -> Any:
+def read_settings(
+    sec: Section, cls: type, *, defaults: Any = None, skip: Iterable[str] = ()
+) -> Any:
     """A section read into the dataclass ``cls`` from its fields alone: each field made by
     :func:`moo_compress.settings.setting` states its default, type and range; the messages
     are :class:`Section`'s. Unknown keys are refused.
@@ -620,27 +622,56 @@ def read_settings(sec: Section, cls: type) -> Any:
     Args:
         sec: The section.
         cls: The settings dataclass.
+        defaults: An instance of ``cls`` whose values are the defaults instead of the
+            fields' (default None: the fields'), for a class read by several sections.
+        skip: Fields the section does not set (they keep the default).
 
     Raises:
         ConfigError: A value of the wrong type or out of range, or an unknown key.
     """
     import dataclasses
 
+    from moo_compress._utils.registry import import_target  # importlib only: the floor layer
+
     values: dict[str, Any] = {}
     for f in dataclasses.fields(cls):
         meta = f.metadata
         if "kind" not in meta:
             continue
-        if meta["kind"] == "int":
-            values[f.name] = sec.integer(f.name, f.default, low=meta["low"], high=meta["high"])
+        default = getattr(defaults, f.name) if defaults is not None else f.default
+        if f.name in skip:
+            values[f.name] = default
+        elif meta["kind"] == "int":
+            values[f.name] = sec.integer(f.name, default, low=meta["low"], high=meta["high"])
         elif meta["kind"] == "float":
             values[f.name] = sec.number(
-                f.name, f.default, low=meta["low"], high=meta["high"], low_open=meta["low_open"]
+                f.name, default, low=meta["low"], high=meta["high"], low_open=meta["low_open"]
             )
+        elif meta["kind"] == "choice":
+            values[f.name] = sec.string(f.name, default, choices=list(meta["choices"]))
+        elif meta["kind"] == "target":
+            values[f.name] = _callable_target(sec, f.name, default, import_target)
         else:
-            values[f.name] = sec.boolean(f.name, f.default)
+            values[f.name] = sec.boolean(f.name, default)
     sec.finish()
     return cls(**values)
+
+
+def _callable_target(sec: Section, key: str, default: Any, import_target) -> str | None:
+    """A ``"package.module:callable"`` of the user's code, imported now (it must import
+    wherever the search runs, as a model builder must)."""
+    target = sec.string(key, default)
+    if target is None:
+        return None
+    if target.count(":") != 1 or not all(target.split(":")):
+        raise sec.error(key, f"must be 'package.module:callable'. Got {describe(target)} instead.")
+    try:
+        obj = import_target(target)
+    except (ImportError, AttributeError) as exc:
+        raise sec.error(key, f"cannot import {target!r} ({exc})") from None
+    if not callable(obj):
+        raise sec.error(key, f"must name a callable. Got {target!r}, a {type(obj).__name__}.")
+    return target
 
 
 def check_storage_url(value: Any, source: str, key: str = "", *, secret: bool = False) -> str:

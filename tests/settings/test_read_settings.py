@@ -13,18 +13,29 @@ from moo_compress.settings import (
     DetectionConfig,
     LatencyConfig,
     ProxyConfig,
+    TrainConfig,
     WorkersConfig,
 )
 from moo_compress.settings.reader import Section, read_settings
 
-READ_AS_DATA = (AdversarialConfig, DetectionConfig, LatencyConfig, ProxyConfig, WorkersConfig)
+KINDS = ("int", "float", "bool", "choice", "target")
+READ_AS_DATA = (
+    AdversarialConfig,
+    DetectionConfig,
+    LatencyConfig,
+    ProxyConfig,
+    TrainConfig,
+    WorkersConfig,
+)
 
 
 @pytest.mark.parametrize("cls", READ_AS_DATA)
 def test_every_field_states_its_type_and_range_and_an_empty_section_gives_the_defaults(cls):
     for f in dataclasses.fields(cls):
-        assert f.metadata.get("kind") in ("int", "float", "bool"), (cls.__name__, f.name)
-    assert read_settings(Section({}, "s.yaml", "x"), cls) == cls()
+        assert f.metadata.get("kind") in KINDS, (cls.__name__, f.name)
+    # fine-tuning's epochs (0: the search variable finetune_epochs) are not a setting
+    skip = ("epochs",) if cls is TrainConfig else ()
+    assert read_settings(Section({}, "s.yaml", "x"), cls, skip=skip) == cls()
 
 
 @pytest.mark.parametrize(
@@ -67,3 +78,17 @@ def test_a_bad_value_gets_the_study_files_message(cls, data, message):
 def test_a_value_in_range_is_read():
     got = read_settings(Section({"eps": 0.1, "n_images": 64}, "s.yaml", "x"), AdversarialConfig)
     assert got == AdversarialConfig(eps=0.1, n_images=64)
+
+
+def test_a_class_read_by_two_sections_takes_each_ones_defaults():
+    from moo_compress.settings import BASELINE_TRAINING, FINETUNING
+
+    sec = Section({"lr": 0.5}, "s.yaml", "baseline")
+    assert read_settings(sec, TrainConfig, defaults=BASELINE_TRAINING).weight_decay == 5e-4
+    with pytest.raises(ConfigError, match="finetune.epochs: is not a known key"):
+        read_settings(
+            Section({"epochs": 3}, "s.yaml", "finetune"),
+            TrainConfig,
+            defaults=FINETUNING,
+            skip=("epochs",),
+        )
