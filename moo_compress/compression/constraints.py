@@ -1,19 +1,6 @@
 """Deprecated: moved to :mod:`moo_compress.weights.constraints` (this path goes in the next
 release)."""
 
-from __future__ import annotations
+from moo_compress._utils.moved import moved_to
 
-import importlib
-import warnings
-
-
-def __getattr__(name: str):
-    module = importlib.import_module("moo_compress.weights.constraints")
-    if name.startswith("__"):
-        raise AttributeError(name)
-    warnings.warn(
-        f"moo_compress.compression.constraints.{name} moved to moo_compress.weights.constraints.{name}",
-        DeprecationWarning,
-        stacklevel=2,
-    )
-    return getattr(module, name)
+__getattr__ = moved_to(__name__, "moo_compress.weights.constraints")

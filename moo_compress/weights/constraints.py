@@ -162,10 +162,9 @@ def constraint(module: nn.Module) -> CompressedWeight:
     Args:
         module: A prunable layer.
     """
-    if parametrize.is_parametrized(module, "weight"):
-        for p in module.parametrizations.weight:
-            if isinstance(p, CompressedWeight):
-                return p
+    cw = existing_constraint(module)
+    if cw is not None:
+        return cw
     cw = CompressedWeight(module.weight.shape).to(module.weight.device)
     parametrize.register_parametrization(module, "weight", cw, unsafe=True)
     return cw
