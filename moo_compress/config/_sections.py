@@ -92,11 +92,10 @@ def _dataset_config(ds: Section, study_path: Path, task: str) -> DatasetConfig:
         corrupted = ds.path_string("corrupted_root", None)
         if corrupted is not None:
             folder = (study_path.parent / corrupted).resolve()
-            if not folder.is_dir() or not (folder / "labels.npy").is_file():
-                raise ds.error(
-                    "corrupted_root",
-                    f"must be a CIFAR-C style folder (<corruption>.npy files and labels.npy); {folder} has no labels.npy. Got {describe(corrupted)} instead.",
-                )
+            module = info.corrupted_folder.partition(":")[0]
+            problem = import_target(f"{module}:check_corrupted_folder")(folder)
+            if problem:
+                raise ds.error("corrupted_root", f"{problem}. Got {describe(corrupted)} instead.")
             corrupted_root = str(folder)
     greyscale = ds.boolean("greyscale", False)
     validation = _validation_fraction(ds)

@@ -50,8 +50,11 @@ class DatasetInfo:
         check: ``"module:function"`` called with ``(name, options)`` after the options are
             read; returns None, or ``(key, problem)`` for a one-line error on that key
             (default "": no check).
-        corrupted_folder: Whether ``corrupted_root`` (a CIFAR-C style folder of corrupted
-            test images) may be given (default False).
+        corrupted_folder: ``"module:function"`` reading the dataset's published corrupted
+            test images (``corrupted_root``: a CIFAR-10-C folder, or the ImageNet-C layout),
+            called with ``(folder, names, *, y_test, options, cache_dir, num_workers, log)``;
+            its module's ``check_corrupted_folder(folder)`` returns None or the problem
+            (default "": no such folder can be given).
         streams: Whether the loader decodes into the study's cache and returns memory-mapped
             arrays (it takes ``cache_dir``, ``num_workers`` and ``log``; the section then
             takes ``num_workers``; default False).
@@ -62,7 +65,7 @@ class DatasetInfo:
     target: str
     options: tuple[DatasetOption, ...] = ()
     check: str = ""
-    corrupted_folder: bool = False
+    corrupted_folder: str = ""
     streams: bool = False
 
 
@@ -71,6 +74,8 @@ _CIFAR = (
     DatasetOption("train_subset", "integer", None, 1, 10_000_000),
     DatasetOption("test_subset", "integer", None, 1, 10_000_000),
 )
+#: CIFAR-10-C's layout: ``<corruption>.npy`` (5 severity blocks) and ``labels.npy``.
+_CIFAR_C = "moo_compress.data.cifar:read_corrupted_folder"
 _DETECTION_SIZE = DatasetOption("image_size", "integer", 64, 16, 1024)
 _INFO = [
     DatasetInfo(
@@ -78,7 +83,7 @@ _INFO = [
         "classification",
         "moo_compress.data.digits:load_digits",
         (DatasetOption("test_fraction", "number", 0.3, 0.05, 0.9),),
-        corrupted_folder=True,
+        corrupted_folder=_CIFAR_C,
     ),
     DatasetInfo(
         "cifar10",
@@ -86,7 +91,7 @@ _INFO = [
         "moo_compress.data.cifar:load_cifar10",
         _CIFAR,
         check="moo_compress.data.cifar:check_options",
-        corrupted_folder=True,
+        corrupted_folder=_CIFAR_C,
     ),
     DatasetInfo(
         "cifar100",
@@ -94,7 +99,7 @@ _INFO = [
         "moo_compress.data.cifar:load_cifar100",
         _CIFAR,
         check="moo_compress.data.cifar:check_options",
-        corrupted_folder=True,
+        corrupted_folder=_CIFAR_C,
     ),
     DatasetInfo(
         "imagefolder",
@@ -108,6 +113,7 @@ _INFO = [
             DatasetOption("val", "string", None),
         ),
         check="moo_compress.data.imagefolder:check_options",
+        corrupted_folder="moo_compress.data.imagefolder:load_corrupted_folder",
         streams=True,
     ),
     DatasetInfo(

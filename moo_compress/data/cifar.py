@@ -41,6 +41,8 @@ FOLDERS = {
 NUM_CLASSES = {"cifar10": 10, "cifar100": 100}
 
 __all__ = [
+    "check_corrupted_folder",
+    "read_corrupted_folder",
     "FOLDERS",
     "NUM_CLASSES",
     "check_cifar_root",
@@ -317,3 +319,33 @@ def _load_npy(path: Path, shape: tuple[int, ...]) -> np.ndarray:
     if arr.dtype != np.uint8 or arr.shape != shape:
         raise DataError(f"{path}: expected uint8 array {shape}, got {arr.dtype} {arr.shape}")
     return arr
+
+
+def read_corrupted_folder(
+    folder: Path, names, *, y_test: np.ndarray, options: dict | None = None, **_: object
+) -> dict[str, np.ndarray]:
+    """:func:`load_corrupted_folder`, called as every dataset's corrupted-folder reader
+    (``DatasetInfo.corrupted_folder``; the other arguments do not apply to ``.npy`` files).
+
+    Args:
+        folder: The -C folder.
+        names: Corruptions to read.
+        y_test: Labels of the clean test images used.
+        options: The dataset's options (unused).
+        _: ``cache_dir``, ``num_workers``, ``log`` (unused).
+    """
+    return load_corrupted_folder(folder, names, y_test=y_test)
+
+
+def check_corrupted_folder(folder: Path) -> str | None:
+    """None, or why ``folder`` is not a CIFAR-10-C folder.
+
+    Args:
+        folder: The folder given as ``corrupted_root``.
+    """
+    if not folder.is_dir() or not (folder / "labels.npy").is_file():
+        return (
+            "must be a CIFAR-C style folder (<corruption>.npy files and labels.npy); "
+            f"{folder} has no labels.npy"
+        )
+    return None

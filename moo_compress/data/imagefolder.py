@@ -29,8 +29,12 @@ from moo_compress.errors import DataError
 __all__ = [
     "CACHE_VERSION",
     "IMAGE_SUFFIXES",
+    "SEVERITIES",
+    "check_corrupted_folder",
     "check_options",
+    "decode_files",
     "list_split",
+    "load_corrupted_folder",
     "load_imagefolder",
     "read_split",
 ]
@@ -169,18 +173,47 @@ def read_split(
         DataError: A class folder the other splits lack, an unreadable image, or no images.
     """
     files, labels = list_split(folder, classes)
+    return decode_files(
+        files, image_size, cache_dir=cache_dir, num_workers=num_workers, log=log, what=str(folder)
+    ), labels
+
+
+def decode_files(
+    files: list[Path],
+    image_size: int,
+    *,
+    cache_dir: Path | None = None,
+    num_workers: int = 0,
+    log: Callable[[str], None] | None = None,
+    what: str = "",
+) -> np.ndarray:
+    """Image files decoded, resized and centre-cut to uint8 (N, S, S, 3), in their order;
+    with ``cache_dir``, once, into a memory-mapped ``.npy`` file there (see
+    :func:`read_split`).
+
+    Args:
+        files: The image files.
+        image_size: S.
+        cache_dir: Where decoded files are kept (default None: decode into memory).
+        num_workers: Processes decoding images (default 0: this one).
+        log: Callable for progress lines (default None: silent).
+        what: What the files are, for the progress lines (default: nothing).
+
+    Raises:
+        DataError: An unreadable image.
+    """
     path = None
     if cache_dir is not None:
         path = Path(cache_dir) / "images" / f"{_split_key(files, image_size)}.npy"
         if path.exists():
-            return np.load(path, mmap_mode="r", allow_pickle=False), labels
+            return np.load(path, mmap_mode="r", allow_pickle=False)
     t0, done, step = time.perf_counter(), 0, max(1000, len(files) // 10)
 
     def progress(n: int) -> None:
         nonlocal done
         if log is not None and (n // step > done // step or n == len(files)):
             log(
-                f"decoded {n:,}/{len(files):,} images of {folder} at {image_size}x{image_size} "
+                f"decoded {n:,}/{len(files):,} images of {what} at {image_size}x{image_size} "
                 f"({time.perf_counter() - t0:.1f} s)"
             )
         done = n
@@ -190,12 +223,12 @@ def read_split(
         for chunk in _batches(files, image_size, num_workers):
             chunks.append(chunk)
             progress(done + len(chunk))
-        return np.concatenate(chunks), labels
+        return np.concatenate(chunks)
     with atomic_memmap(path, (len(files), image_size, image_size, 3)) as out:
         for chunk in _batches(files, image_size, num_workers):
             out[done : done + len(chunk)] = chunk
             progress(done + len(chunk))
-    return np.load(path, mmap_mode="r", allow_pickle=False), labels
+    return np.load(path, mmap_mode="r", allow_pickle=False)
 
 
 def load_imagefolder(
@@ -268,4 +301,96 @@ def check_options(name: str, options: dict) -> tuple[str, str] | None:
                 f"must name a split folder under {root} with one sub-folder of images per "
                 f"class; {folder} does not exist"
             )
+    return None
+
+
+#: Severities of a published corrupted set (one folder each).
+SEVERITIES = (1, 2, 3, 4, 5)
+
+
+def load_corrupted_folder(
+    folder: Path,
+    names,
+    *,
+    y_test: np.ndarray,
+    options: dict,
+    cache_dir: Path | None = None,
+    num_workers: int = 0,
+    log: Callable[[str], None] | None = None,
+) -> dict[str, np.ndarray]:
+    """The corrupted test images of a published set in the ImageNet-C layout,
+    ``<corruption>/<severity>/<class>/<image>`` (ImageNet-C, Tiny-ImageNet-C; the image
+    file's suffix may differ from the clean one's, e.g. ``.JPEG`` for ``.png``).
+
+    Every clean test image must have its corrupted version at the same ``<class>/<name>`` in
+    each severity folder; the images are decoded as the clean ones are (resized, centre cut)
+    and kept as the clean splits are (see :func:`read_split`).
+
+    Args:
+        folder: The folder (``corrupted_root``).
+        names: Corruptions to read.
+        y_test: Labels of the clean test images, in reading order.
+        options: The ``imagefolder`` options (``root``, ``image_size``, ``train``, ``test``).
+        cache_dir: Where decoded images are kept (default None: in memory).
+        num_workers: Processes decoding images (default 0: this one).
+        log: Callable for progress lines (default None: silent).
+
+    Returns:
+        Name -> uint8 array (5 * N, S, S, 3), severity 1 first.
+
+    Raises:
+        DataError: A corruption or severity folder is missing, or it lacks a test image.
+    """
+    folder = Path(folder)
+    root = Path(options["root"])
+    test_dir = root / options.get("test", "test")
+    classes = _classes(root / options.get("train", "train"))
+    files, labels = list_split(test_dir, classes)
+    if not np.array_equal(labels, np.asarray(y_test)):
+        raise DataError(f"{test_dir}: its images do not match the test split measured")
+    wanted = [f.relative_to(test_dir).with_suffix("") for f in files]
+    out = {}
+    for name in names:
+        ordered: list[Path] = []
+        for severity in SEVERITIES:
+            sub = folder / name / str(severity)
+            if not sub.is_dir():
+                raise DataError(
+                    f"{sub}: expected the ImageNet-C layout <corruption>/<severity>/<class>/"
+                    "<image>; folder not found"
+                )
+            found = {
+                p.relative_to(sub).with_suffix(""): p
+                for p in sub.glob("*/*")
+                if p.suffix.lower() in IMAGE_SUFFIXES
+            }
+            missing = [w for w in wanted if w not in found]
+            if missing:
+                raise DataError(
+                    f"{sub}: has no corrupted version of test image {missing[0]} "
+                    f"({len(missing)} of {len(wanted)} missing)"
+                )
+            ordered += [found[w] for w in wanted]
+        out[name] = decode_files(
+            ordered,
+            int(options["image_size"]),
+            cache_dir=cache_dir,
+            num_workers=num_workers,
+            log=log,
+            what=f"{folder / name}",
+        )
+    return out
+
+
+def check_corrupted_folder(folder: Path) -> str | None:
+    """None, or why ``folder`` is not a corrupted set in the ImageNet-C layout.
+
+    Args:
+        folder: The folder given as ``corrupted_root``.
+    """
+    if not folder.is_dir() or not any(p.is_dir() for p in folder.glob("*/1")):
+        return (
+            "must be a folder in the ImageNet-C layout (<corruption>/<severity>/<class>/"
+            f"<image>); {folder} has no <corruption>/1 folder"
+        )
     return None

@@ -22,13 +22,13 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from moo_compress._utils.hashing import derived_seed, digest
+from moo_compress._utils.registry import import_target
 from moo_compress.artifact import decode_model
 from moo_compress.compression.pipeline import compress, technique_name
 from moo_compress.corruptions import suite as corruption_suite
 from moo_compress.corruptions.suite import cached_corrupted_set
 from moo_compress.data import DATASET_INFO, DATASETS
 from moo_compress.data.base import SPLITS, greyscale, greyscale_dataset, select_split
-from moo_compress.data.cifar import load_corrupted_folder
 from moo_compress.errors import DataError
 from moo_compress.evaluation.base import ModelEvaluator
 from moo_compress.evaluation.baselines import BaselineCache
@@ -197,11 +197,22 @@ class ClassificationEvaluator(ModelEvaluator):
             if isinstance(a, np.memmap) and a.filename
         )
         if ds.corrupted_root and self.split == "test":
-            # a CIFAR-C folder holds corrupted *test* images; validation images are
-            # corrupted here, by the same suite
-
-            corrupted = load_corrupted_folder(
-                Path(ds.corrupted_root), self.corruptions, y_test=dataset.y_test
+            # a published corrupted set (CIFAR-10-C, or the ImageNet-C layout) holds corrupted
+            # *test* images; validation images are corrupted here, by the same suite
+            corrupted = import_target(DATASET_INFO[ds.name].corrupted_folder)(
+                Path(ds.corrupted_root),
+                self.corruptions,
+                y_test=dataset.y_test,
+                options=ds.options,
+                cache_dir=self.cache_dir,
+                num_workers=ds.num_workers,
+                log=self.log,
+            )
+            decoded = (Path(self.cache_dir) / "images").resolve()
+            self._content += "".join(  # decoded from the folder's image files: keyed by them
+                f"|{Path(a.filename).name}"
+                for a in corrupted.values()
+                if isinstance(a, np.memmap) and a.filename and Path(a.filename).parent == decoded
             )
         else:
             corrupted = cached_corrupted_set(
