@@ -118,7 +118,7 @@ def load_study_config(
     driver, options = _driver_section(drv, space)
     n_trials_value, max_failures, budget_seconds = _budget(top.section("budget"), n_trials)
     cor = top.section("corruptions")
-    names, severities = _corruptions(cor)
+    names, severities, corruption_images = _corruptions(cor, task)
 
     reference = _reference(top.section("robustness"), path)
     adversarial = _adversarial_config(top.section("adversarial"))
@@ -191,6 +191,7 @@ def load_study_config(
         detection=detection,
         file_seed=file_seed,
         user_model=user_model,
+        corruption_images=corruption_images,
     )
 
 
@@ -338,8 +339,8 @@ def _budget(budget: Section, n_trials: int | None) -> tuple[int, int, float | No
     return n_trials_value, max_failures, budget_seconds
 
 
-def _corruptions(cor: Section) -> tuple[tuple[str, ...], tuple[int, ...]]:
-    """``corruptions``: (names, severities sorted)."""
+def _corruptions(cor: Section, task: str) -> tuple[tuple[str, ...], tuple[int, ...], int | None]:
+    """``corruptions``: (names, severities sorted, the search's validation images)."""
     names = cor.raw("names", CORRUPTIONS.names())
     if not isinstance(names, list) or not names:
         raise cor.error(
@@ -365,8 +366,13 @@ def _corruptions(cor: Section) -> tuple[tuple[str, ...], tuple[int, ...]]:
             "severities",
             f"must be a non-empty list of distinct ints in [1, 5]. Got {describe(severities)} instead.",
         )
+    n_images = cor.integer("n_images", None, low=1, high=100_000_000)
+    if n_images is not None and task != "classification":
+        raise cor.error(
+            "n_images", f"applies to classification studies only. Got {n_images} instead."
+        )
     cor.finish()
-    return tuple(names), tuple(sorted(severities))
+    return tuple(names), tuple(sorted(severities)), n_images
 
 
 def _storage(top: Section, storage: str | None) -> str | None:

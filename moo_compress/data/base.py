@@ -13,11 +13,12 @@ if TYPE_CHECKING:
     import torch
 
 __all__ = [
-    "SPLITS",
     "ImageDataset",
+    "SPLITS",
     "greyscale",
     "greyscale_dataset",
     "select_split",
+    "stratified_rows",
     "to_tensor",
     "to_uint8",
     "validation_indices",
@@ -132,6 +133,27 @@ def validation_indices(
     stratify = labels if labels.ndim == 1 and counts.min() >= 2 else None
     tr, va = train_test_split(idx, test_size=fraction, random_state=seed, stratify=stratify)
     return np.sort(tr), np.sort(va)
+
+
+def stratified_rows(labels: np.ndarray, n: int, seed: int) -> np.ndarray:
+    """``n`` row indices drawn stratified by label (plainly random when a class is too
+    small to stratify), sorted; the same seed gives the same rows.
+
+    Args:
+        labels: Class label of each row.
+        n: Rows to draw (fewer than ``len(labels)``).
+        seed: The draw's seed.
+    """
+    from sklearn.model_selection import train_test_split
+
+    labels = np.asarray(labels)
+    idx = np.arange(len(labels))
+    classes, counts = np.unique(labels, return_counts=True)
+    stratify = (
+        labels if counts.min() >= 2 and len(classes) <= n <= len(labels) - len(classes) else None
+    )
+    _, rows = train_test_split(idx, test_size=n, random_state=seed, stratify=stratify)
+    return np.sort(rows)
 
 
 def select_split(ds: ImageDataset, split: str, fraction: float, seed: int) -> ImageDataset:

@@ -15,20 +15,27 @@ import json
 import math
 import time
 from collections.abc import Callable
-from dataclasses import asdict
+from dataclasses import asdict, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from moo_compress._utils.hashing import derived_seed, digest
+from moo_compress._utils.io import take_rows
 from moo_compress._utils.registry import import_target
 from moo_compress.artifact import decode_model
 from moo_compress.compression.pipeline import compress, technique_name
 from moo_compress.corruptions import suite as corruption_suite
 from moo_compress.corruptions.suite import cached_corrupted_set
 from moo_compress.data import DATASET_INFO, DATASETS
-from moo_compress.data.base import SPLITS, greyscale, greyscale_dataset, select_split
+from moo_compress.data.base import (
+    SPLITS,
+    greyscale,
+    greyscale_dataset,
+    select_split,
+    stratified_rows,
+)
 from moo_compress.errors import DataError
 from moo_compress.evaluation.base import ModelEvaluator
 from moo_compress.evaluation.baselines import BaselineCache
@@ -189,13 +196,25 @@ class ClassificationEvaluator(ModelEvaluator):
         )
         if ds.greyscale:
             dataset = greyscale_dataset(dataset)
+        search_images = self.spec.corruption_images
+        if self.split == "validation" and search_images and search_images < len(dataset.y_test):
+            # the search measures on a stratified, seeded subset (corruptions.n_images), and
+            # only it is corrupted; export and evaluate measure the whole test split
+            rows = stratified_rows(
+                dataset.y_test, search_images, derived_seed(self.seed, "n_images")
+            )
+            dataset = replace(
+                dataset, x_test=take_rows(dataset.x_test, rows), y_test=dataset.y_test[rows]
+            )
+        else:
+            search_images = None
         # images decoded into the cache (memory-mapped files named by the image files' key):
         # every cache made from them is keyed by them too, so changed images are measured anew
         self._content = "|".join(
             Path(a.filename).name
             for a in (dataset.x_train, dataset.x_test)
             if isinstance(a, np.memmap) and a.filename
-        )
+        ) + (f"|n_images={search_images}" if search_images else "")
         if ds.corrupted_root and self.split == "test":
             # a published corrupted set (CIFAR-10-C, or the ImageNet-C layout) holds corrupted
             # *test* images; validation images are corrupted here, by the same suite

@@ -377,6 +377,9 @@ class EvaluationSpec:
         record: Objectives measured and stored per trial.
         user_model: The user's own model, the baseline (default None: ``arch`` is a
             built-in architecture trained here).
+        corruption_images: Validation images the search measures on (``corruptions.n_images``;
+            a stratified, seeded subset, corrupted alone; default None: all). ``export`` and
+            ``evaluate`` measure the whole test split.
     """
 
     task: str
@@ -395,11 +398,12 @@ class EvaluationSpec:
     latency: LatencyConfig = LatencyConfig()
     record: tuple[str, ...] = ()
     user_model: UserModelConfig | None = None
+    corruption_images: int | None = None
 
     def to_dict(self) -> dict[str, Any]:
         """The JSON form stored with studies and exported models (its digest is part of the
-        study fingerprint and of every cache key). ``user_model`` is written only when set,
-        so the specs of studies on built-in architectures are unchanged."""
+        study fingerprint and of every cache key). ``user_model`` and ``corruption_images``
+        are written only when set, so the specs of studies without them are unchanged."""
         out = {
             "task": self.task,
             "seed": self.seed,
@@ -419,6 +423,8 @@ class EvaluationSpec:
         }
         if self.user_model is not None:
             out["user_model"] = asdict(self.user_model)
+        if self.corruption_images is not None:
+            out["corruption_images"] = self.corruption_images
         return out
 
     @classmethod
@@ -448,6 +454,7 @@ class EvaluationSpec:
             proxy=section(ProxyConfig, "proxy"),
             latency=section(LatencyConfig, "latency"),
             record=tuple(d.get("record") or ()),
+            corruption_images=d.get("corruption_images"),
             user_model=(
                 UserModelConfig.from_dict(d["user_model"]) if d.get("user_model") else None
             ),
@@ -510,6 +517,8 @@ class StudyConfig:
             was searched with (:func:`moo_compress.storage.as_searched`).
         user_model: The user's own model (``model: {torchvision | builder, weights}``;
             default None: ``arch`` is a built-in architecture trained here).
+        corruption_images: ``corruptions.n_images`` (default None: every validation image;
+            see :class:`EvaluationSpec`).
     """
 
     source: str
@@ -547,6 +556,7 @@ class StudyConfig:
     unset_bounds: frozenset[str] = frozenset()
     file_seed: int | None = None
     user_model: UserModelConfig | None = None
+    corruption_images: int | None = None
 
     @property
     def objective_names(self) -> list[str]:
@@ -586,6 +596,7 @@ class StudyConfig:
             latency=self.latency,
             record=tuple(self.record),
             user_model=self.user_model,
+            corruption_images=self.corruption_images,
         )
 
     def evaluation_spec(self) -> dict[str, Any]:
