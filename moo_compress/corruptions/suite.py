@@ -16,7 +16,7 @@ from moo_compress._utils.io import atomic_memmap, atomic_save_npy, atomic_write
 from moo_compress._utils.registry import import_target
 from moo_compress.corruptions import CORRUPTIONS, SEVERITIES
 from moo_compress.corruptions._filters import truncate_grey
-from moo_compress.data import DATASET_INFO, DATASETS, REQUIRED
+from moo_compress.data import CIFAR_C_LAYOUT, DATASET_INFO, DATASETS, REQUIRED
 from moo_compress.data.base import to_tensor
 from moo_compress.errors import ConfigError
 
@@ -24,6 +24,7 @@ if TYPE_CHECKING:
     import torch
 
 __all__ = [
+    "BATCH_PIXELS",
     "IMPLEMENTATION_VERSION",
     "cached_corrupted_set",
     "corrupt_dataset",
@@ -50,13 +51,18 @@ def corruption_seed(seed: int, name: str, severity: int) -> int:
     return (seed * 1_000_003 + zlib.crc32(name.encode()) * 7 + severity) % (2**63 - 1)
 
 
+#: Pixels corrupted at once (float32 on the device, with a corruption's intermediates):
+#: 2048 images of 32x32.
+BATCH_PIXELS = 2048 * 32 * 32
+
+
 def corrupt_images(
     images: np.ndarray,
     name: str,
     severity: int,
     *,
     seed: int,
-    batch_size: int = 2048,
+    batch_size: int | None = None,
     out: np.ndarray | None = None,
 ) -> np.ndarray:
     """Corrupt uint8 images (N, H, W, 3) at one severity; returns uint8 of the same shape.
@@ -68,7 +74,9 @@ def corrupt_images(
         name: A name in :data:`~moo_compress.corruptions.CORRUPTIONS`.
         severity: 1..5.
         seed: Seed of the corruption's random draws (see :func:`corruption_seed`).
-        batch_size: Images per batch on the engine's device (default 2048).
+        batch_size: Images per batch on the engine's device (default None:
+            :data:`BATCH_PIXELS` pixels' worth, 2048 images of 32x32 or 41 of 224x224, so
+            memory stays bounded at any image size).
         out: Where to write the result, an array of the images' shape and dtype (for
             example a slice of a memory-mapped file; default None: a new array).
     """
@@ -78,6 +86,8 @@ def corrupt_images(
     gen = torch.Generator().manual_seed(corruption_seed(seed, name, severity))
     device = get_device()
     out = np.empty(images.shape, dtype=np.uint8) if out is None else out
+    if batch_size is None:
+        batch_size = max(1, BATCH_PIXELS // (images.shape[1] * images.shape[2]))
     for i in range(0, len(images), batch_size):
         batch = to_tensor(images[i : i + batch_size]).to(device)
         out[i : i + batch_size] = corrupted_to_uint8(fn(batch, severity, gen))
@@ -172,9 +182,13 @@ def cached_corrupted_set(
     Returns:
         Corruption name -> uint8 array (5 * N, H, W, 3), severity 1 first.
     """
-    digest = hashlib.sha256(f"{data_key}|{seed}|v{IMPLEMENTATION_VERSION}".encode()).hexdigest()[
-        :16
-    ]
+    # random corruptions draw per batch: a batch other than 2048 images (images larger than
+    # 32x32, see BATCH_PIXELS) is part of the key, so sets drawn in other batches never mix
+    batch = BATCH_PIXELS // (images.shape[1] * images.shape[2])
+    extra = f"|batch{batch}" if batch != 2048 else ""
+    digest = hashlib.sha256(
+        f"{data_key}|{seed}|v{IMPLEMENTATION_VERSION}{extra}".encode()
+    ).hexdigest()[:16]
     folder = cache_root / "corrupted" / digest
     write_corrupted_set(images, labels, names, folder, seed=seed, log=log)
     return {
@@ -303,7 +317,7 @@ def _dataset_test_split(
     """
 
     # the datasets whose test split a CIFAR-C style folder can hold
-    names = [n for n in DATASETS.names() if DATASET_INFO[n].corrupted_folder]
+    names = [n for n in DATASETS.names() if DATASET_INFO[n].corrupted_folder == CIFAR_C_LAYOUT]
     if dataset not in names:
         raise ConfigError(
             "--dataset", "", f"must be one of {{{', '.join(names)}}}. Got {dataset!r} instead."

@@ -75,7 +75,7 @@ _CIFAR = (
     DatasetOption("test_subset", "integer", None, 1, 10_000_000),
 )
 #: CIFAR-10-C's layout: ``<corruption>.npy`` (5 severity blocks) and ``labels.npy``.
-_CIFAR_C = "moo_compress.data.cifar:read_corrupted_folder"
+CIFAR_C_LAYOUT = "moo_compress.data.cifar:read_corrupted_folder"
 _DETECTION_SIZE = DatasetOption("image_size", "integer", 64, 16, 1024)
 _INFO = [
     DatasetInfo(
@@ -83,7 +83,7 @@ _INFO = [
         "classification",
         "moo_compress.data.digits:load_digits",
         (DatasetOption("test_fraction", "number", 0.3, 0.05, 0.9),),
-        corrupted_folder=_CIFAR_C,
+        corrupted_folder=CIFAR_C_LAYOUT,
     ),
     DatasetInfo(
         "cifar10",
@@ -91,7 +91,7 @@ _INFO = [
         "moo_compress.data.cifar:load_cifar10",
         _CIFAR,
         check="moo_compress.data.cifar:check_options",
-        corrupted_folder=_CIFAR_C,
+        corrupted_folder=CIFAR_C_LAYOUT,
     ),
     DatasetInfo(
         "cifar100",
@@ -99,7 +99,7 @@ _INFO = [
         "moo_compress.data.cifar:load_cifar100",
         _CIFAR,
         check="moo_compress.data.cifar:check_options",
-        corrupted_folder=_CIFAR_C,
+        corrupted_folder=CIFAR_C_LAYOUT,
     ),
     DatasetInfo(
         "imagefolder",
@@ -165,6 +165,7 @@ def task_datasets(task: str) -> list[str]:
 
 
 __all__ = [
+    "CIFAR_C_LAYOUT",
     "DATASETS",
     "DATASET_INFO",
     "REQUIRED",
