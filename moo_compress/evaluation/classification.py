@@ -716,7 +716,7 @@ class ClassificationEvaluator(ModelEvaluator):
             spec = dataclasses.replace(
                 self.spec, corruptions=tuple(corruptions), severities=tuple(severities)
             )
-            self._fidelity_views[ident] = type(self)(
+            view = type(self)(
                 spec,
                 self.cache_dir,
                 log=self.log,
@@ -724,6 +724,8 @@ class ClassificationEvaluator(ModelEvaluator):
                 evaluation_set=self._image_subset(fidelity.get("images"), corruptions),
                 baselines=self.baselines,
             )
+            view._content = getattr(self, "_content", "")  # the same images: the same keys
+            self._fidelity_views[ident] = view
         return self._fidelity_views[ident]
 
     def _image_subset(self, images: int | None, corruptions: list[str]) -> EvaluationSet:

@@ -151,5 +151,10 @@ def test_a_study_on_an_image_folder_measures_memory_mapped_images(folder, tmp_pa
     assert isinstance(ds.x_train, np.memmap) and isinstance(ds.x_test, np.memmap)
     assert all(isinstance(v, np.memmap) for v in ev.evaluation_set.corrupted.values())
     assert any(line.startswith("decoded 200/200 images") for line in lines)
+    # every cache made from decoded images is keyed by them, in a multi-fidelity view too
+    assert (
+        ev._content_key()
+        and ev.at_fidelity({"severities": [2]})._content_key() == ev._content_key()
+    )
     values = ev.evaluate({"prune_ratio": 0.3}, "k").values
     assert 0 <= values["accuracy"] <= 100 and values["mce"] > 0
