@@ -19,7 +19,7 @@
     study.export("exports/my-resnet")
 
 ``create_study`` writes the study as a study file (``study.yaml``) with what it needs (the
-model's weights as safetensors, the datasets as an ``.npz`` of uint8 images, the space) in
+model's weights as safetensors, the datasets as uint8 ``.npy`` files, the space) in
 the study's folder, and reads it back with the study-file loader: every argument is checked
 at once, with the study file's messages, and nothing is left behind when one is refused.
 The CLI's read commands (``status``, ``pareto``, ``report``) and Optuna's tools read the same
@@ -95,13 +95,26 @@ class ImageClassificationData:
         Raises:
             ConfigError: An image of an unknown kind, a bad item, or sizes that differ.
         """
+        import numpy as np
+
+        # loaded when called: ``import moo_compress`` loads no numpy or torch
+        from moo_compress._utils.io import atomic_save_npy
+        from moo_compress.data.torch_datasets import SPLITS, write_split
+        from moo_compress.errors import DataError
+
         folder = Path(folder)
         folder.mkdir(parents=True, exist_ok=True)
         sizes = set()
-        for split in ("train", "val", "test"):
+        for split in SPLITS:
             ds = getattr(self, split)
-            if ds is not None:
-                sizes.add(_write_split(ds, split, folder, self.num_workers))
+            if ds is None:
+                continue
+            try:
+                labels, _ = write_split(ds, folder / f"x_{split}.npy", num_workers=self.num_workers)
+            except DataError as exc:
+                raise ConfigError("create_study", f"data.{split}", str(exc)) from None
+            atomic_save_npy(folder / f"y_{split}.npy", labels)
+            sizes.add(tuple(np.load(folder / f"x_{split}.npy", mmap_mode="r").shape[1:]))
         if len(sizes) > 1:
             raise ConfigError(
                 "create_study",
@@ -123,102 +136,6 @@ class ImageClassificationData:
         with tempfile.TemporaryDirectory() as tmp:
             self.write(tmp)
             return {f.stem: np.load(f, allow_pickle=False) for f in sorted(Path(tmp).iterdir())}
-
-
-def _image(img: Any, where: str) -> np.ndarray:
-    import numpy as np
-
-    if hasattr(img, "convert") and hasattr(img, "size"):  # a PIL image
-        return np.asarray(img.convert("RGB"), dtype=np.uint8)
-    if hasattr(img, "detach"):  # a tensor (C, H, W) in [0, 1]
-        t = img.detach().cpu()
-        if t.dim() == 3 and t.shape[0] in (1, 3):
-            t = t.expand(3, -1, -1) if t.shape[0] == 1 else t
-            if t.dtype.is_floating_point:
-                t = (t.clamp(0, 1) * 255.0).round()
-            return t.permute(1, 2, 0).to(dtype=__import__("torch").uint8).numpy()
-    arr = np.asarray(img)
-    if arr.dtype == np.uint8 and arr.ndim == 3 and arr.shape[2] == 3:
-        return arr
-    raise ConfigError(
-        "create_study",
-        "data",
-        f"{where}: an image must be a PIL image, a uint8 array (H, W, 3) or a float tensor "
-        f"(3, H, W) in [0, 1]. Got {type(img).__name__} {getattr(img, 'shape', '')} instead.",
-    )
-
-
-class _Items:
-    """A user's dataset -> (uint8 image, label, error) for a DataLoader's workers (a bad
-    item comes back as its one-line error, raised in the main process)."""
-
-    def __init__(self, ds: Any, split: str) -> None:
-        self.ds, self.split = ds, split
-
-    def __len__(self) -> int:
-        return len(self.ds)
-
-    def __getitem__(self, i: int) -> tuple[Any, int, str]:
-        item = self.ds[i]
-        if not isinstance(item, (tuple, list)) or len(item) != 2:
-            return (
-                None,
-                0,
-                (
-                    f"must give (image, label) pairs. Got {type(item).__name__} at index {i} instead."
-                ),
-            )
-        try:
-            return _image(item[0], f"{self.split}[{i}]"), int(item[1]), ""
-        except ConfigError as exc:
-            return None, 0, exc.message
-
-
-def _as_list(items: list) -> list:
-    return items
-
-
-def _write_split(ds: Any, split: str, folder: Path, num_workers: int) -> tuple[int, ...]:
-    """One split written to ``folder`` batch by batch; returns the image shape."""
-    import contextlib
-
-    import numpy as np
-    from torch.utils.data import DataLoader
-
-    # loaded when called: ``import moo_compress`` loads no numpy, YAML or torch
-    from moo_compress._utils.io import atomic_memmap, atomic_save_npy
-
-    try:
-        n = len(ds)
-    except TypeError:
-        raise ConfigError(
-            "create_study", f"data.{split}", "must be a dataset with len() and indexing."
-        ) from None
-    if n == 0:
-        raise ConfigError("create_study", f"data.{split}", "must hold images. Got none.")
-    loader = DataLoader(
-        _Items(ds, split), batch_size=64, num_workers=num_workers, collate_fn=_as_list
-    )
-    labels = np.empty(n, dtype=np.int64)
-    done, shape = 0, None
-    with contextlib.ExitStack() as stack:
-        for items in loader:
-            for image, label, error in items:
-                if error:
-                    raise ConfigError("create_study", f"data.{split}", error)
-                if shape is None:
-                    shape = image.shape
-                    out = stack.enter_context(atomic_memmap(folder / f"x_{split}.npy", (n, *shape)))
-                elif image.shape != shape:
-                    raise ConfigError(
-                        "create_study",
-                        f"data.{split}",
-                        "must hold images of one size (resize them first).",
-                    )
-                out[done], labels[done] = image, label
-                done += 1
-    atomic_save_npy(folder / f"y_{split}.npy", labels)
-    return tuple(shape)
 
 
 def _digest(path: Path) -> str:
@@ -294,7 +211,9 @@ def create_study(
             "num_classes": n, "weights": path}`` / ``{"builder": "package.module:callable",
             "weights": path}``.
         data: The images (:class:`ImageClassificationData`), or the study file's
-            ``dataset`` form (e.g. ``{"name": "imagefolder", "root": ..., "image_size": 224}``).
+            ``dataset`` form (e.g. ``{"name": "imagefolder", "root": ..., "image_size": 224}``,
+            or ``{"factory": "package.module:callable"}``, a function of the user's code
+            returning the datasets, which every process of the study imports).
         space: The search space: a search-space YAML file, or its content as a dict.
         objectives: The optimized objectives, names or ``{"name", "direction", "bounds"}``
             (default accuracy, cr, mce).

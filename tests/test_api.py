@@ -212,6 +212,6 @@ def test_datasets_are_written_batch_by_batch_and_read_memory_mapped(tmp_path):
     assert isinstance(ds.x_train, np.memmap) and ds.x_train.shape == (300, 32, 32, 3)
     assert np.array_equal(ds.y_test, [label for _, label in test])
     bad = [*train[:70], ("not an image", 1)]
-    with pytest.raises(ConfigError, match=r"train\[70\]: an image must be") as info:
+    with pytest.raises(ConfigError, match=r"data.train: \[70\]: an image must be") as info:
         mc.ImageClassificationData(train=bad, test=test, num_workers=2).write(tmp_path / "bad")
     assert "\n" not in str(info.value) and not (tmp_path / "bad" / "x_train.npy").exists()

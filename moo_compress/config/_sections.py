@@ -60,7 +60,9 @@ def _dataset_config(ds: Section, study_path: Path, task: str) -> DatasetConfig:
     """The ``dataset`` section, read against the dataset's entry of ``DATASET_INFO``."""
 
     names = task_datasets(task)
-    name = ds.string("name", names[0], choices=names)
+    # ``{factory: "package.module:callable"}`` alone names the user's own datasets
+    default = "factory" if ds.has("factory") and "factory" in names else names[0]
+    name = ds.string("name", default, choices=names)
     info = DATASET_INFO[name]
     extra = ("corrupted_root",) if info.corrupted_folder else ()
     extra += ("num_workers",) if info.streams else ()

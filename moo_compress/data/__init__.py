@@ -117,6 +117,14 @@ _INFO = [
         streams=True,
     ),
     DatasetInfo(
+        "factory",
+        "classification",
+        "moo_compress.data.torch_datasets:load_factory",
+        (DatasetOption("factory", "string"),),
+        check="moo_compress.data.torch_datasets:check_options",
+        streams=True,
+    ),
+    DatasetInfo(
         "arrays",
         "classification",
         "moo_compress.data.arrays:load_arrays",
