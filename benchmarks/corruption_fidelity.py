@@ -76,6 +76,10 @@ import scipy.ndimage
 sys.modules.setdefault("scipy.ndimage.interpolation", scipy.ndimage)
 src = open(ref_path).read()
 src = src.split("# /////////////// End Distortions ///////////////")[0]
+if "# /////////////// Data Loader ///////////////" in src:  # the ImageNet scripts: no loader
+    head, _, rest = src.partition("# /////////////// Data Loader ///////////////")
+    src = head + "# /////////////// Distortion Helpers ///////////////" + rest.partition(
+        "# /////////////// Distortion Helpers ///////////////")[2]
 # the dataset part needs torch/torchvision, the distortions do not
 src = "\n".join(l for l in src.splitlines() if not l.startswith(("import torch", "import torchvision")))
 wand_error = None
@@ -193,6 +197,54 @@ def compare(name: str, clean: np.ndarray, ours: np.ndarray, ref: np.ndarray) -> 
     }
 
 
+def colour_digits(n: int, size: int) -> np.ndarray:
+    """``n`` test digits (``load_digits(seed=0, test_fraction=0.3)``) resized bilinearly to
+    ``size`` and tinted: each image's three channels scaled by a colour of its own (from a
+    seeded generator), so colour and saturation vary as in photographs. uint8 (n, size,
+    size, 3)."""
+    import torch
+    import torch.nn.functional as F
+
+    from moo_compress.data.digits import load_digits
+
+    x = load_digits(seed=0, test_fraction=0.3).x_test[:n]
+    t = torch.from_numpy(x).permute(0, 3, 1, 2).double()
+    up = F.interpolate(t, size=(size, size), mode="bilinear", align_corners=False)
+    tint = np.random.default_rng(0).uniform(0.35, 1.0, size=(len(x), 3, 1, 1))
+    base = np.random.default_rng(1).uniform(0, 60, size=(len(x), 3, 1, 1))
+    out = up.numpy() * tint + base * (1 - up.numpy() / 255.0)
+    return np.ascontiguousarray(
+        np.clip(np.round(out), 0, 255).astype(np.uint8).transpose(0, 2, 3, 1)
+    )
+
+
+def severity_ordering(clean: np.ndarray, out: np.ndarray) -> list[int]:
+    """The severities ranked by mean absolute change (the least changed first)."""
+    change = [float(np.abs(out[s].astype(np.float64) - clean).mean()) for s in range(5)]
+    return [int(i) + 1 for i in np.argsort(change, kind="stable")]
+
+
+#: The crop of each deterministic output pinned in the tests' fixtures (rows, columns).
+FIXTURE_CROP = 24
+
+
+def write_fixture(path: Path, images: np.ndarray, outputs: dict, args, size: int) -> None:
+    """The tests' pinned values of the original script: its first images, for each
+    deterministic corruption a central crop of its outputs, and for every corruption its mean
+    absolute change per severity over all the run's images and its severity ordering."""
+    k, c = args.fixture_images, FIXTURE_CROP
+    top = (size - c) // 2
+    arrays = {"clean": images[:k]}
+    for name, out in outputs.items():
+        if name in DETERMINISTIC:
+            arrays[f"crop_{name}"] = out[:, :k, top : top + c, top : top + c]
+        arrays[f"change_{name}"] = np.array(
+            [np.abs(out[s].astype(np.float64) - images).mean() for s in range(5)]
+        )
+    path.parent.mkdir(parents=True, exist_ok=True)
+    np.savez_compressed(path, **arrays)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("reference", type=Path, help="path to the original make_cifar_c.py")
@@ -201,6 +253,26 @@ def main() -> None:
         default=sys.executable,
         help="a Python with the original's dependencies (numpy, scipy, scikit-image, cv2, wand)",
     )
+    parser.add_argument(
+        "--parameters",
+        default="cifar",
+        help="our parameter set compared with the script: cifar, tinyimagenet, imagenet64, imagenet",
+    )
+    parser.add_argument(
+        "--size",
+        type=int,
+        default=None,
+        help="image side (default: the set's own, 32, 64 or 224); other sets than cifar use "
+        "colour_digits(n, size)",
+    )
+    parser.add_argument(
+        "--fixture",
+        type=Path,
+        default=None,
+        help="write tests' pinned values (.npz): the first --fixture-images images, crops of "
+        "the original's deterministic outputs and its mean changes",
+    )
+    parser.add_argument("--fixture-images", type=int, default=2)
     parser.add_argument("--n-images", type=int, default=300)
     parser.add_argument(
         "--repeats",
@@ -220,11 +292,21 @@ def main() -> None:
     args = parser.parse_args()
 
     from moo_compress.corruptions import CORRUPTIONS
+    from moo_compress.corruptions.parameters import PARAMETER_SETS
     from moo_compress.corruptions.suite import IMPLEMENTATION_VERSION, corrupt_images
     from moo_compress.data.digits import load_digits
 
     names = args.corruptions.split(",") if args.corruptions else CORRUPTIONS.names()
-    clean = load_digits(seed=0, test_fraction=0.3).x_test[: args.n_images]
+    pset = PARAMETER_SETS[args.parameters]
+    size = args.size or pset.image_size
+    if args.reference.name != pset.script:
+        print(f"note: {args.parameters} is taken from {pset.script}, not {args.reference.name}")
+    if size == 32 and args.parameters == "cifar":
+        clean = load_digits(seed=0, test_fraction=0.3).x_test[: args.n_images]
+        described = f"load_digits(seed=0, test_fraction=0.3).x_test[:{len(clean)}]"
+    else:
+        clean = colour_digits(args.n_images, size)
+        described = f"colour_digits({args.n_images}, {size})"
     images = np.ascontiguousarray(np.tile(clean, (args.repeats, 1, 1, 1)))
     with tempfile.TemporaryDirectory() as tmp:
         t0 = time.perf_counter()
@@ -241,13 +323,23 @@ def main() -> None:
         if name not in ref["outputs"]:
             results[name] = {"skipped": ref["errors"].get(name, "no output")}
             continue
-        ours = np.stack([corrupt_images(images, name, s, seed=0) for s in range(1, 6)])
+        ours = np.stack(
+            [
+                corrupt_images(images, name, s, seed=0, parameters=args.parameters)
+                for s in range(1, 6)
+            ]
+        )
         results[name] = compare(name, images, ours, ref["outputs"][name])
+        results[name]["ordering"] = severity_ordering(images, ref["outputs"][name])
+    if args.fixture:
+        write_fixture(args.fixture, images, ref["outputs"], args, size)
     run = {
         "implementation_version": IMPLEMENTATION_VERSION,
+        "parameters": args.parameters,
+        "size": size,
         "n_images": len(clean),
         "repeats": args.repeats,
-        "images": f"load_digits(seed=0, test_fraction=0.3).x_test[:{len(clean)}]",
+        "images": described,
         "reference": str(args.reference),
         "reference_environment": ref.get("versions"),
         "reference_seconds": round(ref_seconds, 1),

@@ -217,6 +217,12 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.add_argument("--seed", type=int, default=0, help="seed of the random corruptions")
     p.add_argument(
+        "--parameters",
+        default="auto",
+        help="the published set of corruption parameters: auto (by image size), cifar, "
+        "tinyimagenet, imagenet64 or imagenet",
+    )
+    p.add_argument(
         "--test-fraction", type=float, default=0.3, help="digits: share of the test split"
     )
 
@@ -661,11 +667,12 @@ def cmd_corrupt(args: argparse.Namespace) -> int:
         names=names,
         seed=args.seed,
         test_fraction=args.test_fraction,
+        parameters=args.parameters,
         log=lambda m: print(m, file=sys.stderr),
     )
     print(
         f"wrote {summary['n_corruptions']} corruptions x 5 severities of {summary['n_images']} images "
-        f"to {args.out} in {summary['seconds']:.1f} s"
+        f"({summary['parameters']} parameters) to {args.out} in {summary['seconds']:.1f} s"
     )
     return 0
 

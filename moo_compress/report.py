@@ -17,6 +17,7 @@ from moo_compress import record
 from moo_compress import storage as st
 from moo_compress.archive import normalized_hypervolume, pareto_indices
 from moo_compress.compression.params import CONFIG_COLUMNS, config_row
+from moo_compress.corruptions.parameters import PARAMETER_SETS
 from moo_compress.objectives import task_objectives
 from moo_compress.progress import hv_chart
 
@@ -222,6 +223,9 @@ def status(view: StudyView | StudyConfig, study: optuna.Study) -> dict[str, Any]
     }
     if rungs is not None:  # a multi-fidelity study only: other drivers' summary unchanged
         out["rungs"] = rungs
+    parameters = study.user_attrs.get(st.CORRUPTION_PARAMETERS)
+    if parameters is not None:  # the set its corrupted images are made with
+        out["corruption_parameters"] = parameters
     return out
 
 
@@ -324,6 +328,14 @@ def _time_line(s: dict[str, Any]) -> str:
     )
 
 
+def _parameters_line(name: str) -> str:
+    """``status``'s line of the corruption parameter set (see
+    :mod:`moo_compress.corruptions.parameters`)."""
+    p = PARAMETER_SETS.get(name)
+    made = f" ({p.title}'s, made for {p.image_size}x{p.image_size} by {p.script})" if p else ""
+    return f"corruptions {name} parameters{made}"
+
+
 def format_status(s: dict[str, Any]) -> str:
     """The ``status`` command's text.
 
@@ -362,6 +374,7 @@ def format_status(s: dict[str, Any]) -> str:
         f"generation  {s['generation'] if s['generation'] is not None else '-'}",
         f"archive     {s['archive_size']} Pareto-optimal models, normalized hypervolume {s['hypervolume']:.4f}",
         *([_bounds_line(s)] if s.get("hv_bounds") else []),
+        *([_parameters_line(s["corruption_parameters"])] if s.get("corruption_parameters") else []),
         "",
         "hypervolume history",
         f"  {'trials':>6}  {'gen':>4}  {'archive':>7}  {'hv':>8}",

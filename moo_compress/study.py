@@ -199,5 +199,8 @@ def open_search(
             return st.create_or_load(cfg, url, heartbeat=cfg.workers.heartbeat(), bounds=bounds)
 
         study = st.with_retries(create_or_load, url) if worker else create_or_load()
+        parameters = getattr(evaluator, "corruption_parameters", None)
+        if parameters is not None and cfg.corruptions:
+            st.record_corruption_parameters(cfg, study, parameters)
         session = SearchSession(cfg, study, evaluator, show_progress=show_progress)
         yield OpenSearch(cfg, url, session, sole=held is not None, started=started)

@@ -15,6 +15,7 @@ from types import SimpleNamespace
 
 import pytest
 
+from moo_compress.corruptions.parameters import resolve_parameters
 from tests.conftest import ROOT
 
 GOLDEN = Path(__file__).parent / "golden" / "studies.json"
@@ -33,6 +34,9 @@ def _evaluator(cfg, split: str):
     ev.spec, ev.seed, ev.cache_dir, ev.split = cfg.evaluation(), cfg.seed, Path("<cache>"), split
     ev.corruptions, ev.severities = list(spec["corruptions"]), list(spec["severities"])
     ev.dataset = SimpleNamespace(num_classes=NUM_CLASSES[spec["dataset"]["name"]])
+    # the corruption parameter set of the images' size (the built-in datasets' sizes)
+    size = spec["dataset"]["options"].get("image_size", 32)
+    ev.corruption_parameters = resolve_parameters(cfg.corruption_parameters, size, size)[0]
     return ev
 
 
@@ -61,8 +65,11 @@ def golden_values(study: str) -> dict:
     for split in ("validation", "test"):
         ev = _evaluator(cfg, split)
         data_key = ev.data_key(task="detection") if cfg.task == "detection" else ev.data_key()
+        extra = (
+            f"|parameters={ev.corruption_parameters}" if ev.corruption_parameters != "cifar" else ""
+        )
         corrupted = hashlib.sha256(
-            f"{data_key}|{ev.seed}|v{IMPLEMENTATION_VERSION}".encode()
+            f"{data_key}|{ev.seed}|v{IMPLEMENTATION_VERSION}{extra}".encode()
         ).hexdigest()[:16]
         out["splits"][split] = {
             "baselines": {a: ev.baseline_path_for(a).name for a in space.archs(cfg.arch)},

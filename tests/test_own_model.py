@@ -111,7 +111,9 @@ def test_a_torchvision_model_is_searched_exported_and_reevaluated(own):
     res = cli("search", str(study), "--no-progress")
     assert res.returncode == 0, res.stderr
     assert "reading your trained model (the baseline, not retrained)" in res.stderr
-    assert "CIFAR-10-C's parameters (made for 32x32) on 64x64 images" in res.stderr
+    assert "note: no published corruption set" not in res.stderr  # 64x64: Tiny-ImageNet-C's
+    status = cli("status", str(study)).stdout
+    assert "corruptions tinyimagenet parameters (Tiny-ImageNet-C's, made for 64x64" in status
     rows = json.loads(cli("pareto", str(study), "--all", "--format", "json").stdout)
     assert len(rows) == 3 and {r["arch"] for r in rows} == {"torchvision:resnet18"}
     unpruned = [r for r in rows if r["prune_ratio"] == 0.0 and r["quant_bits"] == 32]

@@ -21,6 +21,7 @@ from moo_compress.config._sections import (
     _user_model_config,
 )
 from moo_compress.corruptions import CORRUPTIONS, SEVERITIES, STANDARD
+from moo_compress.corruptions.parameters import AUTO, parameter_names
 from moo_compress.drivers import DRIVER_INFO, DRIVERS
 from moo_compress.errors import ConfigError
 from moo_compress.models import layer_names, task_architectures
@@ -118,7 +119,7 @@ def load_study_config(
     driver, options = _driver_section(drv, space)
     n_trials_value, max_failures, budget_seconds = _budget(top.section("budget"), n_trials)
     cor = top.section("corruptions")
-    names, severities, corruption_images = _corruptions(cor, task)
+    names, severities, corruption_images, corruption_parameters = _corruptions(cor, task)
 
     reference = _reference(top.section("robustness"), path)
     adversarial = _adversarial_config(top.section("adversarial"))
@@ -192,6 +193,7 @@ def load_study_config(
         file_seed=file_seed,
         user_model=user_model,
         corruption_images=corruption_images,
+        corruption_parameters=corruption_parameters,
     )
 
 
@@ -339,8 +341,11 @@ def _budget(budget: Section, n_trials: int | None) -> tuple[int, int, float | No
     return n_trials_value, max_failures, budget_seconds
 
 
-def _corruptions(cor: Section, task: str) -> tuple[tuple[str, ...], tuple[int, ...], int | None]:
-    """``corruptions``: (names, severities sorted, the search's validation images)."""
+def _corruptions(
+    cor: Section, task: str
+) -> tuple[tuple[str, ...], tuple[int, ...], int | None, str]:
+    """``corruptions``: (names, severities sorted, the search's validation images, the
+    parameter set)."""
     names = cor.raw("names", CORRUPTIONS.names())
     if not isinstance(names, list) or not names:
         raise cor.error(
@@ -371,8 +376,9 @@ def _corruptions(cor: Section, task: str) -> tuple[tuple[str, ...], tuple[int, .
         raise cor.error(
             "n_images", f"applies to classification studies only. Got {n_images} instead."
         )
+    parameters = cor.string("parameters", AUTO, choices=parameter_names())
     cor.finish()
-    return tuple(names), tuple(sorted(severities)), n_images
+    return tuple(names), tuple(sorted(severities)), n_images, parameters
 
 
 def _storage(top: Section, storage: str | None) -> str | None:

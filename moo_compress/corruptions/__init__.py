@@ -1,8 +1,11 @@
-"""Natural corruptions (CIFAR-10-C parameters), batched on tensors in [0, 1], found by name.
+"""Natural corruptions, batched on tensors in [0, 1], found by name.
 
 ``STANDARD`` are the 15 corruptions that mCE averages over; ``EXTRA`` the 4 held-out ones of
 Hendrycks & Dietterich. Every function has the signature
-``fn(x: Tensor[N, C, H, W] in [0, 1], severity: int 1..5, gen: torch.Generator) -> Tensor``.
+``fn(x: Tensor[N, C, H, W] in [0, 1], severity: int 1..5, gen: torch.Generator, *,
+parameters: str = "cifar") -> Tensor``, ``parameters`` naming the published benchmark whose
+constants it uses (:mod:`moo_compress.corruptions.parameters`: CIFAR-10-C, Tiny-ImageNet-C,
+ImageNet-64x64-C, ImageNet-C).
 """
 
 from __future__ import annotations

@@ -15,27 +15,34 @@ from moo_compress.corruptions._filters import (
     pil_box_resize_uint8,
     rand,
 )
+from moo_compress.corruptions.parameters import PARAMETER_SETS, severity_values
 
 __all__ = ["contrast", "elastic_transform", "jpeg_compression", "pixelate", "saturate"]
 
 
-def contrast(x: torch.Tensor, severity: int, gen: torch.Generator) -> torch.Tensor:
-    """Deviations from each image's per-channel mean scaled by 0.75 down to 0.15.
+def contrast(
+    x: torch.Tensor, severity: int, gen: torch.Generator, *, parameters: str = "cifar"
+) -> torch.Tensor:
+    """Deviations from each image's per-channel mean scaled by 0.75 down to 0.15 (CIFAR-10-C).
 
     Args:
         x: Images (N, C, H, W) in [0, 1].
         severity: 1..5.
         gen: Unused (deterministic); part of the common corruption signature.
+        parameters: The published set of parameters (default ``cifar``; see
+            :mod:`moo_compress.corruptions.parameters`).
 
     Returns:
         The corrupted images, same shape, in [0, 1].
     """
-    c = [0.75, 0.5, 0.4, 0.3, 0.15][severity - 1]
+    c = severity_values(parameters, "contrast", severity)
     means = x.mean(dim=(2, 3), keepdim=True)  # per image and channel, as np.mean(x, axis=(0, 1))
     return ((x - means) * c + means).clamp(0, 1)
 
 
-def pixelate(x: torch.Tensor, severity: int, gen: torch.Generator) -> torch.Tensor:
+def pixelate(
+    x: torch.Tensor, severity: int, gen: torch.Generator, *, parameters: str = "cifar"
+) -> torch.Tensor:
     """PIL: ``x.resize((int(32 c), int(32 c)), BOX).resize((32, 32), BOX)`` on the uint8 image.
 
     The reference scales the CIFAR size 32 (``int(32 * c)`` on both axes); for other sizes
@@ -45,11 +52,13 @@ def pixelate(x: torch.Tensor, severity: int, gen: torch.Generator) -> torch.Tens
         x: Images (N, C, H, W) in [0, 1].
         severity: 1..5.
         gen: Unused (deterministic); part of the common corruption signature.
+        parameters: The published set of parameters (default ``cifar``; see
+            :mod:`moo_compress.corruptions.parameters`).
 
     Returns:
         The corrupted images, same shape, in [0, 1].
     """
-    c = [0.95, 0.9, 0.85, 0.75, 0.65][severity - 1]
+    c = severity_values(parameters, "pixelate", severity)
     h, w = x.shape[2], x.shape[3]
     # float64 (exact integer sums) on the CPU: not every accelerator has float64
     u8 = torch.round(x.detach().cpu().double().clamp(0, 1) * 255.0)
@@ -57,13 +66,17 @@ def pixelate(x: torch.Tensor, severity: int, gen: torch.Generator) -> torch.Tens
     return (pil_box_resize_uint8(small, h, w) / 255.0).to(x.device, x.dtype)
 
 
-def jpeg_compression(x: torch.Tensor, severity: int, gen: torch.Generator) -> torch.Tensor:
-    """A JPEG round trip (libjpeg, quality 80 down to 40) of the uint8 images.
+def jpeg_compression(
+    x: torch.Tensor, severity: int, gen: torch.Generator, *, parameters: str = "cifar"
+) -> torch.Tensor:
+    """A JPEG round trip (libjpeg, quality 80 down to 40 for CIFAR-10-C) of the uint8 images.
 
     Args:
         x: Images (N, C, H, W) in [0, 1].
         severity: 1..5.
         gen: Unused (deterministic); part of the common corruption signature.
+        parameters: The published set of parameters (default ``cifar``; see
+            :mod:`moo_compress.corruptions.parameters`).
 
     Returns:
         The corrupted images, same shape, in [0, 1].
@@ -71,7 +84,7 @@ def jpeg_compression(x: torch.Tensor, severity: int, gen: torch.Generator) -> to
     # A real codec: libjpeg through torchvision, on uint8 images, like PIL's save(quality=q).
     import warnings
 
-    quality = [80, 65, 58, 50, 40][severity - 1]
+    quality = severity_values(parameters, "jpeg_compression", severity)
     images = list(x.clamp(0, 1).mul(255).round().byte().cpu())
     with warnings.catch_warnings():
         # torchvision 0.29 deprecates its image codecs in favour of TorchCodec; they still
@@ -95,7 +108,9 @@ def _affine_from_points(src: torch.Tensor, dst: torch.Tensor) -> torch.Tensor:
     return torch.linalg.solve(a, b).reshape(n, 2, 3)
 
 
-def elastic_transform(x: torch.Tensor, severity: int, gen: torch.Generator) -> torch.Tensor:
+def elastic_transform(
+    x: torch.Tensor, severity: int, gen: torch.Generator, *, parameters: str = "cifar"
+) -> torch.Tensor:
     """Random affine warp (cv2.warpAffine, bilinear, BORDER_REFLECT_101), then a smooth random
     displacement field sampled bilinearly with half-sample reflection (map_coordinates).
 
@@ -103,19 +118,16 @@ def elastic_transform(x: torch.Tensor, severity: int, gen: torch.Generator) -> t
         x: Images (N, C, H, W) in [0, 1].
         severity: 1..5.
         gen: CPU generator of the random draws.
+        parameters: The published set of parameters (default ``cifar``; see
+            :mod:`moo_compress.corruptions.parameters`).
 
     Returns:
         The corrupted images, same shape, in [0, 1].
     """
     n, _, h, w = x.shape
-    size = 32  # the reference scales its parameters by the CIFAR image size
-    alpha, sigma, affine = [
-        (0, 0, 0.08),
-        (0.05, 0.2, 0.07),
-        (0.08, 0.06, 0.06),
-        (0.1, 0.04, 0.05),
-        (0.1, 0.03, 0.03),
-    ][severity - 1]
+    # the reference scales its parameters by its image size (ImageNet-C's script: 244)
+    size = PARAMETER_SETS[parameters].elastic_size
+    alpha, sigma, affine = severity_values(parameters, "elastic_transform", severity)
     alpha, sigma, affine = alpha * size, sigma * size, affine * size
     centre = torch.tensor([w // 2, h // 2], dtype=torch.float64)  # (x, y), as shape_size // 2
     sq = min(h, w) // 3
@@ -157,7 +169,9 @@ def elastic_transform(x: torch.Tensor, severity: int, gen: torch.Generator) -> t
     return out.clamp(0, 1)
 
 
-def saturate(x: torch.Tensor, severity: int, gen: torch.Generator) -> torch.Tensor:
+def saturate(
+    x: torch.Tensor, severity: int, gen: torch.Generator, *, parameters: str = "cifar"
+) -> torch.Tensor:
     """HSV saturation ``S * a + b`` (clipped), hue and value kept, as the reference's round trip.
 
     For fixed hue and value, each RGB channel is ``V - (V - c) * S' / S``; grey pixels
@@ -167,11 +181,13 @@ def saturate(x: torch.Tensor, severity: int, gen: torch.Generator) -> torch.Tens
         x: Images (N, C, H, W) in [0, 1].
         severity: 1..5.
         gen: Unused (deterministic); part of the common corruption signature.
+        parameters: The published set of parameters (default ``cifar``; see
+            :mod:`moo_compress.corruptions.parameters`).
 
     Returns:
         The corrupted images, same shape, in [0, 1].
     """
-    a, b = [(0.3, 0), (0.1, 0), (1.5, 0), (2, 0.1), (2.5, 0.2)][severity - 1]
+    a, b = severity_values(parameters, "saturate", severity)
     v, s = hsv_value_saturation(x)
     s_new = (s * a + b).clamp(0, 1)
     coloured = v - (v - x) * s_new / s.clamp_min(1e-12)

@@ -16,6 +16,12 @@ from moo_compress._utils.io import atomic_memmap, atomic_save_npy, atomic_write
 from moo_compress._utils.registry import import_target
 from moo_compress.corruptions import CORRUPTIONS, SEVERITIES
 from moo_compress.corruptions._filters import truncate_grey
+from moo_compress.corruptions.parameters import (
+    AUTO,
+    auto_parameters,
+    nearest_set_note,
+    parameter_names,
+)
 from moo_compress.data import CIFAR_C_LAYOUT, DATASET_INFO, DATASETS, REQUIRED
 from moo_compress.data.base import to_tensor
 from moo_compress.errors import ConfigError
@@ -64,6 +70,7 @@ def corrupt_images(
     seed: int,
     batch_size: int | None = None,
     out: np.ndarray | None = None,
+    parameters: str = "cifar",
 ) -> np.ndarray:
     """Corrupt uint8 images (N, H, W, 3) at one severity; returns uint8 of the same shape.
 
@@ -79,6 +86,8 @@ def corrupt_images(
             memory stays bounded at any image size).
         out: Where to write the result, an array of the images' shape and dtype (for
             example a slice of a memory-mapped file; default None: a new array).
+        parameters: The published set of parameters (default ``cifar``; see
+            :mod:`moo_compress.corruptions.parameters`).
     """
     import torch
 
@@ -90,7 +99,9 @@ def corrupt_images(
         batch_size = max(1, BATCH_PIXELS // (images.shape[1] * images.shape[2]))
     for i in range(0, len(images), batch_size):
         batch = to_tensor(images[i : i + batch_size]).to(device)
-        out[i : i + batch_size] = corrupted_to_uint8(fn(batch, severity, gen))
+        out[i : i + batch_size] = corrupted_to_uint8(
+            fn(batch, severity, gen, parameters=parameters)
+        )
     return out
 
 
@@ -120,6 +131,7 @@ def write_corrupted_set(
     *,
     seed: int,
     log: Callable[[str], None] | None = None,
+    parameters: str = "cifar",
 ) -> None:
     """Write ``<name>.npy`` (all five severities, severity 1 first) and ``labels.npy``.
 
@@ -133,6 +145,7 @@ def write_corrupted_set(
         out_dir: The folder (created if missing).
         seed: Seed of the corruptions' random draws.
         log: Callable for a progress line per corruption generated (default None: silent).
+        parameters: The published set of parameters (default ``cifar``).
     """
     out_dir.mkdir(parents=True, exist_ok=True)
     names = list(names)
@@ -146,7 +159,14 @@ def write_corrupted_set(
             out_dir / f"{name}.npy", (len(SEVERITIES) * n, *images.shape[1:])
         ) as out:
             for k, s in enumerate(SEVERITIES):
-                corrupt_images(images, name, s, seed=seed, out=out[k * n : (k + 1) * n])
+                corrupt_images(
+                    images,
+                    name,
+                    s,
+                    seed=seed,
+                    out=out[k * n : (k + 1) * n],
+                    parameters=parameters,
+                )
         if log is not None:
             log(
                 f"corrupted {len(images)} images with {name}, severities 1-5 ({i}/{len(missing)}, "
@@ -166,6 +186,7 @@ def cached_corrupted_set(
     seed: int,
     data_key: str,
     log: Callable[[str], None] | None = None,
+    parameters: str = "cifar",
 ) -> dict[str, np.ndarray]:
     """Memory-mapped corrupted test sets, generated on first use and reused afterwards.
 
@@ -178,6 +199,8 @@ def cached_corrupted_set(
         data_key: Identity of the test set; with the seed and :data:`IMPLEMENTATION_VERSION`
             it names the cache folder.
         log: Callable for a progress line per corruption generated (default None: silent).
+        parameters: The published set of parameters (default ``cifar``; another set is
+            part of the folder's name).
 
     Returns:
         Corruption name -> uint8 array (5 * N, H, W, 3), severity 1 first.
@@ -186,11 +209,12 @@ def cached_corrupted_set(
     # 32x32, see BATCH_PIXELS) is part of the key, so sets drawn in other batches never mix
     batch = BATCH_PIXELS // (images.shape[1] * images.shape[2])
     extra = f"|batch{batch}" if batch != 2048 else ""
+    extra += f"|parameters={parameters}" if parameters != "cifar" else ""
     digest = hashlib.sha256(
         f"{data_key}|{seed}|v{IMPLEMENTATION_VERSION}{extra}".encode()
     ).hexdigest()[:16]
     folder = cache_root / "corrupted" / digest
-    write_corrupted_set(images, labels, names, folder, seed=seed, log=log)
+    write_corrupted_set(images, labels, names, folder, seed=seed, log=log, parameters=parameters)
     return {
         name: np.load(folder / f"{name}.npy", mmap_mode="r", allow_pickle=False) for name in names
     }
@@ -206,6 +230,7 @@ def corrupt_dataset(
     names=None,
     seed: int = 0,
     test_fraction: float = 0.3,
+    parameters: str = "auto",
     log=None,
 ) -> dict:
     """Write a "-C" version of a test set in the CIFAR-10-C layout (``moo-compress corrupt``).
@@ -225,6 +250,9 @@ def corrupt_dataset(
         names: Corruption names (default None: every registered corruption).
         seed: Seed of the dataset split and of the corruptions (default 0).
         test_fraction: Test share of the ``digits`` dataset, in [0.05, 0.9] (default 0.3).
+        parameters: The published set of parameters, or ``auto``: the one nearest to the
+            images' size (see :func:`~moo_compress.corruptions.parameters.auto_parameters`;
+            default ``auto``).
         log: Called with a progress line per corruption (default None: silent).
 
     Returns:
@@ -249,6 +277,12 @@ def corrupt_dataset(
     if len(set(names)) != len(names):
         raise ConfigError(
             "--corruptions", "", f"must not repeat a corruption. Got {names} instead."
+        )
+    if parameters not in parameter_names():
+        raise ConfigError(
+            "--parameters",
+            "",
+            f"must be one of {{{', '.join(parameter_names())}}}. Got {parameters!r} instead.",
         )
     if images is not None:
         if labels is None:
@@ -280,7 +314,13 @@ def corrupt_dataset(
         x, y, source = _dataset_test_split(
             dataset, {"root": root, "test_fraction": test_fraction}, seed
         )
+    if parameters == AUTO:
+        parameters, exact = auto_parameters(*x.shape[1:3])
+        if not exact:
+            log(nearest_set_note(*x.shape[1:3], parameters))
     meta = {"source": source, "seed": seed, "implementation": IMPLEMENTATION_VERSION}
+    if parameters != "cifar":  # folders written before the sets existed are CIFAR's
+        meta["parameters"] = parameters
     out = Path(out)
     meta_path = out / "corrupt.json"
     if meta_path.exists():
@@ -300,9 +340,14 @@ def corrupt_dataset(
     atomic_write(meta_path, json.dumps({**meta, "corruptions": names}, indent=1).encode())
     for i, name in enumerate(names, 1):
         t1 = time.perf_counter()
-        write_corrupted_set(x, y, [name], out, seed=seed)
+        write_corrupted_set(x, y, [name], out, seed=seed, parameters=parameters)
         log(f"[{i}/{len(names)}] {name}: {time.perf_counter() - t1:.1f} s")
-    return {"n_images": len(x), "n_corruptions": len(names), "seconds": time.perf_counter() - t0}
+    return {
+        "n_images": len(x),
+        "n_corruptions": len(names),
+        "seconds": time.perf_counter() - t0,
+        "parameters": parameters,
+    }
 
 
 def _dataset_test_split(

@@ -34,6 +34,7 @@ from moo_compress.corruptions._filters import (
     randn,
     truncate_grey,
 )
+from moo_compress.corruptions.parameters import PARAMETER_SETS, severity_values
 from moo_compress.errors import DataError
 
 __all__ = [
@@ -49,13 +50,17 @@ __all__ = [
 ]
 
 
-def brightness(x: torch.Tensor, severity: int, gen: torch.Generator) -> torch.Tensor:
-    """0.05 to 0.3 added to the HSV value channel (hue and saturation kept).
+def brightness(
+    x: torch.Tensor, severity: int, gen: torch.Generator, *, parameters: str = "cifar"
+) -> torch.Tensor:
+    """0.05 to 0.3 (CIFAR-10-C) added to the HSV value channel (hue and saturation kept).
 
     Args:
         x: Images (N, C, H, W) in [0, 1].
         severity: 1..5.
         gen: Unused (deterministic); part of the common corruption signature.
+        parameters: The published set of parameters (default ``cifar``; see
+            :mod:`moo_compress.corruptions.parameters`).
 
     Returns:
         The corrupted images, same shape, in [0, 1].
@@ -63,35 +68,42 @@ def brightness(x: torch.Tensor, severity: int, gen: torch.Generator) -> torch.Te
     # Add c to the HSV value channel. For fixed hue and saturation RGB is linear in V, so
     # this equals the rgb2hsv -> +c -> hsv2rgb round trip without leaving RGB; black pixels
     # (V = 0, hence S = 0) become grey V'.
-    c = [0.05, 0.1, 0.15, 0.2, 0.3][severity - 1]
+    c = severity_values(parameters, "brightness", severity)
     v = x.amax(dim=1, keepdim=True)
     v_new = (v + c).clamp(0, 1)
     ratio = torch.where(v > 0, v_new / v.clamp_min(1e-12), torch.zeros_like(v))
     return torch.where(v > 0, x * ratio, v_new.expand_as(x)).clamp(0, 1)
 
 
-def fog(x: torch.Tensor, severity: int, gen: torch.Generator) -> torch.Tensor:
+def fog(
+    x: torch.Tensor, severity: int, gen: torch.Generator, *, parameters: str = "cifar"
+) -> torch.Tensor:
     """A random plasma fractal added and the result rescaled to each image's maximum.
 
     Args:
         x: Images (N, C, H, W) in [0, 1].
         severity: 1..5.
         gen: CPU generator of the random draws.
+        parameters: The published set of parameters (default ``cifar``; see
+            :mod:`moo_compress.corruptions.parameters`).
 
     Returns:
         The corrupted images, same shape, in [0, 1].
     """
-    strength, decay = [(0.2, 3), (0.5, 3), (0.75, 2.5), (1, 2), (1.5, 1.75)][severity - 1]
+    strength, decay = severity_values(parameters, "fog", severity)
     n, _, h, w = x.shape
     max_val = x.reshape(n, -1).amax(dim=1).view(n, 1, 1, 1)
-    plasma = plasma_fractal(n, max(h, w), decay, gen, x.device)[:, None, :h, :w]
+    # the set's map (32, 64, 256), or one large enough for the image, cropped
+    side = max(h, w, PARAMETER_SETS[parameters].plasma_mapsize)
+    plasma = plasma_fractal(n, side, decay, gen, x.device)[:, None, :h, :w]
     return ((x + strength * plasma) * max_val / (max_val + strength)).clamp(0, 1)
 
 
 #: The photographs the CIFAR-10-C frost draws from: ``np.random.randint(5)`` picks one of the
 #: first five (frost6.jpg is never used for CIFAR).
 FROST_FILES = ("frost1.png", "frost2.png", "frost3.png", "frost4.jpg", "frost5.jpg")
-#: The reference shrinks each photograph with ``cv2.resize(frost, (0, 0), fx=0.2, fy=0.2)``.
+#: ``make_cifar_c.py`` shrinks each photograph with ``cv2.resize(frost, (0, 0), fx=0.2,
+#: fy=0.2)`` (the other sets: ``ParameterSet.frost_scale``).
 FROST_SCALE = 0.2
 
 
@@ -147,23 +159,8 @@ def _cv2_linear_resize(img: np.ndarray, scale: float) -> np.ndarray:
     return np.clip(np.floor(out + 0.5), 0, 255).astype(np.uint8)
 
 
-@functools.lru_cache(maxsize=4)
-def frost_photos(min_h: int = 1, min_w: int = 1) -> tuple[torch.Tensor, ...]:
-    """The frost photographs as uint8 tensors (3, H, W), RGB, shrunk as the reference does.
-
-    ``cv2.imread`` gives 3-channel BGR (a PNG's alpha dropped), the reference resizes by 0.2
-    and crops, then reverses to RGB: Pillow's ``convert("RGB")`` decodes the same pixels.
-    Images with more than 62 rows or columns (larger than the smallest shrunk photograph,
-    63 x 112) do not fit a crop at 0.2: for them the photographs are shrunk less (by the
-    smallest factor at which every photograph is larger than the image) instead.
-
-    Args:
-        min_h: Rows each shrunk photograph must exceed (default 1: the reference's 0.2).
-        min_w: Columns each shrunk photograph must exceed (default 1).
-
-    Raises:
-        DataError: The frost photographs are missing (see :func:`frost_dir`).
-    """
+@functools.lru_cache(maxsize=1)
+def _raw_photos() -> tuple[np.ndarray, ...]:
     from PIL import Image
 
     folder = frost_dir()
@@ -171,19 +168,45 @@ def frost_photos(min_h: int = 1, min_w: int = 1) -> tuple[torch.Tensor, ...]:
     for name in FROST_FILES:
         with Image.open(folder / name) as im:
             raw.append(np.asarray(im.convert("RGB")))
-    scale = FROST_SCALE
+    return tuple(raw)
+
+
+@functools.lru_cache(maxsize=8)
+def frost_photos(
+    min_h: int = 1, min_w: int = 1, scale: float = FROST_SCALE
+) -> tuple[torch.Tensor, ...]:
+    """The frost photographs as uint8 tensors (3, H, W), RGB, shrunk as the reference does.
+
+    ``cv2.imread`` gives 3-channel BGR (a PNG's alpha dropped), the reference resizes by
+    ``scale`` (CIFAR-10-C 0.2, Tiny-ImageNet-C 0.3, ImageNet-C not at all) and crops, then
+    reverses to RGB: Pillow's ``convert("RGB")`` decodes the same pixels. Images that do not
+    fit a crop of every shrunk photograph (at 0.2 those with more than 62 rows: the smallest
+    shrunk photograph is 63 x 112) get photographs shrunk less instead (by the smallest
+    factor at which every photograph is larger than the image).
+
+    Args:
+        min_h: Rows each shrunk photograph must exceed (default 1).
+        min_w: Columns each shrunk photograph must exceed (default 1).
+        scale: The set's factor (default the CIFAR-10-C 0.2).
+
+    Raises:
+        DataError: The frost photographs are missing (see :func:`frost_dir`).
+    """
+    raw = _raw_photos()
     for img in raw:
         for size, need in ((img.shape[0], min_h), (img.shape[1], min_w)):
             if int(round(size * scale)) <= need:
                 scale = max(scale, (need + 1) / size)
     photos = []
     for img in raw:
-        small = _cv2_linear_resize(img, scale)
+        small = img if scale == 1 else _cv2_linear_resize(img, scale)
         photos.append(torch.from_numpy(np.ascontiguousarray(small.transpose(2, 0, 1))))
     return tuple(photos)
 
 
-def frost(x: torch.Tensor, severity: int, gen: torch.Generator) -> torch.Tensor:
+def frost(
+    x: torch.Tensor, severity: int, gen: torch.Generator, *, parameters: str = "cifar"
+) -> torch.Tensor:
     """``clip(a * x + b * crop, 0, 255)`` with a random crop of a random frost photograph.
 
     Per image, as the reference: the photograph ``randint(5)``, the crop's top-left corner
@@ -196,6 +219,8 @@ def frost(x: torch.Tensor, severity: int, gen: torch.Generator) -> torch.Tensor:
         x: Images (N, C, H, W) in [0, 1].
         severity: 1..5.
         gen: CPU generator of the random draws.
+        parameters: The published set of parameters (default ``cifar``; see
+            :mod:`moo_compress.corruptions.parameters`).
 
     Returns:
         The corrupted images, same shape, in [0, 1].
@@ -203,9 +228,10 @@ def frost(x: torch.Tensor, severity: int, gen: torch.Generator) -> torch.Tensor:
     Raises:
         DataError: The frost photographs are missing (see :func:`frost_dir`).
     """
-    image_w, frost_w = [(1, 0.2), (1, 0.3), (0.9, 0.4), (0.85, 0.4), (0.75, 0.45)][severity - 1]
+    image_w, frost_w = severity_values(parameters, "frost", severity)
     n, _, h, w = x.shape
-    photos = frost_photos(*_fit(h, w))
+    scale = PARAMETER_SETS[parameters].frost_scale
+    photos = frost_photos(*_fit(h, w, scale), scale)
     idx = torch.randint(0, len(photos), (n,), generator=gen)
     u = torch.rand((n, 2), generator=gen, dtype=torch.float64)
     # int(u * (size - h)) for all images at once (the same float64 products, truncated)
@@ -224,12 +250,19 @@ def frost(x: torch.Tensor, severity: int, gen: torch.Generator) -> torch.Tensor:
     return (out / 255.0).to(x.device, x.dtype)
 
 
-def _fit(h: int, w: int) -> tuple[int, int]:
-    # CIFAR-size images share one cache entry (the reference's 0.2 fits all up to 62 x 62).
-    return (max(h, 62), max(w, 62)) if max(h, w) > 62 else (1, 1)
+def _fit(h: int, w: int, scale: float) -> tuple[int, int]:
+    """The size the photographs must exceed: (1, 1), one cache entry, for every image that
+    fits a crop at the set's own scale (at 0.2 all up to 62 x 62)."""
+    fits = all(
+        int(round(p.shape[0] * scale)) > h and int(round(p.shape[1] * scale)) > w
+        for p in _raw_photos()
+    )
+    return (1, 1) if fits else (h, w)
 
 
-def snow(x: torch.Tensor, severity: int, gen: torch.Generator) -> torch.Tensor:
+def snow(
+    x: torch.Tensor, severity: int, gen: torch.Generator, *, parameters: str = "cifar"
+) -> torch.Tensor:
     """A random, thresholded, motion-blurred snow layer (and its flip) over the image,
     which is first brightened towards its grey level.
 
@@ -237,17 +270,15 @@ def snow(x: torch.Tensor, severity: int, gen: torch.Generator) -> torch.Tensor:
         x: Images (N, C, H, W) in [0, 1].
         severity: 1..5.
         gen: CPU generator of the random draws.
+        parameters: The published set of parameters (default ``cifar``; see
+            :mod:`moo_compress.corruptions.parameters`).
 
     Returns:
         The corrupted images, same shape, in [0, 1].
     """
-    loc, scale, zoom, threshold, radius, sigma, blend = [
-        (0.1, 0.2, 1, 0.6, 8, 3, 0.95),
-        (0.1, 0.2, 1, 0.5, 10, 4, 0.9),
-        (0.15, 0.3, 1.75, 0.55, 10, 4, 0.9),
-        (0.25, 0.3, 2.25, 0.6, 12, 6, 0.85),
-        (0.3, 0.3, 1.25, 0.65, 14, 12, 0.8),
-    ][severity - 1]
+    loc, scale, zoom, threshold, radius, sigma, blend = severity_values(
+        parameters, "snow", severity
+    )
     n, _, h, w = x.shape
     layer = clipped_zoom(randn((n, 1, h, w), gen, x.device, loc=loc, scale=scale), zoom)
     layer = torch.where(layer < threshold, torch.zeros_like(layer), layer)
@@ -355,7 +386,9 @@ def _equalize_hist(img: torch.Tensor) -> torch.Tensor:
     return lut.gather(1, flat).reshape(img.shape).to(img.dtype)
 
 
-def spatter(x: torch.Tensor, severity: int, gen: torch.Generator) -> torch.Tensor:
+def spatter(
+    x: torch.Tensor, severity: int, gen: torch.Generator, *, parameters: str = "cifar"
+) -> torch.Tensor:
     """Water drops (severities 1-3: a shaded pale-blue liquid layer) or mud (4-5: brown
     blotches) from a smoothed random field.
 
@@ -363,17 +396,13 @@ def spatter(x: torch.Tensor, severity: int, gen: torch.Generator) -> torch.Tenso
         x: Images (N, C, H, W) in [0, 1].
         severity: 1..5.
         gen: CPU generator of the random draws.
+        parameters: The published set of parameters (default ``cifar``; see
+            :mod:`moo_compress.corruptions.parameters`).
 
     Returns:
         The corrupted images, same shape, in [0, 1].
     """
-    loc, scale, sigma, threshold, intensity, mud = [
-        (0.62, 0.1, 0.7, 0.7, 0.5, 0),
-        (0.65, 0.1, 0.8, 0.7, 0.5, 0),
-        (0.65, 0.3, 1, 0.69, 0.5, 0),
-        (0.65, 0.1, 0.7, 0.69, 0.6, 1),
-        (0.65, 0.1, 0.5, 0.68, 0.6, 1),
-    ][severity - 1]
+    loc, scale, sigma, threshold, intensity, mud = severity_values(parameters, "spatter", severity)
     n, _, h, w = x.shape
     liquid = gaussian_filter(randn((n, 1, h, w), gen, x.device, loc=loc, scale=scale), sigma)
     liquid = torch.where(liquid < threshold, torch.zeros_like(liquid), liquid)

@@ -27,6 +27,7 @@ from moo_compress._utils.registry import import_target
 from moo_compress.artifact import decode_model
 from moo_compress.compression.pipeline import compress, technique_name
 from moo_compress.corruptions import suite as corruption_suite
+from moo_compress.corruptions.parameters import resolve_parameters
 from moo_compress.corruptions.suite import cached_corrupted_set
 from moo_compress.data import DATASET_INFO, DATASETS
 from moo_compress.data.base import (
@@ -66,7 +67,7 @@ __all__ = [
 BASELINE_VERSION = 1
 
 # Image sizes the CIFAR-10-C parameters note was given for in this process.
-_SAID_SIZES: set[tuple[int, ...]] = set()
+_SAID_SIZES: set[tuple[tuple[int, ...], str]] = set()
 
 
 @dataclasses.dataclass(frozen=True)
@@ -139,6 +140,10 @@ class ClassificationEvaluator(ModelEvaluator):
         self.corruptions = list(spec.corruptions)
         self.severities = list(spec.severities)
         t0 = time.perf_counter()
+        if evaluation_set is not None:  # a fidelity view: its study's images and set
+            self.corruption_parameters = self._corruption_parameters(
+                evaluation_set.dataset.x_test, say=False
+            )
         self.evaluation_set = evaluation_set or self._load_data()
         self.dataset = self.evaluation_set.dataset
         self.corrupted = self.evaluation_set.corrupted
@@ -152,27 +157,19 @@ class ClassificationEvaluator(ModelEvaluator):
         if reference is not None:
             self._references[self.arch["name"]] = Reference.from_dict(reference)
         if evaluation_set is None:  # a study's evaluator is ready once built (not its views)
-            self._say_corruption_parameters()
             _ = self.reference
 
-    def _say_corruption_parameters(self) -> None:
-        """Say once per process and image size that images other than 32x32 are corrupted
-        with CIFAR-10-C's parameters (the only published set the suite has): their mCE is not
-        ImageNet-C's. ``export`` builds a validation and a test evaluator: one note."""
-        x = self.dataset.x_test
-        if (
-            self.corruptions
-            and isinstance(x, np.ndarray)
-            and x.ndim == 4
-            and x.shape[1:3] != (32, 32)
-            and x.shape[1:3] not in _SAID_SIZES
-        ):
-            _SAID_SIZES.add(x.shape[1:3])
-            self.log(
-                f"note: the corruptions use CIFAR-10-C's parameters (made for 32x32) on "
-                f"{x.shape[1]}x{x.shape[2]} images; mCE is relative to the baseline on the "
-                "same corrupted images, but is not comparable with ImageNet-C figures"
-            )
+    def _corruption_parameters(self, x: np.ndarray, *, say: bool) -> str:
+        """The corruption parameter set for test images ``x`` (``corruptions.parameters``,
+        ``auto``: by their size); with ``say``, a note once per process, size and set when
+        the set is not made for that size (``export`` builds two evaluators: one note)."""
+        if x.ndim != 4:
+            return "cifar"
+        name, note = resolve_parameters(self.spec.corruption_parameters, *x.shape[1:3])
+        if say and note and self.corruptions and (x.shape[1:3], name) not in _SAID_SIZES:
+            _SAID_SIZES.add((x.shape[1:3], name))
+            self.log(note)
+        return name
 
     @property
     def setup_seconds(self) -> dict[str, float]:
@@ -196,6 +193,8 @@ class ClassificationEvaluator(ModelEvaluator):
         )
         if ds.greyscale:
             dataset = greyscale_dataset(dataset)
+        #: The published set of corruption parameters the images are corrupted with.
+        self.corruption_parameters = self._corruption_parameters(dataset.x_test, say=True)
         search_images = self.spec.corruption_images
         if self.split == "validation" and search_images and search_images < len(dataset.y_test):
             # the search measures on a stratified, seeded subset (corruptions.n_images), and
@@ -242,6 +241,7 @@ class ClassificationEvaluator(ModelEvaluator):
                 seed=self.seed,
                 data_key=self.data_key(),
                 log=self.log,
+                parameters=self.corruption_parameters,
             )
         if ds.greyscale:  # corruptions may add colour (frost): the model sees grey
             corrupted = {k: greyscale(v) for k, v in corrupted.items()}
@@ -527,6 +527,11 @@ class ClassificationEvaluator(ModelEvaluator):
                 "corruptions": corruption_suite.IMPLEMENTATION_VERSION,  # read now: tests bump it
                 "corrupted_root": self.spec.dataset.corrupted_root,
                 "split": self.split,
+                **(
+                    {"parameters": self.corruption_parameters}
+                    if self.corruption_parameters != "cifar"
+                    else {}
+                ),
                 **({"images": self.images} if self.images else {}),
                 **self._content_key(),
             }

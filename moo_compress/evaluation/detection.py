@@ -139,6 +139,7 @@ class DetectionEvaluator(ClassificationEvaluator):
             x_test=grey(data.test.images),
             y_test=encode_targets(data.test.boxes(), data.num_classes, size),
         )
+        self.corruption_parameters = self._corruption_parameters(dataset.x_test, say=True)
         corrupted = cached_corrupted_set(
             dataset.x_test,
             np.zeros(len(dataset.x_test), np.int64),  # detection has no image labels
@@ -147,6 +148,7 @@ class DetectionEvaluator(ClassificationEvaluator):
             seed=self.seed,
             data_key=self.data_key(task="detection"),
             log=self.log,
+            parameters=self.corruption_parameters,
         )
         return EvaluationSet(dataset, {k: grey(v) for k, v in corrupted.items()}, task_data=data)
 

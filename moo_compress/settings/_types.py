@@ -380,6 +380,8 @@ class EvaluationSpec:
         corruption_images: Validation images the search measures on (``corruptions.n_images``;
             a stratified, seeded subset, corrupted alone; default None: all). ``export`` and
             ``evaluate`` measure the whole test split.
+        corruption_parameters: ``corruptions.parameters``: the published set of corruption
+            parameters, or ``auto`` (the set nearest to the image size; default).
     """
 
     task: str
@@ -399,11 +401,13 @@ class EvaluationSpec:
     record: tuple[str, ...] = ()
     user_model: UserModelConfig | None = None
     corruption_images: int | None = None
+    corruption_parameters: str = "auto"
 
     def to_dict(self) -> dict[str, Any]:
         """The JSON form stored with studies and exported models (its digest is part of the
-        study fingerprint and of every cache key). ``user_model`` and ``corruption_images``
-        are written only when set, so the specs of studies without them are unchanged."""
+        study fingerprint and of every cache key). ``user_model``, ``corruption_images`` and
+        ``corruption_parameters`` are written only when set, so the specs of studies without
+        them are unchanged."""
         out = {
             "task": self.task,
             "seed": self.seed,
@@ -425,6 +429,8 @@ class EvaluationSpec:
             out["user_model"] = asdict(self.user_model)
         if self.corruption_images is not None:
             out["corruption_images"] = self.corruption_images
+        if self.corruption_parameters != "auto":
+            out["corruption_parameters"] = self.corruption_parameters
         return out
 
     @classmethod
@@ -455,6 +461,7 @@ class EvaluationSpec:
             latency=section(LatencyConfig, "latency"),
             record=tuple(d.get("record") or ()),
             corruption_images=d.get("corruption_images"),
+            corruption_parameters=d.get("corruption_parameters", "auto"),
             user_model=(
                 UserModelConfig.from_dict(d["user_model"]) if d.get("user_model") else None
             ),
@@ -519,6 +526,8 @@ class StudyConfig:
             default None: ``arch`` is a built-in architecture trained here).
         corruption_images: ``corruptions.n_images`` (default None: every validation image;
             see :class:`EvaluationSpec`).
+        corruption_parameters: ``corruptions.parameters`` (default ``auto``; see
+            :class:`EvaluationSpec`).
     """
 
     source: str
@@ -557,6 +566,7 @@ class StudyConfig:
     file_seed: int | None = None
     user_model: UserModelConfig | None = None
     corruption_images: int | None = None
+    corruption_parameters: str = "auto"
 
     @property
     def objective_names(self) -> list[str]:
@@ -597,6 +607,7 @@ class StudyConfig:
             record=tuple(self.record),
             user_model=self.user_model,
             corruption_images=self.corruption_images,
+            corruption_parameters=self.corruption_parameters,
         )
 
     def evaluation_spec(self) -> dict[str, Any]:

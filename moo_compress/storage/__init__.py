@@ -69,6 +69,7 @@ from moo_compress.storage._optuna import (
     trial_id,
 )
 from moo_compress.storage._study import (
+    CORRUPTION_PARAMETERS,
     as_searched,
     bounds_sources,
     changed_settings,
@@ -77,6 +78,7 @@ from moo_compress.storage._study import (
     create_or_load,
     hypervolume_bounds,
     load_existing,
+    record_corruption_parameters,
     settings,
     stored_meta,
     study_exists,
@@ -91,6 +93,7 @@ from moo_compress.storage._trials import (
 __all__ = [
     "AttrBatch",
     "CLAIM_DELAY_VARIABLE",
+    "CORRUPTION_PARAMETERS",
     "HV_PREFIX",
     "INTERRUPTED",
     "OPTUNA_TABLES",
@@ -128,6 +131,7 @@ __all__ = [
     "open_storage",
     "queued_params",
     "record_heartbeat",
+    "record_corruption_parameters",
     "records",
     "redact",
     "release_claim",

@@ -274,6 +274,41 @@ def create_or_load(
     return study
 
 
+#: The study attribute that names the corruption parameter set its trials are measured with.
+CORRUPTION_PARAMETERS = "corruption_parameters"
+
+
+def record_corruption_parameters(cfg, study, parameters: str) -> None:
+    """Store the corruption parameter set a study's trials are measured with (the one
+    ``corruptions.parameters: auto`` picked by image size), once; a study whose trials were
+    measured with another is refused.
+
+    A study with trials and no stored set was searched before the sets existed: with
+    CIFAR-10-C's parameters.
+
+    Args:
+        cfg: The validated study configuration (:class:`moo_compress.config.StudyConfig`).
+        study: The Optuna study.
+        parameters: The set this process measures with.
+
+    Raises:
+        ConfigError: The study's trials were measured with another set.
+    """
+    stored = study.user_attrs.get(CORRUPTION_PARAMETERS)
+    if stored is None and study.get_trials(deepcopy=False):
+        stored = "cifar"
+    if stored is None:
+        study.set_user_attr(CORRUPTION_PARAMETERS, parameters)
+    elif stored != parameters:
+        raise ConfigError(
+            cfg.source,
+            "corruptions.parameters",
+            f"study {cfg.name!r} was measured with the {stored} corruption parameters; "
+            f"resuming with {parameters} would mix incompatible trials. Give the study a new "
+            "study.name to measure with them.",
+        )
+
+
 def changed_study_error(cfg, stored: dict[str, Any]) -> ConfigError:
     """The one-line error for a study file changed since its study was created, naming the
     changed keys.

@@ -14,6 +14,7 @@ import numpy as np
 from moo_compress import anova as seed001
 from moo_compress import storage as st
 from moo_compress.archive import pareto_indices
+from moo_compress.corruptions.parameters import PARAMETER_SETS
 from moo_compress.objectives import OBJECTIVE_INFO
 from moo_compress.proxy_report import format_validity, plot_validity, proxy_points, proxy_validity
 from moo_compress.study_report._data import (
@@ -60,6 +61,11 @@ def _constraints_text(data: ReportData) -> str:
     return ", ".join(parts)
 
 
+def _parameter_set_text(name: str) -> str:
+    p = PARAMETER_SETS.get(name)
+    return f"{p.title}'s, made for {p.image_size}x{p.image_size} by `{p.script}`" if p else name
+
+
 def _overview(data: ReportData) -> ReportSection:
     import pandas as pd
 
@@ -78,7 +84,14 @@ def _overview(data: ReportData) -> ReportSection:
             else "; no constraints"
         )
         + f". Archive: {len(data.archive)} feasible Pareto-optimal models, normalized "
-        f"hypervolume {s['hypervolume']:.4f}. Report written {time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}."
+        f"hypervolume {s['hypervolume']:.4f}."
+        + (
+            f" Corruptions made with the `{s['corruption_parameters']}` parameter set"
+            f" ({_parameter_set_text(s['corruption_parameters'])})."
+            if s.get("corruption_parameters")
+            else ""
+        )
+        + f" Report written {time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}."
     )
     rows = []
     sources = v.bounds_source or [""] * len(v.bounds)

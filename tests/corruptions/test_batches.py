@@ -14,9 +14,9 @@ def _batches(monkeypatch, n: int, size: int) -> list[int]:
     seen: list[int] = []
     fn = CORRUPTIONS.get("contrast")
 
-    def spy(x, severity, gen):
+    def spy(x, severity, gen, *, parameters):
         seen.append(len(x))
-        return fn(x, severity, gen)
+        return fn(x, severity, gen, parameters=parameters)
 
     monkeypatch.setattr(CORRUPTIONS, "get", lambda name: spy)
     corrupt_images(np.zeros((n, size, size, 3), np.uint8), "contrast", 1, seed=0)

@@ -323,6 +323,7 @@ def test_frost_without_the_photographs_is_one_clear_error(monkeypatch):
         lambda name, *a: None if name == "imagecorruptions" else real(name, *a),
     )
     weather.frost_photos.cache_clear()
+    weather._raw_photos.cache_clear()
     try:
         with pytest.raises(DataError) as info:
             weather.frost(torch.rand(1, 3, 32, 32), 1, torch.Generator().manual_seed(0))
@@ -331,6 +332,7 @@ def test_frost_without_the_photographs_is_one_clear_error(monkeypatch):
         assert info.value.exit_code == 2
     finally:
         weather.frost_photos.cache_clear()
+        weather._raw_photos.cache_clear()
 
 
 # -- pixelate: PIL's BOX resampling bit for bit -------------------------------------------
