@@ -100,8 +100,6 @@ def deeplift_scores(model: nn.Module, ctx: PruneContext) -> dict[str, torch.Tens
         Layer name -> mean absolute contribution of each weight, for layers with a ratio
         above 0.
     """
-    from captum.attr import LayerDeepLift
-
     device = next(model.parameters()).device
     model.eval()
     x_np, y_np = _calibration(ctx)
@@ -123,23 +121,71 @@ def deeplift_scores(model: nn.Module, ctx: PruneContext) -> dict[str, torch.Tens
     modules = [m for _, m in layers]
     inputs = _layer_inputs(model, modules, x)
     references = _layer_inputs(model, modules, baseline)
-    scores = {}
-    for (name, module), a, a_ref in zip(layers, inputs, references, strict=True):
-        captured: list[torch.Tensor] = []
+    multipliers = _output_multipliers(explained, modules, x, baseline, y)
+    return {
+        name: _contribution(module, multipliers[id(module)], a - a_ref)
+        for (name, module), a, a_ref in zip(layers, inputs, references, strict=True)
+    }
 
-        def keep_multipliers(multipliers, _inputs, _baselines):
-            captured.append(multipliers[0].detach())  # noqa: B023 (called right away)
-            return multipliers
 
-        LayerDeepLift(explained, module).attribute(
-            x,
-            baselines=baseline,
-            target=y,
-            attribute_to_layer_input=False,
-            custom_attribution_func=keep_multipliers,
-        )
-        scores[name] = _contribution(module, captured[0], a - a_ref)
-    return scores
+def _output_multipliers(
+    explained: nn.Module,
+    modules: list[nn.Module],
+    x: torch.Tensor,
+    baseline: torch.Tensor,
+    y: torch.Tensor,
+) -> dict[int, torch.Tensor]:
+    """The DeepLIFT multipliers of every module's output towards the target, from one
+    ``captum.attr.DeepLift`` pass (its Rescale rule's backward through the whole model).
+
+    ``LayerDeepLift(model, layer)`` takes the gradient of the same backward at one layer's
+    output, the input half of its (inputs, baselines) batch; one pass with a gradient hook on
+    every layer's output gives all of them (one forward and backward instead of one per
+    layer; ``tests/compression/test_deeplift.py`` checks they are LayerDeepLift's).
+    """
+    from captum.attr import DeepLift
+
+    grads: dict[int, torch.Tensor] = {}
+
+    def keep(module: nn.Module, _inp, out: torch.Tensor) -> torch.Tensor:
+        # zeros when the output does not reach the target (no gradient flows back to it)
+        grads[id(module)] = torch.zeros_like(out).detach()
+        if out.requires_grad:
+            out.register_hook(lambda g: grads.__setitem__(id(module), g.detach()))
+        # the layer passes on a copy, as LayerDeepLift's hook does: a nonlinearity right
+        # after it then sees a tensor of its own
+        return out.clone()
+
+    hooks = [m.register_forward_hook(keep) for m in modules]
+    try:
+        DeepLift(explained).attribute(x, baselines=baseline, target=y)
+    finally:
+        for h in hooks:
+            h.remove()
+    return {key: g[: len(g) // 2] for key, g in grads.items()}
+
+
+def _layer_deeplift_multipliers(
+    explained: nn.Module, module: nn.Module, x: torch.Tensor, baseline: torch.Tensor, y
+) -> torch.Tensor:
+    """One layer's output multipliers through ``captum.attr.LayerDeepLift`` (the reference
+    :func:`_output_multipliers` is checked against)."""
+    from captum.attr import LayerDeepLift
+
+    captured: list[torch.Tensor] = []
+
+    def keep_multipliers(multipliers, _inputs, _baselines):
+        captured.append(multipliers[0].detach())
+        return multipliers
+
+    LayerDeepLift(explained, module).attribute(
+        x,
+        baselines=baseline,
+        target=y,
+        attribute_to_layer_input=False,
+        custom_attribution_func=keep_multipliers,
+    )
+    return captured[0]
 
 
 def deeplift_masks(model: nn.Module, ctx: PruneContext) -> dict[str, torch.Tensor]:
