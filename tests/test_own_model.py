@@ -264,3 +264,31 @@ def test_a_worker_cannot_rebuild_a_model_passed_as_an_object_and_says_so(own, tm
     err = [ln for ln in res.stderr.strip().splitlines() if ln.startswith("error")]
     assert len(err) == 1 and "passed to create_study as a Python object" in err[0]
     assert "'builder': 'package.module:callable'" in err[0]
+
+
+def test_a_224_study_measures_mce_with_imagenet_c_parameters(tmp_path):
+    """A small ImageFolder at 224x224: ``auto`` picks ImageNet-C's parameters, and with
+    ``cache_gb: 0`` the corrupted images are made on the fly, never written."""
+    import torch
+    import torchvision
+    from safetensors.torch import save_file
+
+    write_imagefolder(tmp_path / "data", size=224)
+    torch.manual_seed(0)
+    save_file(torchvision.models.resnet18(num_classes=10).state_dict(), str(tmp_path / "r.st"))
+    (tmp_path / "space.yaml").write_text(SPACE)
+    study = _study(tmp_path, "big", "{torchvision: resnet18, num_classes: 10, weights: r.st}", 1)
+    study.write_text(
+        study.read_text()
+        .replace(f"image_size: {SIZE}", "image_size: 224")
+        .replace("severities: [3]}", "severities: [3], cache_gb: 0}")
+    )
+    res = cli("search", str(study), "--no-progress")
+    assert res.returncode == 0, res.stderr
+    assert "more than corruptions.cache_gb (0)" in res.stderr
+    status = cli("status", str(study)).stdout
+    assert "corruptions imagenet parameters (ImageNet-C's, made for 224x224" in status
+    rows = json.loads(cli("pareto", str(study), "--all", "--format", "json").stdout)
+    assert len(rows) == 1 and np.isfinite(rows[0]["mce"])
+    cache = tmp_path / "big.cache"
+    assert (cache / "images").is_dir() and not list(cache.rglob("corrupted/*/*.npy"))

@@ -119,7 +119,7 @@ def load_study_config(
     driver, options = _driver_section(drv, space)
     n_trials_value, max_failures, budget_seconds = _budget(top.section("budget"), n_trials)
     cor = top.section("corruptions")
-    names, severities, corruption_images, corruption_parameters = _corruptions(cor, task)
+    names, severities, corruption_images, corruption_parameters, cache_gb = _corruptions(cor, task)
 
     reference = _reference(top.section("robustness"), path)
     adversarial = _adversarial_config(top.section("adversarial"))
@@ -194,6 +194,7 @@ def load_study_config(
         user_model=user_model,
         corruption_images=corruption_images,
         corruption_parameters=corruption_parameters,
+        corruption_cache_gb=cache_gb,
     )
 
 
@@ -343,9 +344,9 @@ def _budget(budget: Section, n_trials: int | None) -> tuple[int, int, float | No
 
 def _corruptions(
     cor: Section, task: str
-) -> tuple[tuple[str, ...], tuple[int, ...], int | None, str]:
+) -> tuple[tuple[str, ...], tuple[int, ...], int | None, str, float]:
     """``corruptions``: (names, severities sorted, the search's validation images, the
-    parameter set)."""
+    parameter set, the cache's gigabytes)."""
     names = cor.raw("names", CORRUPTIONS.names())
     if not isinstance(names, list) or not names:
         raise cor.error(
@@ -377,8 +378,9 @@ def _corruptions(
             "n_images", f"applies to classification studies only. Got {n_images} instead."
         )
     parameters = cor.string("parameters", AUTO, choices=parameter_names())
+    cache_gb = cor.number("cache_gb", 50.0, low=0.0, high=1e6)
     cor.finish()
-    return tuple(names), tuple(sorted(severities)), n_images, parameters
+    return tuple(names), tuple(sorted(severities)), n_images, parameters, cache_gb
 
 
 def _storage(top: Section, storage: str | None) -> str | None:

@@ -32,11 +32,13 @@ if TYPE_CHECKING:
 __all__ = [
     "BATCH_PIXELS",
     "IMPLEMENTATION_VERSION",
+    "CorruptedOnTheFly",
     "cached_corrupted_set",
     "corrupt_dataset",
     "corrupt_images",
     "corrupted_to_uint8",
     "corruption_seed",
+    "iter_corrupted",
     "write_corrupted_set",
 ]
 
@@ -103,6 +105,126 @@ def corrupt_images(
             fn(batch, severity, gen, parameters=parameters)
         )
     return out
+
+
+def iter_corrupted(
+    images: np.ndarray, name: str, severity: int, *, seed: int, parameters: str = "cifar"
+):
+    """:func:`corrupt_images`' output one batch at a time (uint8 (b, H, W, 3), in order):
+    the same batches, drawn from the same generator, so the concatenation is its output.
+
+    Args:
+        images: uint8 images (N, H, W, 3).
+        name: A corruption's name.
+        severity: 1..5.
+        seed: Seed of the corruption's random draws.
+        parameters: The published set of parameters (default ``cifar``).
+    """
+    import torch
+
+    fn = CORRUPTIONS.get(name)
+    gen = torch.Generator().manual_seed(corruption_seed(seed, name, severity))
+    device = get_device()
+    batch_size = max(1, BATCH_PIXELS // (images.shape[1] * images.shape[2]))
+    for i in range(0, len(images), batch_size):
+        batch = to_tensor(images[i : i + batch_size]).to(device)
+        yield corrupted_to_uint8(fn(batch, severity, gen, parameters=parameters))
+
+
+class CorruptedOnTheFly:
+    """A corrupted set, ``(5 * N, H, W, 3)`` uint8, severity 1 first, made when it is read
+    and never stored: what :func:`cached_corrupted_set` would write, value for value (the
+    same batches from the same generator), at the cost of corrupting again at every read.
+
+    Read it in order (``x[i : j]`` with growing ``i``, as :func:`moo_compress.training.predict`
+    does): each batch is then corrupted once per pass and at most one batch is held. A read
+    further back starts its severity again; an index array gathers its rows in one pass.
+
+    Args:
+        images: The clean uint8 images (N, H, W, 3) (a memory-mapped file is read a batch
+            at a time).
+        name: The corruption.
+        seed: Seed of its random draws.
+        parameters: The published set of parameters (default ``cifar``).
+        transform: Applied to every corrupted batch (default None; e.g. greyscale).
+    """
+
+    def __init__(
+        self,
+        images: np.ndarray,
+        name: str,
+        *,
+        seed: int,
+        parameters: str = "cifar",
+        transform: Callable[[np.ndarray], np.ndarray] | None = None,
+    ) -> None:
+        self.images, self.name, self.seed, self.parameters = images, name, seed, parameters
+        self.transform = transform
+        self.n = len(images)
+        self.shape = (len(SEVERITIES) * self.n, *images.shape[1:])
+        self.dtype = np.dtype(np.uint8)
+        self.ndim = 4
+        self._severity = None
+        self._batches = None
+        self._start = 0  # block row of the batch held
+        self._held = np.empty((0, *images.shape[1:]), np.uint8)
+
+    def __len__(self) -> int:
+        return self.shape[0]
+
+    def with_transform(self, transform: Callable[[np.ndarray], np.ndarray]) -> CorruptedOnTheFly:
+        """The same set with ``transform`` applied to every batch read."""
+        return CorruptedOnTheFly(
+            self.images, self.name, seed=self.seed, parameters=self.parameters, transform=transform
+        )
+
+    def _block_rows(self, severity: int, start: int, stop: int) -> np.ndarray:
+        """Rows ``start:stop`` of one severity's block."""
+        if self._severity != severity or start < self._start:
+            self._severity = severity
+            self._batches = iter_corrupted(
+                self.images, self.name, severity, seed=self.seed, parameters=self.parameters
+            )
+            self._start, self._held = 0, self._held[:0]
+        pieces = []
+        while start < stop:
+            end = self._start + len(self._held)
+            if start >= end:  # the next batch
+                self._start, self._held = end, next(self._batches)
+                if self.transform is not None:
+                    self._held = self.transform(self._held)
+                continue
+            take = min(stop, end)
+            pieces.append(self._held[start - self._start : take - self._start])
+            start = take
+        if not pieces:
+            return np.empty((0, *self.shape[1:]), np.uint8)
+        return np.concatenate(pieces) if len(pieces) > 1 else pieces[0].copy()
+
+    def __getitem__(self, key):
+        if isinstance(key, slice):
+            start, stop, step = key.indices(len(self))
+            if step != 1:
+                return self[np.arange(start, stop, step)]
+            pieces = []
+            while start < stop:
+                k, row = divmod(start, self.n)
+                take = min(stop, (k + 1) * self.n)
+                pieces.append(self._block_rows(k + 1, row, row + take - start))
+                start = take
+            if not pieces:
+                return np.empty((0, *self.shape[1:]), np.uint8)
+            return np.concatenate(pieces)
+        if isinstance(key, (int, np.integer)):
+            return self[int(key) : int(key) + 1][0]
+        rows = np.asarray(key)
+        out = np.empty((len(rows), *self.shape[1:]), np.uint8)
+        for k in np.unique(rows // self.n):
+            picked = np.flatnonzero(rows // self.n == k)
+            block = rows[picked] - k * self.n
+            for i in np.argsort(block, kind="stable"):  # one pass over the block, in order
+                out[picked[i]] = self._block_rows(int(k) + 1, int(block[i]), int(block[i]) + 1)[0]
+        return out
 
 
 def corrupted_to_uint8(batch: torch.Tensor) -> np.ndarray:
@@ -187,8 +309,11 @@ def cached_corrupted_set(
     data_key: str,
     log: Callable[[str], None] | None = None,
     parameters: str = "cifar",
-) -> dict[str, np.ndarray]:
-    """Memory-mapped corrupted test sets, generated on first use and reused afterwards.
+    cache_gb: float | None = None,
+) -> dict[str, np.ndarray | CorruptedOnTheFly]:
+    """Memory-mapped corrupted test sets, generated on first use and reused afterwards; or,
+    when they would take more than ``cache_gb`` on disk, made on the fly at every read
+    (:class:`CorruptedOnTheFly`: the same values, never stored).
 
     Args:
         images: uint8 test images (N, H, W, 3).
@@ -201,10 +326,24 @@ def cached_corrupted_set(
         log: Callable for a progress line per corruption generated (default None: silent).
         parameters: The published set of parameters (default ``cifar``; another set is
             part of the folder's name).
+        cache_gb: Most gigabytes the sets may take on disk (default None: no limit).
 
     Returns:
         Corruption name -> uint8 array (5 * N, H, W, 3), severity 1 first.
     """
+    names = list(names)
+    size_gb = len(names) * len(SEVERITIES) * images.size / 1e9
+    if cache_gb is not None and size_gb > cache_gb:
+        if log is not None:
+            log(
+                f"note: the corrupted images would take {size_gb:.1f} GB on disk, more than "
+                f"corruptions.cache_gb ({cache_gb:g}); they are made anew at every measurement "
+                "(the same values; corruptions.n_images measures on fewer)"
+            )
+        return {
+            name: CorruptedOnTheFly(images, name, seed=seed, parameters=parameters)
+            for name in names
+        }
     # random corruptions draw per batch: a batch other than 2048 images (images larger than
     # 32x32, see BATCH_PIXELS) is part of the key, so sets drawn in other batches never mix
     batch = BATCH_PIXELS // (images.shape[1] * images.shape[2])

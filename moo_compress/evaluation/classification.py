@@ -28,7 +28,7 @@ from moo_compress.artifact import decode_model
 from moo_compress.compression.pipeline import compress, technique_name
 from moo_compress.corruptions import suite as corruption_suite
 from moo_compress.corruptions.parameters import resolve_parameters
-from moo_compress.corruptions.suite import cached_corrupted_set
+from moo_compress.corruptions.suite import CorruptedOnTheFly, cached_corrupted_set
 from moo_compress.data import DATASET_INFO, DATASETS
 from moo_compress.data.base import (
     SPLITS,
@@ -242,9 +242,13 @@ class ClassificationEvaluator(ModelEvaluator):
                 data_key=self.data_key(),
                 log=self.log,
                 parameters=self.corruption_parameters,
+                cache_gb=self.spec.corruption_cache_gb,
             )
         if ds.greyscale:  # corruptions may add colour (frost): the model sees grey
-            corrupted = {k: greyscale(v) for k, v in corrupted.items()}
+            corrupted = {
+                k: v.with_transform(greyscale) if isinstance(v, CorruptedOnTheFly) else greyscale(v)
+                for k, v in corrupted.items()
+            }
         return EvaluationSet(dataset, corrupted)
 
     @property

@@ -149,6 +149,7 @@ class DetectionEvaluator(ClassificationEvaluator):
             data_key=self.data_key(task="detection"),
             log=self.log,
             parameters=self.corruption_parameters,
+            cache_gb=self.spec.corruption_cache_gb,
         )
         return EvaluationSet(dataset, {k: grey(v) for k, v in corrupted.items()}, task_data=data)
 

@@ -382,6 +382,9 @@ class EvaluationSpec:
             ``evaluate`` measure the whole test split.
         corruption_parameters: ``corruptions.parameters``: the published set of corruption
             parameters, or ``auto`` (the set nearest to the image size; default).
+        corruption_cache_gb: ``corruptions.cache_gb``: most gigabytes the corrupted
+            validation sets may take in the cache; larger ones are made anew at each
+            measurement (the same values; not part of the study's identity; default 50).
     """
 
     task: str
@@ -402,6 +405,7 @@ class EvaluationSpec:
     user_model: UserModelConfig | None = None
     corruption_images: int | None = None
     corruption_parameters: str = "auto"
+    corruption_cache_gb: float = 50.0
 
     def to_dict(self) -> dict[str, Any]:
         """The JSON form stored with studies and exported models (its digest is part of the
@@ -528,6 +532,8 @@ class StudyConfig:
             see :class:`EvaluationSpec`).
         corruption_parameters: ``corruptions.parameters`` (default ``auto``; see
             :class:`EvaluationSpec`).
+        corruption_cache_gb: ``corruptions.cache_gb`` (default 50; see
+            :class:`EvaluationSpec`).
     """
 
     source: str
@@ -567,6 +573,7 @@ class StudyConfig:
     user_model: UserModelConfig | None = None
     corruption_images: int | None = None
     corruption_parameters: str = "auto"
+    corruption_cache_gb: float = 50.0
 
     @property
     def objective_names(self) -> list[str]:
@@ -608,6 +615,7 @@ class StudyConfig:
             user_model=self.user_model,
             corruption_images=self.corruption_images,
             corruption_parameters=self.corruption_parameters,
+            corruption_cache_gb=self.corruption_cache_gb,
         )
 
     def evaluation_spec(self) -> dict[str, Any]:

@@ -79,7 +79,7 @@ def test_the_study_file_names_a_set_and_auto_keeps_old_fingerprints(tmp_path):
     )
     chosen = load_study_config(path)
     assert chosen.evaluation_spec()["corruption_parameters"] == "imagenet"
-    assert chosen.fingerprint != plain.fingerprint
+    assert chosen.fingerprint() != plain.fingerprint()
     path.write_text(path.read_text().replace("parameters: imagenet", "parameters: imagenet-c"))
     with pytest.raises(ConfigError, match=r"corruptions.parameters: must be one of \{auto, cifar"):
         load_study_config(path)
