@@ -19,15 +19,7 @@ from moo_compress.corruptions import CORRUPTIONS
 from moo_compress.corruptions.suite import corrupt_images
 
 FIXTURES = Path(__file__).parent / "fixtures"
-CASES = [
-    ("tinyimagenet", 64),
-    pytest.param(
-        ("imagenet", 224),
-        marks=pytest.mark.skipif(
-            not (FIXTURES / "original_imagenet_224.npz").exists(), reason="no 224 fixture yet"
-        ),
-    ),
-]
+CASES = [("tinyimagenet", 64), ("imagenet", 224)]
 #: The crop the fixtures hold (benchmarks/corruption_fidelity.py FIXTURE_CROP).
 CROP = 24
 #: Random corruptions whose mean change over a couple of images need not grow with the
