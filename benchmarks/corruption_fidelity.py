@@ -197,25 +197,75 @@ def compare(name: str, clean: np.ndarray, ours: np.ndarray, ref: np.ndarray) -> 
     }
 
 
-def colour_digits(n: int, size: int) -> np.ndarray:
-    """``n`` test digits (``load_digits(seed=0, test_fraction=0.3)``) resized bilinearly to
-    ``size`` and tinted: each image's three channels scaled by a colour of its own (from a
-    seeded generator), so colour and saturation vary as in photographs. uint8 (n, size,
-    size, 3)."""
+def colour_digits(n: int | None, size: int, split: str = "test") -> np.ndarray:
+    """``n`` digits of a split (``load_digits(seed=0, test_fraction=0.3)``; None: all)
+    resized bilinearly to ``size`` and tinted: each image's three channels scaled by a colour
+    of its own (from a seeded generator), so colour and saturation vary as in photographs.
+    uint8 (n, size, size, 3)."""
     import torch
     import torch.nn.functional as F
 
     from moo_compress.data.digits import load_digits
 
-    x = load_digits(seed=0, test_fraction=0.3).x_test[:n]
+    x = getattr(load_digits(seed=0, test_fraction=0.3), f"x_{split}")[:n]
     t = torch.from_numpy(x).permute(0, 3, 1, 2).double()
     up = F.interpolate(t, size=(size, size), mode="bilinear", align_corners=False)
-    tint = np.random.default_rng(0).uniform(0.35, 1.0, size=(len(x), 3, 1, 1))
-    base = np.random.default_rng(1).uniform(0, 60, size=(len(x), 3, 1, 1))
+    seeds = (0, 1) if split == "test" else (2, 3)
+    tint = np.random.default_rng(seeds[0]).uniform(0.35, 1.0, size=(len(x), 3, 1, 1))
+    base = np.random.default_rng(seeds[1]).uniform(0, 60, size=(len(x), 3, 1, 1))
     out = up.numpy() * tint + base * (1 - up.numpy() / 255.0)
     return np.ascontiguousarray(
         np.clip(np.round(out), 0, 255).astype(np.uint8).transpose(0, 2, 3, 1)
     )
+
+
+def classifier_accuracies(
+    train_x: np.ndarray, clean: np.ndarray, ours: dict, original: dict
+) -> dict:
+    """A small CNN trained here on clean training digits ``train_x`` (the images' kind: plain
+    digits at 32, ``colour_digits`` of the train split otherwise; 8 epochs), measured on the
+    clean test images ``clean``, on our corrupted images and on the original's:
+    per corruption the accuracy (mean over severities) on each and their difference, with a
+    95 % interval of the difference paired by image and severity."""
+    import torch
+
+    from moo_compress.data.digits import load_digits
+    from moo_compress.models import ARCHITECTURES
+    from moo_compress.settings import TrainConfig
+    from moo_compress.training import predict, train
+
+    ds = load_digits(seed=0, test_fraction=0.3)
+    torch.manual_seed(0)
+    model = ARCHITECTURES.get("small_cnn")(num_classes=10, width=0.5)
+    cfg = TrainConfig(epochs=8, batch_size=64, lr=0.05, momentum=0.9, weight_decay=5e-4)
+    train(model, train_x, ds.y_train, cfg, epochs=8, seed=0)
+    y = ds.y_test[: len(clean)]
+    out = {"clean_accuracy": float((predict(model, clean).argmax(1).numpy() == y).mean())}
+    rows = {}
+    for name in ours:
+        right = {}
+        for who, sets in (("ours", ours), ("original", original)):
+            flat = sets[name].reshape(-1, *sets[name].shape[2:])
+            pred = predict(model, flat).argmax(1).numpy().reshape(5, -1)
+            right[who] = (pred == y[None, :]).astype(float)
+        d = (right["ours"] - right["original"]).ravel()
+        half = 1.96 * d.std(ddof=1) / np.sqrt(len(d)) if d.std() > 0 else 0.0
+        rows[name] = {
+            "accuracy_ours": round(float(right["ours"].mean()), 4),
+            "accuracy_original": round(float(right["original"].mean()), 4),
+            "difference": round(float(d.mean()), 4),
+            "difference_95ci": [round(float(d.mean() - half), 4), round(float(d.mean() + half), 4)],
+        }
+    out["per_corruption"] = rows
+    diffs = [abs(r["difference"]) for r in rows.values()]
+    out["largest_abs_difference"] = round(max(diffs), 4)
+    out["mean_accuracy_ours"] = round(
+        float(np.mean([r["accuracy_ours"] for r in rows.values()])), 4
+    )
+    out["mean_accuracy_original"] = round(
+        float(np.mean([r["accuracy_original"] for r in rows.values()])), 4
+    )
+    return out
 
 
 def severity_ordering(clean: np.ndarray, out: np.ndarray) -> list[int]:
@@ -273,6 +323,11 @@ def main() -> None:
         "the original's deterministic outputs and its mean changes",
     )
     parser.add_argument("--fixture-images", type=int, default=2)
+    parser.add_argument(
+        "--accuracy",
+        action="store_true",
+        help="also compare a small CNN's accuracies on our and the original's corrupted images",
+    )
     parser.add_argument("--n-images", type=int, default=300)
     parser.add_argument(
         "--repeats",
@@ -319,6 +374,7 @@ def main() -> None:
         for name, arr in ref["outputs"].items():
             np.save(args.save_reference / f"{name}.npy", arr)
     results = {}
+    all_ours = {}
     for name in names:
         if name not in ref["outputs"]:
             results[name] = {"skipped": ref["errors"].get(name, "no output")}
@@ -329,10 +385,22 @@ def main() -> None:
                 for s in range(1, 6)
             ]
         )
+        all_ours[name] = ours
         results[name] = compare(name, images, ours, ref["outputs"][name])
         results[name]["ordering"] = severity_ordering(images, ref["outputs"][name])
     if args.fixture:
         write_fixture(args.fixture, images, ref["outputs"], args, size)
+    accuracies = None
+    if args.accuracy and args.repeats == 1:
+        plain = size == 32 and args.parameters == "cifar"
+        train_x = (
+            load_digits(seed=0, test_fraction=0.3).x_train
+            if plain
+            else colour_digits(None, size, "train")
+        )
+        accuracies = classifier_accuracies(
+            train_x, images, all_ours, {n: ref["outputs"][n] for n in all_ours}
+        )
     run = {
         "implementation_version": IMPLEMENTATION_VERSION,
         "parameters": args.parameters,
@@ -353,6 +421,8 @@ def main() -> None:
         "skipped": sorted(n for n, r in results.items() if "skipped" in r),
         "corruptions": results,
     }
+    if accuracies is not None:
+        run["classifier_accuracies"] = accuracies
     summary = {
         n: [r["ratio"] for r in results[n]["severities"]]
         for n in ("glass_blur", "frost")
