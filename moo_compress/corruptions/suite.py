@@ -16,12 +16,7 @@ from moo_compress._utils.io import atomic_memmap, atomic_save_npy, atomic_write
 from moo_compress._utils.registry import import_target
 from moo_compress.corruptions import CORRUPTIONS, SEVERITIES
 from moo_compress.corruptions._filters import truncate_grey
-from moo_compress.corruptions.parameters import (
-    AUTO,
-    auto_parameters,
-    nearest_set_note,
-    parameter_names,
-)
+from moo_compress.corruptions.parameters import parameter_names, resolve_parameters
 from moo_compress.data import CIFAR_C_LAYOUT, DATASET_INFO, DATASETS, REQUIRED
 from moo_compress.data.base import to_tensor
 from moo_compress.errors import ConfigError
@@ -453,10 +448,9 @@ def corrupt_dataset(
         x, y, source = _dataset_test_split(
             dataset, {"root": root, "test_fraction": test_fraction}, seed
         )
-    if parameters == AUTO:
-        parameters, exact = auto_parameters(*x.shape[1:3])
-        if not exact:
-            log(nearest_set_note(*x.shape[1:3], parameters))
+    parameters, note = resolve_parameters(parameters, *x.shape[1:3])
+    if note:
+        log(note)
     meta = {"source": source, "seed": seed, "implementation": IMPLEMENTATION_VERSION}
     if parameters != "cifar":  # folders written before the sets existed are CIFAR's
         meta["parameters"] = parameters

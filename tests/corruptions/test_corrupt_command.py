@@ -21,6 +21,30 @@ def test_digits_test_split_in_the_c_layout(tmp_path):
     assert np.load(out / "labels.npy").shape == (5 * 360,)  # CIFAR-10-C: one per image
 
 
+def test_a_parameter_set_is_recorded_and_one_for_another_size_is_said(tmp_path, capsys):
+    out = tmp_path / "C"
+    args = ["corrupt", "--dataset", "digits", "--out", str(out), "--corruptions", "contrast"]
+    assert main([*args, "--parameters", "tinyimagenet"]) == 0
+    captured = capsys.readouterr()
+    assert "note: corruptions.parameters: tinyimagenet (Tiny-ImageNet-C) is made for 64x64" in (
+        captured.err
+    )
+    assert "(tinyimagenet parameters)" in captured.out
+    assert json.loads((out / "corrupt.json").read_text())["parameters"] == "tinyimagenet"
+    # CIFAR-10-C's contrast 0.75 vs Tiny-ImageNet-C's 0.4 at severity 1: a stronger change
+    plain = tmp_path / "P"
+    assert (
+        main(["corrupt", "--dataset", "digits", "--out", str(plain), "--corruptions", "contrast"])
+        == 0
+    )
+    assert "parameters" not in json.loads((plain / "corrupt.json").read_text())
+    clean = np.load(out / "contrast.npy")[:540].astype(float)
+    cifar = np.load(plain / "contrast.npy")[:540].astype(float)
+    assert clean.std() < cifar.std()
+    # another set on the same folder is another command: refused
+    assert main([*args, "--parameters", "imagenet"]) == 2
+
+
 @pytest.mark.parametrize(
     "args,expected",
     [
