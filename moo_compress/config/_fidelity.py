@@ -29,7 +29,7 @@ __all__ = ["BASE_SAMPLERS", "TIE_BREAKS", "corrupted_kinds", "parse_ladder"]
 #: Base samplers a multi-fidelity driver proposes new configurations with. TPE (the
 #: default) and NSGA-II are fitted on every configuration's rung-0 result, not only on the
 #: few full evaluations (see :class:`moo_compress.drivers.mo_asha.MoAshaDriver`).
-BASE_SAMPLERS = ("random", "tpe", "nsga2")
+BASE_SAMPLERS = ("random", "tpe", "gp", "nsga2")
 #: How promotions order configurations of the same non-dominated front.
 TIE_BREAKS = ("crowding", "hypervolume")
 #: Objective kinds measured on corrupted images (``ObjectiveInfo.kind``).

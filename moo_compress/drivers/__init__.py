@@ -48,6 +48,7 @@ _INFO = [
         scale_out="dask",
     ),
     DriverInfo("optuna-tpe", _OPTUNA, {"n_startup_trials": (8, 0)}, scale_out="workers"),
+    DriverInfo("optuna-gp", _OPTUNA, {"n_startup_trials": (8, 0)}, scale_out="workers"),
     DriverInfo("optuna-nsga2", _OPTUNA, {"population_size": (8, 2)}, scale_out="workers"),
     DriverInfo("optuna-random", _OPTUNA, {}, scale_out="workers"),
     DriverInfo(

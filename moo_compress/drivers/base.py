@@ -151,8 +151,9 @@ class Driver(Protocol):
 
 
 def make_sampler(name: str, options: dict[str, Any], seed: int):
-    """A new Optuna sampler: ``"tpe"`` (multivariate, ``n_startup_trials``), ``"nsga2"``
-    (``population_size``) or ``"random"``. TPE and NSGA-II read the constraint values each
+    """A new Optuna sampler: ``"tpe"`` (multivariate, ``n_startup_trials``), ``"gp"``
+    (Gaussian process, ``n_startup_trials``), ``"nsga2"`` (``population_size``) or
+    ``"random"``. TPE, GP and NSGA-II read the constraint values each
     trial stores (``Trial.set_constraint``) and prefer feasible trials, then the smaller
     total violation.
 
@@ -177,11 +178,18 @@ def make_sampler(name: str, options: dict[str, Any], seed: int):
             return optuna.samplers.TPESampler(
                 seed=seed, n_startup_trials=options["n_startup_trials"], multivariate=True
             )
+    if name == "gp":
+        # Optuna's Gaussian-process sampler (several objectives; the stored constraints)
+        return optuna.samplers.GPSampler(
+            seed=seed,
+            n_startup_trials=options["n_startup_trials"],
+            warn_independent_sampling=False,
+        )
     if name == "nsga2":
         return optuna.samplers.NSGAIISampler(seed=seed, population_size=options["population_size"])
     if name == "random":
         return optuna.samplers.RandomSampler(seed=seed)
-    raise ValueError(f"no sampler {name!r}: tpe, nsga2 or random")
+    raise ValueError(f"no sampler {name!r}: tpe, gp, nsga2 or random")
 
 
 class DuplicateRun:

@@ -39,7 +39,12 @@ __all__ = ["POLL_SECONDS", "OptunaDriver", "claim_config", "trailing_duplicates"
 
 #: How long a worker waits before looking again at trials other workers run.
 POLL_SECONDS = 0.5
-_SAMPLERS = {"optuna-tpe": "tpe", "optuna-nsga2": "nsga2", "optuna-random": "random"}
+_SAMPLERS = {
+    "optuna-tpe": "tpe",
+    "optuna-gp": "gp",
+    "optuna-nsga2": "nsga2",
+    "optuna-random": "random",
+}
 
 
 class OptunaDriver:

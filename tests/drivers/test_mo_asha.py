@@ -67,7 +67,7 @@ def test_the_default_ladder_measures_what_needs_no_corrupted_images(tmp_path):
 @pytest.mark.parametrize(
     ("driver_extra", "key", "says"),
     [
-        (", sampler: cmaes", "driver.sampler", "must be one of {random, tpe, nsga2}"),
+        (", sampler: cmaes", "driver.sampler", "must be one of {random, tpe, gp, nsga2}"),
         (", eta: 1", "driver.eta", "must be"),
         (", rungs: [{objectives: [latency_ms]}]", "driver.rungs[0].objectives", "recorded"),
         (", rungs: [{corruptions: [fog]}]", "driver.rungs[0].corruptions", "of the study"),
@@ -187,7 +187,7 @@ class _Upto:
         ]
 
 
-@pytest.mark.parametrize("sampler", ["tpe", "nsga2"])
+@pytest.mark.parametrize("sampler", ["tpe", "gp", "nsga2"])
 def test_a_killed_search_resumes_with_the_same_trials_and_archive(tmp_path, sampler):
     cfg = load_study_config(_study(tmp_path, f", eta: 2, sampler: {sampler}", CONSTRAINT, 6))
     cfg = dataclasses.replace(cfg, cache_dir=tmp_path / "cache")
@@ -212,7 +212,7 @@ def test_a_killed_search_resumes_with_the_same_trials_and_archive(tmp_path, samp
     assert len(story(resumed)) == len(story(whole))
 
 
-@pytest.mark.parametrize("sampler", ["tpe", "nsga2"])
+@pytest.mark.parametrize("sampler", ["tpe", "gp", "nsga2"])
 def test_every_base_sampler_meets_the_budget(tmp_path, sampler):
     cfg = load_study_config(_study(tmp_path, f", sampler: {sampler}", CONSTRAINT, 10))
     cfg = dataclasses.replace(cfg, cache_dir=tmp_path / "cache")
