@@ -4,9 +4,11 @@ changed, and every argument checked at once with the study file's messages."""
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import signal
+import sqlite3
 import subprocess
 import sys
 import textwrap
@@ -175,15 +177,21 @@ def test_a_killed_script_resumes_from_python(tmp_path):
     deadline = time.time() + 300
     import optuna
 
-    while time.time() < deadline:
+    def complete() -> int:
+        """Completed trials, read-only: opening the file with Optuna while the script
+        creates it would create its tables too, and one of the two would fail."""
+        try:
+            with contextlib.closing(sqlite3.connect(f"file:{db}?mode=ro", uri=True)) as con:
+                return con.execute(
+                    "SELECT COUNT(*) FROM trials WHERE state = 'COMPLETE'"
+                ).fetchone()[0]
+        except sqlite3.Error:  # not there yet, or being created
+            return 0
+
+    while time.time() < deadline and proc.poll() is None and complete() < 1:
         time.sleep(1)
-        if db.exists():
-            try:
-                trials = optuna.load_study(study_name="killed", storage=f"sqlite:///{db}").trials
-            except Exception:  # noqa: BLE001 (being created)
-                continue
-            if sum(t.state.name == "COMPLETE" for t in trials) >= 1:
-                break
+    assert complete() >= 1, f"no trial completed (the script exited {proc.poll()})"
+    trials = optuna.load_study(study_name="killed", storage=f"sqlite:///{db}").trials
     proc.send_signal(signal.SIGKILL)
     proc.wait()
     done = {t.number: t.values for t in trials if t.state.name == "COMPLETE"}

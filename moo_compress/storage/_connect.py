@@ -61,31 +61,52 @@ def open_storage(url: str, *, heartbeat: dict[str, int] | None = None):
     warnings.filterwarnings("ignore", category=optuna.exceptions.ExperimentalWarning)
     # moo-compress records heartbeats itself around each evaluation (workers.heartbeat)
     warnings.filterwarnings("ignore", message="Heartbeat of storage is supposed to be used")
-    try:
-        if heartbeat is None:
-            return optuna.storages.get_storage(url)
-        retry = int(heartbeat["max_retry"])
-        if hasattr(optuna.storages, "RetryHeartbeatStaleTrialCallback"):  # Optuna >= 4.9
-            callback = {
-                "heartbeat_stale_trial_callback": optuna.storages.RetryHeartbeatStaleTrialCallback(
-                    max_retry=retry
-                )
-            }
-        else:
-            callback = {
-                "failed_trial_callback": optuna.storages.RetryFailedTrialCallback(max_retry=retry)
-            }
-        return optuna.storages.RDBStorage(
-            url,
-            engine_kwargs={"pool_pre_ping": True},
-            heartbeat_interval=int(heartbeat["interval"]),
-            grace_period=int(heartbeat["grace"]),
-            **callback,
-        )
-    except Exception as exc:  # noqa: BLE001 - any driver error becomes one clear line
-        raise MooCompressError(
-            f"cannot open storage {redact(url)}: {type(exc).__name__}: {redact(_first_line(exc))}"
-        ) from None
+    attempt = 0
+    while True:
+        try:
+            return _open(url, heartbeat)
+        except Exception as exc:  # noqa: BLE001 - any driver error becomes one clear line
+            attempt += 1
+            # another process creating the same new database's tables at this moment (two
+            # workers, or a reader, starting together): its schema is there once it is done
+            racing = any(s in str(exc) for s in ("alembic_version", "already exists"))
+            if racing and attempt < SCHEMA_ATTEMPTS:
+                time.sleep(0.5 * attempt)
+                continue
+            raise MooCompressError(
+                f"cannot open storage {redact(url)}: {type(exc).__name__}: "
+                f"{redact(_first_line(exc))}"
+            ) from None
+
+
+#: Attempts at opening a storage whose tables another process is creating at that moment.
+SCHEMA_ATTEMPTS = 4
+
+
+def _open(url: str, heartbeat: dict[str, int] | None):
+    """The storage itself (:func:`open_storage` without its error handling)."""
+    import optuna
+
+    if heartbeat is None:
+        return optuna.storages.get_storage(url)
+    retry = int(heartbeat["max_retry"])
+    if hasattr(optuna.storages, "RetryHeartbeatStaleTrialCallback"):  # Optuna >= 4.9
+        callback = {
+            "heartbeat_stale_trial_callback": optuna.storages.RetryHeartbeatStaleTrialCallback(
+                max_retry=retry
+            )
+        }
+    else:
+        callback = {
+            "failed_trial_callback": optuna.storages.RetryFailedTrialCallback(max_retry=retry)
+        }
+    return optuna.storages.RDBStorage(
+        url,
+        engine_kwargs={"pool_pre_ping": True},
+        heartbeat_interval=int(heartbeat["interval"]),
+        grace_period=int(heartbeat["grace"]),
+        **callback,
+    )
 
 
 def _first_line(exc: BaseException) -> str:

@@ -86,3 +86,32 @@ def test_worker_reads_the_storage_url_from_the_environment(tmp_path, capsys, mon
     assert "s3cret" not in err and len(err.strip().splitlines()) == 1
     assert "MOO_COMPRESS_STORAGE" not in os.environ  # not handed on to child processes
     assert not study.with_suffix(".db").exists() and not (tmp_path / "cache").exists()
+
+
+def test_a_storage_whose_tables_another_process_is_creating_is_opened_again(monkeypatch):
+    """Two processes opening a new SQLite file at once both create its tables; the one that
+    loses (``UNIQUE constraint failed: alembic_version.version_num``) opens it again."""
+    from moo_compress.errors import MooCompressError
+    from moo_compress.storage import _connect
+
+    calls = []
+
+    def racing(url, heartbeat):
+        calls.append(url)
+        if len(calls) < 3:
+            raise RuntimeError("UNIQUE constraint failed: alembic_version.version_num")
+        return "storage"
+
+    monkeypatch.setattr(_connect, "_open", racing)
+    monkeypatch.setattr(_connect.time, "sleep", lambda s: None)
+    assert _connect.open_storage("sqlite:///x.db") == "storage" and len(calls) == 3
+
+    def broken(url, heartbeat):
+        calls.append(url)
+        raise RuntimeError("unable to open database file")
+
+    calls.clear()
+    monkeypatch.setattr(_connect, "_open", broken)
+    with pytest.raises(MooCompressError, match="cannot open storage sqlite:///x.db"):
+        _connect.open_storage("sqlite:///x.db")
+    assert len(calls) == 1  # not a race: no second attempt
