@@ -97,21 +97,30 @@ def test_without_constraints_nothing_is_recorded(tmp_path):
         assert t.constraints == {}
 
 
-def test_optunas_samplers_prefer_feasible_configurations(tmp_path):
-    """With a constraint only a few configurations meet, Optuna's TPE and NSGA-II (which read
-    the constraint values the trials store) find more feasible ones than random sampling at
-    the same budget (median of 5 seeds)."""
+def _feasible_shares(tmp_path, drivers, n_trials: int, seeds: int) -> dict[str, float]:
+    """Median share of feasible completed trials per driver, with a constraint only a few
+    configurations of the table meet."""
     extra = "constraints:\n  accuracy: {max_drop: 1.0}\n  cr: '>= 6'\n"
-    cfg = load_study_config(write_study(tmp_path, driver="optuna-random", n_trials=40, extra=extra))
+    cfg = load_study_config(
+        write_study(tmp_path, driver="optuna-random", n_trials=n_trials, extra=extra)
+    )
     table = _table(cfg.space)
     share = {}
-    for driver in ("optuna-random", "optuna-tpe", "optuna-nsga2"):
+    for driver in drivers:
         counts = []
-        for seed in range(5):
+        for seed in range(seeds):
             study = replay(cfg, table, seed=seed, driver=driver)
             done = [t for t in study.trials if t.state.name == "COMPLETE"]
             counts.append(sum(record.is_feasible(t) for t in done) / len(done))
         share[driver] = float(np.median(counts))
+    return share
+
+
+def test_optunas_samplers_prefer_feasible_configurations(tmp_path):
+    """With a constraint only a few configurations meet, Optuna's TPE and NSGA-II (which read
+    the constraint values the trials store) find more feasible ones than random sampling at
+    the same budget (median of 5 seeds)."""
+    share = _feasible_shares(tmp_path, ("optuna-random", "optuna-tpe", "optuna-nsga2"), 40, 5)
     assert share["optuna-tpe"] > share["optuna-random"], share
     assert share["optuna-nsga2"] > share["optuna-random"], share
 
@@ -120,17 +129,7 @@ def test_the_gp_sampler_prefers_feasible_configurations(tmp_path):
     """``optuna-gp`` (Optuna's GPSampler, which reads the stored constraint values) finds
     more feasible configurations than random sampling at the same budget (20 trials, median
     of 3 seeds; its proposals cost seconds each, so the budget is smaller than above)."""
-    extra = "constraints:\n  accuracy: {max_drop: 1.0}\n  cr: '>= 6'\n"
-    cfg = load_study_config(write_study(tmp_path, driver="optuna-random", n_trials=20, extra=extra))
-    table = _table(cfg.space)
-    share = {}
-    for driver in ("optuna-random", "optuna-gp"):
-        counts = []
-        for seed in range(3):
-            study = replay(cfg, table, seed=seed, driver=driver)
-            done = [t for t in study.trials if t.state.name == "COMPLETE"]
-            counts.append(sum(record.is_feasible(t) for t in done) / len(done))
-        share[driver] = float(np.median(counts))
+    share = _feasible_shares(tmp_path, ("optuna-random", "optuna-gp"), 20, 3)
     assert share["optuna-gp"] > share["optuna-random"], share
 
 
