@@ -129,7 +129,12 @@ _NOT_EVALUATED = (INTERRUPTED, DUPLICATE, SKIPPED, ABANDONED)
 
 # -- writers -----------------------------------------------------------------------------
 def write_rung(
-    trial, rung: int, top: int, promoted_from: int | None, note: str | None = None
+    trial,
+    rung: int,
+    top: int,
+    promoted_from: int | None,
+    note: str | None = None,
+    finetune_epochs: int | None = None,
 ) -> None:
     """Record the fidelity rung a multi-fidelity trial measures.
 
@@ -140,10 +145,14 @@ def write_rung(
         promoted_from: The trial number of the same configuration's rung below (None at 0).
         note: Why a lower rung's trial ends PRUNED and when its configuration goes on
             (default None).
+        finetune_epochs: The rung pauses the build's last fine-tuning run after this many
+            epochs (default None: the rung's model is fine-tuned in full).
     """
     entry = {"rung": rung, "top": top, "promoted_from": promoted_from}
     if note:
         entry["note"] = note
+    if finetune_epochs is not None:
+        entry["finetune_epochs"] = int(finetune_epochs)
     trial.set_user_attr(_RUNG, entry)
 
 
@@ -207,7 +216,8 @@ def write_result(trial, result, *, arch: str | None = None) -> None:
     Args:
         trial: The running Optuna trial.
         result: The evaluation's ``TrialResult`` (``values``, ``technique``, ``seconds``,
-            ``artifact``, ``details``).
+            ``artifact``, ``details``; a rung's paused model also its ``finetune_epochs`` and
+            ``checkpoint``, recorded by epochs and SHA-256).
         arch: The model's architecture, stored flat (default None: not stored).
     """
     put_json(trial.set_user_attr, _OBJECTIVES, result.values)
@@ -219,14 +229,15 @@ def write_result(trial, result, *, arch: str | None = None) -> None:
         trial.set_user_attr("arch", arch)
     trial.set_user_attr("eval_seconds", float(result.seconds))
     put_json(trial.set_user_attr, _DETAILS, result.details)
-    trial.set_user_attr(
-        _RESULT,
-        {
-            "technique": result.technique,
-            "eval_seconds": result.seconds,
-            "artifact_sha256": hashlib.sha256(result.artifact).hexdigest(),
-        },
-    )
+    entry = {
+        "technique": result.technique,
+        "eval_seconds": result.seconds,
+        "artifact_sha256": hashlib.sha256(result.artifact).hexdigest(),
+    }
+    if getattr(result, "checkpoint", None) is not None:  # a paused fine-tuning run
+        entry["finetune_epochs"] = int(result.finetune_epochs)
+        entry["checkpoint_sha256"] = hashlib.sha256(result.checkpoint).hexdigest()
+    trial.set_user_attr(_RESULT, entry)
 
 
 def write_constraints(trial, values: dict[str, float]) -> None:

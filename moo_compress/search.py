@@ -27,6 +27,8 @@ from moo_compress.heartbeat import fail_abandoned_trials, heartbeat
 from moo_compress.settings.bounds import study_bounds
 
 if TYPE_CHECKING:
+    from pathlib import Path
+
     import optuna
 
     from moo_compress.evaluation import BaseEvaluator, TrialResult
@@ -491,6 +493,49 @@ class SearchSession:
             return None
         return data
 
+    def checkpoint_path(self, key: str, epochs: int) -> Path:
+        """Where the paused fine-tuning run of ``key`` after ``epochs`` epochs is kept."""
+        return self.artifact_dir / f"{key}.e{int(epochs)}.ckpt"
+
+    def read_checkpoint(self, key: str, stored: dict[str, Any]) -> bytes | None:
+        """The paused fine-tuning run a stored rung trial measured (its SHA-256 matches the
+        record's), else None (the next rung builds the model from the baseline: the same
+        model, at a higher cost).
+
+        Args:
+            key: The configuration's key.
+            stored: The trial's stored result (:func:`moo_compress.record.result`).
+        """
+        import hashlib
+
+        want = stored.get("checkpoint_sha256")
+        if not want:
+            return None
+        try:
+            data = self.checkpoint_path(key, stored["finetune_epochs"]).read_bytes()
+        except OSError:
+            return None
+        return data if hashlib.sha256(data).hexdigest() == want else None
+
+    def drop_checkpoints(self, key: str, *, below: int | None = None) -> int:
+        """Delete the kept paused runs of ``key`` (all, or those of fewer than ``below``
+        epochs); returns how many were deleted.
+
+        Args:
+            key: The configuration's key.
+            below: Keep the runs of ``below`` epochs or more (default None: delete all).
+        """
+        n = 0
+        for path in self.artifact_dir.glob(f"{key}.e*.ckpt"):
+            try:
+                epochs = int(path.name[len(key) + 2 : -len(".ckpt")])
+            except ValueError:
+                continue
+            if below is None or epochs < below:
+                path.unlink(missing_ok=True)
+                n += 1
+        return n
+
     # -- evaluation -----------------------------------------------------------------------
     def lookup(self, config: dict[str, Any]) -> Outcome | None:
         """The stored outcome of ``config``, or None when it has none yet.
@@ -739,6 +784,8 @@ class SearchSession:
         self.eval_seconds += result.seconds
         self.spent_seconds += result.seconds
         atomic_write(self.artifact_dir / f"{key}.mcz", result.artifact)
+        if result.checkpoint is not None:
+            atomic_write(self.checkpoint_path(key, result.finetune_epochs), result.checkpoint)
         batch = st.AttrBatch(self.study, trial)  # one transaction for the whole record
         record.write_result(batch, result, arch=config.get("arch") or self.cfg.arch)
         if self.constraints:

@@ -7,7 +7,13 @@ full evaluation fine-tunes it, built once and kept); rungs differ in what they m
 - ``objectives``: which of the recorded objectives a rung measures (default: all);
 - ``corruptions`` / ``severities``: a subset of the study's corruptions and severities for
   the objectives that need corrupted images (default: all of the study's);
-- ``images``: the number of validation images measured (default: all).
+- ``images``: the number of validation images measured (default: all);
+- ``finetune_epochs``: epochs of the build's last fine-tuning run at this rung (default:
+  all of them). The run pauses there; promoted, the configuration continues the same run
+  from its checkpoint (kept with the trial artifacts), on the schedule of the whole run, so
+  its top rung stores exactly the model a full evaluation builds
+  (:func:`moo_compress.compression.pipeline.build` says what a pause pauses). Rungs go up
+  in epochs; nothing measured on a paused model is reused above it.
 
 An objective measured at a rung on the full data (no subset that concerns it) is not
 measured again above it: its value is reused. The default ladder is one rung that measures
@@ -46,6 +52,7 @@ def parse_ladder(
     kinds: dict[str, str],
     task: str,
     ranked: tuple[str, ...] = (),
+    max_epochs: int | None = None,
 ) -> dict[str, Any]:
     """Read ``sampler`` and ``rungs`` of a multi-fidelity driver's section.
 
@@ -58,6 +65,8 @@ def parse_ladder(
         task: The study's task.
         ranked: The objectives promotions rank by and the constrained ones (default ():
             every recorded objective).
+        max_epochs: The most fine-tuning epochs the search space allows (default None:
+            unknown, not checked).
 
     Returns:
         ``{"sampler": name, "rungs": [Rung.to_dict(), ...]}`` (the top rung not included).
@@ -84,12 +93,13 @@ def parse_ladder(
         raise drv.error(
             "rungs",
             f"must be a list of 1 to {MAX_RUNGS} rungs below the full evaluation, each a mapping "
-            f"with objectives, corruptions, severities or images. Got {describe(raw)} instead.",
+            f"with objectives, corruptions, severities, images or finetune_epochs. Got {describe(raw)} instead.",
         )
     rungs = []
+    epochs_below: int | None = 0
     for i, item in enumerate(raw):
         sec = Section(item, drv.source, f"{drv.key('rungs')}[{i}]")
-        sec.expect(("objectives", "corruptions", "severities", "images"))
+        sec.expect(("objectives", "corruptions", "severities", "images", "finetune_epochs"))
         objs = sec.raw("objectives", list(record))
         if (
             not isinstance(objs, list)
@@ -129,6 +139,20 @@ def parse_ladder(
                 "images",
                 f"is supported for classification studies only (detection rungs measure every image). Got {describe(images)} instead.",
             )
+        epochs = sec.integer("finetune_epochs", None, low=1, high=1000)
+        if epochs is not None:
+            if max_epochs is not None and epochs >= max_epochs:
+                raise sec.error(
+                    "finetune_epochs",
+                    f"must be below the full evaluation's fine-tuning epochs (the search space allows at most {max_epochs}). Got {describe(epochs)} instead.",
+                )
+            if epochs_below is None or epochs < epochs_below:
+                raise sec.error(
+                    "finetune_epochs",
+                    "must not be below the epochs of a rung under it (rungs go up in epochs; a "
+                    f"rung without finetune_epochs trains them all). Got {describe(epochs)} instead.",
+                )
+        epochs_below = epochs
         sec.finish()
         subset_c = tuple(c for c in corruptions if c in cors) if cors else None
         subset_s = tuple(sorted(sevs)) if sevs else None
@@ -141,15 +165,16 @@ def parse_ladder(
             o
             for o in measured
             if images is None
+            and epochs is None
             and (kinds.get(o) not in corrupted_kinds or (subset_c is None and subset_s is None))
         )
-        rung = Rung(measured, subset_c, subset_s, images, exact)
+        rung = Rung(measured, subset_c, subset_s, images, exact, epochs)
         if set(rung.exact) == set(record):
             raise ConfigError(
                 drv.source,
                 f"{drv.key('rungs')}[{i}]",
                 "must be cheaper than the full evaluation (a subset of the objectives, "
-                f"corruptions, severities or images). Got {describe(item)} instead.",
+                f"corruptions, severities or images, or fewer finetune_epochs). Got {describe(item)} instead.",
             )
         rungs.append(rung)
     out = {"sampler": sampler, "rungs": [r.to_dict() for r in rungs]}

@@ -144,6 +144,7 @@ def load_study_config(
                 kinds={n: i.kind for n, i in OBJECTIVE_INFO.items()},
                 task=task,
                 ranked=tuple([o.name for o in objectives] + [c.objective for c in constraints]),
+                max_epochs=_max_finetune_epochs(space),
             )
         )
         drv.finish()
@@ -296,6 +297,20 @@ def _objectives(
             raise sec.error("name", f"must not repeat an objective. Got {describe(oname)} twice.")
         objectives.append(ObjectiveSpec(oname, direction, (float(bounds[0]), float(bounds[1]))))
     return tuple(objectives), frozenset(unset_bounds)
+
+
+def _max_finetune_epochs(space) -> int:
+    """The most fine-tuning epochs a configuration of ``space`` can have."""
+    from moo_compress.compression.params import PARAMETERS
+
+    var = space.variables.get("finetune_epochs")
+    if var is None:
+        return int(PARAMETERS["finetune_epochs"].default)
+    if var.type == "fixed":
+        return int(var.value)
+    if var.type == "categorical":
+        return int(max(var.choices))
+    return int(var.high)
 
 
 def _driver_section(drv: Section, space) -> tuple[str, dict]:

@@ -20,6 +20,9 @@ class Rung:
         images: Validation images measured (None: all).
         exact: The objectives this rung measures exactly as the full evaluation does
             (reused above it, never measured again).
+        finetune_epochs: Epochs of the build's last fine-tuning run at this rung (paused
+            there, continued by the rung above; None: the run's full length, the full
+            evaluation's model; see :func:`moo_compress.compression.pipeline.build`).
     """
 
     objectives: tuple[str, ...]
@@ -27,6 +30,7 @@ class Rung:
     severities: tuple[int, ...] | None = None
     images: int | None = None
     exact: tuple[str, ...] = ()
+    finetune_epochs: int | None = None
 
     def fidelity(self) -> dict[str, Any] | None:
         """The data subset as the evaluator takes it (None: the full evaluation data)."""
@@ -39,8 +43,12 @@ class Rung:
         }
 
     def to_dict(self) -> dict[str, Any]:
-        """JSON form (stored in the study's driver options)."""
-        return {k: (list(v) if isinstance(v, tuple) else v) for k, v in asdict(self).items()}
+        """JSON form (stored in the study's driver options; ``finetune_epochs`` only when
+        set, so ladders stored before it keep their form)."""
+        out = {k: (list(v) if isinstance(v, tuple) else v) for k, v in asdict(self).items()}
+        if out["finetune_epochs"] is None:
+            del out["finetune_epochs"]
+        return out
 
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> Rung:
@@ -55,4 +63,5 @@ class Rung:
             tuple(int(s) for s in d["severities"]) if d.get("severities") else None,
             int(d["images"]) if d.get("images") is not None else None,
             tuple(d.get("exact", ())),
+            int(d["finetune_epochs"]) if d.get("finetune_epochs") is not None else None,
         )

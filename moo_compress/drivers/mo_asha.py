@@ -411,6 +411,9 @@ class MoAshaDriver:
                 continue
             if session.budget_left() == 0:
                 if worker is None or not any(t.state == TrialState.RUNNING for t in listed):
+                    if session.n_complete >= self.cfg.n_trials:  # no promotion can come
+                        for key in {e.key for e in self.entries(listed)}:
+                            session.drop_checkpoints(key)
                     break
                 time.sleep(POLL_SECONDS)  # wait for running trials (a dead one until failed)
                 wait_seconds += POLL_SECONDS
@@ -470,16 +473,24 @@ class MoAshaDriver:
         try:
             with session.running(trial):
                 note = None
+                epochs = self.rung_epochs(rung)
                 if rung < self.top:
+                    paused = (
+                        f" after {epochs} epochs of its last fine-tuning run"
+                        if epochs is not None
+                        else ""
+                    )
                     note = (
-                        f"rung {rung} of {self.top} measured ({', '.join(self.known(rung))}); "
-                        f"the configuration goes on to rung {rung + 1} only while it is among "
-                        f"the best 1/{self.eta} of rung {rung} (feasibility, non-dominated rank, "
-                        "crowding)"
+                        f"rung {rung} of {self.top} measured ({', '.join(self.known(rung))})"
+                        f"{paused}; the configuration goes on to rung {rung + 1} only while it "
+                        f"is among the best 1/{self.eta} of rung {rung} (feasibility, "
+                        "non-dominated rank, crowding)"
                     )
 
                 def write_rung(batch) -> None:
-                    record.write_rung(batch, rung, self.top, below.number if below else None, note)
+                    record.write_rung(
+                        batch, rung, self.top, below.number if below else None, note, epochs
+                    )
 
                 session.stamp(trial, config, key, worker=worker, more=write_rung)
                 if worker is not None:
@@ -489,8 +500,11 @@ class MoAshaDriver:
                         return
                 compute = partial(self._compute, session, config, key, rung, below)
                 before = session.n_complete
-                session.evaluate_trial(trial, config, compute=compute, lower_rung=rung < self.top)
+                outcome = session.evaluate_trial(
+                    trial, config, compute=compute, lower_rung=rung < self.top
+                )
                 self.evaluated += 1
+                self._tidy_checkpoints(session, key, rung, outcome)
                 if session.n_complete > before:
                     session.record_hypervolume()
         except (UpdateFinishedTrialError, ValueError):  # ValueError: study.tell's "Cannot tell"
@@ -523,12 +537,28 @@ class MoAshaDriver:
             what=f"rung {rung} of this configuration is claimed",
         )
 
+    def rung_epochs(self, rung: int) -> int | None:
+        """Epochs of the last fine-tuning run at ``rung`` (None: all, the full build's)."""
+        return self.rungs[rung].finetune_epochs if rung < self.top else None
+
+    def _tidy_checkpoints(self, session, key: str, rung: int, outcome) -> None:
+        """Delete the paused runs of ``key`` no rung can continue any more: all of them once
+        its top rung is stored or a rung failed (a failed configuration is not tried
+        again), else those of fewer epochs than the rung just stored."""
+        if rung >= self.top or not outcome.complete:
+            session.drop_checkpoints(key)
+        elif self.rung_epochs(rung) is not None:
+            session.drop_checkpoints(key, below=self.rung_epochs(rung))
+
     def _compute(self, session, config, key: str, rung: int, below: LadderEntry | None):
-        """Measure ``rung`` of ``config``: reuse the model and exact values from below."""
+        """Measure ``rung`` of ``config``: reuse the model and exact values from below, or
+        continue its paused fine-tuning run to the rung's epochs."""
         ev = session.evaluator
         kept_values: dict[str, float] = {}
         kept_details: dict[str, Any] = {}
-        artifact = None
+        artifact = checkpoint = None
+        epochs = self.rung_epochs(rung)
+        carried: tuple[int, bytes] | None = None
         if below is not None:
             reuse = self.exact_below(rung)
             stored = record.result(below.trial)
@@ -537,11 +567,31 @@ class MoAshaDriver:
             kept_details = {k: v for k, v in details.items() if k in reuse}
             if rung < self.top:  # the estimates below stay known until measured better
                 kept_values = {**below.values, **kept_values}
-            artifact = session.read_artifact(key, stored)
+            checkpoint = session.read_checkpoint(key, stored)
+            # the model below is this rung's when the epochs are the same, or when its
+            # fine-tuning had finished (no paused run was kept)
+            if epochs == self.rung_epochs(below.rung) or not stored.get("checkpoint_sha256"):
+                artifact = session.read_artifact(key, stored)
+                if artifact is not None and checkpoint is not None:
+                    carried = (int(stored["finetune_epochs"]), checkpoint)
         fidelity = self.rungs[rung].fidelity() if rung < self.top else None
-        res = ev.evaluate_rung(
-            config, key, objectives=self.to_measure(rung), fidelity=fidelity, artifact=artifact
+        # only a ladder that pauses fine-tuning asks for it: evaluators written before
+        # epoch rungs take the other arguments alone
+        paused = (
+            {"finetune_epochs": epochs, "checkpoint": checkpoint}
+            if any(r.finetune_epochs is not None for r in self.rungs)
+            else {}
         )
+        res = ev.evaluate_rung(
+            config,
+            key,
+            objectives=self.to_measure(rung),
+            fidelity=fidelity,
+            artifact=artifact,
+            **paused,
+        )
+        if carried is not None:  # the same paused run goes on up the ladder
+            res.finetune_epochs, res.checkpoint = carried
         values = {**kept_values, **res.values}
         details = {**kept_details, **res.details}
         baseline = None

@@ -81,6 +81,8 @@ class BaseEvaluator(abc.ABC):
         objectives: list[str] | None = None,
         fidelity: dict[str, Any] | None = None,
         artifact: bytes | None = None,
+        finetune_epochs: int | None = None,
+        checkpoint: bytes | None = None,
     ) -> TrialResult:
         """Measure ``objectives`` of a configuration's model, on a data subset when asked:
         one rung of a multi-fidelity search.
@@ -92,6 +94,11 @@ class BaseEvaluator(abc.ABC):
             fidelity: ``{"corruptions", "severities", "images"}`` subsets (default None:
                 the full evaluation data).
             artifact: The model's packed bytes from a lower rung (default None: build it).
+            finetune_epochs: Build the model with its last fine-tuning run paused after
+                this many epochs (default None: the full build; ignored with
+                ``artifact``). The result carries the paused run's checkpoint.
+            checkpoint: A lower rung's paused run to continue (default None: build from
+                the baseline; an unreadable one is built again, identically).
 
         Raises:
             FloatingPointError: An objective is NaN or infinite.

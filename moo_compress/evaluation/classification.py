@@ -25,7 +25,7 @@ from moo_compress._utils.hashing import derived_seed, digest
 from moo_compress._utils.io import take_rows
 from moo_compress._utils.registry import import_target
 from moo_compress.artifact import decode_model
-from moo_compress.compression.pipeline import compress, technique_name
+from moo_compress.compression.pipeline import Build, build, technique_name
 from moo_compress.corruptions import suite as corruption_suite
 from moo_compress.corruptions.parameters import resolve_parameters
 from moo_compress.corruptions.suite import CorruptedOnTheFly, cached_corrupted_set
@@ -37,7 +37,7 @@ from moo_compress.data.base import (
     select_split,
     stratified_rows,
 )
-from moo_compress.errors import DataError
+from moo_compress.errors import ArtifactError, DataError
 from moo_compress.evaluation.base import ModelEvaluator
 from moo_compress.evaluation.baselines import BaselineCache
 from moo_compress.evaluation.measurements import ModelMeasurements
@@ -635,22 +635,53 @@ class ClassificationEvaluator(ModelEvaluator):
             config: A full pipeline configuration.
             config_key: Its key (the evaluation's seed derives from it).
         """
+        return self.build_paused(config, config_key)[0]
 
+    def build_paused(
+        self,
+        config: dict[str, Any],
+        config_key: str,
+        *,
+        last_epochs: int | None = None,
+        checkpoint: bytes | None = None,
+    ) -> tuple[bytes, Build]:
+        """Compress the baseline with ``config``, its last fine-tuning run paused after
+        ``last_epochs`` epochs or continued from ``checkpoint``
+        (:func:`moo_compress.compression.pipeline.build`), and pack it.
+
+        A checkpoint that does not load (unreadable, of another build) is set aside and the
+        model is built from the baseline: the same model, at a higher cost.
+
+        Args:
+            config: A full pipeline configuration.
+            config_key: Its key (the evaluation's seed derives from it).
+            last_epochs: Epochs of the last fine-tuning run (default None: all).
+            checkpoint: A paused run of this configuration to continue (default None).
+
+        Returns:
+            ``(packed bytes, the build)``.
+        """
         arch = self.arch_of(config)
-        model = compress(
-            self.baseline_for(arch),
-            config,
-            x_train=self.dataset.x_train,
-            y_train=self.dataset.y_train,
-            finetune=self.spec.finetune,
-            seed=trial_seed(self.seed, config_key),
-            adversarial=asdict(self.spec.adversarial),
-        )
+        kw = {
+            "x_train": self.dataset.x_train,
+            "y_train": self.dataset.y_train,
+            "finetune": self.spec.finetune,
+            "seed": trial_seed(self.seed, config_key),
+            "adversarial": asdict(self.spec.adversarial),
+            "last_epochs": last_epochs,
+        }
+        try:
+            made = build(self.baseline_for(arch), config, checkpoint=checkpoint, **kw)
+        except ArtifactError:
+            if checkpoint is None:
+                raise
+            made = build(self.baseline_for(arch), config, **kw)
+        model = made.model
         metadata: dict[str, Any] = {"config": config}
         notes = getattr(model, "compression_skipped", None)
         if notes:  # what a stage could not do to some layer (see pruning.skipped)
             metadata["skipped"] = list(notes)
-        return encode_model(model.cpu(), self.arch_spec(arch), metadata=metadata)
+        return encode_model(model.cpu(), self.arch_spec(arch), metadata=metadata), made
 
     def evaluate_rung(
         self,
@@ -660,6 +691,8 @@ class ClassificationEvaluator(ModelEvaluator):
         objectives: list[str] | None = None,
         fidelity: dict[str, Any] | None = None,
         artifact: bytes | None = None,
+        finetune_epochs: int | None = None,
+        checkpoint: bytes | None = None,
     ) -> TrialResult:
         """Measure ``objectives`` of a configuration's model, on a data subset when asked:
         one rung of a multi-fidelity search (:meth:`evaluate` is the full evaluation).
@@ -672,6 +705,10 @@ class ClassificationEvaluator(ModelEvaluator):
                 the study's; default None: the full evaluation data).
             artifact: The model's packed bytes from a lower rung (default None: compress
                 the baseline now). The same configuration builds the same model.
+            finetune_epochs: Pause the build's last fine-tuning run after this many epochs
+                (default None: the full build; ignored with ``artifact``).
+            checkpoint: A lower rung's paused run to continue (default None: build from
+                the baseline; one that does not load is built again, identically).
 
         Returns:
             The values, details, technique, artifact and wall time.
@@ -681,8 +718,14 @@ class ClassificationEvaluator(ModelEvaluator):
         """
 
         t0 = time.perf_counter()
+        paused = None
         if artifact is None:
-            artifact = self.build(config, config_key)
+            if finetune_epochs is None and checkpoint is None:
+                artifact = self.build(config, config_key)
+            else:
+                artifact, paused = self.build_paused(
+                    config, config_key, last_epochs=finetune_epochs, checkpoint=checkpoint
+                )
         arch = self.arch_of(config)
         loaded, _ = decode_model(artifact, builders=self.builders)
         ev = self.at_fidelity(fidelity)
@@ -692,9 +735,13 @@ class ClassificationEvaluator(ModelEvaluator):
         if bad:
             raise FloatingPointError(f"objective {bad[0]} is {values[bad[0]]}")
         details = {k: r.details for k, r in results.items() if r.details}
-        return TrialResult(
+        out = TrialResult(
             values, details, technique_name(config), artifact, time.perf_counter() - t0
         )
+        if paused is not None and paused.checkpoint is not None:
+            out.finetune_epochs = paused.epochs
+            out.checkpoint = paused.checkpoint
+        return out
 
     def at_fidelity(self, fidelity: dict[str, Any] | None) -> ClassificationEvaluator:
         """This evaluator measuring on a subset of its corruptions, severities or images:

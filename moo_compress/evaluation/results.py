@@ -88,6 +88,10 @@ class TrialResult:
         baseline: A multi-fidelity rung: the baseline's values measured as the rung
             measures, for constraints relative to the baseline (default None: the
             evaluator's ``baseline_values``).
+        finetune_epochs: A multi-fidelity rung that pauses fine-tuning: the epochs its
+            model's last fine-tuning run has done (default None: all of them).
+        checkpoint: That paused run's checkpoint, to continue it (default None: the model is
+            the full build's).
     """
 
     values: dict[str, float]
@@ -97,3 +101,5 @@ class TrialResult:
     seconds: float
     measured: tuple[str, ...] | None = None
     baseline: dict[str, float] | None = None
+    finetune_epochs: int | None = None
+    checkpoint: bytes | None = field(default=None, repr=False)

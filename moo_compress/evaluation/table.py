@@ -44,6 +44,13 @@ class TableEvaluator(BaseEvaluator):
         subsets: Values measured on data subsets: ``fidelity_id(fidelity)`` -> configuration
             key -> objective -> value (a rung on that subset reads its objectives there,
             and the rest from ``rows``). Default None: none.
+        curves: Learning curves (a rung that pauses fine-tuning reads them): configuration
+            key -> epochs of the last fine-tuning run -> ``{"values": {objective: value},
+            "build_seconds": seconds to build the model paused there from the baseline,
+            "measure_seconds": {objective: seconds}}``; the largest epochs are the full
+            build. A rung is charged what continuing the run from the rung below costs
+            (the difference of the build seconds) plus measuring its objectives. Default
+            None: none.
     """
 
     def __init__(
@@ -56,6 +63,7 @@ class TableEvaluator(BaseEvaluator):
         arch: str = "small_cnn",
         shares: dict[str, float] | None = None,
         subsets: dict[str, dict[str, dict[str, float]]] | None = None,
+        curves: dict[str, dict[int, dict[str, Any]]] | None = None,
     ) -> None:
         self.rows = {k: dict(v) for k, v in rows.items()}
         self.seconds = dict(seconds)
@@ -64,6 +72,7 @@ class TableEvaluator(BaseEvaluator):
         self.arch = arch
         self.shares = dict(shares) if shares is not None else {"build": 1.0}
         self.subsets = {k: dict(v) for k, v in (subsets or {}).items()}
+        self.curves = {k: {int(e): c for e, c in v.items()} for k, v in (curves or {}).items()}
         self.lookups = 0
 
     @classmethod
@@ -161,9 +170,11 @@ class TableEvaluator(BaseEvaluator):
         objectives: list[str] | None = None,
         fidelity: dict[str, Any] | None = None,
         artifact: bytes | None = None,
+        finetune_epochs: int | None = None,
+        checkpoint: bytes | None = None,
     ) -> TrialResult:
         """The stored values of ``objectives`` (a multi-fidelity rung), charged by
-        ``shares``.
+        ``shares``, or read from the learning curves (``curves``) when the table has them.
 
         Args:
             config: A full pipeline configuration.
@@ -174,11 +185,19 @@ class TableEvaluator(BaseEvaluator):
                 None.
             artifact: The model from a lower rung (None: this rung builds it and is charged
                 the ``"build"`` share).
+            finetune_epochs: The rung's model is paused after this many epochs of its
+                last fine-tuning run (default None: the full build).
+            checkpoint: The lower rung's paused run (from this table: it names its epochs),
+                continued at the cost of the epochs in between.
 
         Raises:
             TableMiss: The configuration is not in the table, or the table holds no values
-                for ``fidelity``'s subset.
+                for ``fidelity``'s subset or at ``finetune_epochs``.
         """
+        if self.curves:
+            return self._from_curve(
+                config, config_key, objectives, fidelity, artifact, finetune_epochs, checkpoint
+            )
         full = self.evaluate(config, config_key)
         subset: dict[str, float] = {}
         fid = fidelity_id(fidelity) if fidelity else None
@@ -193,6 +212,53 @@ class TableEvaluator(BaseEvaluator):
         full.values = {n: subset.get(n, full.values.get(n)) for n in names}
         full.seconds = full.seconds * share
         return full
+
+
+    def _from_curve(
+        self, config, config_key, objectives, fidelity, artifact, finetune_epochs, checkpoint
+    ) -> TrialResult:
+        """A rung read from the configuration's learning curve (see ``curves``)."""
+        curve = self.curves.get(config_key)
+        if curve is None:
+            raise TableMiss(f"configuration {config_key} is not in the table: {config}")
+        if fidelity:
+            raise TableMiss(f"the table's learning curves hold no values on the subset {fidelity}")
+        self.lookups += 1
+        full = max(curve)
+        target = full if finetune_epochs is None else min(int(finetune_epochs), full)
+        if target not in curve:
+            raise TableMiss(f"the table's learning curves hold no values at {target} epochs")
+        point = curve[target]
+        names = list(objectives or point["values"])
+        missing = [n for n in names if n not in point["values"]]
+        if missing:
+            raise TableMiss(f"the table's learning curves hold no {missing[0]} at {target} epochs")
+        start = _checkpoint_epochs(checkpoint) if checkpoint is not None else None
+        if artifact is not None:
+            build = 0.0  # the model below is this one
+        elif start is not None and start in curve and start <= target:
+            build = float(point["build_seconds"]) - float(curve[start]["build_seconds"])
+        else:
+            build = float(point["build_seconds"])
+        measure = sum(float(point["measure_seconds"].get(n, 0.0)) for n in names)
+        return TrialResult(
+            values={n: float(point["values"][n]) for n in names},
+            details={},
+            technique=self.techniques.get(config_key, "table"),
+            artifact=f"table model {config_key} at {target} epochs".encode(),
+            seconds=max(0.0, build) + measure,
+            finetune_epochs=target if target < full else None,
+            checkpoint=f"table checkpoint at {target} epochs".encode() if target < full else None,
+        )
+
+
+def _checkpoint_epochs(checkpoint: bytes) -> int | None:
+    """The epochs a table's stand-in checkpoint names (None: not one of a table's)."""
+    text = checkpoint.decode(errors="replace")
+    prefix, suffix = "table checkpoint at ", " epochs"
+    if text.startswith(prefix) and text.endswith(suffix):
+        return int(text[len(prefix) : -len(suffix)])
+    return None
 
 
 def fidelity_id(fidelity: dict[str, Any]) -> str:
