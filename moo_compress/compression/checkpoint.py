@@ -61,8 +61,8 @@ def _structure(model: nn.Module) -> dict[str, Any]:
     acts: dict[str, int] = {}
     groups: dict[str, int] = {}
     for name, module in prunable_layers(model):
-        if parametrize_list(module) is not None:
-            plist = parametrize_list(module)
+        plist = _parametrizations(module)
+        if plist is not None:
             if len(plist) != 1 or not isinstance(plist[0], CompressedWeight):
                 raise ValueError(f"layer {name}: a parametrization this file cannot hold")
             layers[name] = {"bits": plist[0].bits}
@@ -80,7 +80,7 @@ def _structure(model: nn.Module) -> dict[str, Any]:
     }
 
 
-def parametrize_list(module: nn.Module):
+def _parametrizations(module: nn.Module):
     """The parametrizations of a layer's weight, or None."""
     from torch.nn.utils import parametrize
 
@@ -90,7 +90,11 @@ def parametrize_list(module: nn.Module):
 
 
 def baseline_digest(baseline: nn.Module) -> str:
-    """SHA-256 of a baseline's tensors (names, dtypes, shapes and values, in order)."""
+    """SHA-256 of a baseline's tensors (names, dtypes, shapes and values, in order).
+
+    Args:
+        baseline: The model.
+    """
     import hashlib
 
     h = hashlib.sha256()

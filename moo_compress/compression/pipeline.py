@@ -18,6 +18,7 @@ import numpy as np
 from torch import nn
 
 from moo_compress._utils.registry import Registry
+from moo_compress.compression.checkpoint import Paused, load_paused, save_paused
 from moo_compress.compression.params import TECHNIQUES, resolve
 from moo_compress.compression.stage import StageContext
 from moo_compress.errors import ArtifactError
@@ -166,8 +167,6 @@ def build(
     Raises:
         ArtifactError: ``checkpoint`` is unreadable or of another build.
     """
-    from moo_compress.compression.checkpoint import Paused, load_paused, save_paused
-
     config = resolve(config)
     stages = technique_stages(config["technique"])
     epochs = int(config["finetune_epochs"])

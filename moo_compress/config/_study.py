@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from moo_compress.compression.params import PARAMETERS
 from moo_compress.config._fidelity import parse_ladder
 from moo_compress.config._sections import (
     _adversarial_config,
@@ -301,8 +302,6 @@ def _objectives(
 
 def _max_finetune_epochs(space) -> int:
     """The most fine-tuning epochs a configuration of ``space`` can have."""
-    from moo_compress.compression.params import PARAMETERS
-
     var = space.variables.get("finetune_epochs")
     if var is None:
         return int(PARAMETERS["finetune_epochs"].default)

@@ -122,6 +122,12 @@ class Session(Protocol):
     def read_artifact(self, key: str, stored: dict[str, Any]) -> bytes | None:
         """A lower rung's kept artifact when it is the one it measured."""
 
+    def read_checkpoint(self, key: str, stored: dict[str, Any]) -> bytes | None:
+        """A lower rung's paused fine-tuning run when it is the one it measured."""
+
+    def drop_checkpoints(self, key: str, *, below: int | None = None) -> int:
+        """Delete a configuration's kept paused runs (all, or of fewer epochs)."""
+
     def record_hypervolume(self, generation: int | None = None) -> float:
         """Store the archive's hypervolume."""
 
