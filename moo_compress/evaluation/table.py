@@ -46,9 +46,10 @@ class TableEvaluator(BaseEvaluator):
             and the rest from ``rows``). Default None: none.
         curves: Learning curves (a rung that pauses fine-tuning reads them): configuration
             key -> epochs of the last fine-tuning run -> ``{"values": {objective: value},
-            "build_seconds": seconds to build the model paused there from the baseline,
-            "measure_seconds": {objective: seconds}}``; the largest epochs are the full
-            build. A rung is charged what continuing the run from the rung below costs
+            "build_seconds": seconds to build the model paused there, pausing at every
+            epochs below, "measure_seconds": {objective: seconds}}`` and optionally
+            ``"scratch_seconds"``: seconds to build it from the baseline in one go
+            (default: ``build_seconds``); the largest epochs are the full build. A rung is charged what continuing the run from the rung below costs
             (the difference of the build seconds) plus measuring its objectives. Default
             None: none.
     """
@@ -238,8 +239,8 @@ class TableEvaluator(BaseEvaluator):
             build = 0.0  # the model below is this one
         elif start is not None and start in curve and start <= target:
             build = float(point["build_seconds"]) - float(curve[start]["build_seconds"])
-        else:
-            build = float(point["build_seconds"])
+        else:  # from the baseline in one go
+            build = float(point.get("scratch_seconds", point["build_seconds"]))
         measure = sum(float(point["measure_seconds"].get(n, 0.0)) for n in names)
         return TrialResult(
             values={n: float(point["values"][n]) for n in names},
