@@ -185,12 +185,12 @@ def make_sampler(name: str, options: dict[str, Any], seed: int):
                 seed=seed, n_startup_trials=options["n_startup_trials"], multivariate=True
             )
     if name == "gp":
-        # Optuna's Gaussian-process sampler (several objectives; the stored constraints)
-        return optuna.samplers.GPSampler(
-            seed=seed,
-            n_startup_trials=options["n_startup_trials"],
-            warn_independent_sampling=False,
-        )
+        # Optuna's Gaussian-process sampler on a warped copy of the study (ordered choices
+        # as numbers, objectives spanning decades on a log scale; the stored constraints);
+        # its module imports Optuna's GP (torch), needed by this sampler only
+        from moo_compress.drivers.gp import WarpedGPSampler
+
+        return WarpedGPSampler(seed=seed, n_startup_trials=options["n_startup_trials"])
     if name == "nsga2":
         return optuna.samplers.NSGAIISampler(seed=seed, population_size=options["population_size"])
     if name == "random":
