@@ -70,7 +70,13 @@ class _Warp:
         return math.log2(1.0 + float(value)) if self.log else float(value)
 
     def back(self, value: Any) -> Any:
+        from optuna.distributions import FloatDistribution
+
+        d = self.dist
         if self.choices is None:
+            if isinstance(d, FloatDistribution) and d.step is not None:  # on its grid
+                n = round((float(value) - d.low) / d.step)
+                return round(min(max(d.low + n * d.step, d.low), d.high), 12)
             return value
         return self.dist.choices[int(np.argmin(np.abs(self.points - float(value))))]
 
@@ -201,13 +207,18 @@ class WarpedGPSampler(optuna.samplers.BaseSampler):
         if any(g is None for g in grids) or math.prod(len(g) for g in grids) > MAX_CANDIDATES:
             return None
         names = list(warps)
-        seen = {tuple(warps[n].forward(t.params[n]) for n in names) for t in trials}
+        seen = {tuple(_key(warps[n].forward(t.params[n])) for n in names) for t in trials}
         out = [
             dict(zip(names, point, strict=True))
             for point in itertools.product(*grids)
-            if tuple(point) not in seen
+            if tuple(_key(v) for v in point) not in seen
         ]
         return out or None
+
+
+def _key(value: Any) -> Any:
+    """A value as the candidate list compares it (floats to 9 digits)."""
+    return round(value, 9) if isinstance(value, float) else value
 
 
 def _normal_scores(values: np.ndarray) -> np.ndarray:
