@@ -13,7 +13,8 @@ What it costs is recorded as it is spent, so that a replay charges every rung it
 cost: ``build_seconds`` at e epochs is the cost of building the model paused there (the first
 pause builds from the baseline; each later one continues the run from the checkpoint before
 it, and adds that cost); ``scratch_seconds`` is one uninterrupted full build (what a full
-evaluation pays), measured apart; each objective's measuring is timed alone. Seconds are CPU
+evaluation pays), measured apart; loading the packed model (``_load``, every rung does it
+once) and each objective's measuring are timed alone. Seconds are CPU
 seconds of this process (``time.process_time``) with torch on one thread, so that the table
 can be built in the background without another job's load changing them much.
 
@@ -70,14 +71,17 @@ def configurations(cfg) -> list[tuple[str, dict]]:
 
 
 def _measure(ev, artifact: bytes, names: list[str], arch: str) -> tuple[dict, dict]:
-    """Each objective's value and CPU seconds, measured alone on the loaded model."""
+    """Each objective's value and CPU seconds, measured alone on the model loaded once
+    (loading it, as every rung does, is ``"_load"``)."""
     from moo_compress.artifact import decode_model
 
-    values, seconds = {}, {}
+    t0 = time.process_time()
+    model, _ = decode_model(artifact, builders=ev.builders)
+    values, seconds = {}, {"_load": time.process_time() - t0}
+    reference = ev.reference_for(arch)
     for name in names:
         t0 = time.process_time()
-        model, _ = decode_model(artifact, builders=ev.builders)
-        result = ev.measure(model, artifact, [name], reference=ev.reference_for(arch))[name]
+        result = ev.measure(model, artifact, [name], reference=reference)[name]
         seconds[name] = time.process_time() - t0
         values[name] = float(result.value)
     return values, seconds
@@ -109,6 +113,7 @@ def one(ev, key: str, config: dict, arch: str) -> dict:
                 rest, rest_s = _measure(
                     ev, artifact, [n for n, at in SOME.items() if later in at], arch
                 )
+                rest_s["_load"] = seconds["_load"]
                 points[later] = {
                     **points[epochs],
                     "values": {**values, **rest},
@@ -272,7 +277,7 @@ def table_evaluator(frame, baseline, cfg):
             "build_seconds": float(r["build_seconds"]),
             "measure_seconds": {
                 n: float(r[f"seconds_{n}"])
-                for n in names
+                for n in [*names, "_load"]
                 if r.get(f"seconds_{n}") == r.get(f"seconds_{n}")
             },
         }

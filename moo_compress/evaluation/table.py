@@ -214,7 +214,6 @@ class TableEvaluator(BaseEvaluator):
         full.seconds = full.seconds * share
         return full
 
-
     def _from_curve(
         self, config, config_key, objectives, fidelity, artifact, finetune_epochs, checkpoint
     ) -> TrialResult:
@@ -241,7 +240,8 @@ class TableEvaluator(BaseEvaluator):
             build = float(point["build_seconds"]) - float(curve[start]["build_seconds"])
         else:  # from the baseline in one go
             build = float(point.get("scratch_seconds", point["build_seconds"]))
-        measure = sum(float(point["measure_seconds"].get(n, 0.0)) for n in names)
+        spent = point["measure_seconds"]  # "_load": loading the model, once per rung
+        measure = float(spent.get("_load", 0.0)) + sum(float(spent.get(n, 0.0)) for n in names)
         return TrialResult(
             values={n: float(point["values"][n]) for n in names},
             details={},
