@@ -308,25 +308,6 @@ def _variant(folder: Path, driver: dict, n_trials: int):
     return load_study_config(path)
 
 
-def _curve(study, cfg, bounds):
-    """(cumulative charged seconds, normalized hypervolume) after each complete trial."""
-    import numpy as np
-
-    from moo_compress import record
-    from moo_compress.archive import ParetoArchive
-
-    archive = ParetoArchive(cfg.directions, bounds)
-    spent, xs, ys = 0.0, [], []
-    for t in sorted(study.trials, key=lambda t: t.number):
-        spent += record.evaluation_seconds(t)
-        if t.state.name == "COMPLETE":
-            if record.is_feasible(t):
-                archive.add(t.values)
-            xs.append(spent)
-            ys.append(archive.hypervolume())
-    return np.array(xs), np.array(ys)
-
-
 def replay(n_seeds: int = N_SEEDS, horizon: float = 2.0, first_seed: int = FIRST_SEED) -> dict:
     """Replay every driver on the table (see the module docstring)."""
     import dataclasses
@@ -336,6 +317,7 @@ def replay(n_seeds: int = N_SEEDS, horizon: float = 2.0, first_seed: int = FIRST
     import pandas as pd
 
     sys.path.insert(0, str(HERE))
+    from multi_fidelity import _curve_by_seconds as _curve
     from multi_fidelity import _hv_at, _seconds_to
     from search_efficiency import _attainable, _stats
 

@@ -419,13 +419,14 @@ def tau(n_real: int = 60, *, table_only: bool = False) -> dict:
 
 
 # -- replay --------------------------------------------------------------------------------
-def _curve_by_seconds(study, cfg):
+def _curve_by_seconds(study, cfg, bounds=None):
     """(cumulative evaluation seconds, normalized hypervolume) after each complete trial,
-    counting every evaluation before it (lower rungs included)."""
+    counting every evaluation before it (lower rungs included); ``bounds``: the
+    hypervolume's (default: those of the tabular benchmark's baseline)."""
     from moo_compress import record
     from moo_compress.archive import ParetoArchive
 
-    archive = ParetoArchive(cfg.directions, hv_bounds(cfg))
+    archive = ParetoArchive(cfg.directions, bounds if bounds is not None else hv_bounds(cfg))
     spent, xs, ys = 0.0, [], []
     for t in sorted(study.trials, key=lambda t: t.number):
         spent += record.evaluation_seconds(t)
