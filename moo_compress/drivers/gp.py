@@ -26,10 +26,13 @@ from __future__ import annotations
 
 import itertools
 import math
+import warnings
 from typing import Any
 
 import numpy as np
 import optuna
+
+from moo_compress.storage import gp_sampler_over, stored_constraints
 
 __all__ = ["MAX_CANDIDATES", "WarpedGPSampler"]
 
@@ -169,15 +172,13 @@ class WarpedGPSampler(optuna.samplers.BaseSampler):
             directions: The study's directions (``StudyDirection``).
             search_space: Variable name -> Optuna distribution.
         """
-        import warnings
-
-        from optuna.study._constrained_optimization import _CONSTRAINTS_KEY
-
         warps = {name: _Warp(d) for name, d in search_space.items()}
         shadow_space = {name: w.shadow for name, w in warps.items()}
         values = _normal_scores(np.array([t.values for t in trials], dtype=float))
         candidates = self._candidates(warps, trials)
-        sampler = _FiniteGP(candidates, seed=self.seed, n_startup_trials=0)
+        sampler = gp_sampler_over(
+            candidates, seed=self.seed, n_startup_trials=0, warn_independent_sampling=False
+        )
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
             shadow = optuna.create_study(
@@ -191,7 +192,7 @@ class WarpedGPSampler(optuna.samplers.BaseSampler):
                         params={n: warps[n].forward(t.params[n]) for n in warps},
                         distributions=shadow_space,
                         values=list(row),
-                        constraints=_squash(t.system_attrs.get(_CONSTRAINTS_KEY)),
+                        constraints=_squash(stored_constraints(t)),
                     )
                     for t, row in zip(trials, values, strict=True)
                 ]
@@ -236,21 +237,3 @@ def _squash(constraints):
     if constraints is None:
         return None
     return [float(np.sign(c) * np.log1p(abs(c))) for c in constraints]
-
-
-class _FiniteGP(optuna.samplers.GPSampler):
-    """``GPSampler`` whose acquisition function is maximized over a finite candidate list
-    (None: Optuna's own optimizer)."""
-
-    def __init__(self, candidates: list[dict] | None, **kwargs) -> None:
-        super().__init__(warn_independent_sampling=False, **kwargs)
-        self._candidates = candidates
-
-    def _optimize_acqf(self, acqf, best_params):
-        if not self._candidates:
-            return super()._optimize_acqf(acqf, best_params)
-        x = acqf.search_space.get_normalized_params(self._candidates, self._candidates)
-        scores = np.concatenate(
-            [acqf.eval_acqf_no_grad(x[i : i + 4096]) for i in range(0, len(x), 4096)]
-        )
-        return x[int(np.argmax(scores))]

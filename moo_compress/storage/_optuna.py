@@ -50,6 +50,8 @@ PRIVATE_SIGNATURES: dict[str, tuple[str, ...]] = {
         "session",
         "for_update",
     ),
+    # optuna-gp maximizes GPSampler's acquisition function over a finite candidate list
+    "optuna.samplers._gp.sampler.GPSampler._optimize_acqf": ("self", "acqf", "best_params"),
     # public, but _HeldParams stands in for it while a trial suggests
     "optuna.storages._base.BaseStorage.set_trial_param": (
         "self",
@@ -553,6 +555,46 @@ def sampler_generation(trial) -> int | None:
     if isinstance(trial, record.TrialRecord):
         return trial.sampler_generation
     return next((v for k, v in trial.system_attrs.items() if k.endswith(":generation")), None)
+
+
+def stored_constraints(trial) -> list[float] | None:
+    """The constraint values Optuna's samplers read from ``trial`` (what
+    ``Trial.set_constraint`` stored, its system attribute ``constraints``), or None.
+
+    Args:
+        trial: A ``FrozenTrial``.
+    """
+    key = _lookup("optuna.study._constrained_optimization._CONSTRAINTS_KEY") or "constraints"
+    values = trial.system_attrs.get(key)
+    return None if values is None else [float(v) for v in values]
+
+
+def gp_sampler_over(candidates: list[dict] | None, **kwargs):
+    """Optuna's ``GPSampler`` whose acquisition function is maximized over ``candidates``
+    (parameter dicts of the study it samples for; every one evaluated, the best taken)
+    instead of Optuna's sampled and locally optimized points, by overriding its private
+    ``_optimize_acqf``. Without candidates, or on an Optuna whose internals differ (a
+    warning says so once), the plain ``GPSampler``.
+
+    Args:
+        candidates: The points to choose among (None: Optuna's own optimizer).
+        **kwargs: ``GPSampler``'s arguments.
+    """
+    import numpy as np
+    import optuna
+
+    if not candidates or not _private_ok():
+        return optuna.samplers.GPSampler(**kwargs)
+
+    class _OverCandidates(optuna.samplers.GPSampler):
+        def _optimize_acqf(self, acqf, best_params):
+            x = acqf.search_space.get_normalized_params(candidates, candidates)
+            scores = np.concatenate(
+                [acqf.eval_acqf_no_grad(x[i : i + 4096]) for i in range(0, len(x), 4096)]
+            )
+            return x[int(np.argmax(scores))]
+
+    return _OverCandidates(**kwargs)
 
 
 def ga_generation_attrs(sampler, generation: int) -> dict[str, int]:
