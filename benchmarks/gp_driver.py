@@ -12,7 +12,7 @@ the median share of the table's attainable hypervolume, with a bootstrap 95 % in
 the ratio of medians and a one-sided Mann-Whitney p-value against TPE and random sampling
 (``moo_compress._utils.stats.compare``). The proposal cost is the wall time of each
 ``optuna-gp`` proposal against the number of complete trials stored before it (medians over
-the seeds); it is indicative only when another job shares the machine.
+the seeds, two replays at a time on this 2-core machine, torch on one thread each).
 """
 
 from __future__ import annotations
@@ -60,17 +60,23 @@ def _hv(study, cfg, bounds) -> float:
     return archive.hypervolume()
 
 
-def run(n_seeds: int, first_seed: int) -> dict:
+def _one(args) -> tuple[float, dict[int, list[float]]]:
+    """One replay (driver, seed): its hypervolume at 40 and, for optuna-gp, each proposal's
+    seconds by the complete trials stored before it. Torch on one thread per process."""
     import pandas as pd
+    import torch
 
-    from moo_compress._utils.stats import compare
     from moo_compress.drivers import gp
     from moo_compress.evaluation.table import TableEvaluator
     from moo_compress.replay import replay
 
+    driver, options, seed, tmp = args
+    torch.set_num_threads(1)
     frame = pd.read_parquet(TABLE)
     baseline = json.loads(BASELINE.read_text())
-    seeds = list(range(first_seed, first_seed + n_seeds))
+    cfg = _study_variant(["accuracy", "cr", "mce", "proxy_corrupted_acc"], Path(tmp))
+    served = dict.fromkeys([*cfg.objective_names, *(c.objective for c in cfg.constraints)])
+    table = TableEvaluator.from_frame(frame, served, baseline=baseline, arch=cfg.arch)
     costs: dict[int, list[float]] = {}
     propose = gp.WarpedGPSampler.propose
 
@@ -82,43 +88,53 @@ def run(n_seeds: int, first_seed: int) -> dict:
             costs.setdefault(len(trials), []).append(time.perf_counter() - t0)
 
     gp.WarpedGPSampler.propose = timed
-    out: dict = {"seeds": n_seeds, "seed_values": seeds, "at": AT, "drivers": {}}
     try:
-        with tempfile.TemporaryDirectory() as tmp:
-            cfg = _study_variant(["accuracy", "cr", "mce", "proxy_corrupted_acc"], Path(tmp))
-            served = dict.fromkeys([*cfg.objective_names, *(c.objective for c in cfg.constraints)])
-            table = TableEvaluator.from_frame(frame, served, baseline=baseline, arch=cfg.arch)
-            bounds = hv_bounds(cfg, baseline)
-            attainable = _attainable(frame, cfg, baseline)
-            out.update(
-                {
-                    "table": str(TABLE.relative_to(ROOT)),
-                    "objectives": cfg.objective_names,
-                    "hv_bounds": [list(b) for b in bounds],
-                    "attainable_hv": attainable,
-                }
-            )
-            shares = {}
+        study = replay(cfg, table, seed=seed, n_trials=AT, driver=driver, driver_options=options)
+    finally:
+        gp.WarpedGPSampler.propose = propose
+    return _hv(study, cfg, hv_bounds(cfg, baseline)), costs
+
+
+def run(n_seeds: int, first_seed: int, processes: int = 2) -> dict:
+    """Replay every driver for ``n_seeds`` seeds, ``processes`` replays at a time."""
+    from multiprocessing import get_context
+
+    import pandas as pd
+
+    from moo_compress._utils.stats import compare
+
+    frame = pd.read_parquet(TABLE)
+    baseline = json.loads(BASELINE.read_text())
+    seeds = list(range(first_seed, first_seed + n_seeds))
+    costs: dict[int, list[float]] = {}
+    out: dict = {
+        "seeds": n_seeds,
+        "seed_values": seeds,
+        "at": AT,
+        "processes": processes,
+        "drivers": {},
+    }
+    with tempfile.TemporaryDirectory() as tmp:
+        cfg = _study_variant(["accuracy", "cr", "mce", "proxy_corrupted_acc"], Path(tmp))
+        bounds = hv_bounds(cfg, baseline)
+        attainable = _attainable(frame, cfg, baseline)
+        out.update(
+            {
+                "table": str(TABLE.relative_to(ROOT)),
+                "objectives": cfg.objective_names,
+                "hv_bounds": [list(b) for b in bounds],
+                "attainable_hv": attainable,
+            }
+        )
+        shares = {}
+        with get_context("spawn").Pool(processes) as pool:
             for driver, options in DRIVERS.items():
                 started = time.perf_counter()
-                hv = np.array(
-                    [
-                        _hv(
-                            replay(
-                                cfg,
-                                table,
-                                seed=s,
-                                n_trials=AT,
-                                driver=driver,
-                                driver_options=options,
-                            ),
-                            cfg,
-                            bounds,
-                        )
-                        for s in seeds
-                    ]
-                )
-                shares[driver] = hv / attainable
+                results = pool.map(_one, [(driver, options, s, tmp) for s in seeds])
+                for _, c in results:
+                    for n, v in c.items():
+                        costs.setdefault(n, []).extend(v)
+                shares[driver] = np.array([hv for hv, _ in results]) / attainable
                 out["drivers"][driver] = {
                     "options": options,
                     "share_of_attainable_at_40": _stats(shares[driver]),
@@ -126,13 +142,9 @@ def run(n_seeds: int, first_seed: int) -> dict:
                     "replay_wall_seconds": time.perf_counter() - started,
                 }
                 print(driver, out["drivers"][driver]["share_of_attainable_at_40"], flush=True)
-            for driver in DRIVERS:
-                out["drivers"][driver]["vs_tpe"] = compare(shares[driver], shares["optuna-tpe"])
-                out["drivers"][driver]["vs_random"] = compare(
-                    shares[driver], shares["optuna-random"]
-                )
-    finally:
-        gp.WarpedGPSampler.propose = propose
+        for driver in DRIVERS:
+            out["drivers"][driver]["vs_tpe"] = compare(shares[driver], shares["optuna-tpe"])
+            out["drivers"][driver]["vs_random"] = compare(shares[driver], shares["optuna-random"])
     out["gp_proposal_seconds_by_stored_trials"] = {
         str(n): {"median": float(np.median(v)), "proposals": len(v)}
         for n, v in sorted(costs.items())
@@ -148,8 +160,9 @@ def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--seeds", type=int, default=30)
     parser.add_argument("--first-seed", type=int, default=100)
+    parser.add_argument("--processes", type=int, default=2, help="replays at a time")
     args = parser.parse_args(argv)
-    run(args.seeds, args.first_seed)
+    run(args.seeds, args.first_seed, args.processes)
 
 
 if __name__ == "__main__":
