@@ -3,7 +3,7 @@
     python benchmarks/multi_fidelity.py costs    # what each rung costs, on real models
     python benchmarks/multi_fidelity.py tau      # how well a cheap rung ranks like the full one
     python benchmarks/multi_fidelity.py replay   # mo-asha vs full-fidelity drivers on the table
-    python benchmarks/multi_fidelity.py real     # the quick start, mo-asha vs pymoo-nsga2
+    python benchmarks/multi_fidelity.py real     # the quick start, mo-asha vs optuna-tpe
     python benchmarks/multi_fidelity.py feasible # share of feasible configurations at rung 0
 
 ``costs`` builds and measures 24 configurations of the tabular benchmark's grid (the quick
