@@ -7,7 +7,7 @@ each: accuracy, CR and the proxies at 1, 2, 4 and 8 epochs, mCE at 2 and 8.
 
     python benchmarks/learning_curves.py build     # resumable: one JSON line per configuration
     python benchmarks/learning_curves.py table     # -> results/learning_curves_table.parquet
-    python benchmarks/learning_curves.py replay    # -> results/learning_curves.{json,png}
+    python benchmarks/learning_curves.py replay    # -> results/learning_curves.json
 
 What it costs is recorded as it is spent, so that a replay charges every rung its measured
 cost: ``build_seconds`` at e epochs is the cost of building the model paused there (the first
