@@ -206,7 +206,14 @@ def shares(cfg) -> dict[str, float]:
     add up to exactly 1.0 (the medians, timed apart, add up to 0.971: unscaled, a promoted
     configuration would cost 3 % less than evaluating it once)."""
     from moo_compress.drivers.mo_asha import MoAshaDriver
-    from moo_compress.evaluation.table import full_evaluation_shares
+
+    try:
+        from moo_compress.evaluation.table import full_evaluation_shares
+    except ImportError:  # ``feasible --code`` on a checkout older than the scaling
+
+        def full_evaluation_shares(out: dict[str, float]) -> dict[str, float]:
+            total = sum(v for k, v in out.items() if "|" not in k)
+            return {k: v / total for k, v in out.items()}
 
     c = json.loads(COSTS.read_text())
     driver = MoAshaDriver(cfg)
