@@ -65,14 +65,18 @@ def train_stand_in_model(train, epochs: int):
             loss.backward()
             opt.step()
     # After so few steps the batch-norm running statistics still lag the weights: measure
-    # them once on the training images (a cumulative average), as a finished model has them.
-    for m in model.modules():
-        if isinstance(m, torch.nn.modules.batchnorm._BatchNorm):
-            m.reset_running_stats()
-            m.momentum = None
+    # them once on the training images (a cumulative average), as a finished model has them,
+    # then give the layers back their momentum (fine-tuning a compressed model needs it).
+    norms = [m for m in model.modules() if isinstance(m, torch.nn.modules.batchnorm._BatchNorm)]
+    momenta = [m.momentum for m in norms]
+    for m in norms:
+        m.reset_running_stats()
+        m.momentum = None
     with torch.no_grad():
         for i in torch.arange(len(y)).split(128):
             model((x[i] - 0.5) / 0.25)
+    for m, momentum in zip(norms, momenta, strict=True):
+        m.momentum = momentum
     return model.eval()
 
 
